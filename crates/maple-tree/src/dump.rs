@@ -1,0 +1,164 @@
+//! A readable dump of every node, sideways, one line per node and per leaf slot.
+//!
+//! ```text
+//! maple tree (alloc), height 2, 3 entries, 3 nodes
+//! 0-18446744073709551615: node 0x5581a3c0e100 depth 0 AllocRange end 1 max-gap slot 1 gaps [20, 18446744073709551516]
+//!   0-29: node 0x5581a3c0e200 depth 1 Leaf end 6
+//!     0-9: value 0x1
+//!     10-19: empty
+//! ```
+//!
+//! Linux: `mt_dump()` with `mt_dump_dec` or `mt_dump_hex`.
+
+use core::fmt;
+use core::num::NonZeroUsize;
+
+use crate::node::NodeRef;
+use crate::node::entry::{Entry, Values};
+use crate::tree::MapleTree;
+use crate::walk::Frame;
+
+/// How a dump prints indices.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub enum DumpFormat {
+    /// Decimal (Linux: `mt_dump_dec`).
+    #[default]
+    Dec,
+    /// Hexadecimal with `0x` (Linux: `mt_dump_hex`).
+    Hex,
+}
+
+/// Formats a value in a dump.
+pub type ValueFormatter<T> =
+    for<'a> fn(<T as Entry>::Ref<'a>, &mut fmt::Formatter<'_>) -> fmt::Result;
+
+/// A [`Display`](fmt::Display) view of a tree's nodes; see [`MapleTree::dump`].
+///
+/// Values print as their raw slot word unless [`values`](Self::values) gives a formatter.
+///
+/// # Examples
+///
+/// ```
+/// use maple_tree::{DumpFormat, MapleTree};
+///
+/// let tree = MapleTree::new();
+/// tree.insert_range(10, 19, 7u32).unwrap();
+/// let text = tree
+///     .dump(DumpFormat::Dec)
+///     .values(|v, f| write!(f, "value {v}"))
+///     .to_string();
+/// assert!(text.contains("10-19: value 7"));
+/// assert!(text.contains("20-18446744073709551615: empty"));
+/// ```
+pub struct Dump<'t, T: Entry> {
+    tree: &'t MapleTree<T>,
+    format: DumpFormat,
+    value: Option<ValueFormatter<T>>,
+}
+
+impl<T: Entry> fmt::Debug for Dump<'_, T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Dump")
+            .field("format", &self.format)
+            .finish_non_exhaustive()
+    }
+}
+
+impl<'t, T: Entry> Dump<'t, T> {
+    pub(crate) fn new(tree: &'t MapleTree<T>, format: DumpFormat) -> Self {
+        Self {
+            tree,
+            format,
+            value: None,
+        }
+    }
+
+    /// Prints values with `format` instead of as raw words.
+    #[must_use]
+    pub fn values(mut self, format: ValueFormatter<T>) -> Self {
+        self.value = Some(format);
+        self
+    }
+
+    fn range(&self, f: &mut fmt::Formatter<'_>, min: u64, max: u64) -> fmt::Result {
+        match (self.format, min == max) {
+            (DumpFormat::Dec, true) => write!(f, "{min}"),
+            (DumpFormat::Dec, false) => write!(f, "{min}-{max}"),
+            (DumpFormat::Hex, true) => write!(f, "{min:#x}"),
+            (DumpFormat::Hex, false) => write!(f, "{min:#x}-{max:#x}"),
+        }
+    }
+
+    fn node(&self, f: &mut fmt::Formatter<'_>, frame: &Frame<'_>, depth: usize) -> fmt::Result {
+        let node = frame.node;
+        let indent = depth * 2;
+        write!(f, "{:indent$}", "")?;
+        self.range(f, frame.min, frame.max)?;
+        write!(
+            f,
+            ": node {:#x} depth {depth} {:?} end {}",
+            node_addr(node),
+            node.kind(),
+            frame.end
+        )?;
+        if node.kind().has_gaps() {
+            let gaps: Vec<u64> = (0..=frame.end).map(|i| node.gap(i)).collect();
+            write!(f, " max-gap slot {} gaps {gaps:?}", node.max_gap_slot())?;
+        }
+        if node.is_dead() {
+            write!(f, " DEAD")?;
+        }
+        writeln!(f)?;
+        for i in 0..=frame.end {
+            let (min, max) = (frame.slot_min(i), frame.slot_max(i));
+            if node.is_leaf() {
+                write!(f, "{:width$}", "", width = indent + 2)?;
+                self.range(f, min, max)?;
+                match NonZeroUsize::new(node.slot(i)) {
+                    None => writeln!(f, ": empty")?,
+                    Some(word) => {
+                        f.write_str(": ")?;
+                        match self.value {
+                            Some(print) => print(Values::<T>::borrow(word), f)?,
+                            None => write!(f, "value {:#x}", word.get())?,
+                        }
+                        writeln!(f)?;
+                    }
+                }
+            } else if let Some(child) = node.child(i) {
+                self.node(f, &Frame::new(child, min, max), depth + 1)?;
+            } else {
+                write!(f, "{:width$}", "", width = indent + 2)?;
+                self.range(f, min, max)?;
+                writeln!(f, ": MISSING CHILD")?;
+            }
+        }
+        Ok(())
+    }
+}
+
+fn node_addr(node: NodeRef<'_>) -> usize {
+    node.ptr().to_word() & !0xff
+}
+
+impl<T: Entry> fmt::Display for Dump<'_, T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let guard = self.tree.read();
+        let kind = if self.tree.is_alloc() {
+            "alloc"
+        } else {
+            "range"
+        };
+        writeln!(
+            f,
+            "maple tree ({kind}), height {}, {} entries, {} nodes",
+            self.tree.height(),
+            self.tree.len(),
+            self.tree.node_count()
+        )?;
+        match crate::walk::root_frame(self.tree.core(), guard.rcu()) {
+            None => writeln!(f, "(empty)"),
+            Some(root) => self.node(f, &root, 0),
+        }
+    }
+}

@@ -1,0 +1,200 @@
+//! Error types. Every error that consumed a value hands it back.
+//!
+//! Linux returns errnos: `-EEXIST` for an occupied insert, `-EINVAL` for a bad request, `-EBUSY`
+//! when no gap fits, `-ENOMEM` when a node cannot be allocated. Each maps to a variant below.
+
+use core::fmt;
+
+/// A node could not be allocated. The operation changed nothing.
+///
+/// Linux: `-ENOMEM`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct OutOfMemory;
+
+impl fmt::Display for OutOfMemory {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("out of memory allocating a tree node")
+    }
+}
+
+impl std::error::Error for OutOfMemory {}
+
+/// Why an insert failed.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum InsertErrorKind {
+    /// Some index in the range already holds a value (Linux: `-EEXIST`).
+    Occupied,
+    /// `first > last` (Linux: `-EINVAL`).
+    InvalidRange,
+    /// A node could not be allocated (Linux: `-ENOMEM`).
+    OutOfMemory,
+}
+
+/// Why a store failed.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum StoreErrorKind {
+    /// `first > last` (Linux: `-EINVAL`).
+    InvalidRange,
+    /// A node could not be allocated (Linux: `-ENOMEM`).
+    OutOfMemory,
+}
+
+/// Why a gap search, or the search of a range allocation, failed.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum GapError {
+    /// No empty range of that size lies inside the window (Linux: `-EBUSY`). This includes a
+    /// window smaller than the size.
+    NoSpace,
+    /// The size was 0 (Linux: `-EINVAL`).
+    ZeroSize,
+    /// The window was empty: `min > max` (Linux: `-EINVAL`).
+    InvalidRange,
+    /// The alignment was not a power of two.
+    InvalidAlignment,
+    /// The tree does not track gaps: it was made with [`MapleTree::new`](crate::MapleTree::new),
+    /// not [`MapleTree::new_alloc`](crate::MapleTree::new_alloc) (Linux: `-EINVAL`).
+    NotAllocTree,
+}
+
+impl fmt::Display for GapError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Self::NoSpace => "no empty range of that size in the window",
+            Self::ZeroSize => "the size is 0",
+            Self::InvalidRange => "the window is empty (min > max)",
+            Self::InvalidAlignment => "the alignment is not a power of two",
+            Self::NotAllocTree => "the tree does not track gaps",
+        })
+    }
+}
+
+impl std::error::Error for GapError {}
+
+/// Why a range allocation failed.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum AllocErrorKind {
+    /// The search failed or was rejected.
+    Gap(GapError),
+    /// A node could not be allocated (Linux: `-ENOMEM`).
+    OutOfMemory,
+}
+
+/// Why a range could not be cleared. Nothing was changed.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum ClearError {
+    /// `first > last` (Linux: `-EINVAL`).
+    InvalidRange,
+    /// A node could not be allocated (Linux: `-ENOMEM`).
+    OutOfMemory,
+}
+
+impl fmt::Display for ClearError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Self::InvalidRange => "invalid range: first > last",
+            Self::OutOfMemory => "out of memory allocating a tree node",
+        })
+    }
+}
+
+impl std::error::Error for ClearError {}
+
+macro_rules! value_error {
+    ($(#[$doc:meta])* $name:ident, $kind:ty, |$k:ident| $msg:expr) => {
+        $(#[$doc])*
+        pub struct $name<T> {
+            kind: $kind,
+            value: T,
+        }
+
+        impl<T> $name<T> {
+            pub(crate) fn new(kind: $kind, value: T) -> Self {
+                Self { kind, value }
+            }
+
+            /// What went wrong.
+            pub fn kind(&self) -> $kind {
+                self.kind
+            }
+
+            /// The value that was not stored.
+            pub fn value(&self) -> &T {
+                &self.value
+            }
+
+            /// Takes back the value that was not stored.
+            pub fn into_value(self) -> T {
+                self.value
+            }
+        }
+
+        impl<T> fmt::Debug for $name<T> {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.debug_struct(stringify!($name))
+                    .field("kind", &self.kind)
+                    .finish_non_exhaustive()
+            }
+        }
+
+        impl<T> fmt::Display for $name<T> {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                let $k = self.kind;
+                f.write_str($msg)
+            }
+        }
+
+        impl<T> std::error::Error for $name<T> {}
+    };
+}
+
+value_error!(
+    /// An insert that failed, with the value handed back.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use maple_tree::{InsertErrorKind, MapleTree};
+    ///
+    /// let tree = MapleTree::new();
+    /// tree.insert_range(10, 19, 1u32).unwrap();
+    /// let err = tree.insert_range(15, 25, 2u32).unwrap_err();
+    /// assert_eq!(err.kind(), InsertErrorKind::Occupied);
+    /// assert_eq!(err.into_value(), 2);
+    /// ```
+    InsertError,
+    InsertErrorKind,
+    |kind| match kind {
+        InsertErrorKind::Occupied => "the range is not empty",
+        InsertErrorKind::InvalidRange => "invalid range: first > last",
+        InsertErrorKind::OutOfMemory => "out of memory allocating a tree node",
+    }
+);
+
+value_error!(
+    /// A store that failed, with the value handed back.
+    StoreError,
+    StoreErrorKind,
+    |kind| match kind {
+        StoreErrorKind::InvalidRange => "invalid range: first > last",
+        StoreErrorKind::OutOfMemory => "out of memory allocating a tree node",
+    }
+);
+
+value_error!(
+    /// A range allocation that failed, with the value handed back.
+    AllocError,
+    AllocErrorKind,
+    |kind| match kind {
+        AllocErrorKind::Gap(GapError::NoSpace) => "no empty range of that size in the window",
+        AllocErrorKind::Gap(GapError::ZeroSize) => "the size is 0",
+        AllocErrorKind::Gap(GapError::InvalidRange) => "the window is empty (min > max)",
+        AllocErrorKind::Gap(GapError::InvalidAlignment) => "the alignment is not a power of two",
+        AllocErrorKind::Gap(GapError::NotAllocTree) => "the tree does not track gaps",
+        AllocErrorKind::OutOfMemory => "out of memory allocating a tree node",
+    }
+);

@@ -1,0 +1,151 @@
+//! Gap tracking and gap search for allocation trees.
+//!
+//! Every internal node of an allocation tree records, for each child, the largest run of empty
+//! indices below it, and which child holds the largest one. A search descends only into children
+//! whose recorded gap is large enough, so it visits O(log n) nodes plus at most the two edge
+//! paths of the search window.
+//!
+//! Linux: `mas_update_gap()`, `mas_parent_gap()`, `ma_max_gap()`, `mas_leaf_max_gap()`,
+//! `mas_empty_area()`, `mas_empty_area_rev()`.
+
+use crate::node::NodeRef;
+use crate::rcu::Guard;
+use crate::tree::Core;
+use crate::walk::{Frame, Path, root_frame};
+
+/// The largest empty run in the leaf of `frame` (read from the node, not the cached end).
+///
+/// Linux: `mas_leaf_max_gap()`.
+pub(crate) fn leaf_gap(frame: &Frame<'_>) -> u64 {
+    let f = Frame::new(frame.node, frame.min, frame.max);
+    let mut best = 0;
+    for i in 0..=f.end {
+        if f.node.slot(i) == 0 {
+            best = best.max((f.slot_max(i) - f.slot_min(i)).saturating_add(1));
+        }
+    }
+    best
+}
+
+/// The largest gap below an allocation node, recomputing which slot holds it.
+///
+/// Linux: `ma_max_gap()` and `ma_set_meta_gap()`.
+pub(crate) fn refresh_max_gap(node: NodeRef<'_>) -> u64 {
+    let mut best = (0, 0);
+    for i in 0..=node.end() {
+        let g = node.gap(i);
+        if g > best.1 {
+            best = (i, g);
+        }
+    }
+    node.set_max_gap_slot(best.0);
+    best.1
+}
+
+/// Records that the child under `path[depth]`'s current slot now has `gap`, and carries the
+/// change up until an ancestor's largest gap is unchanged.
+///
+/// Linux: `mas_update_gap()` / `mas_parent_gap()`.
+pub(crate) fn propagate(path: &Path<'_>, depth: usize, mut gap: u64) {
+    for d in (0..=depth).rev() {
+        let p = path[d];
+        if p.node.gap(p.offset) == gap {
+            return;
+        }
+        let before = p.node.gap(p.node.max_gap_slot());
+        p.node.set_gap(p.offset, gap);
+        gap = refresh_max_gap(p.node);
+        if gap == before {
+            return;
+        }
+    }
+}
+
+/// A validated gap request.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct GapQuery {
+    pub(crate) min: u64,
+    pub(crate) max: u64,
+    /// Size minus one, so that a size of 2^64 - 1 indices still fits a `u64` sum.
+    pub(crate) size_m1: u64,
+    /// Alignment mask (`align - 1`).
+    pub(crate) mask: u64,
+}
+
+impl GapQuery {
+    /// Where a fit would start inside the empty run `[lo, hi]` (already clipped to the window),
+    /// searching upwards: the lowest aligned start whose range ends by `hi`.
+    fn fit_low(&self, lo: u64, hi: u64) -> Option<u64> {
+        let start = lo.checked_add(self.mask)? & !self.mask;
+        (start <= hi && hi - start >= self.size_m1).then_some(start)
+    }
+
+    /// Searching downwards: the highest aligned start in `[lo, hi]` whose range ends by `hi`.
+    fn fit_high(&self, lo: u64, hi: u64) -> Option<u64> {
+        if hi - lo < self.size_m1 {
+            return None;
+        }
+        let start = (hi - self.size_m1) & !self.mask;
+        (start >= lo).then_some(start)
+    }
+
+    /// Whether a run of `gap` empty indices can hold the size at all.
+    fn may_fit(&self, gap: u64) -> bool {
+        gap > self.size_m1
+    }
+}
+
+/// Finds a fit in the whole tree: the lowest start if `rev` is false, else the highest. An
+/// empty tree is one empty run `[0, u64::MAX]`.
+///
+/// Runs under a guard; concurrent writers may make the answer stale, never invalid memory.
+pub(crate) fn search(core: &Core, guard: &Guard, q: &GapQuery, rev: bool) -> Option<u64> {
+    let Some(root) = root_frame(core, guard) else {
+        return if rev {
+            q.fit_high(q.min, q.max)
+        } else {
+            q.fit_low(q.min, q.max)
+        };
+    };
+    search_node(&root, q, rev)
+}
+
+/// Depth-first search of one subtree, children in window order, pruned by the recorded gaps.
+fn search_node(frame: &Frame<'_>, q: &GapQuery, rev: bool) -> Option<u64> {
+    let f = *frame;
+    let first = if f.min >= q.min {
+        0
+    } else {
+        crate::walk::slot_of(f.node, f.end, q.min)
+    };
+    let last = if f.max <= q.max {
+        f.end
+    } else {
+        crate::walk::slot_of(f.node, f.end, q.max)
+    };
+    let visit = |i: usize| -> Option<u64> {
+        let lo = f.slot_min(i).max(q.min);
+        let hi = f.slot_max(i).min(q.max);
+        if f.node.is_leaf() {
+            if f.node.slot(i) != 0 {
+                return None;
+            }
+            return if rev {
+                q.fit_high(lo, hi)
+            } else {
+                q.fit_low(lo, hi)
+            };
+        }
+        if !q.may_fit(f.node.gap(i)) || hi - lo < q.size_m1 {
+            return None;
+        }
+        let mut child = Frame { offset: i, ..f }.child_frame()?;
+        child.offset = 0;
+        search_node(&child, q, rev)
+    };
+    if rev {
+        (first..=last).rev().find_map(visit)
+    } else {
+        (first..=last).find_map(visit)
+    }
+}

@@ -1,0 +1,629 @@
+//! Read and write guards: the two ways into a tree.
+
+use core::fmt;
+use core::marker::PhantomData;
+use core::num::NonZeroUsize;
+use core::ops::RangeBounds;
+use std::sync::MutexGuard;
+
+use crate::cursor::{Cursor, CursorState, Found, Iter};
+use crate::error::{
+    AllocError, AllocErrorKind, ClearError, GapError, InsertError, InsertErrorKind, OutOfMemory,
+    StoreError, StoreErrorKind,
+};
+use crate::gap::{self, GapQuery};
+use crate::node::entry::{Entry, Values};
+use crate::node::pool::{Pool, out_of_memory};
+use crate::range::Range;
+use crate::rcu::{self, Guard};
+use crate::tree::{Core, GapRequest, MapleTree};
+use crate::walk;
+use crate::write::{Disposal, Writer};
+
+/// Validates a gap request against a tree.
+fn gap_query(core: &Core, req: GapRequest) -> Result<GapQuery, GapError> {
+    if !core.alloc {
+        return Err(GapError::NotAllocTree);
+    }
+    if req.size == 0 {
+        return Err(GapError::ZeroSize);
+    }
+    if req.min > req.max {
+        return Err(GapError::InvalidRange);
+    }
+    if !req.align.is_power_of_two() {
+        return Err(GapError::InvalidAlignment);
+    }
+    Ok(GapQuery {
+        min: req.min,
+        max: req.max,
+        size_m1: req.size - 1,
+        mask: req.align - 1,
+    })
+}
+
+/// Looks up the entry containing `index`, walking again whenever it meets a replaced node.
+///
+/// Linux: `mtree_lookup_walk()`.
+pub(crate) fn lookup(core: &Core, guard: &Guard, index: u64) -> Option<(Range, NonZeroUsize)> {
+    'restart: loop {
+        let mut frame = walk::root_frame(core, guard)?;
+        loop {
+            frame.seek(index);
+            if frame.node.is_leaf() {
+                let word = frame.node.slot(frame.offset);
+                if frame.node.is_dead() {
+                    continue 'restart;
+                }
+                let range = Range::new_unchecked(
+                    frame.slot_min(frame.offset),
+                    frame.slot_max(frame.offset),
+                );
+                return NonZeroUsize::new(word).map(|w| (range, w));
+            }
+            let child = frame
+                .child_frame()
+                .unwrap_or_else(|| unreachable!("invariant N3 broken: empty internal slot"));
+            if frame.node.is_dead() {
+                continue 'restart;
+            }
+            frame = child;
+        }
+    }
+}
+
+/// Read access to a tree: everything reached through it stays valid until it drops.
+///
+/// Holding a guard delays the freeing of what writers replace, so hold it for a batch of reads,
+/// not for ever.
+///
+/// # Examples
+///
+/// ```
+/// let tree = maple_tree::MapleTree::new();
+/// tree.insert_range(1, 5, Box::new([1u8; 4])).unwrap();
+/// let guard = tree.read();
+/// let (range, value) = guard.get_range(3).unwrap();
+/// assert_eq!((range.first(), range.last()), (1, 5));
+/// assert_eq!(value, &[1u8; 4]);
+/// ```
+///
+/// Linux: code between `rcu_read_lock()` and `rcu_read_unlock()`.
+pub struct ReadGuard<'t, T: Entry> {
+    core: &'t Core,
+    guard: Guard,
+    values: PhantomData<&'t T>,
+}
+
+impl<T: Entry> fmt::Debug for ReadGuard<'_, T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ReadGuard").finish_non_exhaustive()
+    }
+}
+
+macro_rules! read_api {
+    () => {
+        /// The value at `index`.
+        ///
+        /// Linux: `mtree_load()`.
+        #[doc(alias = "mtree_load")]
+        pub fn get(&self, index: u64) -> Option<T::Ref<'_>> {
+            self.get_range(index).map(|(_, v)| v)
+        }
+
+        /// The entry containing `index`: its whole range and its value.
+        ///
+        /// Linux: `mas_walk()`.
+        #[doc(alias = "mas_walk")]
+        pub fn get_range(&self, index: u64) -> Option<Found<'_, T>> {
+            lookup(self.core, self.rcu(), index).map(|(r, w)| (r, Values::<T>::borrow(w)))
+        }
+
+        /// The first entry that intersects `[start, limit]`: the one containing `start`, else
+        /// the first one starting after `start` and at or before `limit`. `None` if
+        /// `start > limit`.
+        ///
+        /// Linux: `mt_find()`.
+        #[doc(alias = "mt_find")]
+        pub fn find(&self, start: u64, limit: u64) -> Option<Found<'_, T>> {
+            self.cursor(start).find(limit)
+        }
+
+        /// The last entry that intersects `[min, start]`: the one containing `start`, else the
+        /// last one ending before `start` and at or after `min`. `None` if `start < min`.
+        ///
+        /// Linux: `mas_find_rev()`.
+        #[doc(alias = "mas_find_rev")]
+        pub fn find_rev(&self, start: u64, min: u64) -> Option<Found<'_, T>> {
+            self.cursor(start).find_rev(min)
+        }
+
+        /// Every entry, in ascending order.
+        pub fn iter(&self) -> Iter<'_, T> {
+            Iter::new(self.core, self.rcu(), ..)
+        }
+
+        /// Every entry that intersects `range`, in ascending order. An entry that starts before
+        /// the range but reaches into it is included.
+        pub fn range(&self, range: impl RangeBounds<u64>) -> Iter<'_, T> {
+            Iter::new(self.core, self.rcu(), range)
+        }
+
+        /// A cursor that will walk to `index`.
+        pub fn cursor(&self, index: u64) -> Cursor<'_, T> {
+            Cursor::new(self.core, self.rcu(), index)
+        }
+
+        /// The first fit for a gap request; see [`MapleTree::find_gap`].
+        ///
+        /// # Errors
+        ///
+        /// [`GapError::NoSpace`] if nothing fits; the other variants for a rejected request.
+        ///
+        /// Linux: `mas_empty_area()`, `mas_empty_area_rev()`.
+        pub fn find_gap_for(&self, request: GapRequest) -> Result<u64, GapError> {
+            let q = gap_query(self.core, request)?;
+            gap::search(self.core, self.rcu(), &q, request.top_down).ok_or(GapError::NoSpace)
+        }
+
+        /// Number of entries.
+        pub fn len(&self) -> usize {
+            self.core.len()
+        }
+
+        /// Whether the tree holds no value.
+        pub fn is_empty(&self) -> bool {
+            self.core.len() == 0
+        }
+    };
+}
+
+impl<'t, T: Entry> ReadGuard<'t, T> {
+    pub(crate) fn new(tree: &'t MapleTree<T>) -> Self {
+        Self {
+            core: tree.core(),
+            guard: rcu::pin(),
+            values: PhantomData,
+        }
+    }
+
+    pub(crate) fn rcu(&self) -> &Guard {
+        &self.guard
+    }
+
+    pub(crate) fn get_cloned(&self, index: u64) -> Option<T>
+    where
+        T: Clone,
+    {
+        self.get_range_word(index)
+            .map(|(_, w)| Values::<T>::clone_value(w))
+    }
+
+    pub(crate) fn get_range_word(&self, index: u64) -> Option<(Range, NonZeroUsize)> {
+        lookup(self.core, &self.guard, index)
+    }
+
+    read_api!();
+}
+
+enum PoolAccess<'t> {
+    Locked(MutexGuard<'t, Pool>),
+    Exclusive(&'t mut Pool),
+}
+
+/// The writer of a tree: from [`MapleTree::lock`] (RCU mode, readers may run) or from
+/// [`MapleTree::exclusive`] (no reader can exist).
+///
+/// It has the read API too, seeing its own writes at once.
+///
+/// # Examples
+///
+/// ```
+/// let tree = maple_tree::MapleTree::new();
+/// let mut w = tree.lock();
+/// w.store_range(0, 9, 1u32).unwrap();
+/// w.store_range(5, 14, 2u32).unwrap();
+/// assert_eq!(w.get(4), Some(1));
+/// assert_eq!(w.get(5), Some(2));
+/// ```
+pub struct WriteGuard<'t, T: Entry> {
+    core: &'t Core,
+    pool: PoolAccess<'t>,
+    /// Pinned in RCU mode; `None` in exclusive mode.
+    guard: Option<Guard>,
+    values: PhantomData<&'t T>,
+}
+
+impl<T: Entry> fmt::Debug for WriteGuard<'_, T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("WriteGuard")
+            .field("exclusive", &self.guard.is_none())
+            .finish_non_exhaustive()
+    }
+}
+
+impl<'t, T: Entry> WriteGuard<'t, T> {
+    pub(crate) fn locked(core: &'t Core, pool: MutexGuard<'t, Pool>) -> Self {
+        Self {
+            core,
+            pool: PoolAccess::Locked(pool),
+            guard: Some(rcu::pin()),
+            values: PhantomData,
+        }
+    }
+
+    pub(crate) fn exclusive(core: &'t Core, pool: &'t mut Pool) -> Self {
+        Self {
+            core,
+            pool: PoolAccess::Exclusive(pool),
+            guard: None,
+            values: PhantomData,
+        }
+    }
+
+    pub(crate) fn rcu(&self) -> &Guard {
+        self.guard.as_ref().unwrap_or_else(|| rcu::exclusive())
+    }
+
+    /// Whether this writer has the tree to itself (no reader can exist).
+    pub fn is_exclusive(&self) -> bool {
+        self.guard.is_none()
+    }
+
+    /// Runs one write operation, then returns spare nodes to the system.
+    fn with_writer<R>(&mut self, op: impl FnOnce(&mut Writer<'_, T>) -> R) -> R {
+        let exclusive = self.guard.is_none();
+        let guard: &Guard = match &self.guard {
+            Some(g) => g,
+            None => rcu::exclusive(),
+        };
+        let pool: &mut Pool = match &mut self.pool {
+            PoolAccess::Locked(p) => p,
+            PoolAccess::Exclusive(p) => p,
+        };
+        let result = op(&mut Writer::new(self.core, pool, guard, exclusive));
+        pool.trim();
+        result
+    }
+
+    /// See [`MapleTree::insert`].
+    ///
+    /// # Errors
+    ///
+    /// As for [`MapleTree::insert_range`].
+    ///
+    /// Linux: `mtree_insert()`.
+    pub fn insert(&mut self, index: u64, value: T) -> Result<(), InsertError<T>> {
+        self.insert_range(index, index, value)
+    }
+
+    /// See [`MapleTree::insert_range`].
+    ///
+    /// # Errors
+    ///
+    /// `Occupied`, `InvalidRange` or `OutOfMemory`, with the value handed back.
+    ///
+    /// Linux: `mtree_insert_range()`.
+    pub fn insert_range(&mut self, first: u64, last: u64, value: T) -> Result<(), InsertError<T>> {
+        if first > last {
+            return Err(InsertError::new(InsertErrorKind::InvalidRange, value));
+        }
+        self.with_writer(|w| {
+            if !w.is_vacant(first, last) {
+                return Err(InsertError::new(InsertErrorKind::Occupied, value));
+            }
+            let word = value.into_raw();
+            w.store(first, last, Some(word), None)
+                .map_err(|OutOfMemory| {
+                    InsertError::new(InsertErrorKind::OutOfMemory, Values::<T>::take(word))
+                })?;
+            Ok(())
+        })
+    }
+
+    /// See [`MapleTree::store`].
+    ///
+    /// # Errors
+    ///
+    /// `OutOfMemory`, with the value handed back.
+    ///
+    /// Linux: `mtree_store()`.
+    pub fn store(&mut self, index: u64, value: T) -> Result<(), StoreError<T>>
+    where
+        T: Clone,
+    {
+        self.store_range(index, index, value)
+    }
+
+    /// See [`MapleTree::store_range`].
+    ///
+    /// # Errors
+    ///
+    /// `InvalidRange` or `OutOfMemory`, with the value handed back.
+    ///
+    /// Linux: `mtree_store_range()`, `mas_store_gfp()`.
+    pub fn store_range(&mut self, first: u64, last: u64, value: T) -> Result<(), StoreError<T>>
+    where
+        T: Clone,
+    {
+        if first > last {
+            return Err(StoreError::new(StoreErrorKind::InvalidRange, value));
+        }
+        self.with_writer(|w| {
+            let word = value.into_raw();
+            w.store(first, last, Some(word), Some(Values::<T>::clone_word))
+                .map(drop)
+                .map_err(|OutOfMemory| {
+                    StoreError::new(StoreErrorKind::OutOfMemory, Values::<T>::take(word))
+                })
+        })
+    }
+
+    /// See [`MapleTree::clear_range`].
+    ///
+    /// # Errors
+    ///
+    /// `InvalidRange` or `OutOfMemory`; the tree is unchanged.
+    pub fn clear_range(&mut self, first: u64, last: u64) -> Result<(), ClearError>
+    where
+        T: Clone,
+    {
+        if first > last {
+            return Err(ClearError::InvalidRange);
+        }
+        self.with_writer(|w| {
+            w.store(first, last, None, Some(Values::<T>::clone_word))
+                .map(drop)
+                .map_err(|OutOfMemory| ClearError::OutOfMemory)
+        })
+    }
+
+    /// See [`MapleTree::erase`]. In exclusive mode the original value is returned; in RCU mode
+    /// a clone, and the original is dropped once no reader can see it.
+    ///
+    /// Linux: `mtree_erase()`, `mas_erase()`.
+    pub fn erase(&mut self, index: u64) -> Option<T>
+    where
+        T: Clone,
+    {
+        let exclusive = self.is_exclusive();
+        self.with_writer(|w| {
+            let (first, last, word) = w.entry_at(index)?;
+            let mut disp = Disposal::default();
+            let clone = if exclusive {
+                disp.keep = Some(word);
+                None
+            } else {
+                Some(Values::<T>::clone_value(word))
+            };
+            if w.store_with(first, last, None, None, disp).is_err() {
+                out_of_memory();
+            }
+            Some(clone.unwrap_or_else(|| Values::<T>::take(word)))
+        })
+    }
+
+    /// See [`MapleTree::clear`].
+    pub fn clear(&mut self) {
+        self.with_writer(|w| w.clear());
+    }
+
+    /// Finds a fit for `request`, stores `value` there and returns the start.
+    ///
+    /// # Errors
+    ///
+    /// The search's [`GapError`] or `OutOfMemory`, with the value handed back.
+    ///
+    /// Linux: `mtree_alloc_range()`, `mtree_alloc_rrange()`.
+    pub fn alloc_range_for(&mut self, request: GapRequest, value: T) -> Result<u64, AllocError<T>> {
+        let start = match self.find_gap_for(request) {
+            Ok(start) => start,
+            Err(e) => return Err(AllocError::new(AllocErrorKind::Gap(e), value)),
+        };
+        let last = start + (request.size - 1);
+        self.with_writer(|w| {
+            let word = value.into_raw();
+            w.store(start, last, Some(word), None)
+                .map_err(|OutOfMemory| {
+                    AllocError::new(AllocErrorKind::OutOfMemory, Values::<T>::take(word))
+                })?;
+            Ok(start)
+        })
+    }
+
+    /// A cursor that can write, starting at `index`.
+    pub fn cursor_mut(&mut self, index: u64) -> CursorMut<'_, 't, T> {
+        CursorMut {
+            writer: self,
+            index,
+            last: index,
+            state: CursorState::Start,
+        }
+    }
+
+    read_api!();
+}
+
+/// A cursor that moves like [`Cursor`] and can also write where it stands.
+///
+/// After a write, the cursor stands on the written range. Every move walks from the root, so
+/// the cursor never keeps a stale path across the writes it makes.
+///
+/// # Examples
+///
+/// ```
+/// let tree = maple_tree::MapleTree::new();
+/// let mut writer = tree.lock();
+/// for i in 0..5u32 {
+///     writer.insert_range(u64::from(i) * 10, u64::from(i) * 10 + 4, i).unwrap();
+/// }
+/// let mut cursor = writer.cursor_mut(0);
+/// // Erase every other entry while walking forwards.
+/// while let Some((range, value)) = cursor.find(u64::MAX) {
+///     if value % 2 == 1 {
+///         cursor.erase();
+///     }
+///     let _ = range;
+/// }
+/// drop(cursor);
+/// let left: Vec<u32> = writer.iter().map(|(_, v)| v).collect();
+/// assert_eq!(left, [0, 2, 4]);
+/// ```
+///
+/// Linux: `struct ma_state` used with `mas_store()` and `mas_erase()`.
+pub struct CursorMut<'w, 't, T: Entry> {
+    writer: &'w mut WriteGuard<'t, T>,
+    index: u64,
+    last: u64,
+    state: CursorState,
+}
+
+impl<T: Entry> fmt::Debug for CursorMut<'_, '_, T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("CursorMut")
+            .field("index", &self.index)
+            .field("last", &self.last)
+            .field("state", &self.state)
+            .finish()
+    }
+}
+
+impl<T: Entry> CursorMut<'_, '_, T> {
+    /// Runs a read-cursor move from the saved position and saves where it ends.
+    fn navigate<R>(&mut self, op: impl FnOnce(&mut Cursor<'_, T>) -> Option<R>) -> Option<R> {
+        let mut cursor = Cursor::new(self.writer.core, self.writer.rcu(), self.index);
+        cursor.restore(self.index, self.last, self.state);
+        let found = op(&mut cursor);
+        let range = cursor.range();
+        self.index = range.first();
+        self.last = range.last();
+        self.state = cursor.state();
+        found
+    }
+
+    /// The cursor's state.
+    pub fn state(&self) -> CursorState {
+        self.state
+    }
+
+    /// The range the cursor stands on.
+    pub fn range(&self) -> Range {
+        Range::new_unchecked(self.index, self.last)
+    }
+
+    /// Moves to `index`, forgetting the position. Linux: `mas_set()`.
+    pub fn set(&mut self, index: u64) {
+        self.index = index;
+        self.last = index;
+        self.state = CursorState::Start;
+    }
+
+    /// Sets the range the next [`store`](Self::store) or [`insert`](Self::insert) writes.
+    ///
+    /// # Errors
+    ///
+    /// [`StoreErrorKind::InvalidRange`] if `first > last`.
+    ///
+    /// Linux: `mas_set_range()`.
+    pub fn set_range(&mut self, first: u64, last: u64) -> Result<(), StoreErrorKind> {
+        if first > last {
+            return Err(StoreErrorKind::InvalidRange);
+        }
+        self.index = first;
+        self.last = last;
+        self.state = CursorState::Start;
+        Ok(())
+    }
+
+    /// Walks to the cursor's index; returns whether a value is there.
+    ///
+    /// Linux: `mas_walk()`.
+    pub fn walk(&mut self) -> bool {
+        self.navigate(|c| c.walk().map(|_| ())).is_some()
+    }
+
+    /// As [`Cursor::find`]; returns the range and a clone of the value.
+    pub fn find(&mut self, limit: u64) -> Option<(Range, T)>
+    where
+        T: Clone,
+    {
+        self.navigate(|c| c.find(limit).map(|(r, _)| r))
+            .and_then(|r| self.cloned(r))
+    }
+
+    /// As [`Cursor::next`]; returns the range and a clone of the value.
+    pub fn next(&mut self, limit: u64) -> Option<(Range, T)>
+    where
+        T: Clone,
+    {
+        self.navigate(|c| c.next(limit).map(|(r, _)| r))
+            .and_then(|r| self.cloned(r))
+    }
+
+    /// As [`Cursor::prev`]; returns the range and a clone of the value.
+    pub fn prev(&mut self, min: u64) -> Option<(Range, T)>
+    where
+        T: Clone,
+    {
+        self.navigate(|c| c.prev(min).map(|(r, _)| r))
+            .and_then(|r| self.cloned(r))
+    }
+
+    fn cloned(&self, range: Range) -> Option<(Range, T)>
+    where
+        T: Clone,
+    {
+        lookup(self.writer.core, self.writer.rcu(), range.first())
+            .map(|(r, w)| (r, Values::<T>::clone_value(w)))
+    }
+
+    /// Stores `value` over the cursor's range (see [`WriteGuard::store_range`]).
+    ///
+    /// # Errors
+    ///
+    /// `OutOfMemory`, with the value handed back.
+    ///
+    /// Linux: `mas_store_gfp()`.
+    pub fn store(&mut self, value: T) -> Result<(), StoreError<T>>
+    where
+        T: Clone,
+    {
+        self.writer.store_range(self.index, self.last, value)?;
+        self.state = CursorState::Start;
+        Ok(())
+    }
+
+    /// Stores `value` over the cursor's range if it is empty (see
+    /// [`WriteGuard::insert_range`]).
+    ///
+    /// # Errors
+    ///
+    /// `Occupied` or `OutOfMemory`, with the value handed back.
+    ///
+    /// Linux: `mas_insert()`.
+    pub fn insert(&mut self, value: T) -> Result<(), InsertError<T>> {
+        self.writer.insert_range(self.index, self.last, value)?;
+        self.state = CursorState::Start;
+        Ok(())
+    }
+
+    /// Erases the entry containing the cursor's index and returns its value. The cursor then
+    /// stands on the empty range left behind.
+    ///
+    /// Linux: `mas_erase()`.
+    pub fn erase(&mut self) -> Option<T>
+    where
+        T: Clone,
+    {
+        let value = self.writer.erase(self.index)?;
+        self.navigate(|c| c.walk().map(|_| ()));
+        Some(value)
+    }
+
+    /// Pauses the cursor; the next move continues after the current range.
+    ///
+    /// Linux: `mas_pause()`.
+    pub fn pause(&mut self) {
+        self.state = CursorState::Paused;
+    }
+}

@@ -1,0 +1,502 @@
+//! Node storage: 256-byte, 256-aligned nodes addressed by tagged [`NodePtr`]s.
+//!
+//! This module and [`crate::rcu`] are the only places in the crate that use `unsafe`. Everything
+//! above them works on [`NodeRef`] handles through safe accessors.
+//!
+//! # Layout
+//!
+//! Every node is one header word followed by 31 data words, all atomics so that a reader on
+//! another thread may load any of them while the single writer stores to a different word:
+//!
+//! ```text
+//!            header   words[0..15]      words[15..31]
+//! Leaf       hdr      pivot 0..=14      slot 0..=15              (16 slots, 15 pivots)
+//! Range      hdr      pivot 0..=14      slot 0..=15              (16 slots, 15 pivots)
+//!
+//!            header   words[0..9]  words[9..19]  words[19..29]  words[29]   words[30]
+//! AllocRange hdr      pivot 0..=8  slot 0..=9    gap 0..=9      max-gap    unused
+//!                                                               slot
+//! ```
+//!
+//! Slot `i` covers `[pivot[i-1] + 1, pivot[i]]`, where `pivot[-1]` is the node's minimum and the
+//! pivot of the last slot is the node's maximum. Neither limit is stored: both come from the
+//! parent's pivots (or are `[0, u64::MAX]` for the root), as in the kernel.
+//!
+//! The header word packs the node's metadata and its parent link:
+//!
+//! ```text
+//!  63                                  8 7        4 3        0
+//! +-------------------------------------+----------+----------+
+//! | parent node address >> 8 (0: root)  | parent   |   end    |
+//! |                                     | slot     |          |
+//! +-------------------------------------+----------+----------+
+//! ```
+//!
+//! `end` is the offset of the last used slot (the kernel's `ma_meta_end`). A dead node has its own
+//! address in the address field (the kernel's "parent points to itself" marker).
+//!
+//! # Invariants
+//!
+//! The validator ([`crate::validate`]) checks all of these.
+//!
+//! - N1. `pivots[..end]` strictly ascend and lie in `[min, max)`; if the node is not full,
+//!   `pivot[end] == max`.
+//! - N2. Everything after `end` is zero: slots, pivots and gaps. Nodes are built by writing
+//!   every word from index 0 upwards and zeroing the tail, never by copying whole arrays, so stale
+//!   data cannot survive behind the end (the July 2022 stale-copy bug).
+//! - N3. Every slot `0..=end` of an internal node holds a [`NodePtr`] to a live child whose header
+//!   names this node and that slot.
+//! - N4. A published node is freed only after it has been unlinked and, in RCU mode, marked dead
+//!   and a grace period has passed; in exclusive mode only when the write operation that unlinked
+//!   it has finished (see [`pool`]).
+//! - N5. Every non-zero leaf slot owns exactly one value ([`entry`]).
+//!
+//! # Why the metadata lives in the header
+//!
+//! The kernel overlays `{end, gap}` on the last slot of a node that is not full, and decodes "is
+//! this the end?" from pointer bits. That overlay was the root of the big-endian leak discussed in
+//! the July 2022 review thread. Here `end` is an explicit field, so walks over children iterate
+//! exactly `end + 1` slots on every architecture.
+
+pub(crate) mod entry;
+pub(crate) mod pool;
+
+use core::fmt;
+use core::ptr::NonNull;
+use core::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+
+#[cfg(not(target_pointer_width = "64"))]
+compile_error!("maple-tree needs 64-bit pointers: its nodes are laid out as 32 64-bit words");
+
+/// The greatest height a tree can reach (the kernel's `MAPLE_HEIGHT_MAX`).
+///
+/// A non-root internal node has at least 5 children, so a tree of this height would need more
+/// than 5^29 nodes; memory runs out long before.
+pub(crate) const MAX_HEIGHT: usize = 31;
+
+/// Number of data words after the header.
+const WORDS: usize = 31;
+
+/// Index of the data word holding an allocation node's max-gap slot.
+const META_WORD: usize = 29;
+
+const END_MASK: usize = 0x0f;
+const SLOT_SHIFT: u32 = 4;
+const SLOT_MASK: usize = 0xf0;
+const ADDR_MASK: usize = !0xff;
+const KIND_MASK: usize = 0x03;
+
+/// What a node is: a leaf, or one of the two internal kinds.
+///
+/// Linux: `enum maple_type`.
+#[doc(alias = "maple_type")]
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+#[repr(u8)]
+pub(crate) enum NodeKind {
+    /// A leaf of any tree: 16 slots of values (Linux: `maple_leaf_64`).
+    Leaf = 1,
+    /// An internal node of a range tree: 16 children (Linux: `maple_range_64`).
+    Range = 2,
+    /// An internal node of an allocation tree: 10 children and the largest gap below each
+    /// (Linux: `maple_arange_64`).
+    AllocRange = 3,
+}
+
+impl NodeKind {
+    /// Number of slots.
+    #[inline]
+    pub(crate) const fn slots(self) -> usize {
+        match self {
+            Self::AllocRange => 10,
+            Self::Leaf | Self::Range => 16,
+        }
+    }
+
+    /// Number of stored pivots (one fewer than slots: the last slot's pivot is the node max).
+    #[inline]
+    pub(crate) const fn pivots(self) -> usize {
+        self.slots() - 1
+    }
+
+    /// The fewest slots a non-root node may use (the kernel's `mt_min_slots` plus one).
+    #[inline]
+    pub(crate) const fn min_len(self) -> usize {
+        match self {
+            Self::AllocRange => 5,
+            Self::Leaf | Self::Range => 7,
+        }
+    }
+
+    /// Whether this is a leaf.
+    #[inline]
+    pub(crate) const fn is_leaf(self) -> bool {
+        matches!(self, Self::Leaf)
+    }
+
+    /// Whether the node stores a gap per slot.
+    #[inline]
+    pub(crate) const fn has_gaps(self) -> bool {
+        matches!(self, Self::AllocRange)
+    }
+
+    #[inline]
+    const fn slot_base(self) -> usize {
+        self.pivots()
+    }
+
+    #[inline]
+    const fn gap_base(self) -> usize {
+        self.pivots() + self.slots()
+    }
+
+    /// The internal kind used by a tree with or without gap tracking.
+    #[inline]
+    pub(crate) const fn internal(alloc: bool) -> Self {
+        if alloc { Self::AllocRange } else { Self::Range }
+    }
+
+    const fn from_tag(tag: usize) -> Self {
+        match tag {
+            1 => Self::Leaf,
+            2 => Self::Range,
+            3 => Self::AllocRange,
+            _ => panic!("invariant N3 broken: a node pointer without a kind tag"),
+        }
+    }
+}
+
+/// One 256-byte node. Only ever handled through [`NodePtr`] and [`NodeRef`].
+///
+/// Linux: `struct maple_node`.
+#[doc(alias = "maple_node")]
+#[repr(C, align(256))]
+pub(crate) struct Node {
+    header: AtomicUsize,
+    words: [AtomicU64; WORDS],
+}
+
+const _: () = assert!(size_of::<Node>() == 256);
+const _: () = assert!(align_of::<Node>() == 256);
+
+/// A tagged pointer to a node: the node's address with its [`NodeKind`] in the low two bits.
+///
+/// This is what internal slots and the tree root hold. Linux: `struct maple_enode`.
+#[doc(alias = "maple_enode")]
+#[derive(Clone, Copy, PartialEq, Eq, Hash)]
+pub(crate) struct NodePtr(NonNull<Node>);
+
+// SAFETY: a `NodePtr` is an address; which thread may dereference it is governed by the
+// reclamation rules (invariant N4), not by the pointer value itself.
+unsafe impl Send for NodePtr {}
+
+impl NodePtr {
+    fn new(node: NonNull<Node>, kind: NodeKind) -> Self {
+        Self(node.map_addr(|a| a | kind as usize))
+    }
+
+    /// The node's kind.
+    #[inline]
+    pub(crate) fn kind(self) -> NodeKind {
+        NodeKind::from_tag(self.0.addr().get() & KIND_MASK)
+    }
+
+    #[inline]
+    fn untagged(self) -> NonNull<Node> {
+        self.0.map_addr(|a| {
+            // The address of a 256-aligned allocation is never 0.
+            core::num::NonZeroUsize::new(a.get() & ADDR_MASK).unwrap_or(a)
+        })
+    }
+
+    #[inline]
+    fn addr(self) -> usize {
+        self.0.addr().get() & ADDR_MASK
+    }
+
+    /// The word stored in a parent slot or the root.
+    #[inline]
+    pub(crate) fn to_word(self) -> usize {
+        self.0.as_ptr().expose_provenance()
+    }
+
+    /// Decodes a word written by [`NodePtr::to_word`]; `None` for the empty word.
+    #[inline]
+    pub(crate) fn from_word(word: usize) -> Option<Self> {
+        NonNull::new(core::ptr::with_exposed_provenance_mut::<Node>(word)).map(Self)
+    }
+
+    /// Dereferences the pointer.
+    ///
+    /// # Safety
+    ///
+    /// The node must stay allocated for `'a` (invariant N4): it was loaded from the live tree
+    /// while `'a`'s guard was pinned or the writer held the tree, or it is an unpublished node
+    /// owned by the caller.
+    #[inline]
+    pub(crate) unsafe fn deref<'a>(self) -> NodeRef<'a> {
+        // SAFETY: the caller guarantees the allocation lives for 'a; nodes are always fully
+        // initialised (zeroed on allocation) and only accessed through atomics.
+        let node = unsafe { self.untagged().as_ref() };
+        NodeRef {
+            node,
+            kind: self.kind(),
+        }
+    }
+}
+
+impl fmt::Debug for NodePtr {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{:#x}({:?})", self.addr(), self.kind())
+    }
+}
+
+/// A shared handle to a node, valid for `'a`.
+///
+/// All reads and writes go through atomics, so a handle may be shared with concurrent readers.
+/// Writers only store to nodes they have not published yet, or to the few words that the RCU
+/// rules allow to change in place (see the crate docs).
+#[derive(Clone, Copy)]
+pub(crate) struct NodeRef<'a> {
+    node: &'a Node,
+    kind: NodeKind,
+}
+
+impl PartialEq for NodeRef<'_> {
+    fn eq(&self, other: &Self) -> bool {
+        core::ptr::eq(self.node, other.node)
+    }
+}
+impl Eq for NodeRef<'_> {}
+
+impl fmt::Debug for NodeRef<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        self.ptr().fmt(f)
+    }
+}
+
+impl<'a> NodeRef<'a> {
+    /// The node's kind.
+    #[inline]
+    pub(crate) fn kind(self) -> NodeKind {
+        self.kind
+    }
+
+    /// Whether the node is a leaf.
+    #[inline]
+    pub(crate) fn is_leaf(self) -> bool {
+        self.kind.is_leaf()
+    }
+
+    /// The tagged pointer to this node.
+    #[inline]
+    pub(crate) fn ptr(self) -> NodePtr {
+        NodePtr::new(NonNull::from(self.node), self.kind)
+    }
+
+    #[inline]
+    fn self_addr(self) -> usize {
+        core::ptr::from_ref(self.node).addr()
+    }
+
+    /// Pivot `i` (`i < kind.pivots()`).
+    #[inline]
+    pub(crate) fn pivot(self, i: usize) -> u64 {
+        debug_assert!(i < self.kind.pivots());
+        self.node.words[i].load(Ordering::Relaxed)
+    }
+
+    /// Sets pivot `i`. Only on unpublished nodes or in exclusive mode.
+    #[inline]
+    pub(crate) fn set_pivot(self, i: usize, pivot: u64) {
+        debug_assert!(i < self.kind.pivots());
+        self.node.words[i].store(pivot, Ordering::Relaxed);
+    }
+
+    /// The raw word in slot `i`: a value word in a leaf, a [`NodePtr`] word in an internal node,
+    /// 0 when empty.
+    #[inline]
+    pub(crate) fn slot(self, i: usize) -> usize {
+        debug_assert!(i < self.kind.slots());
+        // ORDERING: Acquire pairs with the Release store in `set_slot` (and the publication of
+        // a child in `publish_slot`), so the value or node behind the word is visible.
+        self.node.words[self.kind.slot_base() + i].load(Ordering::Acquire) as usize
+    }
+
+    /// Stores a word into slot `i`.
+    ///
+    /// This is the one store that may hit a published node in RCU mode: an exact-fit replacement
+    /// of a single slot, which readers observe as either the old or the new word.
+    #[inline]
+    pub(crate) fn set_slot(self, i: usize, word: usize) {
+        debug_assert!(i < self.kind.slots());
+        // ORDERING: Release pairs with the Acquire load in `slot`: whatever the word points to
+        // (a value, or a fully built child node) is visible before the word itself.
+        self.node.words[self.kind.slot_base() + i].store(word as u64, Ordering::Release);
+    }
+
+    /// The gap recorded for child `i` of an allocation node.
+    #[inline]
+    pub(crate) fn gap(self, i: usize) -> u64 {
+        debug_assert!(self.kind.has_gaps() && i < self.kind.slots());
+        self.node.words[self.kind.gap_base() + i].load(Ordering::Relaxed)
+    }
+
+    /// Sets the gap of child `i` of an allocation node.
+    ///
+    /// Gaps may change in place on a published node: they are hints for gap searches, which
+    /// always confirm a fit in a leaf.
+    #[inline]
+    pub(crate) fn set_gap(self, i: usize, gap: u64) {
+        debug_assert!(self.kind.has_gaps() && i < self.kind.slots());
+        self.node.words[self.kind.gap_base() + i].store(gap, Ordering::Relaxed);
+    }
+
+    /// The slot holding the largest gap of an allocation node (the kernel's `ma_meta_gap`).
+    #[inline]
+    pub(crate) fn max_gap_slot(self) -> usize {
+        debug_assert!(self.kind.has_gaps());
+        self.node.words[META_WORD].load(Ordering::Relaxed) as usize
+    }
+
+    /// Records the slot holding the largest gap.
+    #[inline]
+    pub(crate) fn set_max_gap_slot(self, slot: usize) {
+        debug_assert!(self.kind.has_gaps() && slot < self.kind.slots());
+        self.node.words[META_WORD].store(slot as u64, Ordering::Relaxed);
+    }
+
+    /// The raw value of every data word that lies past the layout of this kind, for the
+    /// validator's "nothing after the end" check.
+    pub(crate) fn spare_words(self) -> impl Iterator<Item = u64> + 'a {
+        let used = match self.kind {
+            NodeKind::AllocRange => META_WORD + 1,
+            NodeKind::Leaf | NodeKind::Range => WORDS,
+        };
+        self.node.words[used..]
+            .iter()
+            .map(|w| w.load(Ordering::Relaxed))
+    }
+
+    #[inline]
+    fn header(self) -> usize {
+        // ORDERING: Acquire pairs with the Release store in `mark_dead`: a reader that sees the
+        // node dead also sees the replacement that was published before it died.
+        self.node.header.load(Ordering::Acquire)
+    }
+
+    /// Offset of the last used slot (the kernel's `ma_data_end`).
+    #[inline]
+    pub(crate) fn end(self) -> usize {
+        self.header() & END_MASK
+    }
+
+    /// Sets the end offset. Only on unpublished nodes or in exclusive mode.
+    #[inline]
+    pub(crate) fn set_end(self, end: usize) {
+        debug_assert!(end < self.kind.slots());
+        let h = self.node.header.load(Ordering::Relaxed);
+        self.node
+            .header
+            .store((h & !END_MASK) | end, Ordering::Relaxed);
+    }
+
+    /// The parent link: the parent's address (without kind) and our slot in it; `None` for the
+    /// root. Linux: `mte_parent()`, `mte_parent_slot()`.
+    #[doc(alias = "mte_parent")]
+    pub(crate) fn parent_link(self) -> Option<(usize, usize)> {
+        let h = self.header();
+        let addr = h & ADDR_MASK;
+        (addr != 0).then_some((addr, (h & SLOT_MASK) >> SLOT_SHIFT))
+    }
+
+    /// Whether `other` is the node this node's parent link points at.
+    pub(crate) fn parent_is(self, other: NodeRef<'_>) -> bool {
+        self.parent_link()
+            .is_some_and(|(addr, _)| addr == other.self_addr())
+    }
+
+    /// Points this node's parent link at `parent`, slot `slot` (`None`: this is the root).
+    ///
+    /// A single-word store that keeps `end`, so it may hit a published node: readers only use the
+    /// header for `end` and for the death check.
+    ///
+    /// Linux: `mas_set_parent()`.
+    #[doc(alias = "mas_set_parent")]
+    pub(crate) fn set_parent(self, parent: Option<NodeRef<'_>>, slot: usize) {
+        debug_assert!(slot < 16);
+        let h = self.node.header.load(Ordering::Relaxed);
+        let addr = parent.map_or(0, |p| p.self_addr());
+        self.node.header.store(
+            addr | (slot << SLOT_SHIFT) | (h & END_MASK),
+            Ordering::Relaxed,
+        );
+    }
+
+    /// Whether the node has been unlinked and marked dead. Linux: `ma_dead_node()`.
+    #[doc(alias = "ma_dead_node")]
+    #[inline]
+    pub(crate) fn is_dead(self) -> bool {
+        self.header() & ADDR_MASK == self.self_addr()
+    }
+
+    /// Marks an unlinked node dead, after its replacement has been published.
+    /// Linux: `mte_set_node_dead()`.
+    #[doc(alias = "mte_set_node_dead")]
+    pub(crate) fn mark_dead(self) {
+        // ORDERING: Release pairs with the Acquire load in `header` (via `is_dead`): a reader
+        // that observes the death restarts from the root and must find the replacement, which
+        // was published before this store.
+        self.node.header.store(self.self_addr(), Ordering::Release);
+    }
+
+    /// The child in slot `i` of an internal node, or `None` if the slot is empty.
+    #[inline]
+    pub(crate) fn child(self, i: usize) -> Option<NodeRef<'a>> {
+        assert!(
+            !self.kind.is_leaf(),
+            "invariant N3 broken: asked a leaf for a child"
+        );
+        let ptr = NodePtr::from_word(self.slot(i))?;
+        // SAFETY: an internal slot only ever holds a pointer to a published child (N3). The
+        // child stays allocated for 'a because this node does (N4): a child is unlinked and
+        // retired no earlier than the parent slot that points to it is overwritten, and the
+        // retirement waits for every guard that could have loaded it.
+        Some(unsafe { ptr.deref() })
+    }
+
+    /// Zeroes every data word and the header. Used when a node comes out of the pool.
+    pub(crate) fn clear(self) {
+        self.node.header.store(0, Ordering::Relaxed);
+        for w in &self.node.words {
+            w.store(0, Ordering::Relaxed);
+        }
+    }
+}
+
+/// The tree's root pointer: a [`NodePtr`] word, or 0 for an empty tree.
+///
+/// Linux: `maple_tree.ma_root`.
+#[derive(Debug, Default)]
+pub(crate) struct RootCell(AtomicUsize);
+
+impl RootCell {
+    /// The root node, if any, valid for as long as `guard`.
+    #[inline]
+    pub(crate) fn load<'g>(&self, _guard: &'g crate::rcu::Guard) -> Option<NodeRef<'g>> {
+        // ORDERING: Acquire pairs with the Release store in `publish`: the root's contents are
+        // visible before the pointer.
+        let ptr = NodePtr::from_word(self.0.load(Ordering::Acquire))?;
+        // SAFETY: the root word always points to a published node (or is 0). A node is freed
+        // only after it is unlinked and every guard that could have loaded it is gone (N4); the
+        // caller's guard was taken before this load, so the node outlives 'g.
+        Some(unsafe { ptr.deref() })
+    }
+
+    /// Publishes a new root (`None`: the tree is empty).
+    pub(crate) fn publish(&self, root: Option<NodeRef<'_>>) {
+        let word = root.map_or(0, |n| n.ptr().to_word());
+        // ORDERING: Release pairs with the Acquire load in `load`: the new root and everything
+        // below it were fully written before it becomes reachable.
+        self.0.store(word, Ordering::Release);
+    }
+}

@@ -1,0 +1,715 @@
+//! [`MapleTree`]: the tree, its shared state and its convenience API.
+
+use core::fmt;
+use core::marker::PhantomData;
+use core::ops::RangeInclusive;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, PoisonError};
+
+use crate::dump::{Dump, DumpFormat};
+use crate::error::{AllocError, ClearError, GapError, InsertError, StoreError};
+use crate::guard::{ReadGuard, WriteGuard};
+use crate::node::RootCell;
+use crate::node::entry::Entry;
+use crate::node::pool::{Pool, PoolStats};
+use crate::range::Range;
+use crate::validate::{self, InvariantViolation};
+
+/// The state readers share with the writer: the root and a few counters.
+#[derive(Debug)]
+pub(crate) struct Core {
+    pub(crate) root: RootCell,
+    height: AtomicUsize,
+    len: AtomicUsize,
+    /// Whether internal nodes track gaps (Linux: `MT_FLAGS_ALLOC_RANGE`).
+    pub(crate) alloc: bool,
+}
+
+impl Core {
+    fn new(alloc: bool) -> Self {
+        Self {
+            root: RootCell::default(),
+            height: AtomicUsize::new(0),
+            len: AtomicUsize::new(0),
+            alloc,
+        }
+    }
+
+    pub(crate) fn height(&self) -> usize {
+        self.height.load(Ordering::Relaxed)
+    }
+
+    /// Only the writer calls this.
+    pub(crate) fn set_height(&self, height: usize) {
+        self.height.store(height, Ordering::Relaxed);
+    }
+
+    pub(crate) fn len(&self) -> usize {
+        self.len.load(Ordering::Relaxed)
+    }
+
+    /// Only the writer calls this.
+    pub(crate) fn add_len(&self, added: usize, removed: usize) {
+        let len = self.len.load(Ordering::Relaxed);
+        self.len.store(len + added - removed, Ordering::Relaxed);
+    }
+}
+
+/// A range B-tree after the Linux kernel's Maple Tree: non-overlapping inclusive ranges
+/// `[first, last]` of `u64` indices, each mapped to a value.
+///
+/// # Two kinds of tree
+///
+/// - [`MapleTree::new`] makes a *range tree*: internal nodes hold 16 children.
+/// - [`MapleTree::new_alloc`] makes an *allocation tree*: internal nodes hold 10 children and
+///   the largest empty run below each, so [`find_gap`](Self::find_gap) and
+///   [`alloc_range`](Self::alloc_range) take O(log n).
+///
+/// # Reading and writing
+///
+/// - Readers take a [`ReadGuard`] with [`read`](Self::read). They never block and never see a
+///   torn or misplaced entry while a writer changes the tree on another thread. Values are
+///   borrowed for as long as the guard lives.
+/// - Writers are serialised by the tree's lock. The methods on `&self` below take it for one
+///   operation; [`lock`](Self::lock) holds it for several. Both work in *RCU mode*: every change
+///   a reader could see half-done is made on a copy, and what is replaced is freed only when
+///   no reader can still see it.
+/// - [`exclusive`](Self::exclusive) borrows the tree mutably, so no reader can exist: writes
+///   then rewrite nodes in place and free at once, which is faster.
+///
+/// # Values
+///
+/// A slot holds one machine word, so values implement [`Entry`]: `Box<U>`, `Arc<U>`,
+/// `&'static U`, non-zero integers and integers of up to 32 bits. Stores that may cut an
+/// existing entry in two need `T: Clone` to give the second piece its own value; `Arc` makes
+/// that a reference-count increment.
+///
+/// # Examples
+///
+/// ```
+/// use maple_tree::MapleTree;
+///
+/// let tree = MapleTree::new();
+/// tree.store_range(0x1000, 0x4fff, 1u32).unwrap();
+/// tree.store_range(0x2000, 0x2fff, 2u32).unwrap(); // cuts the first entry in two
+/// assert_eq!(tree.get(0x1fff), Some(1));
+/// assert_eq!(tree.get(0x2800), Some(2));
+/// assert_eq!(tree.get(0x3000), Some(1));
+/// assert_eq!(tree.len(), 3);
+/// assert_eq!(tree.erase(0x2800), Some(2));
+/// assert_eq!(tree.get(0x2800), None);
+/// tree.check_invariants().unwrap();
+/// ```
+///
+/// Linux: `struct maple_tree`; the Rust binding's `MapleTree`.
+#[doc(alias = "maple_tree")]
+pub struct MapleTree<T: Entry> {
+    core: Core,
+    pool: Mutex<Pool>,
+    stats: Arc<PoolStats>,
+    values: PhantomData<T>,
+}
+
+impl<T: Entry> MapleTree<T> {
+    /// An empty range tree.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let tree: maple_tree::MapleTree<u32> = maple_tree::MapleTree::new();
+    /// assert!(tree.is_empty());
+    /// ```
+    ///
+    /// Linux: `mt_init()`, `DEFINE_MTREE()`.
+    #[doc(alias = "mt_init")]
+    pub fn new() -> Self {
+        Self::with_gaps(false)
+    }
+
+    /// An empty allocation tree, which tracks gaps for [`find_gap`](Self::find_gap) and
+    /// [`alloc_range`](Self::alloc_range).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let tree: maple_tree::MapleTree<u32> = maple_tree::MapleTree::new_alloc();
+    /// assert!(tree.is_alloc());
+    /// ```
+    ///
+    /// Linux: `mt_init_flags(mt, MT_FLAGS_ALLOC_RANGE)`; the Rust binding's `MapleTreeAlloc`.
+    #[doc(alias = "MT_FLAGS_ALLOC_RANGE")]
+    #[doc(alias = "MapleTreeAlloc")]
+    pub fn new_alloc() -> Self {
+        Self::with_gaps(true)
+    }
+
+    fn with_gaps(alloc: bool) -> Self {
+        let pool = Pool::new();
+        let stats = Arc::clone(pool.stats());
+        Self {
+            core: Core::new(alloc),
+            pool: Mutex::new(pool),
+            stats,
+            values: PhantomData,
+        }
+    }
+
+    /// Whether this is an allocation tree (made by [`new_alloc`](Self::new_alloc)).
+    pub fn is_alloc(&self) -> bool {
+        self.core.alloc
+    }
+
+    pub(crate) fn core(&self) -> &Core {
+        &self.core
+    }
+
+    /// Starts reading: pins the current thread so that everything reached through the guard
+    /// stays valid until the guard drops. Never blocks.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let tree = maple_tree::MapleTree::new();
+    /// tree.insert(7, Box::new(String::from("seven"))).unwrap();
+    /// let guard = tree.read();
+    /// let seven: &String = guard.get(7).unwrap();
+    /// assert_eq!(seven, "seven");
+    /// ```
+    ///
+    /// Linux: `rcu_read_lock()`.
+    #[doc(alias = "rcu_read_lock")]
+    pub fn read(&self) -> ReadGuard<'_, T> {
+        ReadGuard::new(self)
+    }
+
+    /// Takes the writer lock (blocking while another writer holds it) and returns a guard with
+    /// the write API. Writes through it are RCU-safe: readers may run meanwhile.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let tree = maple_tree::MapleTree::new();
+    /// let mut writer = tree.lock();
+    /// writer.insert_range(0, 9, 1u32).unwrap();
+    /// writer.insert_range(10, 19, 2u32).unwrap();
+    /// assert_eq!(writer.len(), 2);
+    /// ```
+    ///
+    /// Linux: `mtree_lock()`; the Rust binding's `MapleTree::lock`.
+    #[doc(alias = "mtree_lock")]
+    pub fn lock(&self) -> WriteGuard<'_, T> {
+        let pool = self.pool.lock().unwrap_or_else(PoisonError::into_inner);
+        WriteGuard::locked(&self.core, pool)
+    }
+
+    /// A writer for a tree borrowed mutably: no reader can exist, so writes rewrite nodes in
+    /// place and free what they replace at once (the kernel's non-RCU mode).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let mut tree = maple_tree::MapleTree::new();
+    /// let mut writer = tree.exclusive();
+    /// for i in 0..1000u32 {
+    ///     writer.insert(u64::from(i), i).unwrap();
+    /// }
+    /// drop(writer);
+    /// assert_eq!(tree.len(), 1000);
+    /// ```
+    ///
+    /// Linux: `mt_clear_in_rcu()`, but checked by the compiler.
+    #[doc(alias = "mt_clear_in_rcu")]
+    pub fn exclusive(&mut self) -> WriteGuard<'_, T> {
+        let pool = self.pool.get_mut().unwrap_or_else(PoisonError::into_inner);
+        WriteGuard::exclusive(&self.core, pool)
+    }
+
+    /// Stores `value` at `index` if it is empty.
+    ///
+    /// # Errors
+    ///
+    /// [`InsertErrorKind::Occupied`](crate::InsertErrorKind::Occupied) if `index` holds a
+    /// value; `OutOfMemory` if a node could not be allocated. The value is handed back.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let tree = maple_tree::MapleTree::new();
+    /// assert!(tree.insert(5, 1u32).is_ok());
+    /// assert!(tree.insert(5, 2u32).is_err());
+    /// ```
+    ///
+    /// Linux: `mtree_insert()`.
+    #[doc(alias = "mtree_insert")]
+    pub fn insert(&self, index: u64, value: T) -> Result<(), InsertError<T>> {
+        self.lock().insert(index, value)
+    }
+
+    /// Stores `value` over `[first, last]` if every index in it is empty.
+    ///
+    /// # Errors
+    ///
+    /// `Occupied` if any index of the range holds a value, `InvalidRange` if `first > last`,
+    /// `OutOfMemory` if a node could not be allocated. The value is handed back.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let tree = maple_tree::MapleTree::new();
+    /// tree.insert_range(10, 19, 1u32).unwrap();
+    /// assert!(tree.insert_range(0, 10, 2u32).is_err());
+    /// assert!(tree.insert_range(0, 9, 2u32).is_ok());
+    /// ```
+    ///
+    /// Linux: `mtree_insert_range()`.
+    #[doc(alias = "mtree_insert_range")]
+    pub fn insert_range(&self, first: u64, last: u64, value: T) -> Result<(), InsertError<T>> {
+        self.lock().insert_range(first, last, value)
+    }
+
+    /// Stores `value` at `index`, replacing what was there (an entry covering more than `index`
+    /// keeps its other indices).
+    ///
+    /// # Errors
+    ///
+    /// `OutOfMemory` if a node could not be allocated; the value is handed back.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let tree = maple_tree::MapleTree::new();
+    /// tree.store(3, 1u32).unwrap();
+    /// tree.store(3, 2u32).unwrap();
+    /// assert_eq!(tree.get(3), Some(2));
+    /// ```
+    ///
+    /// Linux: `mtree_store()`.
+    #[doc(alias = "mtree_store")]
+    pub fn store(&self, index: u64, value: T) -> Result<(), StoreError<T>>
+    where
+        T: Clone,
+    {
+        self.lock().store(index, value)
+    }
+
+    /// Stores `value` over `[first, last]`, replacing whatever was there. Entries that partly
+    /// overlap the range keep the indices outside it; one entry cut in two is cloned.
+    ///
+    /// # Errors
+    ///
+    /// `InvalidRange` if `first > last`, `OutOfMemory` if a node could not be allocated. The
+    /// value is handed back and the tree is unchanged.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let tree = maple_tree::MapleTree::new();
+    /// tree.store_range(0, 99, 1u32).unwrap();
+    /// tree.store_range(40, 59, 2u32).unwrap();
+    /// let guard = tree.read();
+    /// let ranges: Vec<_> = guard.iter().map(|(r, v)| (r.first(), r.last(), v)).collect();
+    /// assert_eq!(ranges, [(0, 39, 1), (40, 59, 2), (60, 99, 1)]);
+    /// ```
+    ///
+    /// Linux: `mtree_store_range()`.
+    #[doc(alias = "mtree_store_range")]
+    pub fn store_range(&self, first: u64, last: u64, value: T) -> Result<(), StoreError<T>>
+    where
+        T: Clone,
+    {
+        self.lock().store_range(first, last, value)
+    }
+
+    /// Empties `[first, last]`. Entries that partly overlap it keep the indices outside it.
+    ///
+    /// # Errors
+    ///
+    /// [`ClearError::InvalidRange`] if `first > last`, [`ClearError::OutOfMemory`] if a node
+    /// could not be allocated (the tree is then unchanged).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let tree = maple_tree::MapleTree::new();
+    /// tree.store_range(0, 99, 1u32).unwrap();
+    /// tree.clear_range(10, 89).unwrap();
+    /// assert_eq!(tree.get(9), Some(1));
+    /// assert_eq!(tree.get(50), None);
+    /// assert_eq!(tree.len(), 2);
+    /// ```
+    ///
+    /// Linux: `mtree_store_range(mt, first, last, NULL, gfp)`.
+    pub fn clear_range(&self, first: u64, last: u64) -> Result<(), ClearError>
+    where
+        T: Clone,
+    {
+        self.lock().clear_range(first, last)
+    }
+
+    /// Removes the whole entry containing `index` and returns its value.
+    ///
+    /// Readers on other threads may still be looking at the removed value, so this returns a
+    /// clone and drops the tree's copy once no reader can see it. Through
+    /// [`exclusive`](Self::exclusive) the original is returned, without cloning.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let tree = maple_tree::MapleTree::new();
+    /// tree.insert_range(100, 199, 7u32).unwrap();
+    /// assert_eq!(tree.erase(150), Some(7));
+    /// assert_eq!(tree.get(100), None);
+    /// assert_eq!(tree.erase(150), None);
+    /// ```
+    ///
+    /// Linux: `mtree_erase()`.
+    #[doc(alias = "mtree_erase")]
+    pub fn erase(&self, index: u64) -> Option<T>
+    where
+        T: Clone,
+    {
+        self.lock().erase(index)
+    }
+
+    /// Removes every entry. Values are dropped once no reader can see them.
+    ///
+    /// Linux: `mtree_destroy()`.
+    #[doc(alias = "mtree_destroy")]
+    pub fn clear(&self) {
+        self.lock().clear();
+    }
+
+    /// A clone of the value at `index`. Use [`read`](Self::read) to borrow instead.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let tree = maple_tree::MapleTree::new();
+    /// tree.insert_range(10, 20, 3u32).unwrap();
+    /// assert_eq!(tree.get(15), Some(3));
+    /// assert_eq!(tree.get(21), None);
+    /// ```
+    ///
+    /// Linux: `mtree_load()`.
+    #[doc(alias = "mtree_load")]
+    pub fn get(&self, index: u64) -> Option<T>
+    where
+        T: Clone,
+    {
+        self.read().get_cloned(index)
+    }
+
+    /// The range of the entry containing `index`, with a clone of its value.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let tree = maple_tree::MapleTree::new();
+    /// tree.insert_range(10, 20, 3u32).unwrap();
+    /// let (range, value) = tree.get_range(15).unwrap();
+    /// assert_eq!((range.first(), range.last(), value), (10, 20, 3));
+    /// ```
+    ///
+    /// Linux: `mas_walk()`.
+    pub fn get_range(&self, index: u64) -> Option<(Range, T)>
+    where
+        T: Clone,
+    {
+        let guard = self.read();
+        guard
+            .get_range_word(index)
+            .map(|(r, w)| (r, crate::node::entry::Values::<T>::clone_value(w)))
+    }
+
+    /// The lowest start `s` such that `[s, s + size - 1]` lies inside `[min, max]` and holds
+    /// no value.
+    ///
+    /// # Errors
+    ///
+    /// [`GapError::NoSpace`] if nothing fits (including a window smaller than `size`);
+    /// `ZeroSize`, `InvalidRange` (`min > max`) or `NotAllocTree` for a request the tree
+    /// rejects.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let tree = maple_tree::MapleTree::new_alloc();
+    /// tree.insert_range(0, 99, 1u32).unwrap();
+    /// tree.insert_range(110, 199, 2u32).unwrap();
+    /// assert_eq!(tree.find_gap(0, 1000, 10), Ok(100));
+    /// assert_eq!(tree.find_gap(0, 1000, 11), Ok(200));
+    /// ```
+    ///
+    /// Linux: `mas_empty_area()`.
+    #[doc(alias = "mas_empty_area")]
+    pub fn find_gap(&self, min: u64, max: u64, size: u64) -> Result<u64, GapError> {
+        self.read().find_gap_for(GapRequest::new(size, min..=max))
+    }
+
+    /// The highest start `s` such that `[s, s + size - 1]` lies inside `[min, max]` and holds
+    /// no value.
+    ///
+    /// # Errors
+    ///
+    /// As for [`find_gap`](Self::find_gap).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let tree = maple_tree::MapleTree::new_alloc();
+    /// tree.insert_range(100, 199, 1u32).unwrap();
+    /// assert_eq!(tree.find_gap_rev(0, 299, 10), Ok(290));
+    /// assert_eq!(tree.find_gap_rev(0, 250, 100), Ok(0));
+    /// ```
+    ///
+    /// Linux: `mas_empty_area_rev()`.
+    #[doc(alias = "mas_empty_area_rev")]
+    pub fn find_gap_rev(&self, min: u64, max: u64, size: u64) -> Result<u64, GapError> {
+        self.read()
+            .find_gap_for(GapRequest::new(size, min..=max).top_down())
+    }
+
+    /// Finds the lowest free range of `size` indices inside `range`, stores `value` there and
+    /// returns its start.
+    ///
+    /// # Errors
+    ///
+    /// The [`GapError`] of the search, or `OutOfMemory`; the value is handed back.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let tree = maple_tree::MapleTree::new_alloc();
+    /// assert_eq!(tree.alloc_range(16, 0..=u64::MAX, 1u32).unwrap(), 0);
+    /// assert_eq!(tree.alloc_range(16, 0..=u64::MAX, 2u32).unwrap(), 16);
+    /// assert_eq!(tree.get(20), Some(2));
+    /// ```
+    ///
+    /// Linux: `mtree_alloc_range()`.
+    #[doc(alias = "mtree_alloc_range")]
+    pub fn alloc_range(
+        &self,
+        size: u64,
+        range: RangeInclusive<u64>,
+        value: T,
+    ) -> Result<u64, AllocError<T>> {
+        self.lock()
+            .alloc_range_for(GapRequest::new(size, range), value)
+    }
+
+    /// Finds the highest free range of `size` indices inside `range`, stores `value` there and
+    /// returns its start.
+    ///
+    /// # Errors
+    ///
+    /// As for [`alloc_range`](Self::alloc_range).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let tree = maple_tree::MapleTree::new_alloc();
+    /// assert_eq!(tree.alloc_range_rev(0x1000, 0..=0xffff, 1u32).unwrap(), 0xf000);
+    /// ```
+    ///
+    /// Linux: `mtree_alloc_rrange()`.
+    #[doc(alias = "mtree_alloc_rrange")]
+    pub fn alloc_range_rev(
+        &self,
+        size: u64,
+        range: RangeInclusive<u64>,
+        value: T,
+    ) -> Result<u64, AllocError<T>> {
+        self.lock()
+            .alloc_range_for(GapRequest::new(size, range).top_down(), value)
+    }
+
+    /// Number of entries (values), not counting empty ranges.
+    pub fn len(&self) -> usize {
+        self.core.len()
+    }
+
+    /// Whether the tree holds no value.
+    pub fn is_empty(&self) -> bool {
+        self.core.len() == 0
+    }
+
+    /// Number of levels of nodes: 0 for an empty tree, 1 for a single leaf.
+    ///
+    /// Linux: `mt_height()`.
+    #[doc(alias = "mt_height")]
+    pub fn height(&self) -> usize {
+        self.core.height()
+    }
+
+    /// Number of nodes in the tree, counted by a walk over all of them.
+    pub fn node_count(&self) -> usize {
+        let guard = self.read();
+        validate::count_nodes(&self.core, guard.rcu())
+    }
+
+    /// Bytes of node memory per entry (`node_count * 256 / len`); 0 for an empty tree.
+    pub fn bytes_per_entry(&self) -> f64 {
+        let len = self.len();
+        if len == 0 {
+            return 0.0;
+        }
+        #[expect(clippy::cast_precision_loss, reason = "a ratio for reports")]
+        let ratio = (self.node_count() * 256) as f64 / len as f64;
+        ratio
+    }
+
+    /// Nodes allocated from the system and not yet freed, including nodes kept for reuse and
+    /// nodes waiting for readers to finish. For leak checks.
+    pub fn live_nodes(&self) -> usize {
+        self.stats.live()
+    }
+
+    /// Nodes handed out by the tree's pool since it was created.
+    pub fn nodes_handed_out(&self) -> u64 {
+        self.stats.handed_out()
+    }
+
+    /// A handle to the tree's node counters that outlives the tree, so a test can check that
+    /// every node was freed after the tree is dropped and deferred frees have run.
+    pub fn node_counter(&self) -> NodeCounter {
+        NodeCounter(Arc::clone(&self.stats))
+    }
+
+    /// Checks every structural invariant and names the first one broken, with the node and
+    /// range involved.
+    ///
+    /// # Errors
+    ///
+    /// The first [`InvariantViolation`] found.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let tree = maple_tree::MapleTree::new_alloc();
+    /// for i in 0..1000u32 {
+    ///     tree.insert_range(u64::from(i) * 16, u64::from(i) * 16 + 9, i).unwrap();
+    /// }
+    /// assert!(tree.check_invariants().is_ok());
+    /// ```
+    ///
+    /// Linux: `mt_validate()`.
+    #[doc(alias = "mt_validate")]
+    pub fn check_invariants(&self) -> Result<(), InvariantViolation> {
+        let guard = self.read();
+        validate::check(&self.core, guard.rcu())
+    }
+
+    /// A printable view of every node, for debugging.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use maple_tree::{DumpFormat, MapleTree};
+    ///
+    /// let tree = MapleTree::new();
+    /// tree.insert_range(0x10, 0x1f, 1u32).unwrap();
+    /// let text = tree.dump(DumpFormat::Hex).to_string();
+    /// assert!(text.contains("0x10-0x1f"));
+    /// ```
+    ///
+    /// Linux: `mt_dump()`.
+    #[doc(alias = "mt_dump")]
+    pub fn dump(&self, format: DumpFormat) -> Dump<'_, T> {
+        Dump::new(self, format)
+    }
+}
+
+impl<T: Entry> Default for MapleTree<T> {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl<T: Entry> Drop for MapleTree<T> {
+    fn drop(&mut self) {
+        self.exclusive().clear();
+    }
+}
+
+impl<T: Entry> fmt::Debug for MapleTree<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("MapleTree")
+            .field("alloc", &self.core.alloc)
+            .field("len", &self.len())
+            .field("height", &self.height())
+            .finish_non_exhaustive()
+    }
+}
+
+/// Node counters of a tree, kept alive after the tree is dropped (see
+/// [`MapleTree::node_counter`]).
+#[derive(Clone, Debug)]
+pub struct NodeCounter(Arc<PoolStats>);
+
+impl NodeCounter {
+    /// Nodes allocated from the system and not yet freed.
+    pub fn live(&self) -> usize {
+        self.0.live()
+    }
+
+    /// Runs deferred frees that are due, repeatedly, until the live count is 0 or `rounds`
+    /// attempts have passed; returns the live count.
+    pub fn settle(&self, rounds: usize) -> usize {
+        for _ in 0..rounds {
+            if self.live() == 0 {
+                break;
+            }
+            crate::rcu::flush();
+        }
+        self.live()
+    }
+}
+
+/// A gap search request: `size` indices inside `[min, max]`, optionally aligned, lowest fit
+/// first or (with [`top_down`](Self::top_down)) highest.
+///
+/// # Examples
+///
+/// ```
+/// use maple_tree::{GapRequest, MapleTree};
+///
+/// let tree = MapleTree::new_alloc();
+/// tree.insert_range(0, 0x1234, 1u32).unwrap();
+/// let request = GapRequest::new(0x1000, 0..=u64::MAX).align(0x1000);
+/// assert_eq!(tree.read().find_gap_for(request), Ok(0x2000));
+/// ```
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct GapRequest {
+    pub(crate) size: u64,
+    pub(crate) min: u64,
+    pub(crate) max: u64,
+    pub(crate) align: u64,
+    pub(crate) top_down: bool,
+}
+
+impl GapRequest {
+    /// `size` indices within `range`, lowest fit first, no alignment.
+    pub fn new(size: u64, range: RangeInclusive<u64>) -> Self {
+        Self {
+            size,
+            min: *range.start(),
+            max: *range.end(),
+            align: 1,
+            top_down: false,
+        }
+    }
+
+    /// Requires the start to be a multiple of `align` (a power of two).
+    #[must_use]
+    pub fn align(mut self, align: u64) -> Self {
+        self.align = align;
+        self
+    }
+
+    /// Asks for the highest fit instead of the lowest (Linux: `mas_empty_area_rev()`).
+    #[must_use]
+    pub fn top_down(mut self) -> Self {
+        self.top_down = true;
+        self
+    }
+}

@@ -1,0 +1,218 @@
+//! The big node: the content of one level of the tree, gathered from the nodes a write rebuilds,
+//! before it is cut into new nodes.
+//!
+//! Linux: `struct maple_big_node`, `mab_calc_split()`, `mab_no_null_split()`, `mab_mas_cp()`.
+
+use arrayvec::ArrayVec;
+
+use crate::node::{NodeKind, NodeRef};
+use crate::walk::Frame;
+
+/// Capacity of a big node. The largest content gathered at one level is a left prefix of 15
+/// slots, up to 3 new children (or a value and two remainders), a right suffix of 15 slots and
+/// one pulled neighbour of 16 slots: 49 items.
+const BIG_CAP: usize = 64;
+
+/// One slot's worth of content: the slot's last index, its word and, for children of an
+/// allocation node, the largest gap below it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct Item {
+    pub(crate) pivot: u64,
+    pub(crate) word: usize,
+    pub(crate) gap: u64,
+}
+
+/// How to place the cut of a two-way split.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Bias {
+    /// Halve the content.
+    Even,
+    /// The content took in its left sibling: fill the left node (the kernel's push left).
+    FillLeft,
+    /// The content took in its right sibling: fill the right node (the kernel's push right).
+    FillRight,
+}
+
+/// Content of one level covering `[min, max of the last item]`.
+#[derive(Clone, Debug)]
+pub(crate) struct BigNode {
+    pub(crate) min: u64,
+    items: ArrayVec<Item, BIG_CAP>,
+}
+
+impl BigNode {
+    pub(crate) fn new(min: u64) -> Self {
+        Self {
+            min,
+            items: ArrayVec::new(),
+        }
+    }
+
+    pub(crate) fn len(&self) -> usize {
+        self.items.len()
+    }
+
+    pub(crate) fn items(&self) -> &[Item] {
+        &self.items
+    }
+
+    /// Appends a slot as is.
+    #[inline]
+    pub(crate) fn push(&mut self, item: Item) {
+        self.items.push(item);
+    }
+
+    /// Appends a leaf slot, merging an empty slot into an empty predecessor so that empty
+    /// ranges stay maximal. Linux: `mas_wr_extend_null()`.
+    #[inline]
+    pub(crate) fn push_value(&mut self, pivot: u64, word: usize) {
+        if word == 0
+            && let Some(last) = self.items.last_mut()
+            && last.word == 0
+        {
+            last.pivot = pivot;
+            return;
+        }
+        self.items.push(Item {
+            pivot,
+            word,
+            gap: 0,
+        });
+    }
+
+    /// Appends slot `i` of the node in `frame`, with its gap when the node has gaps.
+    #[inline]
+    pub(crate) fn push_slot(&mut self, frame: &Frame<'_>, i: usize) {
+        let node = frame.node;
+        self.items.push(Item {
+            pivot: frame.slot_max(i),
+            word: node.slot(i),
+            gap: if node.kind().has_gaps() {
+                node.gap(i)
+            } else {
+                0
+            },
+        });
+    }
+
+    /// Appends every slot of `frame`.
+    pub(crate) fn push_all(&mut self, frame: &Frame<'_>) {
+        for i in 0..=frame.end {
+            self.push_slot(frame, i);
+        }
+    }
+
+    /// Puts every slot of `frame`, which ends just before this content, in front of it.
+    pub(crate) fn prepend_all(&mut self, frame: &Frame<'_>) {
+        let mut front = BigNode::new(frame.min);
+        front.push_all(frame);
+        front.items.extend(self.items.drain(..));
+        *self = front;
+    }
+
+    /// Cuts the content of `kind` nodes into 1, 2 or 3 runs and returns where each run ends.
+    ///
+    /// Every run fits a node. Runs hold at least the kind's minimum when there are several of
+    /// them. A leaf run that is not the last never ends with an empty slot: all empty slots of a
+    /// gap stay in one leaf, and only the rightmost leaf may end empty.
+    ///
+    /// Linux: `mab_calc_split()`, `mab_no_null_split()`.
+    pub(crate) fn split_points(&self, kind: NodeKind, bias: Bias) -> ArrayVec<usize, 3> {
+        let len = self.items.len();
+        let cap = kind.slots();
+        let min = kind.min_len();
+        let mut ends = ArrayVec::new();
+        if len <= cap {
+            ends.push(len);
+        } else if len < 2 * cap {
+            let cut = match bias {
+                Bias::Even => len.div_ceil(2),
+                Bias::FillLeft => (cap - 1).min(len - min),
+                Bias::FillRight => (len - (cap - 1)).max(min),
+            };
+            ends.push(self.avoid_empty_end(kind, 0, cut, len));
+            ends.push(len);
+        } else {
+            let first = self.avoid_empty_end(kind, 0, len.div_ceil(3), len);
+            let second = self.avoid_empty_end(kind, first, first + (len - first).div_ceil(2), len);
+            ends.push(first);
+            ends.push(second);
+            ends.push(len);
+        }
+        ends
+    }
+
+    /// Moves a cut at `cut` (a run `[start, cut)` followed by `[cut, len)`) by one slot if the
+    /// run would end on an empty leaf slot. Empty slots are never adjacent, so one step is
+    /// enough; it goes right when both runs still fit, else left.
+    fn avoid_empty_end(&self, kind: NodeKind, start: usize, cut: usize, len: usize) -> usize {
+        if !kind.is_leaf() || self.items[cut - 1].word != 0 {
+            return cut;
+        }
+        let fits = |c: usize| c - start <= kind.slots() && len - c >= kind.min_len();
+        if fits(cut + 1) { cut + 1 } else { cut - 1 }
+    }
+}
+
+/// Writes `items` into `node` from slot `from` on, as the content of a node covering
+/// `[min, max]`, and zeroes what lay beyond the new end up to `old_end` (invariant N2).
+///
+/// Returns the largest gap in the node (0 for a range-tree internal node).
+///
+/// Linux: `mab_mas_cp()` and `mas_leaf_set_meta()`.
+pub(crate) fn fill(
+    node: NodeRef<'_>,
+    items: &[Item],
+    from: usize,
+    min: u64,
+    max: u64,
+    old_end: usize,
+) -> u64 {
+    let kind = node.kind();
+    let end = items.len() - 1;
+    for (i, item) in items.iter().enumerate().skip(from) {
+        if i < kind.pivots() {
+            node.set_pivot(i, if i == end { max } else { item.pivot });
+        }
+        if kind.has_gaps() {
+            node.set_gap(i, item.gap);
+        }
+        node.set_slot(i, item.word);
+    }
+    for i in end + 1..=old_end {
+        if i < kind.pivots() {
+            node.set_pivot(i, 0);
+        }
+        if kind.has_gaps() {
+            node.set_gap(i, 0);
+        }
+        node.set_slot(i, 0);
+    }
+    node.set_end(end);
+    match kind {
+        NodeKind::Leaf => leaf_gap(items, min),
+        NodeKind::AllocRange => {
+            let (slot, gap) = items.iter().enumerate().fold((0, 0), |best, (i, it)| {
+                if it.gap > best.1 { (i, it.gap) } else { best }
+            });
+            node.set_max_gap_slot(slot);
+            gap
+        }
+        NodeKind::Range => 0,
+    }
+}
+
+/// The largest run of empty indices in leaf content starting at `min`.
+///
+/// Linux: `mas_leaf_max_gap()`.
+pub(crate) fn leaf_gap(items: &[Item], min: u64) -> u64 {
+    let mut best = 0;
+    let mut start = min;
+    for item in items {
+        if item.word == 0 {
+            best = best.max((item.pivot - start).saturating_add(1));
+        }
+        start = item.pivot.wrapping_add(1);
+    }
+    best
+}

@@ -1,0 +1,277 @@
+//! Rebuilding the part of the tree a write touches, level by level from the leaves up: the node
+//! store in RCU mode, split, rebalance and spanning store all run through here.
+//!
+//! At each level the writer holds the new content of the span of nodes it replaces, from the
+//! node on the left path to the node on the right path (one node unless the store spans):
+//!
+//! ```text
+//!   left[d]: [ a b c | x y ]      right[d]: [ p q | r s t ]
+//!                      ^ offset                 ^ offset
+//!   content = a b c  ++  (new nodes from level d+1)  ++  s t
+//! ```
+//!
+//! The content is cut into one, two or three new nodes. Too little content for a non-root node
+//! takes in a neighbouring node first (rebalance); too much first tries to share a sibling's
+//! room (the kernel's push left and push right), then splits. The new nodes become the content
+//! replacing `left[d-1]`'s and `right[d-1]`'s slots one level up, until a level produces a
+//! single node that replaces exactly one old node: that node is published with one pointer
+//! store into its parent, or as the root.
+//!
+//! ```text
+//!   split:       [ 16 slots + 2 ]            ->  [ 9 ] [ 9 ]        parent gains a slot
+//!   push left:   [ 9 ] [ 16 slots + 2 ]      ->  [ 15 ] [ 12 ]      parent keeps its size
+//!   rebalance:   [ 5 ] [ 9 ]                 ->  [ 14 ]             parent loses a slot
+//! ```
+//!
+//! Linux: `mas_split()`, `mas_push_data()`, `mas_rebalance()`, `mas_spanning_rebalance()`,
+//! `mas_wr_spanning_store()`, `mas_wmb_replace()`.
+
+use arrayvec::ArrayVec;
+
+use super::big_node::{self, Bias, BigNode, Item};
+use super::{Disposal, StoreKind, Writer};
+use crate::error::OutOfMemory;
+use crate::gap;
+use crate::node::entry::Entry;
+use crate::node::{NodeKind, NodeRef};
+use crate::walk::{Frame, Path};
+
+/// Which neighbour to take in.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Side {
+    Left,
+    Right,
+}
+
+/// Where a rebuild attaches its result to the tree.
+enum Publish<'a> {
+    /// As the root, with the tree's new height; `None` empties the tree.
+    Root(Option<NodeRef<'a>>, usize),
+    /// Into slot `offset` of the node at `depth` of the left path, replacing one child.
+    Slot {
+        depth: usize,
+        node: NodeRef<'a>,
+        gap: u64,
+    },
+}
+
+/// Whether the span `l ..= r` is a whole level of the tree.
+fn covers_level(l: &Frame<'_>, r: &Frame<'_>) -> bool {
+    l.min == 0 && r.max == u64::MAX
+}
+
+impl<'a, T: Entry> Writer<'a, T> {
+    /// Rebuilds from the leaves `left.last() ..= right.last()` upwards, with `big` as their new
+    /// content, and publishes the result. `label` names the path for the caller.
+    ///
+    /// # Errors
+    ///
+    /// [`OutOfMemory`] if a node could not be allocated; nothing was changed.
+    pub(super) fn rebuild(
+        &mut self,
+        mut left: Path<'a>,
+        mut right: Path<'a>,
+        mut big: BigNode,
+        mut disp: Disposal<'a>,
+        label: StoreKind,
+    ) -> Result<StoreKind, OutOfMemory> {
+        let height = left.len();
+        let mut depth = height - 1;
+        let publish = loop {
+            let kind = left[depth].node.kind();
+            disp.unlink(left[depth].node);
+            disp.unlink(right[depth].node);
+            let mut bias = Bias::Even;
+            if big.len() < kind.min_len() && !covers_level(&left[depth], &right[depth]) {
+                if right[depth].max != u64::MAX {
+                    take_in(&mut right, depth, Side::Right, &mut big, &mut disp);
+                } else {
+                    take_in(&mut left, depth, Side::Left, &mut big, &mut disp);
+                }
+            } else if big.len() > kind.slots() && depth > 0 && left[depth].node == right[depth].node
+            {
+                bias = push_to_sibling(&mut left, &mut right, depth, &mut big, &mut disp);
+            }
+            let (l, r) = (left[depth], right[depth]);
+            let ends = big.split_points(kind, bias);
+            if covers_level(&l, &r) && ends.len() == 1 {
+                // Everything at this level fits one node: it is the new root, and every node
+                // above it goes.
+                for k in 0..depth {
+                    disp.unlink(left[k].node);
+                    disp.unlink(right[k].node);
+                }
+                if kind.is_leaf() && big.len() == 1 && big.items()[0].word == 0 {
+                    break Publish::Root(None, 0);
+                }
+                let node = self.alloc_filled(kind, &big, &mut disp)?;
+                break Publish::Root(Some(node), height - depth);
+            }
+            let runs = self.build_runs(kind, &big, &ends, &mut disp)?;
+            if depth == 0 {
+                // The root split: a new root above the pieces.
+                let mut top = BigNode::new(0);
+                for (_, item) in &runs {
+                    top.push(*item);
+                }
+                let root =
+                    self.alloc_filled(NodeKind::internal(self.core.alloc), &top, &mut disp)?;
+                break Publish::Root(Some(root), height + 1);
+            }
+            if l.node == r.node && runs.len() == 1 {
+                let (node, item) = runs[0];
+                break Publish::Slot {
+                    depth: depth - 1,
+                    node,
+                    gap: item.gap,
+                };
+            }
+            let (pl, pr) = (left[depth - 1], right[depth - 1]);
+            let mut up = BigNode::new(pl.min);
+            for i in 0..pl.offset {
+                up.push_slot(&pl, i);
+            }
+            for (_, item) in &runs {
+                up.push(*item);
+            }
+            for i in pr.offset + 1..=pr.end {
+                up.push_slot(&pr, i);
+            }
+            big = up;
+            depth -= 1;
+        };
+        match publish {
+            Publish::Root(node, height) => self.publish_root(node, height),
+            Publish::Slot { depth, node, gap } => {
+                let parent = left[depth];
+                node.set_parent(Some(parent.node), parent.offset);
+                parent.node.set_slot(parent.offset, node.ptr().to_word());
+                if self.core.alloc {
+                    gap::propagate(&left, depth, gap);
+                }
+            }
+        }
+        self.finish(disp);
+        Ok(label)
+    }
+
+    /// Allocates and fills one node per run of `big`; returns each with the slot that points
+    /// to it from the level above.
+    fn build_runs(
+        &mut self,
+        kind: NodeKind,
+        big: &BigNode,
+        ends: &[usize],
+        disp: &mut Disposal<'a>,
+    ) -> Result<ArrayVec<(NodeRef<'a>, Item), 3>, OutOfMemory> {
+        let mut runs = ArrayVec::new();
+        let mut start = 0;
+        let mut min = big.min;
+        for &end in ends {
+            let items = &big.items()[start..end];
+            let max = items[items.len() - 1].pivot;
+            let node = self.alloc(kind, disp)?;
+            let gap = big_node::fill(node, items, 0, min, max, 0);
+            runs.push((
+                node,
+                Item {
+                    pivot: max,
+                    word: node.ptr().to_word(),
+                    gap,
+                },
+            ));
+            start = end;
+            min = max.wrapping_add(1);
+        }
+        Ok(runs)
+    }
+}
+
+/// Takes the neighbouring node on `side` of `path[depth]` into the content, moving the path
+/// onto it. The neighbour may sit under another parent (a cousin): the path then follows it up
+/// to the first ancestor that has room on that side.
+///
+/// Linux: `mast_spanning_rebalance()`, `mas_next_sibling()`, `mas_prev_sibling()`.
+fn take_in<'a>(
+    path: &mut Path<'a>,
+    depth: usize,
+    side: Side,
+    big: &mut BigNode,
+    disp: &mut Disposal<'a>,
+) {
+    let at_edge = |f: &Frame<'_>| match side {
+        Side::Right => f.offset == f.end,
+        Side::Left => f.offset == 0,
+    };
+    let mut j = depth - 1;
+    while at_edge(&path[j]) {
+        j -= 1;
+    }
+    // The old nodes between that ancestor and `depth` sit at the edge of the span being
+    // replaced, so they go too (they hold nothing beyond the path on this side).
+    for k in j + 1..depth {
+        disp.unlink(path[k].node);
+    }
+    match side {
+        Side::Right => path[j].offset += 1,
+        Side::Left => path[j].offset -= 1,
+    }
+    path.truncate(j + 1);
+    while path.len() <= depth {
+        let parent = path[path.len() - 1];
+        let mut child = parent
+            .child_frame()
+            .unwrap_or_else(|| unreachable!("invariant N3 broken: empty internal slot"));
+        child.offset = match side {
+            Side::Right => 0,
+            Side::Left => child.end,
+        };
+        path.push(child);
+    }
+    let neighbour = path[depth];
+    disp.unlink(neighbour.node);
+    match side {
+        Side::Right => big.push_all(&neighbour),
+        Side::Left => big.prepend_all(&neighbour),
+    }
+}
+
+/// Before splitting an overfull node, tries to share the load with a sibling that has room,
+/// as the kernel does, so that sequential inserts leave full nodes behind.
+///
+/// The sibling is taken in when the combined content stays below twice the capacity minus a
+/// margin (one more for leaves and for the rightmost node), so that the two nodes that result
+/// do not split again at once.
+///
+/// Linux: `mas_push_data()`.
+fn push_to_sibling<'a>(
+    left: &mut Path<'a>,
+    right: &mut Path<'a>,
+    depth: usize,
+    big: &mut BigNode,
+    disp: &mut Disposal<'a>,
+) -> Bias {
+    let kind = left[depth].node.kind();
+    let space = 2 * kind.slots()
+        - 2
+        - usize::from(kind.is_leaf())
+        - usize::from(right[depth].max == u64::MAX);
+    let sibling_len = |parent: &Frame<'_>, slot: usize| {
+        parent.node.child(slot).map_or_else(
+            || unreachable!("invariant N3 broken: empty internal slot"),
+            |c| c.end() + 1,
+        )
+    };
+    let parent = left[depth - 1];
+    if parent.offset > 0 && big.len() + sibling_len(&parent, parent.offset - 1) - 1 < space {
+        take_in(left, depth, Side::Left, big, disp);
+        return Bias::FillLeft;
+    }
+    let parent = right[depth - 1];
+    if parent.offset < parent.end && big.len() + sibling_len(&parent, parent.offset + 1) - 1 < space
+    {
+        take_in(right, depth, Side::Right, big, disp);
+        return Bias::FillRight;
+    }
+    Bias::Even
+}
