@@ -263,12 +263,12 @@ fn push_to_sibling<'a>(
         )
     };
     let parent = left[depth - 1];
-    if parent.offset > 0 && big.len() + sibling_len(&parent, parent.offset - 1) - 1 < space {
+    if parent.offset > 0 && big.len() + sibling_len(&parent, parent.offset - 1) - 2 < space {
         take_in(left, depth, Side::Left, big, disp);
         return Bias::FillLeft;
     }
     let parent = right[depth - 1];
-    if parent.offset < parent.end && big.len() + sibling_len(&parent, parent.offset + 1) - 1 < space
+    if parent.offset < parent.end && big.len() + sibling_len(&parent, parent.offset + 1) - 2 < space
     {
         take_in(right, depth, Side::Right, big, disp);
         return Bias::FillRight;
