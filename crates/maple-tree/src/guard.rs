@@ -271,7 +271,7 @@ impl<'t, T: Entry> WriteGuard<'t, T> {
     }
 
     /// Runs one write operation, then returns spare nodes to the system.
-    fn with_writer<R>(&mut self, op: impl FnOnce(&mut Writer<'_, T>) -> R) -> R {
+    pub(crate) fn with_writer<R>(&mut self, op: impl FnOnce(&mut Writer<'_, T>) -> R) -> R {
         let exclusive = self.guard.is_none();
         let guard: &Guard = match &self.guard {
             Some(g) => g,

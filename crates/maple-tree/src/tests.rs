@@ -1,1 +1,303 @@
-//! In-crate unit tests.
+//! In-crate unit tests: one per write path, starting from trees of pinned shapes, plus the
+//! shape constants that pin the split policy to the kernel's.
+
+use core::num::NonZeroUsize;
+
+use crate::node::entry::{Entry, Values};
+use crate::write::StoreKind;
+use crate::{DumpFormat, MapleTree};
+
+/// Gapped ranges `[16i, 16i + 9]` inserted in ascending order until the root leaf splits: a
+/// leaf holds 16 slots, each entry takes two (itself and the gap after it), so 8 entries fill
+/// the root leaf and the 9th splits it.
+const INSERTS_TO_HEIGHT_2: u64 = 9;
+
+/// Stores through the tree's writer and returns the path the store took.
+fn store(
+    tree: &mut MapleTree<u32>,
+    exclusive: bool,
+    first: u64,
+    last: u64,
+    value: Option<u32>,
+) -> StoreKind {
+    let mut guard = if exclusive {
+        tree.exclusive()
+    } else {
+        tree.lock()
+    };
+    let kind = guard
+        .with_writer(|w| {
+            w.store(
+                first,
+                last,
+                value.map(Entry::into_raw),
+                Some(Values::<u32>::clone_word as fn(NonZeroUsize) -> NonZeroUsize),
+            )
+        })
+        .expect("allocation succeeds");
+    drop(guard);
+    if let Err(e) = tree.check_invariants() {
+        panic!("{e}\n{}", tree.dump(DumpFormat::Dec));
+    }
+    kind
+}
+
+/// A tree of `n` gapped entries `[16i, 16i + 9]` (value `i`), inserted in ascending order.
+fn gapped(n: u64, alloc: bool) -> MapleTree<u32> {
+    let mut tree = if alloc {
+        MapleTree::new_alloc()
+    } else {
+        MapleTree::new()
+    };
+    let mut w = tree.exclusive();
+    for i in 0..n {
+        w.insert_range(16 * i, 16 * i + 9, u32::try_from(i).unwrap())
+            .unwrap();
+    }
+    drop(w);
+    tree
+}
+
+fn both_modes() -> [bool; 2] {
+    [true, false]
+}
+
+#[test]
+fn first_store_makes_a_root_leaf() {
+    for exclusive in both_modes() {
+        let mut tree = MapleTree::new();
+        assert_eq!(store(&mut tree, exclusive, 10, 20, Some(1)), StoreKind::StoreRoot);
+        assert_eq!((tree.height(), tree.node_count(), tree.len()), (1, 1, 1));
+        // Storing nothing into an empty tree changes nothing.
+        let mut empty = MapleTree::<u32>::new();
+        assert_eq!(store(&mut empty, exclusive, 10, 20, None), StoreKind::StoreRoot);
+        assert_eq!(empty.height(), 0);
+    }
+}
+
+#[test]
+fn full_range_store_replaces_the_whole_tree() {
+    for exclusive in both_modes() {
+        let mut tree = gapped(500, true);
+        assert!(tree.height() >= 3);
+        assert_eq!(store(&mut tree, exclusive, 0, u64::MAX, Some(9)), StoreKind::NewRoot);
+        assert_eq!((tree.height(), tree.node_count(), tree.len()), (1, 1, 1));
+        assert_eq!(tree.get(u64::MAX), Some(9));
+        assert_eq!(store(&mut tree, exclusive, 0, u64::MAX, None), StoreKind::NewRoot);
+        assert_eq!((tree.height(), tree.node_count(), tree.len()), (0, 0, 0));
+    }
+}
+
+#[test]
+fn exact_fit_writes_one_slot_and_allocates_nothing() {
+    for exclusive in both_modes() {
+        let mut tree = gapped(100, true);
+        let nodes = tree.node_count();
+        let handed_out = tree.nodes_handed_out();
+        assert_eq!(store(&mut tree, exclusive, 160, 169, Some(77)), StoreKind::ExactFit);
+        // Filling a gap exactly also fits one slot.
+        assert_eq!(store(&mut tree, exclusive, 170, 175, Some(78)), StoreKind::ExactFit);
+        assert_eq!(tree.nodes_handed_out(), handed_out);
+        assert_eq!(tree.node_count(), nodes);
+        assert_eq!(tree.get(165), Some(77));
+        assert_eq!(tree.get(172), Some(78));
+        assert_eq!(tree.len(), 101);
+    }
+}
+
+#[test]
+fn append_grows_the_last_leaf_in_place() {
+    let mut tree = gapped(3, false);
+    let handed_out = tree.nodes_handed_out();
+    // The new entry lands in the last (empty) slot of the root leaf.
+    assert_eq!(store(&mut tree, true, 100, 109, Some(5)), StoreKind::Append);
+    assert_eq!(tree.nodes_handed_out(), handed_out);
+    // In RCU mode the same store copies the leaf instead.
+    assert_eq!(store(&mut tree, false, 200, 209, Some(6)), StoreKind::NodeStore);
+    assert_eq!(tree.nodes_handed_out(), handed_out + 1);
+}
+
+#[test]
+fn slot_store_moves_one_boundary_in_place() {
+    let mut tree = gapped(3, false);
+    // [16, 25] is entry 1 and [26, 31] the gap after it: cover the entry and part of the gap.
+    assert_eq!(store(&mut tree, true, 16, 28, Some(9)), StoreKind::SlotStore);
+    assert_eq!(tree.get_range(20).map(|(r, v)| (r.first(), r.last(), v)), Some((16, 28, 9)));
+    assert_eq!(tree.get_range(30).map(|(r, _)| r.first()), None);
+}
+
+#[test]
+fn node_store_rewrites_one_leaf() {
+    for exclusive in both_modes() {
+        let mut tree = gapped(3, false);
+        // Two entries and the gap between them become one entry: two slots fewer.
+        assert_eq!(store(&mut tree, exclusive, 0, 25, Some(9)), StoreKind::NodeStore);
+        assert_eq!(tree.len(), 2);
+        assert_eq!(tree.node_count(), 1);
+    }
+}
+
+#[test]
+fn split_pushes_upward_and_grows_the_tree() {
+    for exclusive in both_modes() {
+        let mut tree = gapped(INSERTS_TO_HEIGHT_2 - 1, false);
+        assert_eq!(tree.height(), 1);
+        let i = INSERTS_TO_HEIGHT_2 - 1;
+        assert_eq!(store(&mut tree, exclusive, 16 * i, 16 * i + 9, Some(1)), StoreKind::Split);
+        assert_eq!((tree.height(), tree.node_count()), (2, 3));
+    }
+}
+
+#[test]
+fn split_of_a_full_root_internal_node_adds_a_level() {
+    // Ascending inserts fill leaves (push left) and then internal nodes; the first time the
+    // root internal node overflows the tree reaches height 3.
+    let mut tree = gapped(0, false);
+    let mut i = 0;
+    while tree.height() < 3 {
+        store(&mut tree, true, 16 * i, 16 * i + 9, Some(1));
+        i += 1;
+    }
+    assert!(i > 100, "height 3 after only {i} inserts");
+}
+
+#[test]
+fn split_shares_load_with_a_sibling_that_has_room() {
+    // Random-order inserts into a leaf next to a half-full sibling: the push leaves the parent
+    // with the same number of children.
+    let mut tree = gapped(INSERTS_TO_HEIGHT_2, false);
+    let before = tree.node_count();
+    // The left leaf has room; overflow the right leaf by filling its gaps.
+    let mut kinds = Vec::new();
+    for i in INSERTS_TO_HEIGHT_2..INSERTS_TO_HEIGHT_2 + 4 {
+        kinds.push(store(&mut tree, true, 16 * i, 16 * i + 9, Some(2)));
+    }
+    assert!(kinds.contains(&StoreKind::Split), "{kinds:?}");
+    assert_eq!(tree.node_count(), before, "pushing into the sibling needs no new leaf");
+}
+
+#[test]
+fn rebalance_merges_an_underfull_leaf() {
+    for exclusive in both_modes() {
+        let mut tree = gapped(12, false);
+        assert_eq!((tree.height(), tree.node_count()), (2, 3));
+        // The right leaf holds entries 5..=11 in 15 slots; each entry emptied takes two slots
+        // away, and the fifth leaves 5 slots, below the minimum of 7.
+        let mut kinds = Vec::new();
+        for i in (7..12).rev() {
+            kinds.push(store(&mut tree, exclusive, 16 * i, 16 * i + 9, None));
+        }
+        assert_eq!(kinds.last(), Some(&StoreKind::Rebalance), "{kinds:?}");
+        assert_eq!((tree.height(), tree.node_count()), (1, 1), "merged back into one root leaf");
+        assert_eq!(tree.len(), 7);
+    }
+}
+
+#[test]
+fn rebalance_takes_in_a_cousin_across_parents() {
+    for exclusive in both_modes() {
+        let mut tree = gapped(1500, false);
+        assert_eq!(tree.height(), 3);
+        // Erase from the left end: leaves underflow and merge with neighbours under the next
+        // parent once their own parent runs out of siblings.
+        for i in 0..1000 {
+            let kind = store(&mut tree, exclusive, 16 * i, 16 * i + 9, None);
+            assert!(
+                matches!(
+                    kind,
+                    StoreKind::ExactFit
+                        | StoreKind::NodeStore
+                        | StoreKind::SlotStore
+                        | StoreKind::Rebalance
+                        | StoreKind::Spanning
+                ),
+                "{kind:?}"
+            );
+        }
+        assert_eq!(tree.len(), 500);
+        assert_eq!(tree.get(16 * 1000), Some(1000));
+        assert_eq!(tree.get(16 * 999), None);
+    }
+}
+
+#[test]
+fn spanning_store_crosses_leaves_and_levels() {
+    for exclusive in both_modes() {
+        for alloc in [false, true] {
+            let mut tree = gapped(5000, alloc);
+            let height = tree.height();
+            assert_eq!(store(&mut tree, exclusive, 100, 50_000, Some(3)), StoreKind::Spanning);
+            assert_eq!(tree.get(100), Some(3));
+            assert_eq!(tree.get(50_000), Some(3));
+            // The entry cut at 50_000 keeps its tail.
+            assert_eq!(tree.get(50_001), Some(3125));
+            assert_eq!(tree.get(96), Some(6));
+            // Empty a range across most of the tree: the tree collapses.
+            assert_eq!(store(&mut tree, exclusive, 5, 79_000, None), StoreKind::Spanning);
+            assert!(tree.height() < height);
+            assert_eq!(tree.get(0), Some(0));
+            assert_eq!(tree.get(79_000), None);
+            assert_eq!(tree.get(79_001), Some(4937));
+        }
+    }
+}
+
+#[test]
+fn spanning_empty_store_merges_with_the_next_leafs_gap() {
+    for exclusive in both_modes() {
+        let mut tree = gapped(200, true);
+        // Find a leaf boundary: the last entry of the first leaf ends at that leaf's max.
+        let text = tree.dump(DumpFormat::Dec).to_string();
+        let leaf_max: u64 = text
+            .lines()
+            .find(|l| l.contains("Leaf"))
+            .and_then(|l| l.trim().split(':').next())
+            .and_then(|r| r.split('-').nth(1))
+            .and_then(|m| m.parse().ok())
+            .expect("a leaf line");
+        let (range, _) = tree.get_range(leaf_max).expect("leaves end on an entry");
+        let kind = store(&mut tree, exclusive, range.first(), range.last(), None);
+        assert_eq!(kind, StoreKind::Spanning);
+        // The emptied range and the gaps on both sides are one empty run now.
+        assert_eq!(
+            tree.find_gap(0, u64::MAX, range.last() - range.first() + 1 + 12),
+            Ok(range.first() - 6)
+        );
+    }
+}
+
+#[test]
+fn shapes_match_the_kernel() {
+    // 1001 single indices 0..=1000, ascending: the kernel's check_dfs_preorder counts 73 nodes
+    // in a range tree and 76 in an allocation tree (its loop counts one more).
+    for (alloc, nodes) in [(false, 73), (true, 76)] {
+        for rev in [false, true] {
+            let mut tree = if alloc {
+                MapleTree::new_alloc()
+            } else {
+                MapleTree::new()
+            };
+            let mut w = tree.exclusive();
+            for i in 0..=1000u32 {
+                let i = if rev { 1000 - i } else { i };
+                w.insert(u64::from(i), i).unwrap();
+            }
+            drop(w);
+            tree.check_invariants().unwrap();
+            assert_eq!(tree.node_count(), nodes, "alloc {alloc} reversed {rev}");
+        }
+    }
+}
+
+#[test]
+fn unlinked_nodes_are_freed_in_both_modes() {
+    for exclusive in both_modes() {
+        let mut tree = gapped(2000, true);
+        for i in (0..2000).step_by(3) {
+            store(&mut tree, exclusive, 16 * i, 16 * i + 40, None);
+        }
+        let counter = tree.node_counter();
+        drop(tree);
+        assert_eq!(counter.settle(1000), 0);
+    }
+}
