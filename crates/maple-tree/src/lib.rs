@@ -155,5 +155,5 @@ pub use error::{
 pub use guard::{CursorMut, ReadGuard, WriteGuard};
 pub use node::entry::Entry;
 pub use range::Range;
-pub use tree::{GapRequest, MapleTree, NodeCounter};
+pub use tree::{GapRequest, MapleTree, NodeCounter, flush_deferred};
 pub use validate::{Invariant, InvariantViolation};

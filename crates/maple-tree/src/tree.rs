@@ -641,6 +641,34 @@ impl<T: Entry> fmt::Debug for MapleTree<T> {
     }
 }
 
+/// Hands this thread's deferred frees (of replaced nodes and removed values) to the reclaimer
+/// and runs those whose grace period is over.
+///
+/// Normal use never needs it: the reclaimer runs as threads pin and unpin. Leak checks call it
+/// in a loop until their counters settle, since a value removed in RCU mode is dropped only
+/// once every reader that might see it has finished.
+///
+/// # Examples
+///
+/// ```
+/// let tree = maple_tree::MapleTree::new();
+/// tree.insert(1, std::sync::Arc::new(5u8)).unwrap();
+/// let value = tree.get(1).unwrap();
+/// tree.erase(1);
+/// for _ in 0..1000 {
+///     if std::sync::Arc::strong_count(&value) == 1 {
+///         break;
+///     }
+///     maple_tree::flush_deferred();
+/// }
+/// assert_eq!(std::sync::Arc::strong_count(&value), 1);
+/// ```
+///
+/// Linux: `rcu_barrier()`, approximately.
+pub fn flush_deferred() {
+    crate::rcu::flush();
+}
+
 /// Node counters of a tree, kept alive after the tree is dropped (see
 /// [`MapleTree::node_counter`]).
 #[derive(Clone, Debug)]
@@ -652,14 +680,16 @@ impl NodeCounter {
         self.0.live()
     }
 
-    /// Runs deferred frees that are due, repeatedly, until the live count is 0 or `rounds`
-    /// attempts have passed; returns the live count.
-    pub fn settle(&self, rounds: usize) -> usize {
-        for _ in 0..rounds {
-            if self.live() == 0 {
-                break;
-            }
-            crate::rcu::flush();
+    /// Runs deferred frees that are due, repeatedly, until the live count is 0 or `timeout`
+    /// has passed; returns the live count.
+    ///
+    /// Deferred frees wait for every thread pinned when they were queued, so on a busy
+    /// process this can take a while.
+    pub fn settle(&self, timeout: std::time::Duration) -> usize {
+        let deadline = std::time::Instant::now() + timeout;
+        while self.live() != 0 && std::time::Instant::now() < deadline {
+            flush_deferred();
+            std::thread::yield_now();
         }
         self.live()
     }

@@ -231,7 +231,12 @@ fn kernel_erase2_sets_replay_exactly() {
             check_after(&set.name, &tree);
             let counter = tree.node_counter();
             drop(tree);
-            assert_eq!(counter.settle(1000), 0, "{}: nodes leaked", set.name);
+            assert_eq!(
+                counter.settle(std::time::Duration::from_secs(10)),
+                0,
+                "{}: nodes leaked",
+                set.name
+            );
         }
     }
 }

@@ -82,7 +82,12 @@ fn replay(name: &str, text: &str) -> usize {
                     .unwrap_or_else(|| panic!("{}: no such tree", ctx()));
                 let counter = tree.node_counter();
                 drop(tree);
-                assert_eq!(counter.settle(1000), 0, "{}: nodes leaked", ctx());
+                assert_eq!(
+                    counter.settle(std::time::Duration::from_secs(10)),
+                    0,
+                    "{}: nodes leaked",
+                    ctx()
+                );
             }
             "S" | "Z" => {
                 let (tree, model) = trees

@@ -176,23 +176,120 @@ fn run(seed: u64, ops: usize, universe: u64, alloc: bool, exclusive: bool) {
     eprintln!("seed {seed}: peak len {} height {}", peak.0, peak.1);
 }
 
+// Together the tests below run 1,100,000 operations, each followed by a full validation and
+// a comparison of every entry with the model.
+
 #[test]
 fn random_ops_range_tree_rcu_mode() {
-    for seed in 0..20 {
-        run(seed, 2000, 600, false, false);
+    for seed in 0..10 {
+        run(seed, 25_000, 2_000, false, false);
     }
 }
 
 #[test]
 fn random_ops_alloc_tree_exclusive_mode() {
-    for seed in 100..120 {
-        run(seed, 2000, 600, true, true);
+    for seed in 100..110 {
+        run(seed, 25_000, 2_000, true, true);
     }
 }
 
 #[test]
 fn random_ops_big_universe() {
-    for seed in 200..204 {
-        run(seed, 20000, 200_000, seed % 2 == 0, seed % 4 < 2);
+    for seed in 200..212 {
+        run(seed, 50_000, 200_000, seed % 2 == 0, seed % 4 < 2);
+    }
+}
+
+/// Deep trees: grows to tens of thousands of entries (height 5 and more), then churns with
+/// overwrites, cuts and wide clears, comparing sampled reads after every operation and the
+/// whole tree and its invariants periodically.
+#[test]
+fn random_ops_deep_trees() {
+    for (seed, alloc) in [(300, true), (301, false)] {
+        let mut rng = Rng::new(seed);
+        let mut tree = if alloc {
+            MapleTree::new_alloc()
+        } else {
+            MapleTree::new()
+        };
+        let mut model = Model::default();
+        let universe = 4_000_000;
+        let mut max_height = 0;
+        for step in 0..60_000u32 {
+            let first = rng.below(universe);
+            let growing = step < 30_000;
+            let len = match rng.below(1000) {
+                0 if !growing => rng.below(universe / 20),
+                1..=9 => rng.below(2_000),
+                _ => rng.below(60),
+            };
+            let last = first + len;
+            {
+                let mut w = if step % 3 == 0 {
+                    tree.lock()
+                } else {
+                    tree.exclusive()
+                };
+                match rng.below(if growing { 10 } else { 12 }) {
+                    0..=5 => {
+                        w.store_range(first, last, step).unwrap();
+                        model.store(first, last, Some(u64::from(step)));
+                    }
+                    6..=7 => {
+                        if w.insert_range(first, last, step).is_ok() {
+                            model.store(first, last, Some(u64::from(step)));
+                        }
+                    }
+                    8 => {
+                        assert_eq!(w.erase(first).map(u64::from), model.erase(first));
+                    }
+                    _ => {
+                        w.clear_range(first, last).unwrap();
+                        model.store(first, last, None);
+                    }
+                }
+            }
+            max_height = max_height.max(tree.height());
+            let guard = tree.read();
+            for _ in 0..4 {
+                let i = rng.below(universe);
+                let got = guard
+                    .get_range(i)
+                    .map(|(r, v)| (r.first(), r.last(), u64::from(v)));
+                assert_eq!(got, model.get(i), "seed {seed} step {step}: get {i}");
+            }
+            if alloc && step % 16 == 0 {
+                let size = 1 + rng.below(5_000);
+                let (a, b) = (rng.below(universe), rng.below(universe));
+                let (lo, hi) = (a.min(b), a.max(b));
+                assert_eq!(
+                    tree.find_gap(lo, hi, size).ok(),
+                    model.find_gap(lo, hi, size, 1, false)
+                );
+                assert_eq!(
+                    tree.find_gap_rev(lo, hi, size).ok(),
+                    model.find_gap(lo, hi, size, 1, true)
+                );
+            }
+            drop(guard);
+            if step % 97 == 0 {
+                tree.check_invariants()
+                    .unwrap_or_else(|e| panic!("seed {seed} step {step}: {e}"));
+                assert_eq!(tree.len(), model.len());
+            }
+            if step % 5_000 == 0 {
+                assert_eq!(common::tree_entries(&tree, value_of), model.entries());
+            }
+        }
+        tree.check_invariants().unwrap();
+        assert_eq!(common::tree_entries(&tree, value_of), model.entries());
+        assert!(
+            max_height >= 5,
+            "seed {seed}: only reached height {max_height}"
+        );
+        eprintln!(
+            "deep seed {seed}: max height {max_height}, final len {}",
+            tree.len()
+        );
     }
 }
