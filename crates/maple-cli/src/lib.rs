@@ -1,0 +1,21 @@
+//! The `maple` command and its script language, for driving a [`maple_tree::MapleTree`] from
+//! text: `maple script FILE` runs a tree script (or `maple script -` reads one from standard
+//! input) and prints one line per query.
+//!
+//! Scripts are how we replay captured workloads (the kernel's erase2 sets use the same `S`, `N`
+//! and `E` lines), pin down a behaviour in a regression file, and poke at the tree by hand. The
+//! workspace's `examples/scripts/` holds a tour of every operation and a replay of a real `cc1`
+//! address space.
+//!
+//! The parser and the runner live in [`script`] and need no process: [`script::run`] takes any
+//! reader and writer. [`cli`] is the command line around it.
+//!
+//! # The script format
+//!
+//! This text is also what `maple script --help` prints.
+//!
+#![doc = concat!("```text\n", include_str!("format.txt"), "```")]
+#![forbid(unsafe_code)]
+
+pub mod cli;
+pub mod script;
