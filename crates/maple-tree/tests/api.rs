@@ -274,3 +274,30 @@ fn exclusive_erase_returns_the_original_value() {
         "exclusive erase must not clone"
     );
 }
+
+#[test]
+fn erasing_a_full_range_entry_hands_back_a_live_value() {
+    // Regression: an exclusive erase of an entry over every index replaced the whole tree and
+    // dropped the value it then returned.
+    for exclusive in [true, false] {
+        let mut tree = MapleTree::new_alloc();
+        tree.store_range(0, u64::MAX, std::sync::Arc::new(5u64))
+            .unwrap();
+        let value = if exclusive {
+            tree.exclusive().erase(77)
+        } else {
+            tree.erase(77)
+        };
+        assert_eq!(value.as_deref(), Some(&5));
+        assert!(tree.is_empty());
+        let value = value.unwrap();
+        let counter = tree.node_counter();
+        drop(tree);
+        counter.settle(std::time::Duration::from_secs(10));
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+        while std::sync::Arc::strong_count(&value) > 1 && std::time::Instant::now() < deadline {
+            maple_tree::flush_deferred();
+        }
+        assert_eq!(std::sync::Arc::strong_count(&value), 1);
+    }
+}

@@ -20,7 +20,11 @@ fn shuffled(n: u64) -> Vec<u64> {
 }
 
 fn build(alloc: bool, keys: &[u64]) -> MapleTree<u32> {
-    let mut tree = if alloc { MapleTree::new_alloc() } else { MapleTree::new() };
+    let mut tree = if alloc {
+        MapleTree::new_alloc()
+    } else {
+        MapleTree::new()
+    };
     let mut w = tree.exclusive();
     for &i in keys {
         w.insert_range(16 * i, 16 * i + 9, 1).unwrap();

@@ -464,7 +464,7 @@ impl<'a, T: Entry> Writer<'a, T> {
             self.release_value(word);
         }
         for root in disp.subtrees.drain(..) {
-            disp.removed += self.destroy_subtree(root);
+            disp.removed += self.destroy_subtree(root, disp.keep);
         }
         self.core.add_len(disp.added, disp.removed);
     }
@@ -485,20 +485,27 @@ impl<'a, T: Entry> Writer<'a, T> {
         }
     }
 
-    /// Releases a whole unlinked subtree and returns how many values it held.
+    /// Releases a whole unlinked subtree, except the value word `keep` that the caller takes
+    /// back, and returns how many values it held.
     ///
     /// Linux: `mt_destroy_walk()`.
-    pub(crate) fn destroy_subtree(&mut self, node: NodeRef<'a>) -> usize {
+    pub(crate) fn destroy_subtree(
+        &mut self,
+        node: NodeRef<'a>,
+        keep: Option<NonZeroUsize>,
+    ) -> usize {
         let end = node.end();
         let mut values = 0;
         for i in 0..=end {
             if node.is_leaf() {
                 if let Some(word) = NonZeroUsize::new(node.slot(i)) {
                     values += 1;
-                    self.release_value(word);
+                    if keep != Some(word) {
+                        self.release_value(word);
+                    }
                 }
             } else if let Some(child) = node.child(i) {
-                values += self.destroy_subtree(child);
+                values += self.destroy_subtree(child, keep);
             }
         }
         self.release_node(node);
@@ -509,7 +516,7 @@ impl<'a, T: Entry> Writer<'a, T> {
     pub(crate) fn clear(&mut self) {
         if let Some(root) = self.core.root.load(self.guard) {
             self.publish_root(None, 0);
-            let removed = self.destroy_subtree(root);
+            let removed = self.destroy_subtree(root, None);
             self.core.add_len(0, removed);
         }
     }
