@@ -18,7 +18,7 @@ use crate::range::Range;
 use crate::rcu::{self, Guard};
 use crate::tree::{Core, GapRequest, MapleTree};
 use crate::walk;
-use crate::write::{Disposal, Writer};
+use crate::write::Writer;
 
 /// Validates a gap request against a tree.
 fn gap_query(core: &Core, req: GapRequest) -> Result<GapQuery, GapError> {
@@ -270,7 +270,7 @@ impl<'t, T: Entry> WriteGuard<'t, T> {
         self.guard.is_none()
     }
 
-    /// Runs one write operation, then returns spare nodes to the system.
+    /// Runs one write operation.
     pub(crate) fn with_writer<R>(&mut self, op: impl FnOnce(&mut Writer<'_, T>) -> R) -> R {
         let exclusive = self.guard.is_none();
         let guard: &Guard = match &self.guard {
@@ -281,9 +281,7 @@ impl<'t, T: Entry> WriteGuard<'t, T> {
             PoolAccess::Locked(p) => p,
             PoolAccess::Exclusive(p) => p,
         };
-        let result = op(&mut Writer::new(self.core, pool, guard, exclusive));
-        pool.trim();
-        result
+        op(&mut Writer::new(self.core, pool, guard, exclusive))
     }
 
     /// See [`MapleTree::insert`].
@@ -309,15 +307,18 @@ impl<'t, T: Entry> WriteGuard<'t, T> {
             return Err(InsertError::new(InsertErrorKind::InvalidRange, value));
         }
         self.with_writer(|w| {
-            if !w.is_vacant(first, last) {
-                return Err(InsertError::new(InsertErrorKind::Occupied, value));
-            }
             let word = value.into_raw();
-            w.store(first, last, Some(word), None)
-                .map_err(|OutOfMemory| {
-                    InsertError::new(InsertErrorKind::OutOfMemory, Values::<T>::take(word))
-                })?;
-            Ok(())
+            match w.insert(first, last, word) {
+                Ok(Some(_)) => Ok(()),
+                Ok(None) => Err(InsertError::new(
+                    InsertErrorKind::Occupied,
+                    Values::<T>::take(word),
+                )),
+                Err(OutOfMemory) => Err(InsertError::new(
+                    InsertErrorKind::OutOfMemory,
+                    Values::<T>::take(word),
+                )),
+            }
         })
     }
 
@@ -388,18 +389,16 @@ impl<'t, T: Entry> WriteGuard<'t, T> {
     {
         let exclusive = self.is_exclusive();
         self.with_writer(|w| {
-            let (first, last, word) = w.entry_at(index)?;
-            let mut disp = Disposal::default();
-            let clone = if exclusive {
-                disp.keep = Some(word);
-                None
+            let word = w
+                .erase(index, exclusive)
+                .unwrap_or_else(|OutOfMemory| out_of_memory())?;
+            // In RCU mode the original is dropped after a grace period; this writer is pinned,
+            // so it is still alive to clone.
+            Some(if exclusive {
+                Values::<T>::take(word)
             } else {
-                Some(Values::<T>::clone_value(word))
-            };
-            if w.store_with(first, last, None, None, disp).is_err() {
-                out_of_memory();
-            }
-            Some(clone.unwrap_or_else(|| Values::<T>::take(word)))
+                Values::<T>::clone_value(word)
+            })
         })
     }
 

@@ -558,10 +558,16 @@ impl<T: Entry> MapleTree<T> {
         ratio
     }
 
-    /// Nodes allocated from the system and not yet freed, including nodes kept for reuse and
-    /// nodes waiting for readers to finish. For leak checks.
+    /// Nodes handed out by the tree's node pool and not yet back in it: the tree's nodes and
+    /// the replaced ones still waiting for readers to finish. For leak checks.
     pub fn live_nodes(&self) -> usize {
         self.stats.live()
+    }
+
+    /// Bytes of memory the tree's node pool holds. Nodes are carved from chunks of up to
+    /// 2 MiB, which are kept until the tree is dropped.
+    pub fn pool_bytes(&self) -> usize {
+        self.stats.reserved_bytes()
     }
 
     /// Nodes handed out by the tree's pool since it was created.
@@ -675,7 +681,7 @@ pub fn flush_deferred() {
 pub struct NodeCounter(Arc<PoolStats>);
 
 impl NodeCounter {
-    /// Nodes allocated from the system and not yet freed.
+    /// Nodes handed out by the pool and not yet back in it.
     pub fn live(&self) -> usize {
         self.0.live()
     }

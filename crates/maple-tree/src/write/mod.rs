@@ -169,12 +169,70 @@ impl<'a, T: Entry> Writer<'a, T> {
         word: Option<NonZeroUsize>,
         cloner: Cloner,
     ) -> Result<StoreKind, OutOfMemory> {
-        self.store_with(first, last, word, cloner, Disposal::default())
+        let mut left = Path::new();
+        self.walk(&mut left, first);
+        self.store_at(left, first, last, word, cloner, Disposal::default())
     }
 
-    /// [`Writer::store`] with a prepared disposal (erase hands one that keeps the erased word).
-    pub(crate) fn store_with(
+    /// Stores `word` over `[first, last]` if every index there is empty; `Ok(None)` if not.
+    ///
+    /// # Errors
+    ///
+    /// [`OutOfMemory`] if a node could not be allocated; the tree is unchanged.
+    pub(crate) fn insert(
         &mut self,
+        first: u64,
+        last: u64,
+        word: NonZeroUsize,
+    ) -> Result<Option<StoreKind>, OutOfMemory> {
+        let mut left = Path::new();
+        if self.walk(&mut left, first) {
+            let leaf = left[left.len() - 1];
+            // Empty runs are maximal and never cross a leaf, so one empty slot reaching `last`
+            // proves the whole range empty.
+            if leaf.node.slot(leaf.offset) != 0 || leaf.slot_max(leaf.offset) < last {
+                return Ok(None);
+            }
+        }
+        self.store_at(left, first, last, Some(word), None, Disposal::default())
+            .map(Some)
+    }
+
+    /// Removes the entry containing `index` and returns its word, which the caller takes
+    /// (`take`) or leaves to be dropped after a grace period.
+    ///
+    /// # Errors
+    ///
+    /// [`OutOfMemory`] if a node could not be allocated; the tree is unchanged.
+    pub(crate) fn erase(
+        &mut self,
+        index: u64,
+        take: bool,
+    ) -> Result<Option<NonZeroUsize>, OutOfMemory> {
+        let mut left = Path::new();
+        if !self.walk(&mut left, index) {
+            return Ok(None);
+        }
+        let leaf = left[left.len() - 1];
+        let Some(word) = NonZeroUsize::new(leaf.node.slot(leaf.offset)) else {
+            return Ok(None);
+        };
+        let (first, last) = (leaf.slot_min(leaf.offset), leaf.slot_max(leaf.offset));
+        let disp = Disposal {
+            keep: take.then_some(word),
+            ..Disposal::default()
+        };
+        // The walk to `index` is also the walk to `first`: both lie in the same slot at every
+        // level.
+        self.store_at(left, first, last, None, None, disp)?;
+        Ok(Some(word))
+    }
+
+    /// Stores `word` over `[first, last]`, given the walk `left` to `first` (empty for an empty
+    /// tree) and a prepared disposal.
+    fn store_at(
+        &mut self,
+        left: Path<'a>,
         first: u64,
         last: u64,
         word: Option<NonZeroUsize>,
@@ -183,8 +241,7 @@ impl<'a, T: Entry> Writer<'a, T> {
     ) -> Result<StoreKind, OutOfMemory> {
         debug_assert!(first <= last);
         let word_raw = word.map_or(0, NonZeroUsize::get);
-        let mut left = Path::new();
-        if !self.walk(&mut left, first) {
+        if left.is_empty() {
             return self.store_root(first, last, word_raw, disp);
         }
         if first == 0 && last == u64::MAX {
@@ -519,29 +576,6 @@ impl<'a, T: Entry> Writer<'a, T> {
             let removed = self.destroy_subtree(root, None);
             self.core.add_len(0, removed);
         }
-    }
-
-    /// The entry containing `index` and its range, if any.
-    pub(crate) fn entry_at(&self, index: u64) -> Option<(u64, u64, NonZeroUsize)> {
-        let mut path = Path::new();
-        if !self.walk(&mut path, index) {
-            return None;
-        }
-        let leaf = path[path.len() - 1];
-        let word = NonZeroUsize::new(leaf.node.slot(leaf.offset))?;
-        Some((leaf.slot_min(leaf.offset), leaf.slot_max(leaf.offset), word))
-    }
-
-    /// Whether every index of `[first, last]` is empty.
-    pub(crate) fn is_vacant(&self, first: u64, last: u64) -> bool {
-        let mut path = Path::new();
-        if !self.walk(&mut path, first) {
-            return true;
-        }
-        let leaf = path[path.len() - 1];
-        // Empty runs are maximal and never cross a leaf, so one empty slot reaching `last`
-        // proves the whole range empty.
-        leaf.node.slot(leaf.offset) == 0 && leaf.slot_max(leaf.offset) >= last
     }
 }
 
