@@ -170,37 +170,57 @@ impl Pool {
         &self.shared
     }
 
-    /// Hands out a zeroed node of `kind`, owned by the caller until it is published.
+    /// Makes sure the next `n` calls to [`Pool::take`] succeed.
     ///
-    /// The handle's lifetime is the caller's write operation: the node stays allocated until it
-    /// is recycled or retired (invariant N4).
+    /// Every write reserves what it may need before it changes anything, so a failure can only
+    /// happen here, when the tree is still untouched. Linux: `mas_preallocate()`.
+    ///
+    /// # Errors
+    ///
+    /// [`OutOfMemory`] when a new chunk cannot be allocated.
+    pub(crate) fn reserve(&mut self, n: usize) -> Result<(), OutOfMemory> {
+        if self.free.len() >= n {
+            return Ok(());
+        }
+        self.free.append(
+            &mut self
+                .shared
+                .returned
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner),
+        );
+        while self.free.len() < n {
+            let node = self.carve_one()?;
+            self.free.push(NodePtr::new(node, NodeKind::Leaf));
+        }
+        Ok(())
+    }
+
+    /// Hands out a zeroed node of `kind` from the reserve, owned by the caller until it is
+    /// published. The handle's lifetime is the caller's write operation: the node stays
+    /// allocated until it is recycled or retired (invariant N4).
+    pub(crate) fn take<'a>(&mut self, kind: NodeKind) -> NodeRef<'a> {
+        let ptr = self
+            .free
+            .pop()
+            .unwrap_or_else(|| unreachable!("a write took more nodes than it reserved"));
+        // SAFETY: free nodes lie in chunks owned by the pool and are unreachable; the node stays
+        // allocated until the caller recycles or retires it, and long after.
+        let node = unsafe { NodePtr::new(ptr.untagged(), kind).deref() };
+        node.clear();
+        self.shared.live.fetch_add(1, Ordering::Relaxed);
+        self.shared.handed_out.fetch_add(1, Ordering::Relaxed);
+        node
+    }
+
+    /// Reserves and takes one node.
     ///
     /// # Errors
     ///
     /// [`OutOfMemory`] when a new chunk cannot be allocated.
     pub(crate) fn alloc<'a>(&mut self, kind: NodeKind) -> Result<NodeRef<'a>, OutOfMemory> {
-        if self.free.is_empty() {
-            let mut returned = self
-                .shared
-                .returned
-                .lock()
-                .unwrap_or_else(PoisonError::into_inner);
-            self.free.append(&mut returned);
-        }
-        let node = match self.free.pop() {
-            Some(ptr) => {
-                // SAFETY: free nodes lie in chunks owned by the pool and are unreachable.
-                let node = unsafe { ptr.deref() };
-                node.clear();
-                NodePtr::new(ptr.untagged(), kind)
-            }
-            None => NodePtr::new(self.carve_one()?, kind),
-        };
-        self.shared.live.fetch_add(1, Ordering::Relaxed);
-        self.shared.handed_out.fetch_add(1, Ordering::Relaxed);
-        // SAFETY: the node lies in a chunk the pool owns and nobody else holds it; it stays
-        // allocated until the caller recycles or retires it and long after.
-        Ok(unsafe { node.deref() })
+        self.reserve(1)?;
+        Ok(self.take(kind))
     }
 
     /// A never-used (hence zeroed) node from the newest chunk, allocating a chunk if needed.

@@ -48,6 +48,12 @@ impl BigNode {
         }
     }
 
+    /// Empties the content and restarts it at `min`.
+    pub(crate) fn reset(&mut self, min: u64) {
+        self.min = min;
+        self.items.clear();
+    }
+
     pub(crate) fn len(&self) -> usize {
         self.items.len()
     }
@@ -104,10 +110,13 @@ impl BigNode {
 
     /// Puts every slot of `frame`, which ends just before this content, in front of it.
     pub(crate) fn prepend_all(&mut self, frame: &Frame<'_>) {
-        let mut front = BigNode::new(frame.min);
-        front.push_all(frame);
-        front.items.extend(self.items.drain(..));
-        *self = front;
+        let old = self.items.len();
+        let n = frame.end + 1;
+        self.push_all(frame);
+        // The frame's slots went to the end; rotate them to the front.
+        self.items.rotate_right(n);
+        debug_assert_eq!(self.items.len(), old + n);
+        self.min = frame.min;
     }
 
     /// Cuts the content of `kind` nodes into 1, 2 or 3 runs and returns where each run ends.

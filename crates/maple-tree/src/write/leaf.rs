@@ -9,7 +9,7 @@ use super::big_node::BigNode;
 use super::{Cloner, Disposal};
 use crate::walk::{Frame, slot_of};
 
-/// Builds the content that replaces the leaves `l` ..= `r` once `word` (0: empty) is stored
+/// Builds, in `big`, the content that replaces the leaves `l` ..= `r` once `word` (0: empty) is stored
 /// over `[first, last]`.
 ///
 /// `l.offset` is the slot containing `first`; `r` is the leaf holding `last` (or, for an empty
@@ -24,11 +24,12 @@ pub(crate) fn gather<'a>(
     last: u64,
     word: usize,
     cloner: Cloner,
+    big: &mut BigNode,
     disp: &mut Disposal<'a>,
-) -> BigNode {
+) {
     let same = l.node == r.node;
     let lo = l.offset;
-    let mut big = BigNode::new(l.min);
+    big.reset(l.min);
     for i in 0..lo {
         big.push_slot(l, i);
     }
@@ -83,5 +84,4 @@ pub(crate) fn gather<'a>(
             big.push_slot(r, i);
         }
     }
-    big
 }

@@ -88,8 +88,9 @@ pub(crate) struct Disposal<'a> {
     unlinked: Vec<NodeRef<'a>>,
     /// Roots of subtrees that lie wholly inside the written range.
     subtrees: Vec<NodeRef<'a>>,
-    /// Nodes allocated by this write, not yet published.
-    fresh: Vec<NodeRef<'a>>,
+    /// Internal nodes built or rewritten by this write, with the first slot whose child must
+    /// be pointed back at them.
+    adopt: Vec<(NodeRef<'a>, usize)>,
     /// Value words that lost all their indices.
     values: ArrayVec<NonZeroUsize, 40>,
     /// A clone made for the tail of a cut entry, dropped if the write fails.
@@ -117,6 +118,18 @@ impl<'a> Disposal<'a> {
     pub(crate) fn unlink(&mut self, node: NodeRef<'a>) {
         if !self.unlinked.contains(&node) {
             self.unlinked.push(node);
+        }
+    }
+
+    /// Takes back an unlinked node that the write reuses in place (exclusive mode).
+    pub(crate) fn relink(&mut self, node: NodeRef<'a>) {
+        self.unlinked.retain(|n| *n != node);
+    }
+
+    /// Records that the children of `node` from slot `from` on must point back at it.
+    pub(crate) fn adopt_from(&mut self, node: NodeRef<'a>, from: usize) {
+        if !node.is_leaf() {
+            self.adopt.push((node, from));
         }
     }
 }
@@ -171,7 +184,14 @@ impl<'a, T: Entry> Writer<'a, T> {
     ) -> Result<StoreKind, OutOfMemory> {
         let mut left = Path::new();
         self.walk(&mut left, first);
-        self.store_at(left, first, last, word, cloner, Disposal::default())
+        self.store_at(
+            &mut left,
+            first,
+            last,
+            word,
+            cloner,
+            &mut Disposal::default(),
+        )
     }
 
     /// Stores `word` over `[first, last]` if every index there is empty; `Ok(None)` if not.
@@ -194,8 +214,15 @@ impl<'a, T: Entry> Writer<'a, T> {
                 return Ok(None);
             }
         }
-        self.store_at(left, first, last, Some(word), None, Disposal::default())
-            .map(Some)
+        self.store_at(
+            &mut left,
+            first,
+            last,
+            Some(word),
+            None,
+            &mut Disposal::default(),
+        )
+        .map(Some)
     }
 
     /// Removes the entry containing `index` and returns its word, which the caller takes
@@ -218,13 +245,13 @@ impl<'a, T: Entry> Writer<'a, T> {
             return Ok(None);
         };
         let (first, last) = (leaf.slot_min(leaf.offset), leaf.slot_max(leaf.offset));
-        let disp = Disposal {
+        let mut disp = Disposal {
             keep: take.then_some(word),
             ..Disposal::default()
         };
         // The walk to `index` is also the walk to `first`: both lie in the same slot at every
         // level.
-        self.store_at(left, first, last, None, None, disp)?;
+        self.store_at(&mut left, first, last, None, None, &mut disp)?;
         Ok(Some(word))
     }
 
@@ -232,12 +259,12 @@ impl<'a, T: Entry> Writer<'a, T> {
     /// tree) and a prepared disposal.
     fn store_at(
         &mut self,
-        left: Path<'a>,
+        left: &mut Path<'a>,
         first: u64,
         last: u64,
         word: Option<NonZeroUsize>,
         cloner: Cloner,
-        mut disp: Disposal<'a>,
+        disp: &mut Disposal<'a>,
     ) -> Result<StoreKind, OutOfMemory> {
         debug_assert!(first <= last);
         let word_raw = word.map_or(0, NonZeroUsize::get);
@@ -245,7 +272,7 @@ impl<'a, T: Entry> Writer<'a, T> {
             return self.store_root(first, last, word_raw, disp);
         }
         if first == 0 && last == u64::MAX {
-            return self.new_root(&left, word_raw, disp);
+            return self.new_root(left, word_raw, disp);
         }
         let leaf = left[left.len() - 1];
         // An empty store also looks at the slot after it, to merge with it.
@@ -255,30 +282,26 @@ impl<'a, T: Entry> Writer<'a, T> {
             last
         };
         if target <= leaf.max {
-            if self.try_exact_fit(&left, first, last, word_raw, &mut disp) {
+            if self.try_exact_fit(left, first, last, word_raw, disp) {
                 return Ok(StoreKind::ExactFit);
             }
-            let big = leaf::gather(&leaf, &leaf, first, last, word_raw, cloner, &mut disp);
-            return self.commit_leaf(left, big, disp);
+            let mut big = BigNode::new(leaf.min);
+            leaf::gather(&leaf, &leaf, first, last, word_raw, cloner, &mut big, disp);
+            return self.commit_leaf(left, &mut big, disp);
         }
-        let right = self.branch_path(&left, target);
-        self.queue_covered(&left, &right, &mut disp);
-        let big = leaf::gather(
-            &leaf,
-            &right[right.len() - 1],
-            first,
-            last,
-            word_raw,
-            cloner,
-            &mut disp,
-        );
-        self.rebuild(left, right, big, disp, StoreKind::Spanning)
+        let mut right = Path::new();
+        self.branch_path(left, &mut right, target);
+        self.queue_covered(left, &right, disp);
+        let mut big = BigNode::new(leaf.min);
+        let rleaf = right[right.len() - 1];
+        leaf::gather(&leaf, &rleaf, first, last, word_raw, cloner, &mut big, disp);
+        self.rebuild(left, &mut right, &mut big, disp, StoreKind::Spanning)
     }
 
     /// A path to the leaf holding `target`, sharing the frames of `left` down to where the two
     /// walks part.
-    fn branch_path(&self, left: &Path<'a>, target: u64) -> Path<'a> {
-        let mut right = left.clone();
+    fn branch_path(&self, left: &Path<'a>, right: &mut Path<'a>, target: u64) {
+        right.clone_from(left);
         while right.len() > 1 && right[right.len() - 1].max < target {
             right.pop();
         }
@@ -287,7 +310,7 @@ impl<'a, T: Entry> Writer<'a, T> {
         loop {
             let frame = right[right.len() - 1];
             if frame.node.is_leaf() {
-                return right;
+                return;
             }
             let mut child = frame
                 .child_frame()
@@ -324,7 +347,7 @@ impl<'a, T: Entry> Writer<'a, T> {
         first: u64,
         last: u64,
         word: usize,
-        mut disp: Disposal<'a>,
+        disp: &mut Disposal<'a>,
     ) -> Result<StoreKind, OutOfMemory> {
         if word == 0 {
             return Ok(StoreKind::StoreRoot);
@@ -338,7 +361,7 @@ impl<'a, T: Entry> Writer<'a, T> {
             big.push_value(u64::MAX, 0);
         }
         disp.added = 1;
-        let leaf = self.alloc_filled(crate::node::NodeKind::Leaf, &big, &mut disp)?;
+        let leaf = self.alloc_leaf(&big)?;
         self.publish_root(Some(leaf), 1);
         self.finish(disp);
         Ok(StoreKind::StoreRoot)
@@ -349,7 +372,7 @@ impl<'a, T: Entry> Writer<'a, T> {
         &mut self,
         left: &Path<'a>,
         word: usize,
-        mut disp: Disposal<'a>,
+        disp: &mut Disposal<'a>,
     ) -> Result<StoreKind, OutOfMemory> {
         let root = left[0].node;
         let new = if word == 0 {
@@ -358,7 +381,7 @@ impl<'a, T: Entry> Writer<'a, T> {
             let mut big = BigNode::new(0);
             big.push_value(u64::MAX, word);
             disp.added = 1;
-            Some(self.alloc_filled(crate::node::NodeKind::Leaf, &big, &mut disp)?)
+            Some(self.alloc_leaf(&big)?)
         };
         disp.subtrees.push(root);
         self.publish_root(new, usize::from(new.is_some()));
@@ -397,31 +420,32 @@ impl<'a, T: Entry> Writer<'a, T> {
         if self.core.alloc && depth > 0 && (old == 0) != (word == 0) {
             gap::propagate(left, depth - 1, gap::leaf_gap(&leaf));
         }
-        let taken = core::mem::take(disp);
-        self.finish(taken);
+        self.finish(disp);
         true
     }
 
     /// Commits new content for a single leaf: in place, copy on write, split or rebalance.
     fn commit_leaf(
         &mut self,
-        left: Path<'a>,
-        big: BigNode,
-        disp: Disposal<'a>,
+        left: &mut Path<'a>,
+        big: &mut BigNode,
+        disp: &mut Disposal<'a>,
     ) -> Result<StoreKind, OutOfMemory> {
         let depth = left.len() - 1;
         let leaf = left[depth];
         let kind = leaf.node.kind();
-        if big.len() > kind.slots() {
-            return self.rebuild(left.clone(), left, big, disp, StoreKind::Split);
-        }
-        if big.len() < kind.min_len() && depth > 0 {
-            return self.rebuild(left.clone(), left, big, disp, StoreKind::Rebalance);
-        }
-        if !self.exclusive || (depth == 0 && big.len() == 1 && big.items()[0].word == 0) {
-            return self.rebuild(left.clone(), left, big, disp, StoreKind::NodeStore);
-        }
-        Ok(self.rewrite_in_place(&left, &big, disp))
+        let label = if big.len() > kind.slots() {
+            StoreKind::Split
+        } else if big.len() < kind.min_len() && depth > 0 {
+            StoreKind::Rebalance
+        } else if !self.exclusive || (depth == 0 && big.len() == 1 && big.items()[0].word == 0) {
+            StoreKind::NodeStore
+        } else {
+            return Ok(self.rewrite_in_place(left, big, disp));
+        };
+        let mut right = Path::new();
+        right.clone_from(left);
+        self.rebuild(left, &mut right, big, disp, label)
     }
 
     /// Exclusive mode: writes the new content over the leaf from the first slot that changes.
@@ -430,7 +454,7 @@ impl<'a, T: Entry> Writer<'a, T> {
         &mut self,
         left: &Path<'a>,
         big: &BigNode,
-        disp: Disposal<'a>,
+        disp: &mut Disposal<'a>,
     ) -> StoreKind {
         let depth = left.len() - 1;
         let leaf = left[depth];
@@ -459,42 +483,16 @@ impl<'a, T: Entry> Writer<'a, T> {
         kind
     }
 
-    /// Allocates a node of `kind` holding all of `big`, recorded as fresh in `disp`.
-    fn alloc_filled(
-        &mut self,
-        kind: crate::node::NodeKind,
-        big: &BigNode,
-        disp: &mut Disposal<'a>,
-    ) -> Result<NodeRef<'a>, OutOfMemory> {
-        let node = self.alloc(kind, disp)?;
+    /// Allocates a leaf holding all of `big`.
+    fn alloc_leaf(&mut self, big: &BigNode) -> Result<NodeRef<'a>, OutOfMemory> {
+        let node = self.pool.alloc(crate::node::NodeKind::Leaf)?;
         let max = big.items().last().map_or(u64::MAX, |it| it.pivot);
         big_node::fill(node, big.items(), 0, big.min, max, 0);
         Ok(node)
     }
 
-    /// Allocates a node, undoing the whole write if that fails.
-    fn alloc(
-        &mut self,
-        kind: crate::node::NodeKind,
-        disp: &mut Disposal<'a>,
-    ) -> Result<NodeRef<'a>, OutOfMemory> {
-        match self.pool.alloc(kind) {
-            Ok(node) => {
-                disp.fresh.push(node);
-                Ok(node)
-            }
-            Err(e) => {
-                self.rollback(disp);
-                Err(e)
-            }
-        }
-    }
-
-    /// Undoes an unpublished write: frees its fresh nodes and any clone it made.
-    fn rollback(&mut self, disp: &mut Disposal<'a>) {
-        for node in disp.fresh.drain(..) {
-            self.pool.recycle(node);
-        }
+    /// Drops the clone a failed write made for the tail of a cut entry.
+    pub(crate) fn drop_clone(disp: &mut Disposal<'a>) {
         if let Some(clone) = disp.cloned.take() {
             drop(Values::<T>::take(clone));
         }
@@ -510,9 +508,9 @@ impl<'a, T: Entry> Writer<'a, T> {
     }
 
     /// Releases what a published write unlinked and updates the entry count.
-    pub(crate) fn finish(&mut self, mut disp: Disposal<'a>) {
-        for node in disp.fresh.drain(..) {
-            adopt_children(node);
+    pub(crate) fn finish(&mut self, disp: &mut Disposal<'a>) {
+        for (node, from) in disp.adopt.drain(..) {
+            adopt_children(node, from);
         }
         for node in disp.unlinked.drain(..) {
             self.release_node(node);
@@ -579,14 +577,11 @@ impl<'a, T: Entry> Writer<'a, T> {
     }
 }
 
-/// Points every child of a freshly built internal node back at it.
+/// Points the children of a built or rewritten internal node, from slot `from` on, back at it.
 ///
 /// Linux: `mas_adopt_children()`.
-fn adopt_children(node: NodeRef<'_>) {
-    if node.is_leaf() {
-        return;
-    }
-    for i in 0..=node.end() {
+fn adopt_children(node: NodeRef<'_>, from: usize) {
+    for i in from..=node.end() {
         if let Some(child) = node.child(i) {
             child.set_parent(Some(node), i);
         }

@@ -53,44 +53,81 @@ enum Publish<'a> {
         node: NodeRef<'a>,
         gap: u64,
     },
+    /// Exclusive mode only: the nodes of a level were rewritten in place, one for one, under
+    /// the node at `depth` of the left path, which only needs the pivots (and gaps) between
+    /// them updated.
+    Pivots { depth: usize, runs: Runs<'a> },
 }
+
+/// The nodes a level was cut into, each with the slot that points to it from the level above.
+type Runs<'a> = ArrayVec<(NodeRef<'a>, Item), 3>;
+
+/// The nodes whose content a level gathered, in key order.
+type Members<'a> = ArrayVec<NodeRef<'a>, 4>;
 
 /// Whether the span `l ..= r` is a whole level of the tree.
 fn covers_level(l: &Frame<'_>, r: &Frame<'_>) -> bool {
     l.min == 0 && r.max == u64::MAX
 }
 
+/// The most nodes a rebuild of a tree of `height` can need: three per level, when content from
+/// both sides of a spanning store does not fit two nodes, and a new root.
+fn worst_case_nodes(height: usize) -> usize {
+    3 * height + 1
+}
+
 impl<'a, T: Entry> Writer<'a, T> {
     /// Rebuilds from the leaves `left.last() ..= right.last()` upwards, with `big` as their new
     /// content, and publishes the result. `label` names the path for the caller.
     ///
+    /// In exclusive mode the nodes being replaced are rewritten in place where they can be,
+    /// so a split or a push into a sibling keeps the nodes' addresses and their parent's
+    /// links, and children are re-pointed only from the first slot that moved.
+    ///
     /// # Errors
     ///
-    /// [`OutOfMemory`] if a node could not be allocated; nothing was changed.
+    /// [`OutOfMemory`] if the nodes the rebuild may need could not be reserved; nothing was
+    /// changed.
     pub(super) fn rebuild(
         &mut self,
-        mut left: Path<'a>,
-        mut right: Path<'a>,
-        mut big: BigNode,
-        mut disp: Disposal<'a>,
+        left: &mut Path<'a>,
+        right: &mut Path<'a>,
+        big: &mut BigNode,
+        disp: &mut Disposal<'a>,
         label: StoreKind,
     ) -> Result<StoreKind, OutOfMemory> {
         let height = left.len();
+        if let Err(e) = self.pool.reserve(worst_case_nodes(height)) {
+            Self::drop_clone(disp);
+            return Err(e);
+        }
         let mut depth = height - 1;
         let publish = loop {
             let kind = left[depth].node.kind();
+            let mut members = Members::new();
+            members.push(left[depth].node);
+            if right[depth].node != left[depth].node {
+                members.push(right[depth].node);
+            }
             disp.unlink(left[depth].node);
             disp.unlink(right[depth].node);
             let mut bias = Bias::Even;
             if big.len() < kind.min_len() && !covers_level(&left[depth], &right[depth]) {
                 if right[depth].max != u64::MAX {
-                    take_in(&mut right, depth, Side::Right, &mut big, &mut disp);
+                    take_in(right, depth, Side::Right, big, disp);
+                    members.push(right[depth].node);
                 } else {
-                    take_in(&mut left, depth, Side::Left, &mut big, &mut disp);
+                    take_in(left, depth, Side::Left, big, disp);
+                    members.insert(0, left[depth].node);
                 }
             } else if big.len() > kind.slots() && depth > 0 && left[depth].node == right[depth].node
             {
-                bias = push_to_sibling(&mut left, &mut right, depth, &mut big, &mut disp);
+                bias = push_to_sibling(left, right, depth, big, disp);
+                match bias {
+                    Bias::FillLeft => members.insert(0, left[depth].node),
+                    Bias::FillRight => members.push(right[depth].node),
+                    Bias::Even => {}
+                }
             }
             let (l, r) = (left[depth], right[depth]);
             let ends = big.split_points(kind, bias);
@@ -104,18 +141,16 @@ impl<'a, T: Entry> Writer<'a, T> {
                 if kind.is_leaf() && big.len() == 1 && big.items()[0].word == 0 {
                     break Publish::Root(None, 0);
                 }
-                let node = self.alloc_filled(kind, &big, &mut disp)?;
-                break Publish::Root(Some(node), height - depth);
+                let runs = self.place_runs(kind, big, &ends, &members, disp);
+                break Publish::Root(Some(runs[0].0), height - depth);
             }
-            let runs = self.build_runs(kind, &big, &ends, &mut disp)?;
+            let runs = self.place_runs(kind, big, &ends, &members, disp);
             if depth == 0 {
                 // The root split: a new root above the pieces.
-                let mut top = BigNode::new(0);
-                for (_, item) in &runs {
-                    top.push(*item);
-                }
-                let root =
-                    self.alloc_filled(NodeKind::internal(self.core.alloc), &top, &mut disp)?;
+                let root = self.pool.take(NodeKind::internal(self.core.alloc));
+                let items: ArrayVec<Item, 3> = runs.iter().map(|(_, item)| *item).collect();
+                big_node::fill(root, &items, 0, 0, u64::MAX, 0);
+                disp.adopt_from(root, 0);
                 break Publish::Root(Some(root), height + 1);
             }
             if l.node == r.node && runs.len() == 1 {
@@ -127,27 +162,56 @@ impl<'a, T: Entry> Writer<'a, T> {
                 };
             }
             let (pl, pr) = (left[depth - 1], right[depth - 1]);
-            let mut up = BigNode::new(pl.min);
+            if self.exclusive
+                && runs.len() == members.len()
+                && pl.node == pr.node
+                && pr.offset + 1 - pl.offset == members.len()
+            {
+                break Publish::Pivots {
+                    depth: depth - 1,
+                    runs,
+                };
+            }
+            big.reset(pl.min);
             for i in 0..pl.offset {
-                up.push_slot(&pl, i);
+                big.push_slot(&pl, i);
             }
             for (_, item) in &runs {
-                up.push(*item);
+                big.push(*item);
             }
             for i in pr.offset + 1..=pr.end {
-                up.push_slot(&pr, i);
+                big.push_slot(&pr, i);
             }
-            big = up;
             depth -= 1;
         };
         match publish {
             Publish::Root(node, height) => self.publish_root(node, height),
             Publish::Slot { depth, node, gap } => {
                 let parent = left[depth];
-                node.set_parent(Some(parent.node), parent.offset);
-                parent.node.set_slot(parent.offset, node.ptr().to_word());
+                let word = node.ptr().to_word();
+                if parent.node.slot(parent.offset) != word {
+                    node.set_parent(Some(parent.node), parent.offset);
+                    parent.node.set_slot(parent.offset, word);
+                }
                 if self.core.alloc {
-                    gap::propagate(&left, depth, gap);
+                    gap::propagate(left, depth, gap);
+                }
+            }
+            Publish::Pivots { depth, runs } => {
+                let parent = left[depth];
+                for (k, (_, item)) in runs.iter().enumerate() {
+                    if k + 1 < runs.len() {
+                        parent.node.set_pivot(parent.offset + k, item.pivot);
+                    }
+                    if self.core.alloc {
+                        parent.node.set_gap(parent.offset + k, item.gap);
+                    }
+                }
+                if self.core.alloc {
+                    let gap = gap::refresh_max_gap(parent.node);
+                    if depth > 0 {
+                        gap::propagate(left, depth - 1, gap);
+                    }
                 }
             }
         }
@@ -155,23 +219,33 @@ impl<'a, T: Entry> Writer<'a, T> {
         Ok(label)
     }
 
-    /// Allocates and fills one node per run of `big`; returns each with the slot that points
-    /// to it from the level above.
-    fn build_runs(
+    /// Fills one node per run of `big`; returns each with the slot that points to it from the
+    /// level above. In exclusive mode run `k` is written over `members[k]` in place, from its
+    /// first slot that changes; otherwise every run gets a reserved node.
+    fn place_runs(
         &mut self,
         kind: NodeKind,
         big: &BigNode,
         ends: &[usize],
+        members: &[NodeRef<'a>],
         disp: &mut Disposal<'a>,
-    ) -> Result<ArrayVec<(NodeRef<'a>, Item), 3>, OutOfMemory> {
-        let mut runs = ArrayVec::new();
+    ) -> Runs<'a> {
+        let mut runs = Runs::new();
         let mut start = 0;
         let mut min = big.min;
-        for &end in ends {
+        for (k, &end) in ends.iter().enumerate() {
             let items = &big.items()[start..end];
             let max = items[items.len() - 1].pivot;
-            let node = self.alloc(kind, disp)?;
-            let gap = big_node::fill(node, items, 0, min, max, 0);
+            let (node, from, old_end) = match members.get(k) {
+                Some(&node) if self.exclusive => {
+                    disp.relink(node);
+                    let old_end = node.end();
+                    (node, first_change(node, old_end, items), old_end)
+                }
+                _ => (self.pool.take(kind), 0, 0),
+            };
+            let gap = big_node::fill(node, items, from, min, max, old_end);
+            disp.adopt_from(node, from);
             runs.push((
                 node,
                 Item {
@@ -183,8 +257,22 @@ impl<'a, T: Entry> Writer<'a, T> {
             start = end;
             min = max.wrapping_add(1);
         }
-        Ok(runs)
+        runs
     }
+}
+
+/// The first slot at which `items` differ from what `node` (with data end `old_end`) holds.
+/// The last old slot counts as changed, since its maximum is not stored in the node.
+fn first_change(node: NodeRef<'_>, old_end: usize, items: &[Item]) -> usize {
+    let same = |i: usize| {
+        let item = &items[i];
+        node.slot(i) == item.word
+            && node.pivot(i) == item.pivot
+            && (!node.kind().has_gaps() || node.gap(i) == item.gap)
+    };
+    (0..old_end.min(items.len()))
+        .find(|&i| !same(i))
+        .unwrap_or(old_end.min(items.len()))
 }
 
 /// Takes the neighbouring node on `side` of `path[depth]` into the content, moving the path
