@@ -17,6 +17,10 @@ use crate::walk::{Frame, slot_of};
 /// its head `[start, first - 1]` and its tail `[last + 1, end]`; when one entry keeps both, the
 /// tail holds a clone made with `cloner`. Entries that lose all their indices go to `disp`.
 /// Leaves strictly between `l` and `r` are not looked at: their subtrees were queued whole.
+#[expect(
+    clippy::too_many_arguments,
+    reason = "the two leaves, the store and its two outputs; a struct would only rename them"
+)]
 pub(crate) fn gather<'a>(
     l: &Frame<'a>,
     r: &Frame<'a>,
