@@ -166,7 +166,8 @@ impl BigNode {
 /// Writes `items` into `node` from slot `from` on, as the content of a node covering
 /// `[min, max]`, and zeroes what lay beyond the new end up to `old_end` (invariant N2).
 ///
-/// Returns the largest gap in the node (0 for a range-tree internal node).
+/// Returns the largest gap in the node; for a leaf only when `gaps` (the tree tracks gaps), else
+/// 0.
 ///
 /// Linux: `mab_mas_cp()` and `mas_leaf_set_meta()`.
 pub(crate) fn fill(
@@ -176,6 +177,7 @@ pub(crate) fn fill(
     min: u64,
     max: u64,
     old_end: usize,
+    gaps: bool,
 ) -> u64 {
     let kind = node.kind();
     let end = items.len() - 1;
@@ -199,7 +201,7 @@ pub(crate) fn fill(
     }
     node.set_end(end);
     match kind {
-        NodeKind::Leaf => leaf_gap(items, min),
+        NodeKind::Leaf if gaps => leaf_gap(items, min),
         NodeKind::AllocRange => {
             let (slot, gap) = items.iter().enumerate().fold((0, 0), |best, (i, it)| {
                 if it.gap > best.1 { (i, it.gap) } else { best }
@@ -207,7 +209,7 @@ pub(crate) fn fill(
             node.set_max_gap_slot(slot);
             gap
         }
-        NodeKind::Range => 0,
+        NodeKind::Leaf | NodeKind::Range => 0,
     }
 }
 

@@ -1,49 +1,92 @@
-//! Gathering the new leaf content of a store, and deciding which old values it keeps, clones
+//! Planning the leaf-level change of a store, and deciding which old values it keeps, clones
 //! or drops.
+//!
+//! A store over `[first, last]` keeps the slots of the left leaf before the one holding
+//! `first`, replaces a short run of slots by at most four new ones, and keeps the slots of the
+//! right leaf after the one holding `last`:
+//!
+//! ```text
+//!   left leaf  [ a | b | c  d ]   right leaf [ x  y | z ]
+//!                     ^first                       ^last
+//!   keep a b | middle: [c's head] [new entry] [y's tail] | keep z
+//! ```
+//!
+//! That [`Edit`] is either applied in place (exclusive mode, when it fits the leaf), or
+//! expanded into a [`BigNode`] for a rebuild.
 //!
 //! Linux: `mas_store_b_node()`, `mas_wr_extend_null()`, `mas_extend_spanning_null()`.
 
 use core::num::NonZeroUsize;
 
-use super::big_node::BigNode;
+use arrayvec::ArrayVec;
+
+use super::big_node::{BigNode, Item};
 use super::{Cloner, Disposal};
 use crate::walk::{Frame, slot_of};
 
-/// Builds, in `big`, the content that replaces the leaves `l` ..= `r` once `word` (0: empty) is stored
-/// over `[first, last]`.
+/// What a store does to the leaves `l ..= r`: keep `l`'s slots before `keep_front`, then
+/// `middle`, then `r`'s slots from `keep_back` on.
+#[derive(Debug)]
+pub(crate) struct Edit {
+    pub(crate) keep_front: usize,
+    pub(crate) middle: ArrayVec<Item, 4>,
+    pub(crate) keep_back: usize,
+}
+
+/// Appends a leaf slot to `middle`, merging an empty slot into an empty predecessor.
+fn push_value(middle: &mut ArrayVec<Item, 4>, pivot: u64, word: usize) {
+    if word == 0
+        && let Some(last) = middle.last_mut()
+        && last.word == 0
+    {
+        last.pivot = pivot;
+        return;
+    }
+    middle.push(Item {
+        pivot,
+        word,
+        gap: 0,
+    });
+}
+
+/// A store of `word` over `[first, last]`, as the rest of the write sees it.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Request {
+    pub(crate) first: u64,
+    pub(crate) last: u64,
+    /// The value word, 0 for an empty store.
+    pub(crate) word: usize,
+    pub(crate) cloner: Cloner,
+}
+
+/// Plans a store over the leaves `l ..= r`.
 ///
 /// `l.offset` is the slot containing `first`; `r` is the leaf holding `last` (or, for an empty
 /// store, `last + 1`, so that a following empty slot merges). An entry cut by the store keeps
 /// its head `[start, first - 1]` and its tail `[last + 1, end]`; when one entry keeps both, the
-/// tail holds a clone made with `cloner`. Entries that lose all their indices go to `disp`.
+/// tail holds a clone made with the request's cloner. Entries that lose all their indices go to
+/// `disp`. Empty slots next to an empty store merge with it, so empty ranges stay maximal.
 /// Leaves strictly between `l` and `r` are not looked at: their subtrees were queued whole.
-#[expect(
-    clippy::too_many_arguments,
-    reason = "the two leaves, the store and its two outputs; a struct would only rename them"
-)]
-pub(crate) fn gather<'a>(
+pub(crate) fn plan<'a>(
     l: &Frame<'a>,
     r: &Frame<'a>,
-    first: u64,
-    last: u64,
-    word: usize,
-    cloner: Cloner,
-    big: &mut BigNode,
+    req: &Request,
     disp: &mut Disposal<'a>,
-) {
+) -> Edit {
+    let (first, last, word) = (req.first, req.last, req.word);
     let same = l.node == r.node;
     let lo = l.offset;
-    big.reset(l.min);
-    for i in 0..lo {
-        big.push_slot(l, i);
-    }
+    let mut keep_front = lo;
+    let mut middle = ArrayVec::new();
 
-    let lo_word = l.node.slot(lo);
     let keeps_head = l.slot_min(lo) < first;
     if keeps_head {
-        big.push_value(first - 1, lo_word);
+        push_value(&mut middle, first - 1, l.node.slot(lo));
+    } else if word == 0 && lo > 0 && l.node.slot(lo - 1) == 0 {
+        // The empty slot before absorbs the store.
+        keep_front = lo - 1;
     }
-    big.push_value(last, word);
+    push_value(&mut middle, last, word);
     if word != 0 {
         disp.added += 1;
     }
@@ -65,27 +108,94 @@ pub(crate) fn gather<'a>(
             disp.remove_value(r.node.slot(i));
         }
     }
-    if rk <= r.end {
+    let mut keep_back = rk;
+    if rk <= r.end && r.slot_min(rk) <= last {
+        // The entry in `rk` straddles `last` and keeps its tail.
         let rk_word = r.node.slot(rk);
-        let tail = if r.slot_min(rk) <= last && same && rk == lo && keeps_head {
-            // One entry keeps both ends: the tail needs its own value.
-            match NonZeroUsize::new(rk_word) {
-                Some(w) => {
-                    let clone = cloner.unwrap_or_else(|| {
+        let tail = match NonZeroUsize::new(rk_word) {
+            Some(w) if same && rk == lo && keeps_head => {
+                // One entry keeps both ends: the tail needs its own value.
+                let clone =
+                    req.cloner.unwrap_or_else(|| {
                         unreachable!("a store into an empty range cut an entry")
                     })(w);
-                    disp.cloned = Some(clone);
-                    disp.added += 1;
-                    clone.get()
-                }
-                None => 0,
+                disp.cloned = Some(clone);
+                disp.added += 1;
+                clone.get()
             }
-        } else {
-            rk_word
+            _ => rk_word,
         };
-        big.push_value(r.slot_max(rk), tail);
-        for i in rk + 1..=r.end {
+        push_value(&mut middle, r.slot_max(rk), tail);
+        keep_back = rk + 1;
+    }
+    if keep_back <= r.end
+        && r.node.slot(keep_back) == 0
+        && let Some(end) = middle.last_mut()
+        && end.word == 0
+    {
+        // The empty slot after absorbs the store.
+        end.pivot = r.slot_max(keep_back);
+        keep_back += 1;
+    }
+    Edit {
+        keep_front,
+        middle,
+        keep_back,
+    }
+}
+
+impl Edit {
+    /// Number of slots the leaf `l` holds after the edit, when `r` is the same leaf.
+    pub(crate) fn len_in(&self, leaf: &Frame<'_>) -> usize {
+        self.keep_front + self.middle.len() + (leaf.end + 1 - self.keep_back)
+    }
+
+    /// The whole new content of the leaves `l ..= r`.
+    pub(crate) fn expand(&self, l: &Frame<'_>, r: &Frame<'_>, big: &mut BigNode) {
+        big.reset(l.min);
+        for i in 0..self.keep_front {
+            big.push_slot(l, i);
+        }
+        for item in &self.middle {
+            big.push(*item);
+        }
+        for i in self.keep_back..=r.end {
             big.push_slot(r, i);
         }
+    }
+
+    /// Applies the edit to `leaf` in place (exclusive mode; the result must fit): moves the
+    /// kept tail, writes the middle and zeroes what lies past the new end (invariant N2).
+    ///
+    /// Linux: the non-RCU `mas_wr_node_store()`, `mas_wr_append()`, `mas_wr_slot_store()`.
+    pub(crate) fn apply(&self, leaf: &Frame<'_>) {
+        let node = leaf.node;
+        let end = leaf.end;
+        let pivots = node.kind().pivots();
+        let write = |i: usize, pivot: u64, word: usize| {
+            if i < pivots {
+                node.set_pivot(i, pivot);
+            }
+            node.set_slot(i, word);
+        };
+        let tail = self.keep_back..end + 1;
+        let to = self.keep_front + self.middle.len();
+        if to > self.keep_back {
+            for i in tail.rev() {
+                write(to + i - self.keep_back, leaf.slot_max(i), node.slot(i));
+            }
+        } else if to < self.keep_back {
+            for i in tail {
+                write(to + i - self.keep_back, leaf.slot_max(i), node.slot(i));
+            }
+        }
+        for (k, item) in self.middle.iter().enumerate() {
+            write(self.keep_front + k, item.pivot, item.word);
+        }
+        let new_len = self.len_in(leaf);
+        for i in new_len..=end {
+            write(i, 0, 0);
+        }
+        node.set_end(new_len - 1);
     }
 }

@@ -49,7 +49,7 @@ use crate::node::pool::Pool;
 use crate::rcu::{self, Guard};
 use crate::tree::Core;
 use crate::walk::{self, Frame, Path};
-use big_node::{BigNode, Item};
+use big_node::BigNode;
 
 /// Which write path a store took. Linux: `enum store_type`.
 #[doc(alias = "store_type")]
@@ -79,18 +79,57 @@ pub(crate) enum StoreKind {
 /// stores that cannot cut an entry (inserts into an empty range).
 pub(crate) type Cloner = Option<fn(NonZeroUsize) -> NonZeroUsize>;
 
+/// A list that stays on the stack while it is short, as it nearly always is: a write touches a
+/// few nodes per level.
+#[derive(Debug)]
+struct List<T> {
+    inline: ArrayVec<T, 16>,
+    spill: Vec<T>,
+}
+
+impl<T> Default for List<T> {
+    fn default() -> Self {
+        Self {
+            inline: ArrayVec::new(),
+            spill: Vec::new(),
+        }
+    }
+}
+
+impl<T: Copy + PartialEq> List<T> {
+    fn push(&mut self, item: T) {
+        if let Err(full) = self.inline.try_push(item) {
+            self.spill.push(full.element());
+        }
+    }
+
+    fn contains(&self, item: &T) -> bool {
+        self.inline.contains(item) || self.spill.contains(item)
+    }
+
+    fn remove(&mut self, item: &T) {
+        self.inline.retain(|i| i != item);
+        self.spill.retain(|i| i != item);
+    }
+
+    /// Empties the list, returning its items.
+    fn take(&mut self) -> impl Iterator<Item = T> + '_ {
+        self.inline.drain(..).chain(self.spill.drain(..))
+    }
+}
+
 /// Everything one write unlinks or creates, released only once the write is published.
 ///
 /// Linux: the `ma_topiary` list and the freed-node handling of `mas_wmb_replace()`.
 #[derive(Default)]
 pub(crate) struct Disposal<'a> {
     /// Nodes unlinked from the tree; their children live on elsewhere.
-    unlinked: Vec<NodeRef<'a>>,
+    unlinked: List<NodeRef<'a>>,
     /// Roots of subtrees that lie wholly inside the written range.
-    subtrees: Vec<NodeRef<'a>>,
+    subtrees: List<NodeRef<'a>>,
     /// Internal nodes built or rewritten by this write, with the first slot whose child must
     /// be pointed back at them.
-    adopt: Vec<(NodeRef<'a>, usize)>,
+    adopt: List<(NodeRef<'a>, usize)>,
     /// Value words that lost all their indices.
     values: ArrayVec<NonZeroUsize, 40>,
     /// A clone made for the tail of a cut entry, dropped if the write fails.
@@ -123,7 +162,7 @@ impl<'a> Disposal<'a> {
 
     /// Takes back an unlinked node that the write reuses in place (exclusive mode).
     pub(crate) fn relink(&mut self, node: NodeRef<'a>) {
-        self.unlinked.retain(|n| *n != node);
+        self.unlinked.remove(&node);
     }
 
     /// Records that the children of `node` from slot `from` on must point back at it.
@@ -268,6 +307,12 @@ impl<'a, T: Entry> Writer<'a, T> {
     ) -> Result<StoreKind, OutOfMemory> {
         debug_assert!(first <= last);
         let word_raw = word.map_or(0, NonZeroUsize::get);
+        let req = leaf::Request {
+            first,
+            last,
+            word: word_raw,
+            cloner,
+        };
         if left.is_empty() {
             return self.store_root(first, last, word_raw, disp);
         }
@@ -285,16 +330,16 @@ impl<'a, T: Entry> Writer<'a, T> {
             if self.try_exact_fit(left, first, last, word_raw, disp) {
                 return Ok(StoreKind::ExactFit);
             }
-            let mut big = BigNode::new(leaf.min);
-            leaf::gather(&leaf, &leaf, first, last, word_raw, cloner, &mut big, disp);
-            return self.commit_leaf(left, &mut big, disp);
+            let edit = leaf::plan(&leaf, &leaf, &req, disp);
+            return self.commit_leaf(left, &edit, disp);
         }
         let mut right = Path::new();
         self.branch_path(left, &mut right, target);
         self.queue_covered(left, &right, disp);
-        let mut big = BigNode::new(leaf.min);
         let rleaf = right[right.len() - 1];
-        leaf::gather(&leaf, &rleaf, first, last, word_raw, cloner, &mut big, disp);
+        let edit = leaf::plan(&leaf, &rleaf, &req, disp);
+        let mut big = BigNode::new(leaf.min);
+        edit.expand(&leaf, &rleaf, &mut big);
         self.rebuild(left, &mut right, &mut big, disp, StoreKind::Spanning)
     }
 
@@ -424,60 +469,57 @@ impl<'a, T: Entry> Writer<'a, T> {
         true
     }
 
-    /// Commits new content for a single leaf: in place, copy on write, split or rebalance.
+    /// Commits an edit of a single leaf: in place, copy on write, split or rebalance.
     fn commit_leaf(
         &mut self,
         left: &mut Path<'a>,
-        big: &mut BigNode,
+        edit: &leaf::Edit,
         disp: &mut Disposal<'a>,
     ) -> Result<StoreKind, OutOfMemory> {
         let depth = left.len() - 1;
         let leaf = left[depth];
         let kind = leaf.node.kind();
-        let label = if big.len() > kind.slots() {
+        let len = edit.len_in(&leaf);
+        let empties_root =
+            depth == 0 && len == 1 && edit.middle.first().is_some_and(|it| it.word == 0);
+        let label = if len > kind.slots() {
             StoreKind::Split
-        } else if big.len() < kind.min_len() && depth > 0 {
+        } else if len < kind.min_len() && depth > 0 {
             StoreKind::Rebalance
-        } else if !self.exclusive || (depth == 0 && big.len() == 1 && big.items()[0].word == 0) {
+        } else if !self.exclusive || empties_root {
             StoreKind::NodeStore
         } else {
-            return Ok(self.rewrite_in_place(left, big, disp));
+            return Ok(self.edit_in_place(left, edit, disp));
         };
+        let mut big = BigNode::new(leaf.min);
+        edit.expand(&leaf, &leaf, &mut big);
         let mut right = Path::new();
         right.clone_from(left);
-        self.rebuild(left, &mut right, big, disp, label)
+        self.rebuild(left, &mut right, &mut big, disp, label)
     }
 
-    /// Exclusive mode: writes the new content over the leaf from the first slot that changes.
+    /// Exclusive mode: applies an edit that fits to the leaf in place.
     /// Linux: `mas_wr_append()`, `mas_wr_slot_store()`, and the non-RCU `mas_wr_node_store()`.
-    fn rewrite_in_place(
+    fn edit_in_place(
         &mut self,
         left: &Path<'a>,
-        big: &BigNode,
+        edit: &leaf::Edit,
         disp: &mut Disposal<'a>,
     ) -> StoreKind {
         let depth = left.len() - 1;
         let leaf = left[depth];
-        let items = big.items();
-        let old = |i: usize| Item {
-            pivot: leaf.slot_max(i),
-            word: leaf.node.slot(i),
-            gap: 0,
-        };
-        let from = (0..=leaf.end.min(items.len() - 1))
-            .find(|&i| items[i] != old(i))
-            .unwrap_or(items.len() - 1);
-        let new_end = items.len() - 1;
-        let kind = if from == leaf.end && new_end > leaf.end {
+        let len = edit.len_in(&leaf);
+        let kind = if leaf.offset == leaf.end && len > leaf.end + 1 {
+            // The write lands in the last slot and only adds slots after it.
             StoreKind::Append
-        } else if new_end == leaf.end && (from + 2..=new_end).all(|i| items[i] == old(i)) {
+        } else if len == leaf.end + 1 && edit.middle.len() <= 2 {
             StoreKind::SlotStore
         } else {
             StoreKind::NodeStore
         };
-        let gap = big_node::fill(leaf.node, items, from, leaf.min, leaf.max, leaf.end);
+        edit.apply(&leaf);
         if self.core.alloc && depth > 0 {
-            gap::propagate(left, depth - 1, gap);
+            gap::propagate(left, depth - 1, gap::leaf_gap(&leaf));
         }
         self.finish(disp);
         kind
@@ -487,7 +529,7 @@ impl<'a, T: Entry> Writer<'a, T> {
     fn alloc_leaf(&mut self, big: &BigNode) -> Result<NodeRef<'a>, OutOfMemory> {
         let node = self.pool.alloc(crate::node::NodeKind::Leaf)?;
         let max = big.items().last().map_or(u64::MAX, |it| it.pivot);
-        big_node::fill(node, big.items(), 0, big.min, max, 0);
+        big_node::fill(node, big.items(), 0, big.min, max, 0, self.core.alloc);
         Ok(node)
     }
 
@@ -509,16 +551,16 @@ impl<'a, T: Entry> Writer<'a, T> {
 
     /// Releases what a published write unlinked and updates the entry count.
     pub(crate) fn finish(&mut self, disp: &mut Disposal<'a>) {
-        for (node, from) in disp.adopt.drain(..) {
+        for (node, from) in disp.adopt.take() {
             adopt_children(node, from);
         }
-        for node in disp.unlinked.drain(..) {
+        for node in disp.unlinked.take() {
             self.release_node(node);
         }
         for word in disp.values.drain(..) {
             self.release_value(word);
         }
-        for root in disp.subtrees.drain(..) {
+        for root in disp.subtrees.take() {
             disp.removed += self.destroy_subtree(root, disp.keep);
         }
         self.core.add_len(disp.added, disp.removed);

@@ -149,7 +149,7 @@ impl<'a, T: Entry> Writer<'a, T> {
                 // The root split: a new root above the pieces.
                 let root = self.pool.take(NodeKind::internal(self.core.alloc));
                 let items: ArrayVec<Item, 3> = runs.iter().map(|(_, item)| *item).collect();
-                big_node::fill(root, &items, 0, 0, u64::MAX, 0);
+                big_node::fill(root, &items, 0, 0, u64::MAX, 0, true);
                 disp.adopt_from(root, 0);
                 break Publish::Root(Some(root), height + 1);
             }
@@ -244,7 +244,7 @@ impl<'a, T: Entry> Writer<'a, T> {
                 }
                 _ => (self.pool.take(kind), 0, 0),
             };
-            let gap = big_node::fill(node, items, from, min, max, old_end);
+            let gap = big_node::fill(node, items, from, min, max, old_end, self.core.alloc);
             disp.adopt_from(node, from);
             runs.push((
                 node,
