@@ -215,6 +215,9 @@ impl<'g, T: Entry> Cursor<'g, T> {
     /// Linux: `mas_next()`.
     #[doc(alias = "mas_next")]
     pub fn next(&mut self, limit: u64) -> Option<Found<'g, T>> {
+        if let Some(found) = self.step_in_leaf(limit, true) {
+            return Some(found);
+        }
         loop {
             let (range, value) = self.next_range(limit)?;
             if let Some(v) = value {
@@ -228,12 +231,57 @@ impl<'g, T: Entry> Cursor<'g, T> {
     /// Linux: `mas_prev()`.
     #[doc(alias = "mas_prev")]
     pub fn prev(&mut self, min: u64) -> Option<Found<'g, T>> {
+        if let Some(found) = self.step_in_leaf(min, false) {
+            return Some(found);
+        }
         loop {
             let (range, value) = self.prev_range(min)?;
             if let Some(v) = value {
                 return Some((range, v));
             }
         }
+    }
+
+    /// The fast path of [`next`](Self::next) and [`prev`](Self::prev): the nearest value in
+    /// the same leaf, within `bound`, read before the leaf's death is checked. `None` sends the
+    /// caller down the general path, which also handles leaf edges, limits and replaced nodes.
+    #[inline]
+    fn step_in_leaf(&mut self, bound: u64, forward: bool) -> Option<Found<'g, T>> {
+        if self.state != CursorState::Active {
+            return None;
+        }
+        let depth = self.path.len() - 1;
+        let leaf = self.path[depth];
+        let mut i = leaf.offset;
+        let word = loop {
+            if forward {
+                if i == leaf.end {
+                    return None;
+                }
+                i += 1;
+            } else {
+                if i == 0 {
+                    return None;
+                }
+                i -= 1;
+            }
+            if let Some(word) = NonZeroUsize::new(leaf.node.slot(i)) {
+                break word;
+            }
+        };
+        let range = Range::new_unchecked(leaf.slot_min(i), leaf.slot_max(i));
+        let beyond = if forward {
+            range.first() > bound
+        } else {
+            range.last() < bound
+        };
+        if beyond || leaf.node.is_dead() {
+            return None;
+        }
+        self.path[depth].offset = i;
+        self.index = range.first();
+        self.last = range.last();
+        Some((range, Values::<T>::borrow(word)))
     }
 
     /// The next range after the current one, empty or not, if it starts at or before `limit`.
