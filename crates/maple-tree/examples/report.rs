@@ -23,10 +23,11 @@
 //! a fresh child process (this program run with `--rss-child`), which adds what malloc spends
 //! on headers, alignment and fragmentation.
 
-use std::alloc::{GlobalAlloc, Layout, System};
+use std::alloc::System;
 use std::hint::black_box;
-use std::sync::atomic::{AtomicIsize, Ordering};
 use std::time::{Duration, Instant};
+
+use stats_alloc::{INSTRUMENTED_SYSTEM, StatsAlloc};
 
 #[path = "../benches/workload.rs"]
 mod workload;
@@ -38,59 +39,14 @@ use workload::{
     shuffled,
 };
 
-/// Bytes currently allocated through the global allocator.
-static LIVE_BYTES: AtomicIsize = AtomicIsize::new(0);
-
-/// The system allocator, counting the bytes it has handed out and not taken back.
-struct Counting;
-
-// SAFETY: every method forwards to `System` with the caller's arguments, so `System`'s
-// guarantees hold; the counter only observes sizes.
-unsafe impl GlobalAlloc for Counting {
-    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
-        // SAFETY: the caller upholds `alloc`'s contract, which is `System`'s.
-        let ptr = unsafe { System.alloc(layout) };
-        if !ptr.is_null() {
-            LIVE_BYTES.fetch_add(layout.size() as isize, Ordering::Relaxed);
-        }
-        ptr
-    }
-
-    unsafe fn alloc_zeroed(&self, layout: Layout) -> *mut u8 {
-        // SAFETY: the caller upholds `alloc_zeroed`'s contract, which is `System`'s.
-        let ptr = unsafe { System.alloc_zeroed(layout) };
-        if !ptr.is_null() {
-            LIVE_BYTES.fetch_add(layout.size() as isize, Ordering::Relaxed);
-        }
-        ptr
-    }
-
-    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
-        // SAFETY: the caller upholds `dealloc`'s contract: `ptr` came from this allocator,
-        // that is from `System`, with `layout`.
-        unsafe { System.dealloc(ptr, layout) };
-        LIVE_BYTES.fetch_sub(layout.size() as isize, Ordering::Relaxed);
-    }
-
-    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
-        // SAFETY: the caller upholds `realloc`'s contract, and `ptr` came from `System`.
-        let new = unsafe { System.realloc(ptr, layout, new_size) };
-        if !new.is_null() {
-            LIVE_BYTES.fetch_add(
-                new_size as isize - layout.size() as isize,
-                Ordering::Relaxed,
-            );
-        }
-        new
-    }
-}
-
+/// The system allocator with allocation statistics (`stats_alloc`).
 #[global_allocator]
-static ALLOCATOR: Counting = Counting;
+static ALLOCATOR: &StatsAlloc<System> = &INSTRUMENTED_SYSTEM;
 
 /// Bytes currently allocated through the global allocator.
 fn live_bytes() -> isize {
-    LIVE_BYTES.load(Ordering::Relaxed)
+    let stats = ALLOCATOR.stats();
+    stats.bytes_allocated as isize - stats.bytes_deallocated as isize + stats.bytes_reallocated
 }
 
 /// Run settings.
@@ -642,5 +598,92 @@ fn main() {
     println!(
         "\nratio (heap) = maple (nodes x 256) / BTreeMap (heap): requested sizes, counted by a global allocator wrapper, without malloc's headers, alignment padding or fragmentation. ratio (RSS) = growth of the resident set while building the structure in a fresh process, which includes them (page-granular, so left out below {RSS_MIN_ENTRIES} entries)."
     );
+    println!("\n## Values and modes\n");
+    println!(
+        "Random insert of N gapped ranges; values stored in the slot (`u32`) or behind a pointer (`Box<u64>`, `Arc<u64>`); writes through `exclusive()` or, in RCU mode, through one `lock()` guard (copy on write, deferred frees). Heap bytes per entry include the values' own allocations.\n"
+    );
+    println!("| N | values | mode | ns/op | heap B/entry |");
+    println!("|---:|---|---|---:|---:|");
+    for &(n, _) in &cfg.sizes {
+        if n < 100_000 {
+            continue;
+        }
+        let order = shuffled(n, SEED_ORDER);
+        let reps = if n >= 1_000_000 {
+            cfg.reps_large
+        } else {
+            cfg.reps_small
+        };
+        let rows = [
+            (
+                "u32",
+                "exclusive",
+                value_cost(&order, reps, |j| u32::try_from(j).unwrap_or(0), false),
+            ),
+            (
+                "u32",
+                "RCU",
+                value_cost(&order, reps, |j| u32::try_from(j).unwrap_or(0), true),
+            ),
+            (
+                "Box<u64>",
+                "exclusive",
+                value_cost(&order, reps, Box::new, false),
+            ),
+            (
+                "Arc<u64>",
+                "exclusive",
+                value_cost(&order, reps, std::sync::Arc::new, false),
+            ),
+        ];
+        for (values, mode, (ns, bytes)) in rows {
+            println!("| {n} | {values} | {mode} | {ns:.1} | {bytes:.1} |");
+        }
+    }
     println!("\nTotal run time {:.1} s.", started.elapsed().as_secs_f64());
+}
+
+/// Median time per random insert of `order.len()` gapped ranges with values made by `make`,
+/// and the heap bytes per entry of the finished tree.
+fn value_cost<T: maple_tree::Entry>(
+    order: &[u64],
+    reps: usize,
+    make: impl Fn(u64) -> T,
+    rcu: bool,
+) -> (f64, f64) {
+    let mut times = Vec::with_capacity(reps);
+    let mut bytes = 0.0;
+    for _ in 0..reps {
+        let before = live_bytes();
+        let values: Vec<T> = order.iter().map(|&j| make(j)).collect();
+        let mut tree = maple_tree::MapleTree::new();
+        let start = Instant::now();
+        if rcu {
+            let mut w = tree.lock();
+            for (&j, v) in order.iter().zip(values) {
+                let (first, last) = Pattern::Gapped.range(j);
+                if w.insert_range(first, last, v).is_err() {
+                    mismatch("value cost", "an insert failed");
+                }
+            }
+        } else {
+            let mut w = tree.exclusive();
+            for (&j, v) in order.iter().zip(values) {
+                let (first, last) = Pattern::Gapped.range(j);
+                if w.insert_range(first, last, v).is_err() {
+                    mismatch("value cost", "an insert failed");
+                }
+            }
+        }
+        times.push(start.elapsed().as_nanos() as f64 / order.len() as f64);
+        // RCU mode frees the nodes it replaced after a grace period: let them go first.
+        for _ in 0..100 {
+            maple_tree::flush_deferred();
+        }
+        // The vector that carried the values is gone: this is the tree, its pool and the
+        // values' own allocations.
+        bytes = (live_bytes() - before) as f64 / order.len() as f64;
+        black_box(tree.len());
+    }
+    (median(times), bytes)
 }
