@@ -450,7 +450,10 @@ impl<'g, T: Entry> Cursor<'g, T> {
 ///
 /// Each step is consistent on its own; under concurrent writes, the whole iteration is not a
 /// snapshot. Ranges are returned strictly ascending (or descending from the back) and never
-/// overlap.
+/// overlap: if a concurrent writer extends an entry backwards over indices the iterator has
+/// already passed, only the part it has not passed is returned. The first entry returned may
+/// start before the iterated range (and the first from the back end after it), as it
+/// intersects it.
 ///
 /// Linux: `mt_for_each()`, `mas_for_each()`.
 #[doc(alias = "mt_for_each")]
@@ -462,6 +465,9 @@ pub struct Iter<'g, T: Entry> {
     low: u64,
     /// The highest index not yet passed from the back.
     high: u64,
+    /// Whether the front, or the back, has yielded an entry.
+    front_started: bool,
+    back_started: bool,
     done: bool,
 }
 
@@ -483,8 +489,33 @@ impl<'g, T: Entry> Iter<'g, T> {
             back: Cursor::new(core, guard, high),
             low,
             high,
+            front_started: false,
+            back_started: false,
             done: empty,
         }
+    }
+}
+
+impl<T: Entry> Iter<'_, T> {
+    /// Keeps a range off the indices either end has already passed.
+    ///
+    /// Without concurrent writes this changes nothing. With them, a cursor that finds its node
+    /// replaced walks again to the next index it has not passed, and the entry there may now
+    /// start before it (a writer extended it backwards over indices already visited in their
+    /// old version): the iterator then yields only the part not visited yet, so that ranges
+    /// stay strictly ascending and never overlap.
+    fn clip(&self, range: Range) -> Range {
+        let first = if self.front_started {
+            range.first().max(self.low)
+        } else {
+            range.first()
+        };
+        let last = if self.back_started {
+            range.last().min(self.high)
+        } else {
+            range.last()
+        };
+        Range::new_unchecked(first, last)
     }
 }
 
@@ -513,6 +544,8 @@ impl<'g, T: Entry> Iterator for Iter<'g, T> {
         let found = self.front.find(self.high);
         match found {
             Some((range, value)) => {
+                let range = self.clip(range);
+                self.front_started = true;
                 match range.last().checked_add(1) {
                     Some(next) if next <= self.high => self.low = next,
                     _ => self.done = true,
@@ -535,6 +568,8 @@ impl<T: Entry> DoubleEndedIterator for Iter<'_, T> {
         let found = self.back.find_rev(self.low);
         match found {
             Some((range, value)) => {
+                let range = self.clip(range);
+                self.back_started = true;
                 match range.first().checked_sub(1) {
                     Some(next) if next >= self.low => self.high = next,
                     _ => self.done = true,

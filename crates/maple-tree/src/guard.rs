@@ -4,7 +4,6 @@ use core::fmt;
 use core::marker::PhantomData;
 use core::num::NonZeroUsize;
 use core::ops::RangeBounds;
-use std::sync::MutexGuard;
 
 use crate::cursor::{Cursor, CursorState, Found, Iter};
 use crate::error::{
@@ -16,6 +15,7 @@ use crate::node::entry::{Entry, Values};
 use crate::node::pool::{Pool, out_of_memory};
 use crate::range::Range;
 use crate::rcu::{self, Guard};
+use crate::sync::MutexGuard;
 use crate::tree::{Core, GapRequest, MapleTree};
 use crate::walk;
 use crate::write::Writer;

@@ -138,6 +138,7 @@ mod guard;
 mod node;
 mod range;
 mod rcu;
+mod sync;
 mod tree;
 mod validate;
 mod walk;

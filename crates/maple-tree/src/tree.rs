@@ -3,8 +3,9 @@
 use core::fmt;
 use core::marker::PhantomData;
 use core::ops::RangeInclusive;
-use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex, PoisonError};
+use std::sync::PoisonError;
+
+use crate::sync::{Arc, AtomicUsize, Mutex, Ordering};
 
 use crate::dump::{Dump, DumpFormat};
 use crate::error::{AllocError, ClearError, GapError, InsertError, StoreError};

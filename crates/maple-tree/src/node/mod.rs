@@ -61,9 +61,9 @@
 pub(crate) mod entry;
 pub(crate) mod pool;
 
+use crate::sync::{AtomicU64, AtomicUsize, Ordering};
 use core::fmt;
 use core::ptr::NonNull;
-use core::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 
 #[cfg(not(target_pointer_width = "64"))]
 compile_error!("maple-tree needs 64-bit pointers: its nodes are laid out as 32 64-bit words");
@@ -175,8 +175,23 @@ pub(crate) struct Node {
     words: [AtomicU64; WORDS],
 }
 
+// Loom's atomics are larger than the real ones; the layout only holds without loom.
+#[cfg(not(maple_loom))]
 const _: () = assert!(size_of::<Node>() == 256);
+#[cfg(not(maple_loom))]
 const _: () = assert!(align_of::<Node>() == 256);
+
+impl Node {
+    /// An empty node, for pools that construct their nodes one by one (under loom, whose
+    /// atomics cannot come from zeroed memory).
+    #[cfg(maple_loom)]
+    pub(crate) fn empty() -> Self {
+        Self {
+            header: AtomicUsize::new(0),
+            words: core::array::from_fn(|_| AtomicU64::new(0)),
+        }
+    }
+}
 
 /// A tagged pointer to a node: the node's address with its [`NodeKind`] in the low two bits.
 ///

@@ -22,10 +22,13 @@
 //! Linux: `mt_alloc_one()`, `mas_alloc_nodes()`, `mas_pop_node()`, `mas_push_node()`,
 //! `ma_free_rcu()`.
 
-use std::alloc::{Layout, alloc, dealloc};
+use std::alloc::Layout;
+#[cfg(not(maple_loom))]
+use std::alloc::{alloc, dealloc};
 use std::ptr::NonNull;
-use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex, PoisonError};
+use std::sync::PoisonError;
+
+use crate::sync::{Arc, AtomicU64, AtomicUsize, Mutex, Ordering};
 
 use super::{Node, NodeKind, NodePtr, NodeRef};
 use crate::error::OutOfMemory;
@@ -59,6 +62,7 @@ impl Chunk {
             .unwrap_or_else(|_| unreachable!("chunk sizes are small powers of two"))
     }
 
+    #[cfg(not(maple_loom))]
     fn new(nodes: usize) -> Result<Self, OutOfMemory> {
         // SAFETY: the layout has a non-zero size.
         let raw = unsafe { alloc(Self::layout(nodes)) }.cast::<Node>();
@@ -70,11 +74,34 @@ impl Chunk {
         unsafe { base.as_ptr().write_bytes(0, nodes) };
         Ok(Self { base, nodes })
     }
+
+    /// Under loom a chunk is one node, built with loom's atomics.
+    #[cfg(maple_loom)]
+    fn new(_nodes: usize) -> Result<Self, OutOfMemory> {
+        let base = NonNull::from(Box::leak(Box::new(Node::empty())));
+        Ok(Self { base, nodes: 1 })
+    }
+
+    /// Gives the chunk's memory back.
+    ///
+    /// # Safety
+    ///
+    /// No handle to any node of the chunk is used again.
+    unsafe fn free(self) {
+        #[cfg(not(maple_loom))]
+        // SAFETY: the chunk was allocated with this layout (caller: nothing uses it any more).
+        unsafe {
+            dealloc(self.base.as_ptr().cast(), Self::layout(self.nodes));
+        }
+        #[cfg(maple_loom)]
+        // SAFETY: the loom chunk came from `Box::leak` (caller: nothing uses it any more).
+        drop(unsafe { Box::from_raw(self.base.as_ptr()) });
+    }
 }
 
 /// Asks Linux to back a 2 MiB chunk with a huge page (the machine's transparent huge page
 /// setting decides; this is only advice).
-#[cfg(target_os = "linux")]
+#[cfg(all(target_os = "linux", not(maple_loom)))]
 fn advise_huge_page(base: NonNull<Node>, nodes: usize) {
     if nodes >= MAX_CHUNK_NODES {
         // SAFETY: the range is one live allocation of ours; MADV_HUGEPAGE only changes how the
@@ -89,7 +116,7 @@ fn advise_huge_page(base: NonNull<Node>, nodes: usize) {
     }
 }
 
-#[cfg(not(target_os = "linux"))]
+#[cfg(all(not(target_os = "linux"), not(maple_loom)))]
 fn advise_huge_page(_base: NonNull<Node>, _nodes: usize) {}
 
 /// The part of a pool shared with the reclaimer's deferred frees, which may run after the tree
@@ -132,10 +159,9 @@ impl Drop for PoolStats {
             .get_mut()
             .unwrap_or_else(PoisonError::into_inner);
         for chunk in chunks.drain(..) {
-            // SAFETY: the chunk was allocated with this layout, and this is the last owner of
-            // the pool: the tree is gone and every deferred free has run, so no handle to any
-            // of its nodes is left.
-            unsafe { dealloc(chunk.base.as_ptr().cast(), Chunk::layout(chunk.nodes)) };
+            // SAFETY: this is the last owner of the pool: the tree is gone and every deferred
+            // free has run, so no handle to any of its nodes is left.
+            unsafe { chunk.free() };
         }
     }
 }
