@@ -130,9 +130,38 @@ fn append_grows_the_last_leaf_in_place() {
     // The new entry lands in the last (empty) slot of the root leaf.
     assert_eq!(store(&mut tree, true, 100, 109, Some(5)), StoreKind::Append);
     assert_eq!(tree.nodes_handed_out(), handed_out);
-    // In RCU mode the same store copies the leaf instead.
+    // In RCU mode too: the new slots go past the old end, which is published last.
     assert_eq!(
         store(&mut tree, false, 200, 209, Some(6)),
+        StoreKind::Append
+    );
+    assert_eq!(tree.nodes_handed_out(), handed_out);
+    // But a store that changes the word of the last slot is copied in RCU mode.
+    assert_eq!(
+        store(&mut tree, false, 210, 300, Some(7)),
+        StoreKind::NodeStore
+    );
+    assert_eq!(tree.nodes_handed_out(), handed_out + 1);
+}
+
+#[test]
+fn boundary_move_is_in_place_in_rcu_mode() {
+    let mut tree = gapped(3, false);
+    let handed_out = tree.nodes_handed_out();
+    // Entry 1 is [16, 25] with value 1; growing it into the gap after it with the same value
+    // only moves one pivot.
+    assert_eq!(
+        store(&mut tree, false, 16, 28, Some(1)),
+        StoreKind::SlotStore
+    );
+    assert_eq!(tree.nodes_handed_out(), handed_out);
+    assert_eq!(
+        tree.get_range(27).map(|(r, v)| (r.first(), r.last(), v)),
+        Some((16, 28, 1))
+    );
+    // A different value changes a word as well: the leaf is copied.
+    assert_eq!(
+        store(&mut tree, false, 16, 29, Some(9)),
         StoreKind::NodeStore
     );
     assert_eq!(tree.nodes_handed_out(), handed_out + 1);

@@ -90,6 +90,21 @@ fn check_read(tree: &Tree, index: u64, allowed: &[Option<(u64, u64)>]) {
     );
 }
 
+/// What a reader checks at an index that may be empty: if it is, the empty slot holding it
+/// covers one of the `allowed` ranges (its range before or after the write), never a torn one.
+fn check_empty(tree: &Tree, index: u64, allowed: &[(u64, u64)]) {
+    let guard = tree.read();
+    let mut cursor = guard.cursor(index);
+    if cursor.walk().is_none() {
+        let range = cursor.range();
+        let seen = (range.first(), range.last());
+        assert!(
+            allowed.contains(&seen),
+            "empty {seen:?} at {index}, allowed {allowed:?}"
+        );
+    }
+}
+
 /// After the model: drop the tree. The collector is dropped at the end of every execution,
 /// which runs whatever is still deferred; loom then checks that every loom object (the
 /// values' atomics, the pool's `Arc`) was freed.
@@ -230,6 +245,57 @@ fn spanning_store_against_an_iterating_reader() {
         }
         writer.join().unwrap();
         check_read(&tree, 70, &[Some((40, 100))]);
+        teardown(std::sync::Arc::into_inner(tree).unwrap());
+    });
+}
+
+#[test]
+fn append_in_place_against_a_reader() {
+    // RCU mode appends in place: new slots past the old end, then the new end (Release).
+    model(|| {
+        let tree = std::sync::Arc::new(gapped(3));
+        let nodes = tree.nodes_handed_out();
+        let writer = {
+            let tree = tree.clone();
+            thread::spawn(move || {
+                tree.insert_range(48, 57, Probe::new(48, 57)).unwrap();
+            })
+        };
+        check_read(&tree, 50, &[None, Some((48, 57))]);
+        check_empty(&tree, 50, &[(42, u64::MAX)]);
+        check_empty(&tree, 60, &[(42, u64::MAX), (58, u64::MAX)]);
+        check_empty(&tree, 44, &[(42, u64::MAX), (42, 47)]);
+        check_read(&tree, 33, &[Some((32, 41))]);
+        writer.join().unwrap();
+        assert_eq!(tree.nodes_handed_out(), nodes, "the append copied the leaf");
+        check_read(&tree, 50, &[Some((48, 57))]);
+        teardown(std::sync::Arc::into_inner(tree).unwrap());
+    });
+}
+
+#[test]
+fn boundary_move_in_place_against_a_reader() {
+    // Emptying the tail of an entry next to a gap moves one pivot, in place.
+    model(|| {
+        let tree = std::sync::Arc::new(gapped(3));
+        let nodes = tree.nodes_handed_out();
+        let writer = {
+            let tree = tree.clone();
+            thread::spawn(move || {
+                tree.clear_range(22, 25).unwrap();
+            })
+        };
+        check_read(&tree, 23, &[Some((16, 25)), None]);
+        check_empty(&tree, 23, &[(22, 31)]);
+        check_read(&tree, 20, &[Some((16, 25))]);
+        check_empty(&tree, 28, &[(26, 31), (22, 31)]);
+        writer.join().unwrap();
+        assert_eq!(
+            tree.nodes_handed_out(),
+            nodes,
+            "the boundary move copied the leaf"
+        );
+        check_read(&tree, 23, &[None]);
         teardown(std::sync::Arc::into_inner(tree).unwrap());
     });
 }

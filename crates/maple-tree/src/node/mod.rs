@@ -405,14 +405,19 @@ impl<'a> NodeRef<'a> {
         self.header() & END_MASK
     }
 
-    /// Sets the end offset. Only on unpublished nodes or in exclusive mode.
+    /// Sets the end offset.
+    ///
+    /// On a published node in RCU mode this is the last step of an append: everything past the
+    /// old end was written first, and a reader that sees the new end sees all of it.
     #[inline]
     pub(crate) fn set_end(self, end: usize) {
         debug_assert!(end < self.kind.slots());
         let h = self.node.header.load(Ordering::Relaxed);
+        // ORDERING: Release pairs with the Acquire load in `header` (via `end`): the slots and
+        // pivots written past the old end are visible to a reader that sees the new end.
         self.node
             .header
-            .store((h & !END_MASK) | end, Ordering::Relaxed);
+            .store((h & !END_MASK) | end, Ordering::Release);
     }
 
     /// The parent link: the parent's address (without kind) and our slot in it; `None` for the

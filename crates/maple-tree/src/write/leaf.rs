@@ -164,6 +164,44 @@ impl Edit {
         }
     }
 
+    /// Whether the edit can be applied in place under concurrent readers (RCU mode): each index
+    /// then reads either its old or its new value at every moment.
+    ///
+    /// Two shapes qualify, the kernel's exceptions in the form our readers allow:
+    /// - a boundary move: the same slots keep the same words and one pivot moves. That is one
+    ///   atomic store; a reader sees the old or the new boundary.
+    /// - an append: only the last slot changes, keeping its word while its range shrinks, and new
+    ///   slots follow it. The new slots and pivots go past the old end, where no reader looks,
+    ///   and the new end is published last (Release). A reader that read the old end uses the
+    ///   node's maximum, not the stored pivot, for the last slot, so it sees the old content; one
+    ///   that read the new end sees all of the new.
+    ///
+    /// The kernel also stores a pivot and two slots in place; our readers load pivots without
+    /// ordering against slots, so we copy those nodes instead.
+    pub(crate) fn is_rcu_safe(&self, leaf: &Frame<'_>) -> bool {
+        let node = leaf.node;
+        let replaced = self.keep_back - self.keep_front;
+        if replaced == self.middle.len() {
+            // A boundary move: same words, at most one pivot changed.
+            let mut moved = 0;
+            for (k, item) in self.middle.iter().enumerate() {
+                let i = self.keep_front + k;
+                if node.slot(i) != item.word {
+                    return false;
+                }
+                if leaf.slot_max(i) != item.pivot {
+                    moved += 1;
+                }
+            }
+            return moved <= 1;
+        }
+        // An append at the end of the leaf.
+        self.keep_front == leaf.end
+            && self.keep_back == leaf.end + 1
+            && self.middle.len() >= 2
+            && self.middle[0].word == node.slot(leaf.end)
+    }
+
     /// Applies the edit to `leaf` in place (exclusive mode; the result must fit): moves the
     /// kept tail, writes the middle and zeroes what lies past the new end (invariant N2).
     ///
@@ -196,6 +234,25 @@ impl Edit {
         for i in new_len..=end {
             write(i, 0, 0);
         }
-        node.set_end(new_len - 1);
+        if new_len != end + 1 {
+            node.set_end(new_len - 1);
+        }
+    }
+
+    /// Applies an append that [`is_rcu_safe`](Self::is_rcu_safe) accepted: the new slots past
+    /// the old end first, then the last old slot's pivot, then the new end.
+    pub(crate) fn apply_append(&self, leaf: &Frame<'_>) {
+        let node = leaf.node;
+        let pivots = node.kind().pivots();
+        let new_end = leaf.end + self.middle.len() - 1;
+        for (k, item) in self.middle.iter().enumerate().skip(1) {
+            let i = leaf.end + k;
+            if i < pivots {
+                node.set_pivot(i, item.pivot);
+            }
+            node.set_slot(i, item.word);
+        }
+        node.set_pivot(leaf.end, self.middle[0].pivot);
+        node.set_end(new_end);
     }
 }

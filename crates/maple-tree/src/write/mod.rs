@@ -486,7 +486,7 @@ impl<'a, T: Entry> Writer<'a, T> {
             StoreKind::Split
         } else if len < kind.min_len() && depth > 0 {
             StoreKind::Rebalance
-        } else if !self.exclusive || empties_root {
+        } else if empties_root || !(self.exclusive || edit.is_rcu_safe(&leaf)) {
             StoreKind::NodeStore
         } else {
             return Ok(self.edit_in_place(left, edit, disp));
@@ -498,7 +498,8 @@ impl<'a, T: Entry> Writer<'a, T> {
         self.rebuild(left, &mut right, &mut big, disp, label)
     }
 
-    /// Exclusive mode: applies an edit that fits to the leaf in place.
+    /// Applies an edit that fits to the leaf in place: any such edit in exclusive mode, only
+    /// the shapes [`leaf::Edit::is_rcu_safe`] accepts in RCU mode.
     /// Linux: `mas_wr_append()`, `mas_wr_slot_store()`, and the non-RCU `mas_wr_node_store()`.
     fn edit_in_place(
         &mut self,
@@ -517,7 +518,11 @@ impl<'a, T: Entry> Writer<'a, T> {
         } else {
             StoreKind::NodeStore
         };
-        edit.apply(&leaf);
+        if kind == StoreKind::Append && !self.exclusive {
+            edit.apply_append(&leaf);
+        } else {
+            edit.apply(&leaf);
+        }
         if self.core.alloc && depth > 0 {
             gap::propagate(left, depth - 1, gap::leaf_gap(&leaf));
         }
