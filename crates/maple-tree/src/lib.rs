@@ -63,24 +63,62 @@
 //!
 //! # Reading concurrently (RCU mode)
 //!
-//! Readers pin an epoch with [`MapleTree::read`] ([`crossbeam_epoch`] plays the part of the
-//! kernel's RCU) and borrow values for as long as the guard lives. One writer at a time, holding
-//! the tree's lock, changes the tree so that readers always see either the old or the new
-//! state:
+//! `MapleTree<T>` is `Send` and `Sync` when `T` is. Any number of threads read through
+//! [`MapleTree::read`], which pins an epoch ([`crossbeam_epoch`] plays the part of the kernel's
+//! RCU) and never blocks; values are borrowed for as long as the [`ReadGuard`] lives. One
+//! writer at a time, holding the tree's lock ([`MapleTree::lock`], or the convenience methods
+//! on `&self`, which take it for one operation), changes the tree so that a reader sees each
+//! index either before or after each write:
 //!
-//! 1. A change to a single slot (an exact fit) is one atomic word store.
-//! 2. Any other change is built in new nodes off to the side, then published by one pointer
-//!    store (Release) into the parent or the root.
-//! 3. The nodes it replaced are marked dead and freed after a grace period, and so are the
-//!    values it removed.
+//! 1. Any change a reader could see half-done is built in new nodes off to the side, then
+//!    published by one pointer store (Release) into the parent or the root.
+//! 2. The replaced nodes are then marked dead (their parent link points at themselves) and
+//!    retired; they are reused only after every reader pinned at that time has unpinned.
+//!    Removed values are dropped the same way.
+//! 3. A reader loads a slot, then checks that the node it read is not dead; if it is, it walks
+//!    again from the root to the index it wanted (the kernel's rule).
 //!
-//! A reader checks, after reading a slot, whether the node it read is dead, and if so walks
-//! again from the root (the kernel's rule).
+//! Three changes are made in place, because a reader cannot see them half-done:
+//!
+//! - an *exact fit*: one slot gets a new word, one atomic store;
+//! - a *boundary move*: the same slots keep their words and one pivot moves, one atomic store;
+//! - an *append* at the end of a leaf that keeps the last slot's word: the new slots and
+//!   pivots are written past the node's end, where no reader looks, then the new end is
+//!   published (Release). A reader that read the old end treats the last slot as reaching the
+//!   node's maximum, whatever its stored pivot says, so it sees the old content.
+//!
+//! The kernel also stores a pivot and two slots in place (its slot store); our readers load
+//! pivots and slots without ordering between them, so such changes are copied instead. Gaps of
+//! allocation trees are updated in place: they are hints, and a gap search confirms every fit in
+//! a leaf. The loom models in `tests/loom.rs` run every interleaving of a reader with each of
+//! these and with node stores, splits, rebalances and spanning stores.
+//!
+//! What a reader may observe:
+//!
+//! - A lookup ([`ReadGuard::get`], [`ReadGuard::get_range`]) returns the value the index held
+//!   at some moment during the call: never a torn, misplaced or freed value. The range
+//!   returned is the one that value covered at that moment.
+//! - A cursor or an iterator is consistent step by step, not across the tree: each range it
+//!   returns was current when it read it, and a writer may change parts already passed or not
+//!   yet reached. Iterators return strictly ascending (or, from the back, descending) ranges
+//!   that never overlap: if a writer extended an entry back over indices the iterator has
+//!   passed, only the part not passed yet is returned.
+//! - A gap search under a [`ReadGuard`] answers for some recent state; a writer may fill the
+//!   gap at once. Search and fill under one [`WriteGuard`] ([`WriteGuard::alloc_range_for`])
+//!   to allocate.
+//!
+//! What the lifetimes enforce: a reference returned through a guard cannot outlive the guard,
+//! so no value or node is used after the reclaimer may have freed it; `&mut` to the tree (for
+//! [`MapleTree::exclusive`]) cannot coexist with any guard.
 //!
 //! Because a reader may still be looking at a value that a writer removes, [`MapleTree::erase`]
 //! returns a clone and drops the tree's copy after the grace period. A writer that holds
 //! `&mut` ([`MapleTree::exclusive`]) knows no reader exists: it rewrites nodes in place, frees
 //! at once and hands back the original value.
+//!
+//! There is no separate external-lock mode (the kernel's `MT_FLAGS_LOCK_EXTERN`): a program
+//! that already serialises its writers with its own lock can take the tree's lock inside it,
+//! where it is never contended, or own the tree and use [`MapleTree::exclusive`].
 //!
 //! # Gap tracking
 //!

@@ -301,3 +301,19 @@ fn erasing_a_full_range_entry_hands_back_a_live_value() {
         assert_eq!(std::sync::Arc::strong_count(&value), 1);
     }
 }
+
+#[test]
+fn trees_are_send_and_sync_when_their_values_are() {
+    fn send_sync<T: Send + Sync>() {}
+    send_sync::<MapleTree<u32>>();
+    send_sync::<MapleTree<Box<String>>>();
+    send_sync::<MapleTree<std::sync::Arc<Vec<u8>>>>();
+    // Readers on other threads see what the writer stored.
+    let tree = std::sync::Arc::new(MapleTree::new());
+    tree.insert_range(0, 9, Box::new(String::from("shared"))).unwrap();
+    let reader = {
+        let tree = std::sync::Arc::clone(&tree);
+        std::thread::spawn(move || tree.read().get(5).map(|s| s.len()))
+    };
+    assert_eq!(reader.join().unwrap(), Some(6));
+}
