@@ -394,8 +394,9 @@ impl<'a> NodeRef<'a> {
 
     #[inline]
     fn header(self) -> usize {
-        // ORDERING: Acquire pairs with the Release store in `mark_dead`: a reader that sees the
-        // node dead also sees the replacement that was published before it died.
+        // ORDERING: Acquire pairs with the Release stores in `mark_dead` and `set_end`: a reader
+        // that sees the node dead also sees the replacement published before it died, and one
+        // that sees a new end also sees the slots appended before it.
         self.node.header.load(Ordering::Acquire)
     }
 
