@@ -382,23 +382,143 @@ impl<'t, T: Entry> WriteGuard<'t, T> {
     /// See [`MapleTree::erase`]. In exclusive mode the original value is returned; in RCU mode
     /// a clone, and the original is dropped once no reader can see it.
     ///
+    /// Aborts, as `Vec` does, if a node cannot be allocated; [`try_erase`](Self::try_erase)
+    /// reports it instead.
+    ///
     /// Linux: `mtree_erase()`, `mas_erase()`.
     pub fn erase(&mut self, index: u64) -> Option<T>
     where
         T: Clone,
     {
+        self.try_erase(index)
+            .unwrap_or_else(|OutOfMemory| out_of_memory())
+    }
+
+    /// [`erase`](Self::erase), reporting a failed node allocation: erasing can need nodes when
+    /// the leaf it empties merges with a neighbour.
+    ///
+    /// # Errors
+    ///
+    /// [`OutOfMemory`]; the tree is unchanged.
+    ///
+    /// Linux: `mtree_erase()`.
+    pub fn try_erase(&mut self, index: u64) -> Result<Option<T>, OutOfMemory>
+    where
+        T: Clone,
+    {
         let exclusive = self.is_exclusive();
         self.with_writer(|w| {
-            let word = w
-                .erase(index, exclusive)
-                .unwrap_or_else(|OutOfMemory| out_of_memory())?;
+            let Some(word) = w.erase(index, exclusive)? else {
+                return Ok(None);
+            };
             // In RCU mode the original is dropped after a grace period; this writer is pinned,
             // so it is still alive to clone.
-            Some(if exclusive {
+            Ok(Some(if exclusive {
                 Values::<T>::take(word)
             } else {
                 Values::<T>::clone_value(word)
-            })
+            }))
+        })
+    }
+
+    /// Reserves every node a store of `value` over `[first, last]` may need, so that the
+    /// store itself ([`Prealloc::store`]) cannot fail and allocates nothing.
+    ///
+    /// The count is the worst case for this store on the tree as it is, worked out as the
+    /// kernel does: nothing for a store that changes one leaf in place, one node for a leaf
+    /// copied in RCU mode, `2h + 1` for a split or a rebalance and `3h + 1` for a spanning
+    /// store, in a tree of height `h`. The reservation is for one store only: storing consumes
+    /// it, and dropping it unused drops the value and leaves the nodes in the pool.
+    ///
+    /// # Errors
+    ///
+    /// `InvalidRange` if `first > last`, `OutOfMemory` if the nodes could not be reserved; the
+    /// value is handed back.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let tree = maple_tree::MapleTree::new();
+    /// let mut writer = tree.lock();
+    /// for i in 0..100u32 {
+    ///     writer.insert_range(u64::from(i) * 10, u64::from(i) * 10 + 4, i).unwrap();
+    /// }
+    /// // Reserve first (this may fail), then store (this cannot).
+    /// let reservation = writer.preallocate(3, 999, 7u32).unwrap();
+    /// assert!(reservation.nodes() > 0); // a spanning store
+    /// reservation.store();
+    /// assert_eq!(writer.get(500), Some(7));
+    /// ```
+    ///
+    /// Linux: `mas_preallocate()` and `mas_store_prealloc()`.
+    #[doc(alias = "mas_preallocate")]
+    pub fn preallocate(
+        &mut self,
+        first: u64,
+        last: u64,
+        value: T,
+    ) -> Result<Prealloc<'_, 't, T>, StoreError<T>>
+    where
+        T: Clone,
+    {
+        if first > last {
+            return Err(StoreError::new(StoreErrorKind::InvalidRange, value));
+        }
+        let word = value.into_raw();
+        match self.reserve_for(first, last, Some(word)) {
+            Ok(nodes) => Ok(Prealloc {
+                writer: self,
+                first,
+                last,
+                word: Some(word),
+                nodes,
+            }),
+            Err(OutOfMemory) => Err(StoreError::new(
+                StoreErrorKind::OutOfMemory,
+                Values::<T>::take(word),
+            )),
+        }
+    }
+
+    /// Reserves every node emptying `[first, last]` may need; see
+    /// [`preallocate`](Self::preallocate).
+    ///
+    /// # Errors
+    ///
+    /// [`ClearError::InvalidRange`] if `first > last`, [`ClearError::OutOfMemory`] if the nodes
+    /// could not be reserved.
+    pub fn preallocate_clear(
+        &mut self,
+        first: u64,
+        last: u64,
+    ) -> Result<Prealloc<'_, 't, T>, ClearError>
+    where
+        T: Clone,
+    {
+        if first > last {
+            return Err(ClearError::InvalidRange);
+        }
+        let nodes = self
+            .reserve_for(first, last, None)
+            .map_err(|OutOfMemory| ClearError::OutOfMemory)?;
+        Ok(Prealloc {
+            writer: self,
+            first,
+            last,
+            word: None,
+            nodes,
+        })
+    }
+
+    fn reserve_for(
+        &mut self,
+        first: u64,
+        last: u64,
+        word: Option<NonZeroUsize>,
+    ) -> Result<usize, OutOfMemory> {
+        self.with_writer(|w| {
+            let nodes = w.nodes_needed(first, last, word);
+            w.reserve(nodes).map(|()| nodes)
         })
     }
 
@@ -624,5 +744,58 @@ impl<T: Entry> CursorMut<'_, '_, T> {
     /// Linux: `mas_pause()`.
     pub fn pause(&mut self) {
         self.state = CursorState::Paused;
+    }
+}
+
+/// Nodes reserved for one store, made by [`WriteGuard::preallocate`] or
+/// [`WriteGuard::preallocate_clear`]. Storing consumes it, so a reservation sized for one store
+/// cannot be used for two (the July 2022 review thread's bug); dropping it unused drops its value
+/// and leaves the nodes in the tree's pool.
+///
+/// Linux: a `ma_state` in `MA_STATE_PREALLOC`.
+pub struct Prealloc<'w, 't, T: Entry> {
+    writer: &'w mut WriteGuard<'t, T>,
+    first: u64,
+    last: u64,
+    word: Option<NonZeroUsize>,
+    nodes: usize,
+}
+
+impl<T: Entry> fmt::Debug for Prealloc<'_, '_, T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Prealloc")
+            .field("first", &self.first)
+            .field("last", &self.last)
+            .field("nodes", &self.nodes)
+            .finish_non_exhaustive()
+    }
+}
+
+impl<T: Entry> Prealloc<'_, '_, T> {
+    /// Nodes reserved.
+    pub fn nodes(&self) -> usize {
+        self.nodes
+    }
+
+    /// Carries out the store the nodes were reserved for. It cannot fail and takes nodes only
+    /// from the reservation.
+    ///
+    /// Linux: `mas_store_prealloc()`.
+    #[doc(alias = "mas_store_prealloc")]
+    pub fn store(mut self)
+    where
+        T: Clone,
+    {
+        let (first, last, word) = (self.first, self.last, self.word.take());
+        self.writer
+            .with_writer(|w| w.store_reserved(first, last, word, Some(Values::<T>::clone_word)));
+    }
+}
+
+impl<T: Entry> Drop for Prealloc<'_, '_, T> {
+    fn drop(&mut self) {
+        if let Some(word) = self.word.take() {
+            drop(Values::<T>::take(word));
+        }
     }
 }

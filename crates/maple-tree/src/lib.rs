@@ -191,7 +191,7 @@ pub use error::{
     AllocError, AllocErrorKind, ClearError, GapError, InsertError, InsertErrorKind, OutOfMemory,
     StoreError, StoreErrorKind,
 };
-pub use guard::{CursorMut, ReadGuard, WriteGuard};
+pub use guard::{CursorMut, Prealloc, ReadGuard, WriteGuard};
 pub use node::entry::Entry;
 pub use range::Range;
 pub use tree::{GapRequest, MapleTree, NodeCounter, flush_deferred};

@@ -2,6 +2,7 @@
 //! shape constants that pin the split policy to the kernel's.
 
 use core::num::NonZeroUsize;
+use std::collections::{BTreeMap, BTreeSet};
 
 use crate::node::entry::{Entry, Values};
 use crate::write::StoreKind;
@@ -375,5 +376,127 @@ fn unlinked_nodes_are_freed_in_both_modes() {
         let counter = tree.node_counter();
         drop(tree);
         assert_eq!(counter.settle(std::time::Duration::from_secs(10)), 0);
+    }
+}
+
+/// The kinds a store can take on a tree of `height` (a rebalance or a spanning store needs at
+/// least two leaves).
+fn kinds_for_height(height: usize) -> BTreeSet<&'static str> {
+    let mut kinds: BTreeSet<&str> = [
+        "ExactFit",
+        "Append",
+        "SlotStore",
+        "NodeStore",
+        "Split",
+        "NewRoot",
+    ]
+    .into();
+    if height >= 2 {
+        kinds.insert("Rebalance");
+        kinds.insert("Spanning");
+    }
+    kinds
+}
+
+#[test]
+fn preallocated_stores_take_only_reserved_nodes() {
+    // For every store kind, at tree heights 1 to 4, in both modes: reserve what
+    // `nodes_needed` says, then store with the reservation. The store must not refill the pool
+    // (no allocation), and may take at most the reserved nodes.
+    for exclusive in both_modes() {
+        let mut seen: BTreeMap<usize, BTreeSet<&str>> = BTreeMap::new();
+        let mut rng = 0x2545_f491_4f6c_dd1d_u64;
+        let mut next = move |n: u64| {
+            rng ^= rng << 13;
+            rng ^= rng >> 7;
+            rng ^= rng << 17;
+            rng % n
+        };
+        for (target, entries) in [(1_usize, 4_u64), (2, 60), (3, 500), (4, 5_000)] {
+            let mut tree = gapped(entries, true);
+            assert_eq!(tree.height(), target);
+            for step in 0..6_000_u64 {
+                let height = tree.height();
+                let i = next(entries);
+                let (first, last, value) = match step % 8 {
+                    // Over an entry exactly, or past the end (an append).
+                    0 => (16 * i, 16 * i + 9, Some(7)),
+                    1 => (16 * entries + 16 * i, 16 * entries + 16 * i + 3, Some(8)),
+                    // Grow an entry into its gap with the same value, or cut one.
+                    2 => (16 * i, 16 * i + 12, Some(u32::try_from(i).unwrap())),
+                    3 => (16 * i + 2, 16 * i + 4, Some(9)),
+                    // Fill a gap, empty an entry.
+                    4 => (16 * i + 11, 16 * i + 13, Some(10)),
+                    5 => (16 * i, 16 * i + 9, None),
+                    // Wide stores and clears.
+                    6 => (16 * i, 16 * (i + next(300)) + 5, Some(11)),
+                    _ => (16 * i, 16 * (i + next(300)) + 5, None),
+                };
+                let word = value.map(Entry::into_raw);
+                let mut guard = if exclusive {
+                    tree.exclusive()
+                } else {
+                    tree.lock()
+                };
+                let kind = guard.with_writer(|w| {
+                    let nodes = w.nodes_needed(first, last, word);
+                    w.reserve(nodes).unwrap();
+                    let refills = w.pool.stats().refills();
+                    let handed_out = w.pool.stats().handed_out();
+                    let cloner =
+                        Some(Values::<u32>::clone_word as fn(NonZeroUsize) -> NonZeroUsize);
+                    let kind = w.store_reserved(first, last, word, cloner);
+                    assert_eq!(w.pool.stats().refills(), refills, "{kind:?} allocated");
+                    assert!(w.pool.stats().handed_out() - handed_out <= nodes as u64);
+                    kind
+                });
+                drop(guard);
+                seen.entry(height).or_default().insert(kind_name(kind));
+                if step % 500 == 0 {
+                    tree.check_invariants().unwrap();
+                }
+            }
+            // A store over every index replaces the tree: one reserved leaf.
+            let height = tree.height();
+            let mut guard = if exclusive {
+                tree.exclusive()
+            } else {
+                tree.lock()
+            };
+            let kind = guard.with_writer(|w| {
+                let word = Some(Entry::into_raw(1u32));
+                let nodes = w.nodes_needed(0, u64::MAX, word);
+                w.reserve(nodes).unwrap();
+                let refills = w.pool.stats().refills();
+                let kind = w.store_reserved(0, u64::MAX, word, None);
+                assert_eq!(w.pool.stats().refills(), refills);
+                kind
+            });
+            seen.entry(height).or_default().insert(kind_name(kind));
+        }
+        for height in 1..=4 {
+            let missing: Vec<_> = kinds_for_height(height)
+                .difference(&seen[&height])
+                .copied()
+                .collect();
+            assert!(
+                missing.is_empty(),
+                "exclusive {exclusive}, height {height}: never saw {missing:?}"
+            );
+        }
+    }
+}
+
+fn kind_name(kind: StoreKind) -> &'static str {
+    match kind {
+        StoreKind::StoreRoot => "StoreRoot",
+        StoreKind::NewRoot => "NewRoot",
+        StoreKind::ExactFit => "ExactFit",
+        StoreKind::Append => "Append",
+        StoreKind::SlotStore => "SlotStore",
+        StoreKind::NodeStore => "NodeStore",
+        StoreKind::Split => "Split",
+        StoreKind::Rebalance => "Rebalance",
+        StoreKind::Spanning => "Spanning",
     }
 }

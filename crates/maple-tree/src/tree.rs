@@ -372,6 +372,18 @@ impl<T: Entry> MapleTree<T> {
         self.lock().erase(index)
     }
 
+    /// [`erase`](Self::erase), reporting a failed node allocation instead of aborting.
+    ///
+    /// # Errors
+    ///
+    /// [`OutOfMemory`](crate::OutOfMemory); the tree is unchanged.
+    pub fn try_erase(&self, index: u64) -> Result<Option<T>, crate::OutOfMemory>
+    where
+        T: Clone,
+    {
+        self.lock().try_erase(index)
+    }
+
     /// Removes every entry. Values are dropped once no reader can see them.
     ///
     /// Linux: `mtree_destroy()`.
@@ -574,6 +586,36 @@ impl<T: Entry> MapleTree<T> {
     /// Nodes handed out by the tree's pool since it was created.
     pub fn nodes_handed_out(&self) -> u64 {
         self.stats.handed_out()
+    }
+
+    /// Times a write had to get nodes beyond the pool's free list (from reclaimed nodes or the
+    /// system). A preallocated store never does.
+    pub fn pool_refills(&self) -> u64 {
+        self.stats.refills()
+    }
+
+    /// Fault injection, for tests: from now on, node reservations may ask for `nodes` more
+    /// nodes in all (`None`: no limit); the reservation that would go over fails with
+    /// [`OutOfMemory`](crate::OutOfMemory) before its write changes anything. Needs the
+    /// `fault-injection` feature; without it the pool has no such hook.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # #[cfg(feature = "fault-injection")] {
+    /// let tree = maple_tree::MapleTree::new();
+    /// tree.fail_reservations_after(Some(0));
+    /// assert!(tree.insert(5, 1u32).is_err()); // the first leaf needs a node
+    /// tree.fail_reservations_after(None);
+    /// assert!(tree.insert(5, 1u32).is_ok());
+    /// # }
+    /// ```
+    #[cfg(feature = "fault-injection")]
+    pub fn fail_reservations_after(&self, nodes: Option<u64>) {
+        self.pool
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .set_budget(nodes);
     }
 
     /// A handle to the tree's node counters that outlives the tree, so a test can check that

@@ -310,7 +310,8 @@ fn trees_are_send_and_sync_when_their_values_are() {
     send_sync::<MapleTree<std::sync::Arc<Vec<u8>>>>();
     // Readers on other threads see what the writer stored.
     let tree = std::sync::Arc::new(MapleTree::new());
-    tree.insert_range(0, 9, Box::new(String::from("shared"))).unwrap();
+    tree.insert_range(0, 9, Box::new(String::from("shared")))
+        .unwrap();
     let reader = {
         let tree = std::sync::Arc::clone(&tree);
         std::thread::spawn(move || tree.read().get(5).map(|s| s.len()))

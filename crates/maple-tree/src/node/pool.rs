@@ -128,6 +128,9 @@ pub(crate) struct PoolStats {
     live: AtomicUsize,
     /// Nodes handed out since the pool was created.
     handed_out: AtomicU64,
+    /// Times a reservation had to get nodes beyond the free list: from the deferred frees or
+    /// from the system.
+    refills: AtomicU64,
     /// Nodes returned by deferred frees, for the writer to reuse.
     returned: Mutex<Vec<NodePtr>>,
     /// Every chunk, freed when the last owner of this struct is gone.
@@ -143,6 +146,11 @@ impl PoolStats {
     /// Nodes handed out by the pool since it was created.
     pub(crate) fn handed_out(&self) -> u64 {
         self.handed_out.load(Ordering::Relaxed)
+    }
+
+    /// Times a reservation had to get nodes beyond the pool's free list.
+    pub(crate) fn refills(&self) -> u64 {
+        self.refills.load(Ordering::Relaxed)
     }
 
     /// Bytes of chunk memory the pool holds.
@@ -170,6 +178,9 @@ impl Drop for PoolStats {
 #[derive(Debug)]
 pub(crate) struct Pool {
     shared: Arc<PoolStats>,
+    /// Fault injection: how many more nodes reservations may ask for before one fails.
+    #[cfg(feature = "fault-injection")]
+    budget: Option<u64>,
     /// Free nodes, ready to hand out.
     free: Vec<NodePtr>,
     /// Where the next node of the newest chunk is carved from, and how many are left there.
@@ -186,6 +197,8 @@ impl Pool {
         Self {
             shared: Arc::new(PoolStats::default()),
             free: Vec::new(),
+            #[cfg(feature = "fault-injection")]
+            budget: None,
             carve: None,
             next_chunk: FIRST_CHUNK_NODES,
         }
@@ -205,9 +218,14 @@ impl Pool {
     ///
     /// [`OutOfMemory`] when a new chunk cannot be allocated.
     pub(crate) fn reserve(&mut self, n: usize) -> Result<(), OutOfMemory> {
+        #[cfg(feature = "fault-injection")]
+        if let Some(budget) = &mut self.budget {
+            *budget = budget.checked_sub(n as u64).ok_or(OutOfMemory)?;
+        }
         if self.free.len() >= n {
             return Ok(());
         }
+        self.shared.refills.fetch_add(1, Ordering::Relaxed);
         self.free.append(
             &mut self
                 .shared
@@ -220,6 +238,19 @@ impl Pool {
             self.free.push(NodePtr::new(node, NodeKind::Leaf));
         }
         Ok(())
+    }
+
+    /// Fault injection: from now on, reservations may ask for `nodes` more nodes in all (`None`:
+    /// no limit); the one that would go over fails with [`OutOfMemory`], as if the system had
+    /// run out, before the write changes anything.
+    #[cfg(feature = "fault-injection")]
+    pub(crate) fn set_budget(&mut self, nodes: Option<u64>) {
+        self.budget = nodes;
+    }
+
+    /// Nodes ready to hand out without touching the system allocator.
+    pub(crate) fn spare(&self) -> usize {
+        self.free.len()
     }
 
     /// Hands out a zeroed node of `kind` from the reserve, owned by the caller until it is
@@ -237,16 +268,6 @@ impl Pool {
         self.shared.live.fetch_add(1, Ordering::Relaxed);
         self.shared.handed_out.fetch_add(1, Ordering::Relaxed);
         node
-    }
-
-    /// Reserves and takes one node.
-    ///
-    /// # Errors
-    ///
-    /// [`OutOfMemory`] when a new chunk cannot be allocated.
-    pub(crate) fn alloc<'a>(&mut self, kind: NodeKind) -> Result<NodeRef<'a>, OutOfMemory> {
-        self.reserve(1)?;
-        Ok(self.take(kind))
     }
 
     /// A never-used (hence zeroed) node from the newest chunk, allocating a chunk if needed.

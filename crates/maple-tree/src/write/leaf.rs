@@ -31,6 +31,9 @@ pub(crate) struct Edit {
     pub(crate) keep_front: usize,
     pub(crate) middle: ArrayVec<Item, 4>,
     pub(crate) keep_back: usize,
+    /// The middle item that is the tail of an entry whose head also stays: it needs a clone
+    /// of the value, made by [`Edit::materialize`] once nothing can fail any more.
+    clone_at: Option<usize>,
 }
 
 /// Appends a leaf slot to `middle`, merging an empty slot into an empty predecessor.
@@ -59,14 +62,26 @@ pub(crate) struct Request {
     pub(crate) cloner: Cloner,
 }
 
+impl Request {
+    pub(crate) fn new(first: u64, last: u64, word: Option<NonZeroUsize>, cloner: Cloner) -> Self {
+        Self {
+            first,
+            last,
+            word: word.map_or(0, NonZeroUsize::get),
+            cloner,
+        }
+    }
+}
+
 /// Plans a store over the leaves `l ..= r`.
 ///
 /// `l.offset` is the slot containing `first`; `r` is the leaf holding `last` (or, for an empty
 /// store, `last + 1`, so that a following empty slot merges). An entry cut by the store keeps
 /// its head `[start, first - 1]` and its tail `[last + 1, end]`; when one entry keeps both, the
-/// tail holds a clone made with the request's cloner. Entries that lose all their indices go to
-/// `disp`. Empty slots next to an empty store merge with it, so empty ranges stay maximal.
+/// tail will hold a clone (see [`Edit::materialize`]). Entries that lose all their indices go
+/// to `disp`. Empty slots next to an empty store merge with it, so empty ranges stay maximal.
 /// Leaves strictly between `l` and `r` are not looked at: their subtrees were queued whole.
+/// Nothing in the tree changes.
 pub(crate) fn plan<'a>(
     l: &Frame<'a>,
     r: &Frame<'a>,
@@ -109,23 +124,15 @@ pub(crate) fn plan<'a>(
         }
     }
     let mut keep_back = rk;
+    let mut clone_at = None;
     if rk <= r.end && r.slot_min(rk) <= last {
         // The entry in `rk` straddles `last` and keeps its tail.
         let rk_word = r.node.slot(rk);
-        let tail = match NonZeroUsize::new(rk_word) {
-            Some(w) if same && rk == lo && keeps_head => {
-                // One entry keeps both ends: the tail needs its own value.
-                let clone =
-                    req.cloner.unwrap_or_else(|| {
-                        unreachable!("a store into an empty range cut an entry")
-                    })(w);
-                disp.cloned = Some(clone);
-                disp.added += 1;
-                clone.get()
-            }
-            _ => rk_word,
-        };
-        push_value(&mut middle, r.slot_max(rk), tail);
+        if rk_word != 0 && same && rk == lo && keeps_head {
+            // One entry keeps both ends: the tail needs its own value.
+            clone_at = Some(middle.len());
+        }
+        push_value(&mut middle, r.slot_max(rk), rk_word);
         keep_back = rk + 1;
     }
     if keep_back <= r.end
@@ -141,10 +148,26 @@ pub(crate) fn plan<'a>(
         keep_front,
         middle,
         keep_back,
+        clone_at,
     }
 }
 
 impl Edit {
+    /// Gives the tail of an entry cut in two its own value, cloned with `cloner`. Called once
+    /// the store's nodes are reserved, so that no clone is made for a store that fails.
+    pub(crate) fn materialize(&mut self, cloner: Cloner, disp: &mut Disposal<'_>) {
+        if let Some(k) = self.clone_at.take() {
+            let word = NonZeroUsize::new(self.middle[k].word)
+                .unwrap_or_else(|| unreachable!("only values are cloned"));
+            let clone = cloner
+                .unwrap_or_else(|| unreachable!("a store into an empty range cut an entry"))(
+                word
+            );
+            self.middle[k].word = clone.get();
+            disp.added += 1;
+        }
+    }
+
     /// Number of slots the leaf `l` holds after the edit, when `r` is the same leaf.
     pub(crate) fn len_in(&self, leaf: &Frame<'_>) -> usize {
         self.keep_front + self.middle.len() + (leaf.end + 1 - self.keep_back)
@@ -181,7 +204,7 @@ impl Edit {
     pub(crate) fn is_rcu_safe(&self, leaf: &Frame<'_>) -> bool {
         let node = leaf.node;
         let replaced = self.keep_back - self.keep_front;
-        if replaced == self.middle.len() {
+        if replaced == self.middle.len() && self.clone_at.is_none() {
             // A boundary move: same words, at most one pivot changed.
             let mut moved = 0;
             for (k, item) in self.middle.iter().enumerate() {

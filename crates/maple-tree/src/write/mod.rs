@@ -75,6 +75,36 @@ pub(crate) enum StoreKind {
     Spanning,
 }
 
+/// How a store will be carried out, decided before anything changes.
+pub(crate) enum Plan {
+    /// A store into an empty tree, or over every index.
+    Root(StoreKind),
+    /// One slot gets a new word.
+    ExactFit,
+    /// The leaf holding the range is edited, in place or by a rebuild.
+    Leaf {
+        edit: leaf::Edit,
+        kind: StoreKind,
+        in_place: bool,
+    },
+    /// The store crosses leaves: a rebuild from the leaf of `first` to the right path's.
+    Spanning { edit: leaf::Edit },
+}
+
+pub(crate) use leaf::Request;
+
+/// Whether a store covers exactly the one slot it starts in, so that one word changes.
+fn is_exact_fit(leaf: &Frame<'_>, req: &Request) -> bool {
+    let lo = leaf.offset;
+    if leaf.slot_min(lo) != req.first || leaf.slot_max(lo) != req.last {
+        return false;
+    }
+    let node = leaf.node;
+    // An empty store next to an empty slot must merge with it: the slot count changes.
+    req.word != 0
+        || !((lo > 0 && node.slot(lo - 1) == 0) || (lo < leaf.end && node.slot(lo + 1) == 0))
+}
+
 /// How to clone a value word for the tail of an entry that a store cuts in two; `None` for
 /// stores that cannot cut an entry (inserts into an empty range).
 pub(crate) type Cloner = Option<fn(NonZeroUsize) -> NonZeroUsize>;
@@ -132,8 +162,6 @@ pub(crate) struct Disposal<'a> {
     adopt: List<(NodeRef<'a>, usize)>,
     /// Value words that lost all their indices.
     values: ArrayVec<NonZeroUsize, 40>,
-    /// A clone made for the tail of a cut entry, dropped if the write fails.
-    pub(crate) cloned: Option<NonZeroUsize>,
     /// A removed word the caller takes back instead of dropping (erase in exclusive mode).
     pub(crate) keep: Option<NonZeroUsize>,
     /// Values added to the tree.
@@ -213,7 +241,8 @@ impl<'a, T: Entry> Writer<'a, T> {
     ///
     /// # Errors
     ///
-    /// [`OutOfMemory`] if a node could not be allocated; the tree is unchanged.
+    /// [`OutOfMemory`] if the nodes the store may need could not be reserved; the tree is
+    /// unchanged.
     pub(crate) fn store(
         &mut self,
         first: u64,
@@ -223,21 +252,16 @@ impl<'a, T: Entry> Writer<'a, T> {
     ) -> Result<StoreKind, OutOfMemory> {
         let mut left = Path::new();
         self.walk(&mut left, first);
-        self.store_at(
-            &mut left,
-            first,
-            last,
-            word,
-            cloner,
-            &mut Disposal::default(),
-        )
+        let req = Request::new(first, last, word, cloner);
+        self.store_at(&mut left, &req, &mut Disposal::default(), false)
     }
 
     /// Stores `word` over `[first, last]` if every index there is empty; `Ok(None)` if not.
     ///
     /// # Errors
     ///
-    /// [`OutOfMemory`] if a node could not be allocated; the tree is unchanged.
+    /// [`OutOfMemory`] if the nodes the store may need could not be reserved; the tree is
+    /// unchanged.
     pub(crate) fn insert(
         &mut self,
         first: u64,
@@ -253,15 +277,9 @@ impl<'a, T: Entry> Writer<'a, T> {
                 return Ok(None);
             }
         }
-        self.store_at(
-            &mut left,
-            first,
-            last,
-            Some(word),
-            None,
-            &mut Disposal::default(),
-        )
-        .map(Some)
+        let req = Request::new(first, last, Some(word), None);
+        self.store_at(&mut left, &req, &mut Disposal::default(), false)
+            .map(Some)
     }
 
     /// Removes the entry containing `index` and returns its word, which the caller takes
@@ -269,7 +287,8 @@ impl<'a, T: Entry> Writer<'a, T> {
     ///
     /// # Errors
     ///
-    /// [`OutOfMemory`] if a node could not be allocated; the tree is unchanged.
+    /// [`OutOfMemory`] if the nodes the store may need could not be reserved; the tree is
+    /// unchanged.
     pub(crate) fn erase(
         &mut self,
         index: u64,
@@ -283,64 +302,210 @@ impl<'a, T: Entry> Writer<'a, T> {
         let Some(word) = NonZeroUsize::new(leaf.node.slot(leaf.offset)) else {
             return Ok(None);
         };
-        let (first, last) = (leaf.slot_min(leaf.offset), leaf.slot_max(leaf.offset));
+        let req = Request::new(
+            leaf.slot_min(leaf.offset),
+            leaf.slot_max(leaf.offset),
+            None,
+            None,
+        );
         let mut disp = Disposal {
             keep: take.then_some(word),
             ..Disposal::default()
         };
-        // The walk to `index` is also the walk to `first`: both lie in the same slot at every
-        // level.
-        self.store_at(&mut left, first, last, None, None, &mut disp)?;
+        // The walk to `index` is also the walk to the entry's first index: both lie in the same
+        // slot at every level.
+        self.store_at(&mut left, &req, &mut disp, false)?;
         Ok(Some(word))
     }
 
-    /// Stores `word` over `[first, last]`, given the walk `left` to `first` (empty for an empty
-    /// tree) and a prepared disposal.
-    fn store_at(
+    /// The nodes a store of `word` over `[first, last]` may take from the pool, at worst,
+    /// worked out without changing anything.
+    ///
+    /// Linux: the request `mas_preallocate()` computes (`mas_prealloc_calc()`).
+    pub(crate) fn nodes_needed(&self, first: u64, last: u64, word: Option<NonZeroUsize>) -> usize {
+        let mut left = Path::new();
+        self.walk(&mut left, first);
+        let mut right = Path::new();
+        let req = Request::new(first, last, word, None);
+        let plan = self.decide(&left, &mut right, &req, &mut Disposal::default());
+        self.plan_nodes(&plan, left.len(), &req)
+    }
+
+    /// A store whose nodes a preallocation reserved: it cannot fail.
+    pub(crate) fn store_reserved(
         &mut self,
-        left: &mut Path<'a>,
         first: u64,
         last: u64,
         word: Option<NonZeroUsize>,
         cloner: Cloner,
+    ) -> StoreKind {
+        let mut left = Path::new();
+        self.walk(&mut left, first);
+        let req = Request::new(first, last, word, cloner);
+        self.store_at(&mut left, &req, &mut Disposal::default(), true)
+            .unwrap_or_else(|OutOfMemory| unreachable!("a preallocated store asked for nodes"))
+    }
+
+    /// Reserves `n` nodes for the next store.
+    ///
+    /// # Errors
+    ///
+    /// [`OutOfMemory`] when the pool cannot provide them.
+    pub(crate) fn reserve(&mut self, n: usize) -> Result<(), OutOfMemory> {
+        self.pool.reserve(n)
+    }
+
+    /// Carries out a store, given the walk `left` to `first` (empty for an empty tree) and a
+    /// prepared disposal. Everything that can fail happens before the first change: the plan is
+    /// made, the nodes it may need are reserved (unless `reserved`: a preallocation did it),
+    /// and only then is the tail of a cut entry cloned and the tree changed.
+    pub(crate) fn store_at(
+        &mut self,
+        left: &mut Path<'a>,
+        req: &Request,
         disp: &mut Disposal<'a>,
+        reserved: bool,
     ) -> Result<StoreKind, OutOfMemory> {
-        debug_assert!(first <= last);
-        let word_raw = word.map_or(0, NonZeroUsize::get);
-        let req = leaf::Request {
-            first,
-            last,
-            word: word_raw,
-            cloner,
-        };
-        if left.is_empty() {
-            return self.store_root(first, last, word_raw, disp);
+        debug_assert!(req.first <= req.last);
+        let mut right = Path::new();
+        let mut plan = self.decide(left, &mut right, req, disp);
+        let nodes = self.plan_nodes(&plan, left.len(), req);
+        if reserved {
+            debug_assert!(self.pool.spare() >= nodes, "a preallocation was too small");
+        } else {
+            self.pool.reserve(nodes)?;
         }
-        if first == 0 && last == u64::MAX {
-            return self.new_root(left, word_raw, disp);
+        match &mut plan {
+            Plan::Leaf { edit, .. } | Plan::Spanning { edit } => edit.materialize(req.cloner, disp),
+            Plan::Root(_) | Plan::ExactFit => {}
+        }
+        let before = self.pool.stats().handed_out();
+        let kind = self.execute(plan, left, &mut right, req, disp);
+        debug_assert!(
+            self.pool.stats().handed_out() - before <= nodes as u64,
+            "a {kind:?} took more than the {nodes} nodes reserved for it"
+        );
+        Ok(kind)
+    }
+
+    /// Decides how a store will be carried out. Changes nothing in the tree: `disp` only
+    /// records what the store would remove, and a spanning store fills `right`.
+    ///
+    /// Linux: `mas_wr_store_type()`.
+    fn decide(
+        &self,
+        left: &Path<'a>,
+        right: &mut Path<'a>,
+        req: &Request,
+        disp: &mut Disposal<'a>,
+    ) -> Plan {
+        if left.is_empty() {
+            return Plan::Root(StoreKind::StoreRoot);
+        }
+        if req.first == 0 && req.last == u64::MAX {
+            return Plan::Root(StoreKind::NewRoot);
         }
         let leaf = left[left.len() - 1];
         // An empty store also looks at the slot after it, to merge with it.
-        let target = if word.is_none() && last < u64::MAX {
-            last + 1
+        let target = if req.word == 0 && req.last < u64::MAX {
+            req.last + 1
         } else {
-            last
+            req.last
         };
         if target <= leaf.max {
-            if self.try_exact_fit(left, first, last, word_raw, disp) {
-                return Ok(StoreKind::ExactFit);
+            if is_exact_fit(&leaf, req) {
+                return Plan::ExactFit;
             }
-            let edit = leaf::plan(&leaf, &leaf, &req, disp);
-            return self.commit_leaf(left, &edit, disp);
+            let edit = leaf::plan(&leaf, &leaf, req, disp);
+            let (kind, in_place) = self.leaf_kind(left, &edit);
+            return Plan::Leaf {
+                edit,
+                kind,
+                in_place,
+            };
         }
-        let mut right = Path::new();
-        self.branch_path(left, &mut right, target);
-        self.queue_covered(left, &right, disp);
-        let rleaf = right[right.len() - 1];
-        let edit = leaf::plan(&leaf, &rleaf, &req, disp);
-        let mut big = BigNode::new(leaf.min);
-        edit.expand(&leaf, &rleaf, &mut big);
-        self.rebuild(left, &mut right, &mut big, disp, StoreKind::Spanning)
+        self.branch_path(left, right, target);
+        self.queue_covered(left, right, disp);
+        let edit = leaf::plan(&leaf, &right[right.len() - 1], req, disp);
+        Plan::Spanning { edit }
+    }
+
+    /// Which path a single-leaf edit takes, and whether it is made in place.
+    fn leaf_kind(&self, left: &Path<'a>, edit: &leaf::Edit) -> (StoreKind, bool) {
+        let depth = left.len() - 1;
+        let leaf = left[depth];
+        let kind = leaf.node.kind();
+        let len = edit.len_in(&leaf);
+        let empties_root =
+            depth == 0 && len == 1 && edit.middle.first().is_some_and(|it| it.word == 0);
+        if len > kind.slots() {
+            (StoreKind::Split, false)
+        } else if len < kind.min_len() && depth > 0 {
+            (StoreKind::Rebalance, false)
+        } else if empties_root || !(self.exclusive || edit.is_rcu_safe(&leaf)) {
+            (StoreKind::NodeStore, false)
+        } else if leaf.offset == leaf.end && len > leaf.end + 1 {
+            // The write lands in the last slot and only adds slots after it.
+            (StoreKind::Append, true)
+        } else if len == leaf.end + 1 && edit.middle.len() <= 2 {
+            (StoreKind::SlotStore, true)
+        } else {
+            (StoreKind::NodeStore, true)
+        }
+    }
+
+    /// The nodes a plan may take from the pool, at worst, for a tree of `height`: what the
+    /// kernel reserves per store type (a split or a rebalance replaces up to two nodes per
+    /// level and adds a root, `2h + 1`; a spanning store up to three per level, `3h + 1`).
+    fn plan_nodes(&self, plan: &Plan, height: usize, req: &Request) -> usize {
+        match plan {
+            Plan::Root(_) => usize::from(req.word != 0),
+            Plan::ExactFit => 0,
+            Plan::Leaf { in_place: true, .. } => 0,
+            Plan::Leaf { kind, .. } => match kind {
+                StoreKind::Split | StoreKind::Rebalance => 2 * height + 1,
+                _ => 1,
+            },
+            Plan::Spanning { .. } => 3 * height + 1,
+        }
+    }
+
+    /// Carries out a plan whose nodes are reserved; cannot fail.
+    fn execute(
+        &mut self,
+        plan: Plan,
+        left: &mut Path<'a>,
+        right: &mut Path<'a>,
+        req: &Request,
+        disp: &mut Disposal<'a>,
+    ) -> StoreKind {
+        let kind = match plan {
+            Plan::Root(StoreKind::StoreRoot) => self.store_root(req, disp),
+            Plan::Root(_) => self.new_root(left, req, disp),
+            Plan::ExactFit => self.exact_fit(left, req, disp),
+            Plan::Leaf {
+                edit,
+                kind,
+                in_place: true,
+            } => self.edit_in_place(left, &edit, kind),
+            Plan::Leaf { edit, kind, .. } => {
+                let leaf = left[left.len() - 1];
+                let mut big = BigNode::new(leaf.min);
+                edit.expand(&leaf, &leaf, &mut big);
+                right.clone_from(left);
+                self.rebuild(left, right, &mut big, disp);
+                kind
+            }
+            Plan::Spanning { edit } => {
+                let leaf = left[left.len() - 1];
+                let mut big = BigNode::new(leaf.min);
+                edit.expand(&leaf, &right[right.len() - 1], &mut big);
+                self.rebuild(left, right, &mut big, disp);
+                StoreKind::Spanning
+            }
+        };
+        self.finish(disp);
+        kind
     }
 
     /// A path to the leaf holding `target`, sharing the frames of `left` down to where the two
@@ -387,137 +552,59 @@ impl<'a, T: Entry> Writer<'a, T> {
     }
 
     /// The first store into an empty tree: one leaf. Linux: `mas_store_root()`.
-    fn store_root(
-        &mut self,
-        first: u64,
-        last: u64,
-        word: usize,
-        disp: &mut Disposal<'a>,
-    ) -> Result<StoreKind, OutOfMemory> {
-        if word == 0 {
-            return Ok(StoreKind::StoreRoot);
+    fn store_root(&mut self, req: &Request, disp: &mut Disposal<'a>) -> StoreKind {
+        if req.word != 0 {
+            let mut big = BigNode::new(0);
+            if req.first > 0 {
+                big.push_value(req.first - 1, 0);
+            }
+            big.push_value(req.last, req.word);
+            if req.last < u64::MAX {
+                big.push_value(u64::MAX, 0);
+            }
+            disp.added = 1;
+            let leaf = self.leaf_from(&big);
+            self.publish_root(Some(leaf), 1);
         }
-        let mut big = BigNode::new(0);
-        if first > 0 {
-            big.push_value(first - 1, 0);
-        }
-        big.push_value(last, word);
-        if last < u64::MAX {
-            big.push_value(u64::MAX, 0);
-        }
-        disp.added = 1;
-        let leaf = self.alloc_leaf(&big)?;
-        self.publish_root(Some(leaf), 1);
-        self.finish(disp);
-        Ok(StoreKind::StoreRoot)
+        StoreKind::StoreRoot
     }
 
     /// A store over every index replaces the whole tree. Linux: `mas_new_root()`.
-    fn new_root(
-        &mut self,
-        left: &Path<'a>,
-        word: usize,
-        disp: &mut Disposal<'a>,
-    ) -> Result<StoreKind, OutOfMemory> {
+    fn new_root(&mut self, left: &Path<'a>, req: &Request, disp: &mut Disposal<'a>) -> StoreKind {
         let root = left[0].node;
-        let new = if word == 0 {
-            None
-        } else {
+        let new = (req.word != 0).then(|| {
             let mut big = BigNode::new(0);
-            big.push_value(u64::MAX, word);
+            big.push_value(u64::MAX, req.word);
             disp.added = 1;
-            Some(self.alloc_leaf(&big)?)
-        };
+            self.leaf_from(&big)
+        });
         disp.subtrees.push(root);
         self.publish_root(new, usize::from(new.is_some()));
-        self.finish(disp);
-        Ok(StoreKind::NewRoot)
+        StoreKind::NewRoot
     }
 
-    /// Overwrites one slot in place when the store covers it exactly. Linux: `mas_wr_exact_fit()`.
-    fn try_exact_fit(
-        &mut self,
-        left: &Path<'a>,
-        first: u64,
-        last: u64,
-        word: usize,
-        disp: &mut Disposal<'a>,
-    ) -> bool {
+    /// Overwrites the one slot the store covers. Linux: `mas_wr_exact_fit()`.
+    fn exact_fit(&mut self, left: &Path<'a>, req: &Request, disp: &mut Disposal<'a>) -> StoreKind {
         let depth = left.len() - 1;
         let leaf = left[depth];
-        let lo = leaf.offset;
-        if leaf.slot_min(lo) != first || leaf.slot_max(lo) != last {
-            return false;
-        }
-        let node = leaf.node;
-        if word == 0
-            && ((lo > 0 && node.slot(lo - 1) == 0) || (lo < leaf.end && node.slot(lo + 1) == 0))
-        {
-            // Empty neighbours must merge: the slot count changes.
-            return false;
-        }
-        let old = node.slot(lo);
-        node.set_slot(lo, word);
+        let old = leaf.node.slot(leaf.offset);
+        leaf.node.set_slot(leaf.offset, req.word);
         disp.remove_value(old);
-        if word != 0 {
+        if req.word != 0 {
             disp.added += 1;
         }
-        if self.core.alloc && depth > 0 && (old == 0) != (word == 0) {
+        if self.core.alloc && depth > 0 && (old == 0) != (req.word == 0) {
             gap::propagate(left, depth - 1, gap::leaf_gap(&leaf));
         }
-        self.finish(disp);
-        true
-    }
-
-    /// Commits an edit of a single leaf: in place, copy on write, split or rebalance.
-    fn commit_leaf(
-        &mut self,
-        left: &mut Path<'a>,
-        edit: &leaf::Edit,
-        disp: &mut Disposal<'a>,
-    ) -> Result<StoreKind, OutOfMemory> {
-        let depth = left.len() - 1;
-        let leaf = left[depth];
-        let kind = leaf.node.kind();
-        let len = edit.len_in(&leaf);
-        let empties_root =
-            depth == 0 && len == 1 && edit.middle.first().is_some_and(|it| it.word == 0);
-        let label = if len > kind.slots() {
-            StoreKind::Split
-        } else if len < kind.min_len() && depth > 0 {
-            StoreKind::Rebalance
-        } else if empties_root || !(self.exclusive || edit.is_rcu_safe(&leaf)) {
-            StoreKind::NodeStore
-        } else {
-            return Ok(self.edit_in_place(left, edit, disp));
-        };
-        let mut big = BigNode::new(leaf.min);
-        edit.expand(&leaf, &leaf, &mut big);
-        let mut right = Path::new();
-        right.clone_from(left);
-        self.rebuild(left, &mut right, &mut big, disp, label)
+        StoreKind::ExactFit
     }
 
     /// Applies an edit that fits to the leaf in place: any such edit in exclusive mode, only
     /// the shapes [`leaf::Edit::is_rcu_safe`] accepts in RCU mode.
     /// Linux: `mas_wr_append()`, `mas_wr_slot_store()`, and the non-RCU `mas_wr_node_store()`.
-    fn edit_in_place(
-        &mut self,
-        left: &Path<'a>,
-        edit: &leaf::Edit,
-        disp: &mut Disposal<'a>,
-    ) -> StoreKind {
+    fn edit_in_place(&mut self, left: &Path<'a>, edit: &leaf::Edit, kind: StoreKind) -> StoreKind {
         let depth = left.len() - 1;
         let leaf = left[depth];
-        let len = edit.len_in(&leaf);
-        let kind = if leaf.offset == leaf.end && len > leaf.end + 1 {
-            // The write lands in the last slot and only adds slots after it.
-            StoreKind::Append
-        } else if len == leaf.end + 1 && edit.middle.len() <= 2 {
-            StoreKind::SlotStore
-        } else {
-            StoreKind::NodeStore
-        };
         if kind == StoreKind::Append && !self.exclusive {
             edit.apply_append(&leaf);
         } else {
@@ -526,23 +613,15 @@ impl<'a, T: Entry> Writer<'a, T> {
         if self.core.alloc && depth > 0 {
             gap::propagate(left, depth - 1, gap::leaf_gap(&leaf));
         }
-        self.finish(disp);
         kind
     }
 
-    /// Allocates a leaf holding all of `big`.
-    fn alloc_leaf(&mut self, big: &BigNode) -> Result<NodeRef<'a>, OutOfMemory> {
-        let node = self.pool.alloc(crate::node::NodeKind::Leaf)?;
+    /// A reserved leaf holding all of `big`.
+    fn leaf_from(&mut self, big: &BigNode) -> NodeRef<'a> {
+        let node = self.pool.take(crate::node::NodeKind::Leaf);
         let max = big.items().last().map_or(u64::MAX, |it| it.pivot);
         big_node::fill(node, big.items(), 0, big.min, max, 0, self.core.alloc);
-        Ok(node)
-    }
-
-    /// Drops the clone a failed write made for the tail of a cut entry.
-    pub(crate) fn drop_clone(disp: &mut Disposal<'a>) {
-        if let Some(clone) = disp.cloned.take() {
-            drop(Values::<T>::take(clone));
-        }
+        node
     }
 
     /// Makes `root` the tree's root at `height`.

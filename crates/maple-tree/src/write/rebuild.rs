@@ -29,8 +29,7 @@
 use arrayvec::ArrayVec;
 
 use super::big_node::{self, Bias, BigNode, Item};
-use super::{Disposal, StoreKind, Writer};
-use crate::error::OutOfMemory;
+use super::{Disposal, Writer};
 use crate::gap;
 use crate::node::entry::Entry;
 use crate::node::{NodeKind, NodeRef};
@@ -70,37 +69,21 @@ fn covers_level(l: &Frame<'_>, r: &Frame<'_>) -> bool {
     l.min == 0 && r.max == u64::MAX
 }
 
-/// The most nodes a rebuild of a tree of `height` can need: three per level, when content from
-/// both sides of a spanning store does not fit two nodes, and a new root.
-fn worst_case_nodes(height: usize) -> usize {
-    3 * height + 1
-}
-
 impl<'a, T: Entry> Writer<'a, T> {
     /// Rebuilds from the leaves `left.last() ..= right.last()` upwards, with `big` as their new
-    /// content, and publishes the result. `label` names the path for the caller.
+    /// content, and publishes the result. The caller has reserved the nodes it may need.
     ///
     /// In exclusive mode the nodes being replaced are rewritten in place where they can be,
     /// so a split or a push into a sibling keeps the nodes' addresses and their parent's
     /// links, and children are re-pointed only from the first slot that moved.
-    ///
-    /// # Errors
-    ///
-    /// [`OutOfMemory`] if the nodes the rebuild may need could not be reserved; nothing was
-    /// changed.
     pub(super) fn rebuild(
         &mut self,
         left: &mut Path<'a>,
         right: &mut Path<'a>,
         big: &mut BigNode,
         disp: &mut Disposal<'a>,
-        label: StoreKind,
-    ) -> Result<StoreKind, OutOfMemory> {
+    ) {
         let height = left.len();
-        if let Err(e) = self.pool.reserve(worst_case_nodes(height)) {
-            Self::drop_clone(disp);
-            return Err(e);
-        }
         let mut depth = height - 1;
         let publish = loop {
             let kind = left[depth].node.kind();
@@ -215,8 +198,6 @@ impl<'a, T: Entry> Writer<'a, T> {
                 }
             }
         }
-        self.finish(disp);
-        Ok(label)
     }
 
     /// Fills one node per run of `big`; returns each with the slot that points to it from the
