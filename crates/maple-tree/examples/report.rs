@@ -640,7 +640,135 @@ fn main() {
             println!("| {n} | {values} | {mode} | {ns:.1} | {bytes:.1} |");
         }
     }
+    println!("\n## Whole-tree operations\n");
+    println!(
+        "`try_clone` copies node by node (the kernel's `__mt_dup`, used by fork); the alternative re-inserts every entry of an iteration into a new tree. `bulk_load` builds from sorted entries in one pass; the alternative inserts them in ascending order. Allocation tree, gapped ranges, values u32, medians.\n"
+    );
+    println!(
+        "| N | try_clone ms | re-insert ms | speed-up | bulk_load ms | ascending inserts ms | speed-up |"
+    );
+    println!("|---:|---:|---:|---:|---:|---:|---:|");
+    for &(n, _) in &cfg.sizes {
+        let reps = if n >= 1_000_000 {
+            cfg.reps_large
+        } else {
+            cfg.reps_small
+        };
+        let (clone, reinsert, bulk, ascending) = whole_tree(n as u64, reps);
+        println!(
+            "| {n} | {clone:.2} | {reinsert:.2} | {:.1}x | {bulk:.2} | {ascending:.2} | {:.1}x |",
+            reinsert / clone,
+            ascending / bulk
+        );
+    }
+    let order = shuffled(100_000, SEED_ORDER);
+    let (erase, try_erase) = erase_paths(&order, cfg.reps_small);
+    println!(
+        "\nThe infallible `erase` is `try_erase` plus an abort on failure: {erase:.1} ns/op against {try_erase:.1} ns/op for `try_erase` (100000 entries, random order, exclusive mode)."
+    );
     println!("\nTotal run time {:.1} s.", started.elapsed().as_secs_f64());
+}
+
+/// Medians (ms) of: `try_clone` of an `n`-entry allocation tree, copying it by re-inserting
+/// every entry, `bulk_load` of the same entries, and inserting them in ascending order.
+fn whole_tree(n: u64, reps: usize) -> (f64, f64, f64, f64) {
+    let ms = |start: Instant| start.elapsed().as_secs_f64() * 1e3;
+    let entries: Vec<(u64, u64, u32)> = (0..n)
+        .map(|j| {
+            let (first, last) = Pattern::Gapped.range(j);
+            (first, last, u32::try_from(j).unwrap_or(0))
+        })
+        .collect();
+    let mut source = maple_tree::MapleTree::new_alloc();
+    if source.bulk_load(entries.iter().copied()).is_err() {
+        mismatch("bulk load", "the entries are sorted and fit");
+    }
+    let (mut clone, mut reinsert, mut bulk, mut ascending) = (vec![], vec![], vec![], vec![]);
+    for _ in 0..reps {
+        let start = Instant::now();
+        let copy = source
+            .try_clone()
+            .unwrap_or_else(|_| mismatch("try_clone", "out of memory"));
+        clone.push(ms(start));
+        let start = Instant::now();
+        let mut again = maple_tree::MapleTree::new_alloc();
+        {
+            let guard = source.read();
+            let mut w = again.exclusive();
+            for (range, value) in guard.iter() {
+                if w.insert_range(range.first(), range.last(), value).is_err() {
+                    mismatch("re-insert", "an insert failed");
+                }
+            }
+        }
+        reinsert.push(ms(start));
+        if copy.len() != again.len() || copy.len() != source.len() {
+            mismatch("copies", "the copies differ in length");
+        }
+        let start = Instant::now();
+        let mut loaded = maple_tree::MapleTree::new_alloc();
+        if loaded.bulk_load(entries.iter().copied()).is_err() {
+            mismatch("bulk load", "the entries are sorted and fit");
+        }
+        bulk.push(ms(start));
+        let start = Instant::now();
+        let mut inserted = maple_tree::MapleTree::new_alloc();
+        {
+            let mut w = inserted.exclusive();
+            for &(first, last, value) in &entries {
+                if w.insert_range(first, last, value).is_err() {
+                    mismatch("ascending inserts", "an insert failed");
+                }
+            }
+        }
+        ascending.push(ms(start));
+        black_box((copy.len(), loaded.len(), inserted.len()));
+    }
+    source.exclusive().clear();
+    (
+        median(clone),
+        median(reinsert),
+        median(bulk),
+        median(ascending),
+    )
+}
+
+/// Median ns per erase through `erase` and through `try_erase`, on trees of `order.len()`
+/// entries.
+fn erase_paths(order: &[u64], reps: usize) -> (f64, f64) {
+    let mut plain = Vec::with_capacity(reps);
+    let mut fallible = Vec::with_capacity(reps);
+    for rep in 0..reps * 2 {
+        let mut tree = maple_tree::MapleTree::new();
+        {
+            let mut w = tree.exclusive();
+            for &j in order {
+                let (first, last) = Pattern::Gapped.range(j);
+                if w.insert_range(first, last, 1u32).is_err() {
+                    mismatch("erase paths", "an insert failed");
+                }
+            }
+        }
+        let mut w = tree.exclusive();
+        let start = Instant::now();
+        for &j in order.iter().rev() {
+            let index = Pattern::Gapped.range(j).0 + 3;
+            let erased = if rep % 2 == 0 {
+                w.erase(index)
+            } else {
+                w.try_erase(index)
+                    .unwrap_or_else(|_| mismatch("try_erase", "out of memory"))
+            };
+            black_box(erased);
+        }
+        let ns = start.elapsed().as_nanos() as f64 / order.len() as f64;
+        if rep % 2 == 0 {
+            plain.push(ns);
+        } else {
+            fallible.push(ns);
+        }
+    }
+    (median(plain), median(fallible))
 }
 
 /// Median time per random insert of `order.len()` gapped ranges with values made by `make`

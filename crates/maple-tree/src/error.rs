@@ -198,3 +198,56 @@ value_error!(
         AllocErrorKind::OutOfMemory => "out of memory allocating a tree node",
     }
 );
+
+/// Why [`MapleTree::bulk_load`](crate::MapleTree::bulk_load) failed. Nothing was stored; the
+/// entries taken from the input before the failure were dropped.
+#[non_exhaustive]
+pub enum BulkLoadError<T> {
+    /// The tree already held entries.
+    NotEmpty,
+    /// Entry `index` had `first > last`; its value is handed back.
+    InvalidRange {
+        /// Position of the entry in the input.
+        index: usize,
+        /// Its value.
+        value: T,
+    },
+    /// Entry `index` did not start after the previous one ended; its value is handed back.
+    Unsorted {
+        /// Position of the entry in the input.
+        index: usize,
+        /// Its value.
+        value: T,
+    },
+    /// The nodes could not be allocated.
+    OutOfMemory,
+}
+
+impl<T> fmt::Debug for BulkLoadError<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::NotEmpty => f.write_str("NotEmpty"),
+            Self::InvalidRange { index, .. } => write!(f, "InvalidRange {{ index: {index} }}"),
+            Self::Unsorted { index, .. } => write!(f, "Unsorted {{ index: {index} }}"),
+            Self::OutOfMemory => f.write_str("OutOfMemory"),
+        }
+    }
+}
+
+impl<T> fmt::Display for BulkLoadError<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::NotEmpty => f.write_str("the tree is not empty"),
+            Self::InvalidRange { index, .. } => write!(f, "entry {index}: first > last"),
+            Self::Unsorted { index, .. } => {
+                write!(
+                    f,
+                    "entry {index} does not start after the previous one ends"
+                )
+            }
+            Self::OutOfMemory => f.write_str("out of memory allocating tree nodes"),
+        }
+    }
+}
+
+impl<T> std::error::Error for BulkLoadError<T> {}

@@ -265,6 +265,15 @@ impl<'t, T: Entry> WriteGuard<'t, T> {
         self.guard.as_ref().unwrap_or_else(|| rcu::exclusive())
     }
 
+    /// The fault-injection budget of the tree's pool.
+    #[cfg(feature = "fault-injection")]
+    pub(crate) fn pool_budget(&self) -> Option<u64> {
+        match &self.pool {
+            PoolAccess::Locked(p) => p.budget(),
+            PoolAccess::Exclusive(p) => p.budget(),
+        }
+    }
+
     /// Whether this writer has the tree to itself (no reader can exist).
     pub fn is_exclusive(&self) -> bool {
         self.guard.is_none()

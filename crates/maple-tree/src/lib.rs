@@ -168,6 +168,7 @@
 
 #![warn(missing_docs)]
 
+mod bulk;
 mod cursor;
 mod dump;
 mod error;
@@ -188,8 +189,8 @@ mod tests;
 pub use cursor::{Cursor, CursorState, Iter};
 pub use dump::{Dump, DumpFormat, ValueFormatter};
 pub use error::{
-    AllocError, AllocErrorKind, ClearError, GapError, InsertError, InsertErrorKind, OutOfMemory,
-    StoreError, StoreErrorKind,
+    AllocError, AllocErrorKind, BulkLoadError, ClearError, GapError, InsertError, InsertErrorKind,
+    OutOfMemory, StoreError, StoreErrorKind,
 };
 pub use guard::{CursorMut, Prealloc, ReadGuard, WriteGuard};
 pub use node::entry::Entry;

@@ -668,6 +668,138 @@ impl<T: Entry> MapleTree<T> {
     }
 }
 
+impl<T: Entry + Clone> MapleTree<T> {
+    /// A copy of the tree, made node by node in one pass: every node is copied whole and every
+    /// value cloned, so the copy has the same shape. Writers wait meanwhile; readers do not.
+    ///
+    /// # Errors
+    ///
+    /// [`OutOfMemory`](crate::OutOfMemory) if the copy's nodes could not be allocated; nothing
+    /// is left behind.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let tree = maple_tree::MapleTree::new_alloc();
+    /// for i in 0..1000u32 {
+    ///     tree.insert_range(u64::from(i) * 16, u64::from(i) * 16 + 9, i).unwrap();
+    /// }
+    /// let copy = tree.try_clone().unwrap();
+    /// assert_eq!(copy.len(), 1000);
+    /// assert_eq!(copy.node_count(), tree.node_count());
+    /// assert_eq!(copy.get(16 * 500 + 3), Some(500));
+    /// ```
+    ///
+    /// Linux: `mtree_dup()`, `__mt_dup()` (what fork uses).
+    #[doc(alias = "mtree_dup")]
+    #[doc(alias = "__mt_dup")]
+    pub fn try_clone(&self) -> Result<Self, crate::OutOfMemory> {
+        let source = self.lock();
+        let mut copy = Self::with_gaps(self.core.alloc);
+        #[cfg(feature = "fault-injection")]
+        copy.pool
+            .get_mut()
+            .unwrap_or_else(PoisonError::into_inner)
+            .set_budget(source.pool_budget());
+        copy.exclusive()
+            .with_writer(|w| w.duplicate(&self.core, source.rcu()))?;
+        Ok(copy)
+    }
+}
+
+impl<T: Entry + Clone> Clone for MapleTree<T> {
+    /// See [`MapleTree::try_clone`]; aborts if memory runs out, as std's collections do.
+    fn clone(&self) -> Self {
+        self.try_clone()
+            .unwrap_or_else(|_| crate::node::pool::out_of_memory())
+    }
+}
+
+impl<T: Entry> MapleTree<T> {
+    /// Fills an empty tree with entries sorted by range, in one pass: leaves are packed as full
+    /// as the node rules allow, then each level above, instead of splitting node after node.
+    ///
+    /// Each entry is `(first, last, value)` over `[first, last]`; each must start after the
+    /// previous one ends.
+    ///
+    /// # Errors
+    ///
+    /// [`BulkLoadError`]: a tree that is not empty, an entry with `first > last` or one out of
+    /// order (its value handed back), or a failed allocation. The tree is left empty.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let mut tree = maple_tree::MapleTree::new();
+    /// tree.bulk_load((0..10_000u32).map(|i| (u64::from(i) * 10, u64::from(i) * 10 + 4, i)))
+    ///     .unwrap();
+    /// assert_eq!(tree.get(50_002), Some(5000));
+    /// tree.check_invariants().unwrap();
+    /// ```
+    ///
+    /// Linux: `mas_expected_entries()` and the stores of its bulk mode.
+    #[doc(alias = "mas_expected_entries")]
+    pub fn bulk_load(
+        &mut self,
+        entries: impl IntoIterator<Item = (u64, u64, T)>,
+    ) -> Result<(), crate::BulkLoadError<T>> {
+        use crate::BulkLoadError;
+        use crate::write::big_node::Item;
+
+        if !self.is_empty() {
+            return Err(BulkLoadError::NotEmpty);
+        }
+        let mut items: Vec<Item> = Vec::new();
+        let mut next_free = Some(0u64);
+        let mut values = 0;
+        let drop_items = |items: &[Item]| {
+            for item in items {
+                if let Some(word) = core::num::NonZeroUsize::new(item.word) {
+                    drop(crate::node::entry::Values::<T>::take(word));
+                }
+            }
+        };
+        for (index, (first, last, value)) in entries.into_iter().enumerate() {
+            if first > last {
+                drop_items(&items);
+                return Err(BulkLoadError::InvalidRange { index, value });
+            }
+            let Some(free) = next_free.filter(|&free| first >= free) else {
+                drop_items(&items);
+                return Err(BulkLoadError::Unsorted { index, value });
+            };
+            if first > free {
+                items.push(Item {
+                    pivot: first - 1,
+                    word: 0,
+                    gap: 0,
+                });
+            }
+            items.push(Item {
+                pivot: last,
+                word: value.into_raw().get(),
+                gap: 0,
+            });
+            values += 1;
+            next_free = last.checked_add(1);
+        }
+        if next_free.is_some() {
+            items.push(Item {
+                pivot: u64::MAX,
+                word: 0,
+                gap: 0,
+            });
+        }
+        let loaded = self
+            .exclusive()
+            .with_writer(|w| w.load_items(&items, values));
+        loaded.map_err(|crate::OutOfMemory| {
+            drop_items(&items);
+            BulkLoadError::OutOfMemory
+        })
+    }
+}
+
 impl<T: Entry> Default for MapleTree<T> {
     fn default() -> Self {
         Self::new()

@@ -485,6 +485,17 @@ impl<'a> NodeRef<'a> {
         Some(unsafe { ptr.deref() })
     }
 
+    /// Copies every data word of `src` (same kind) and its end into this unpublished node: the
+    /// whole content, with the slots still holding `src`'s words. Linux: the `memcpy` of
+    /// `__mt_dup()`.
+    pub(crate) fn copy_from(self, src: NodeRef<'_>) {
+        debug_assert_eq!(self.kind, src.kind);
+        for (to, from) in self.node.words.iter().zip(&src.node.words) {
+            to.store(from.load(Ordering::Relaxed), Ordering::Relaxed);
+        }
+        self.set_end(src.end());
+    }
+
     /// Zeroes every data word and the header. Used when a node comes out of the pool.
     pub(crate) fn clear(self) {
         self.node.header.store(0, Ordering::Relaxed);

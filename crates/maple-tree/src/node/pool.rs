@@ -248,6 +248,12 @@ impl Pool {
         self.budget = nodes;
     }
 
+    /// The fault-injection budget left.
+    #[cfg(feature = "fault-injection")]
+    pub(crate) fn budget(&self) -> Option<u64> {
+        self.budget
+    }
+
     /// Nodes ready to hand out without touching the system allocator.
     pub(crate) fn spare(&self) -> usize {
         self.free.len()

@@ -624,6 +624,12 @@ impl<'a, T: Entry> Writer<'a, T> {
         node
     }
 
+    /// Makes a freshly built tree of `height` holding `len` values this (empty) tree's content.
+    pub(crate) fn set_root(&mut self, root: NodeRef<'a>, height: usize, len: usize) {
+        self.publish_root(Some(root), height);
+        self.core.add_len(len, 0);
+    }
+
     /// Makes `root` the tree's root at `height`.
     fn publish_root(&mut self, root: Option<NodeRef<'a>>, height: usize) {
         if let Some(node) = root {

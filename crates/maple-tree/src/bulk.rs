@@ -1,0 +1,149 @@
+//! Building a whole tree at once: duplicating one node by node, and loading sorted entries.
+//!
+//! Both reserve every node first, so they fail before building anything, and build each node
+//! complete before linking it, so the result is a valid tree with the kernel's invariants.
+//!
+//! Linux: `__mt_dup()` / `mtree_dup()`, and the bulk mode of `mas_expected_entries()`.
+
+use core::num::NonZeroUsize;
+
+use crate::error::OutOfMemory;
+use crate::node::entry::{Entry, Values};
+use crate::node::{NodeKind, NodeRef};
+use crate::rcu::Guard;
+use crate::tree::Core;
+use crate::validate::count_nodes;
+use crate::write::Writer;
+use crate::write::big_node::{self, Item};
+
+impl<'a, T: Entry + Clone> Writer<'a, T> {
+    /// Fills this (empty) tree with a node-by-node copy of `src`, cloning every value.
+    ///
+    /// # Errors
+    ///
+    /// [`OutOfMemory`] if the nodes could not be reserved; this tree is still empty.
+    pub(crate) fn duplicate<'b>(
+        &mut self,
+        src: &Core,
+        guard: &'b Guard,
+    ) -> Result<(), OutOfMemory> {
+        let Some(root) = src.root.load(guard) else {
+            return Ok(());
+        };
+        self.reserve(count_nodes(src, guard))?;
+        let copy = self.copy_subtree(root);
+        self.set_root(copy, src.height(), src.len());
+        Ok(())
+    }
+
+    /// Copies one subtree, depth first: each node in one pass, then its children.
+    fn copy_subtree<'b>(&mut self, src: NodeRef<'b>) -> NodeRef<'a> {
+        let node = self.pool.take(src.kind());
+        node.copy_from(src);
+        for i in 0..=src.end() {
+            if src.is_leaf() {
+                if let Some(word) = NonZeroUsize::new(src.slot(i)) {
+                    node.set_slot(i, Values::<T>::clone_word(word).get());
+                }
+            } else if let Some(child) = src.child(i) {
+                let copy = self.copy_subtree(child);
+                copy.set_parent(Some(node), i);
+                node.set_slot(i, copy.ptr().to_word());
+            }
+        }
+        node
+    }
+}
+
+impl<'a, T: Entry> Writer<'a, T> {
+    /// Fills this (empty) tree with `items`: leaf slots covering `[0, u64::MAX]` in order, as
+    /// full as the node rules allow (the kernel's bulk mode), then each level above.
+    ///
+    /// # Errors
+    ///
+    /// [`OutOfMemory`] if the nodes could not be reserved; this tree is still empty.
+    pub(crate) fn load_items(&mut self, items: &[Item], values: usize) -> Result<(), OutOfMemory> {
+        if items.iter().all(|it| it.word == 0) {
+            return Ok(());
+        }
+        let internal = NodeKind::internal(self.core.alloc);
+        let mut ends = pack(items, NodeKind::Leaf);
+        // Leaves, then at most one node per `slots - 1` children per level, and one spare per
+        // level for the sharing of the last two nodes.
+        let mut nodes = ends.len();
+        let mut count = ends.len();
+        while count > 1 {
+            count = count.div_ceil(internal.slots() - 1);
+            nodes += count + 1;
+        }
+        self.reserve(nodes)?;
+        let mut kind = NodeKind::Leaf;
+        let mut content: Vec<Item> = items.to_vec();
+        let mut children: Vec<NodeRef<'a>> = Vec::new();
+        let mut height = 1;
+        loop {
+            let mut built: Vec<NodeRef<'a>> = Vec::with_capacity(ends.len());
+            let mut next: Vec<Item> = Vec::with_capacity(ends.len());
+            let (mut start, mut min) = (0, 0);
+            for &end in &ends {
+                let run = &content[start..end];
+                let node = self.pool.take(kind);
+                let max = run[run.len() - 1].pivot;
+                let gap = big_node::fill(node, run, 0, min, max, 0, self.core.alloc);
+                for (i, child) in children[start.min(children.len())..end.min(children.len())]
+                    .iter()
+                    .enumerate()
+                {
+                    child.set_parent(Some(node), i);
+                }
+                built.push(node);
+                next.push(Item {
+                    pivot: max,
+                    word: node.ptr().to_word(),
+                    gap,
+                });
+                (start, min) = (end, max.wrapping_add(1));
+            }
+            if let [root] = built[..] {
+                self.set_root(root, height, values);
+                return Ok(());
+            }
+            kind = internal;
+            ends = pack(&next, kind);
+            content = next;
+            children = built;
+            height += 1;
+        }
+    }
+}
+
+/// Cuts `items` into runs for nodes of `kind`, filling each as far as it goes (a leaf run may
+/// not end with an empty slot unless it is the last), and sharing the last two runs so that
+/// the last one holds at least the minimum. Returns where each run ends.
+fn pack(items: &[Item], kind: NodeKind) -> Vec<usize> {
+    let cap = kind.slots();
+    let ends_empty = |end: usize| kind.is_leaf() && end < items.len() && items[end - 1].word == 0;
+    let mut ends = Vec::with_capacity(items.len() / (cap - 1) + 1);
+    let mut start = 0;
+    while start < items.len() {
+        let mut end = (start + cap).min(items.len());
+        if ends_empty(end) {
+            end -= 1;
+        }
+        ends.push(end);
+        start = end;
+    }
+    if let [.., before, last] = ends[..] {
+        let first_of_pair = ends.get(ends.len().wrapping_sub(3)).copied().unwrap_or(0);
+        if last - before < kind.min_len() {
+            // Share the last two runs evenly, keeping a leaf run off an empty last slot.
+            let mut cut = first_of_pair + (last - first_of_pair).div_ceil(2);
+            if ends_empty(cut) {
+                cut += 1;
+            }
+            let n = ends.len();
+            ends[n - 2] = cut;
+        }
+    }
+    ends
+}
