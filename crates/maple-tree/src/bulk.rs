@@ -22,11 +22,7 @@ impl<'a, T: Entry + Clone> Writer<'a, T> {
     /// # Errors
     ///
     /// [`OutOfMemory`] if the nodes could not be reserved; this tree is still empty.
-    pub(crate) fn duplicate<'b>(
-        &mut self,
-        src: &Core,
-        guard: &'b Guard,
-    ) -> Result<(), OutOfMemory> {
+    pub(crate) fn duplicate(&mut self, src: &Core, guard: &Guard) -> Result<(), OutOfMemory> {
         let Some(root) = src.root.load(guard) else {
             return Ok(());
         };

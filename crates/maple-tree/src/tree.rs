@@ -724,7 +724,7 @@ impl<T: Entry> MapleTree<T> {
     ///
     /// # Errors
     ///
-    /// [`BulkLoadError`]: a tree that is not empty, an entry with `first > last` or one out of
+    /// [`BulkLoadError`](crate::BulkLoadError): a tree that is not empty, an entry with `first > last` or one out of
     /// order (its value handed back), or a failed allocation. The tree is left empty.
     ///
     /// # Examples
