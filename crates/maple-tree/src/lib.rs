@@ -185,6 +185,8 @@ mod write;
 
 #[cfg(test)]
 mod tests;
+#[cfg(feature = "testing")]
+pub mod testing;
 
 pub use cursor::{Cursor, CursorState, Iter};
 pub use dump::{Dump, DumpFormat, ValueFormatter};
