@@ -274,3 +274,23 @@ fn kernel_erase2_sets_replay() {
         assert_eq!(lines.last(), Some(&"ok"), "{name}");
     }
 }
+
+/// Fuzzing findings and other bugs, kept as scripts in `fuzz/regressions/`: each replays with
+/// exactly its `.expected` output.
+#[test]
+fn regression_scripts_replay_exactly() {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../fuzz/regressions");
+    let mut replayed = 0;
+    for entry in std::fs::read_dir(&dir).expect("fuzz/regressions exists") {
+        let path = entry.expect("a directory entry").path();
+        if path.extension().is_none_or(|e| e != "script") {
+            continue;
+        }
+        let expected = std::fs::read_to_string(path.with_extension("expected"))
+            .unwrap_or_else(|e| panic!("{}: no .expected file: {e}", path.display()));
+        let output = run_args(&["script", path.to_str().expect("a UTF-8 path")]);
+        assert_eq!(success(&output), expected, "{}", path.display());
+        replayed += 1;
+    }
+    assert!(replayed >= 2, "only {replayed} regression scripts");
+}

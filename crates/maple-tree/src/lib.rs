@@ -183,10 +183,10 @@ mod validate;
 mod walk;
 mod write;
 
-#[cfg(test)]
-mod tests;
 #[cfg(feature = "testing")]
 pub mod testing;
+#[cfg(test)]
+mod tests;
 
 pub use cursor::{Cursor, CursorState, Iter};
 pub use dump::{Dump, DumpFormat, ValueFormatter};

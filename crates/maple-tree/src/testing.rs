@@ -133,4 +133,3 @@ impl RangeModel {
         self.map.is_empty()
     }
 }
-
