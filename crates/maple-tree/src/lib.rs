@@ -129,9 +129,34 @@
 //!
 //! # Failure
 //!
-//! Every node a write needs is allocated before the write changes anything that a reader or a
-//! later operation can see, so a failed allocation leaves the tree exactly as it was and the
-//! value is handed back in the error.
+//! A write first plans what it will do, then reserves every node that plan may need (the
+//! kernel's counts: none for a change in place, one for a copied leaf, `2h + 1` for a split or
+//! a rebalance, `3h + 1` for a spanning store, in a tree of height `h`), and only then changes
+//! the tree. So the only point of failure comes before any change: a failed allocation leaves
+//! the tree exactly as it was, and the value is handed back in the error. The methods that
+//! return `Result` report it; [`MapleTree::erase`] aborts like `Vec` and
+//! [`MapleTree::try_erase`] reports it.
+//!
+//! [`WriteGuard::preallocate`] takes the reservation out of the store: it may fail, and the
+//! [`Prealloc`] it returns stores without allocating and without failing. A reservation is for
+//! one store: storing consumes it.
+//!
+//! ```
+//! let tree = maple_tree::MapleTree::new();
+//! let mut writer = tree.lock();
+//! let reservation = writer.preallocate(10, 19, 1u32).expect("nodes for the store");
+//! // ... nothing below can fail ...
+//! reservation.store();
+//! assert_eq!(writer.get(15), Some(1));
+//! ```
+//!
+//! With the `fault-injection` feature, `MapleTree::fail_reservations_after` makes
+//! reservations fail on demand; the tests fail every write at every possible point this way.
+//!
+//! # Whole trees
+//!
+//! [`MapleTree::try_clone`] copies a tree node by node, as the kernel's `__mt_dup` does for
+//! fork; [`MapleTree::bulk_load`] builds one from sorted entries in a single pass.
 //!
 //! # Simple API and cursors
 //!
