@@ -1,0 +1,5 @@
+//! The `maple-bench` suite (work in progress).
+
+#![forbid(unsafe_code)]
+
+fn main() {}
