@@ -1,0 +1,123 @@
+//! Trace files on disk: zstd (what [`write_file`] makes), xz or plain text, told apart by their
+//! first bytes.
+
+use std::fmt::{self, Display, Formatter};
+use std::io::{self, Read, Write};
+use std::path::{Path, PathBuf};
+
+use crate::format::Trace;
+use crate::parse::{ParseError, parse};
+
+/// The zstd level traces are written with: small files, and still fast on traces this size.
+const ZSTD_LEVEL: i32 = 19;
+
+/// Why a trace file could not be read or written.
+#[derive(Debug)]
+#[non_exhaustive]
+pub enum FileError {
+    /// Opening, reading or writing failed.
+    Io {
+        /// The file.
+        path: PathBuf,
+        /// What went wrong.
+        source: io::Error,
+    },
+    /// The file is compressed but its data is damaged.
+    Decompress {
+        /// The file.
+        path: PathBuf,
+        /// What the decompressor said.
+        source: io::Error,
+    },
+    /// The text is not a valid trace.
+    Parse {
+        /// The file.
+        path: PathBuf,
+        /// Where and why.
+        source: ParseError,
+    },
+}
+
+impl Display for FileError {
+    fn fmt(&self, f: &mut Formatter<'_>) -> fmt::Result {
+        match self {
+            FileError::Io { path, source } => write!(f, "{}: {source}", path.display()),
+            FileError::Decompress { path, source } => {
+                write!(f, "{}: damaged compressed data: {source}", path.display())
+            }
+            FileError::Parse { path, source } => write!(f, "{}: {source}", path.display()),
+        }
+    }
+}
+
+impl std::error::Error for FileError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            FileError::Io { source, .. } | FileError::Decompress { source, .. } => Some(source),
+            FileError::Parse { source, .. } => Some(source),
+        }
+    }
+}
+
+const ZSTD_MAGIC: &[u8] = &[0x28, 0xb5, 0x2f, 0xfd];
+const XZ_MAGIC: &[u8] = &[0xfd, b'7', b'z', b'X', b'Z', 0];
+
+/// Returns the bytes of `data`, decompressed if they start with a zstd or xz header.
+///
+/// # Errors
+/// The decompressor's error when the compressed data is damaged.
+pub fn decompress(data: Vec<u8>) -> io::Result<Vec<u8>> {
+    let mut out = Vec::new();
+    if data.starts_with(ZSTD_MAGIC) {
+        zstd::stream::read::Decoder::new(&data[..])?.read_to_end(&mut out)?;
+    } else if data.starts_with(XZ_MAGIC) {
+        xz2::read::XzDecoder::new(&data[..]).read_to_end(&mut out)?;
+    } else {
+        return Ok(data);
+    }
+    Ok(out)
+}
+
+/// Reads a whole file, decompressing zstd or xz.
+///
+/// # Errors
+/// [`FileError::Io`] or [`FileError::Decompress`].
+pub fn read_bytes(path: &Path) -> Result<Vec<u8>, FileError> {
+    let data = std::fs::read(path).map_err(|source| FileError::Io {
+        path: path.into(),
+        source,
+    })?;
+    decompress(data).map_err(|source| FileError::Decompress {
+        path: path.into(),
+        source,
+    })
+}
+
+/// Reads and parses a trace file (zstd, xz or plain text).
+///
+/// # Errors
+/// Any [`FileError`]; a parse error names the file and the line.
+pub fn read_file(path: &Path) -> Result<Trace, FileError> {
+    let bytes = read_bytes(path)?;
+    parse(&bytes).map_err(|source| FileError::Parse {
+        path: path.into(),
+        source,
+    })
+}
+
+/// Writes a trace as zstd-compressed text.
+///
+/// # Errors
+/// [`FileError::Io`].
+pub fn write_file(path: &Path, trace: &Trace) -> Result<(), FileError> {
+    let io_err = |source| FileError::Io {
+        path: path.into(),
+        source,
+    };
+    let file = std::fs::File::create(path).map_err(io_err)?;
+    let mut encoder = zstd::stream::write::Encoder::new(file, ZSTD_LEVEL).map_err(io_err)?;
+    encoder
+        .write_all(trace.to_string().as_bytes())
+        .map_err(io_err)?;
+    encoder.finish().map_err(io_err)?.sync_all().map_err(io_err)
+}

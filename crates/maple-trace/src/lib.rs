@@ -1,0 +1,70 @@
+//! Recorded VMA activity of real programs, with the kernel's layout after each step.
+//!
+//! A trace records what programs did to their address spaces (every `mmap`, `munmap`,
+//! `mprotect`, `madvise`, `mlock`, `brk`, `mremap`, fork, exec and exit, with arguments and
+//! results, failures included) and, after exec and after every operation that changed the
+//! layout, a snapshot of the kernel's VMAs for that address space. Replaying a trace through
+//! [`maple_mm`] and comparing with each snapshot proves, step by step, that the model does what
+//! Linux did.
+//!
+//! This crate holds the format ([`format`]), its parser ([`parse()`]), compressed files
+//! ([`io`]).
+//!
+//! # The format
+//!
+//! Text, one record per line, fields separated by spaces. Addresses, lengths, offsets and
+//! results are lowercase hex without `0x`; address-space ids and counts are decimal. Traces are
+//! stored compressed with zstd (xz and plain text are read too).
+//!
+//! The first line is `#mapletrace 1`. Header lines follow: `#name NAME`, `#kernel RELEASE`
+//! (from `uname -r`), `#arch MACHINE` (from `uname -m`), `#source HOW`. Any other line starting
+//! with `#` is a comment. Names are percent-escaped (`%20` for a space).
+//!
+//! Nothing from the capturing machine's file system appears: files become ids `f<n>` (one per
+//! device and inode), threads `t<n>` and address spaces small numbers, all in order of first
+//! appearance. An `f` line may give a file id's name without its directory.
+//!
+//! | Record | Fields | Meaning |
+//! |---|---|---|
+//! | `N` | `as thr prog` | a new address space made by exec (or the first program); a snapshot of the layout exec built follows |
+//! | `F` | `as parent thr` | fork: `as` is a copy of `parent` |
+//! | `X` | `as` | the last task using `as` exited or exec'd |
+//! | `m` | `as thr addr len prot flags file off ret` | `mmap`: `addr` the hint (0 for NULL), `prot` as `rwx` with `-`, `flags` letters below, `file` `f<n>` or `-`, `off` in bytes, `ret` the address |
+//! | `u` | `as thr addr len ret` | `munmap` |
+//! | `p` | `as thr addr len prot ret [k<key>]` | `mprotect`, or `pkey_mprotect` with its key; `prot` may end in `G` or `U` (PROT_GROWSDOWN/UP) |
+//! | `b` | `as thr req ret` | `brk`: `req` 0 is `brk(NULL)`; `ret` is the break afterwards |
+//! | `r` | `as thr old oldlen newlen flags newaddr ret` | `mremap`: flags `M` maymove, `F` fixed, `D` dontunmap, `0` none; `newaddr` 0 when absent |
+//! | `a` | `as thr addr len advice ret` | `madvise`, advice without `MADV_` (`DONTFORK`) |
+//! | `o` | `as thr name args... ret` | other calls: `mlock addr len`, `mlock2 addr len flags`, `munlock addr len`, `mlockall flags`, `munlockall`, `mseal addr len flags`, `mbind addr len mode`, `remap_file_pages addr size prot pgoff flags`, `shmat id addr flags`, `shmdt addr`, `map_shadow_stack addr size flags`, `set_vma_name addr len set`, `set_mempolicy_home_node addr len node flags`, `process_madvise advice` |
+//! | `S` | `as n` | a snapshot: the kernel's layout of `as` after every record above; `n` `v` lines follow |
+//! | `v` | `start end perms off file [flags]` | one VMA of a snapshot: `[start, end)`, `perms` as in `/proc/PID/maps` (`r-xp`), `file` `f<n>`, `-` or a bracketed kernel name (`[heap]`, `[stack]`, `[vdso]`, `[anon:NAME]`), `flags` the `VmFlags` of `/proc/PID/smaps` joined by commas |
+//! | `f` | `f<n> name` | the name of a file id |
+//!
+//! Results are hex, or `!` and the error name (`!ENOMEM`). `mmap` flag letters: `p` private,
+//! `s` shared, `v` shared-validate, `Z` droppable, `a` anonymous, `F` fixed, `R`
+//! fixed-noreplace, `D` denywrite, `E` executable, `N` noreserve, `G` growsdown, `L` locked,
+//! `P` populate, `B` nonblock, `K` stack, `H` hugetlb, `3` 32-bit, `Y` sync, `U`
+//! uninitialized; bits without a letter follow as `+<hex>`.
+//!
+//! ```text
+//! #mapletrace 1
+//! #kernel 6.18.44
+//! N 1 t1 true
+//! S 1 3
+//! v 5581a3e00000 5581a3e02000 r--p 0 f1 rd,mr,mw,me,dw
+//! v 7ffc1e2a1000 7ffc1e2c2000 rw-p 0 [stack] rd,wr,mr,mw,me,gd,ac
+//! v 7ffc1e3d4000 7ffc1e3d6000 r-xp 0 [vdso] rd,ex,mr,mw,me,de
+//! b 1 t1 0 558
+//! m 1 t1 0 2000 rw- pa - 0 7f0437ce4000
+//! S 1 4
+//! ...
+//! X 1
+//! ```
+#![forbid(unsafe_code)]
+
+pub mod format;
+pub mod io;
+pub mod parse;
+
+pub use format::{Record, Trace};
+pub use parse::{ParseError, parse};
