@@ -288,8 +288,12 @@ impl MapFlags {
 
 impl Display for MapFlags {
     fn fmt(&self, f: &mut Formatter<'_>) -> fmt::Result {
+        // With MAP_HUGETLB the top six bits are the page size (MAP_HUGE_SHIFT), not
+        // MAP_UNINITIALIZED: leave them in the `+<hex>` part.
+        let huge = self.has(MapFlags::HUGETLB);
         let table: Vec<(u64, char)> = MapFlags::LETTERS
             .iter()
+            .filter(|&&(bit, _)| !(huge && bit == MapFlags::UNINITIALIZED))
             .map(|&(bit, c)| (u64::from(bit), c))
             .collect();
         write_letters(f, self.0.into(), &table, "0")
