@@ -630,7 +630,7 @@ impl Display for Backing {
 
 /// One VMA of a kernel snapshot, as `/proc/PID/smaps` showed it.
 ///
-/// Written `v start end perms offset backing [flags]`, with `perms` as in `/proc/PID/maps`
+/// Written `v start end perms offset backing [flags] [A]`, with `perms` as in `/proc/PID/maps`
 /// (`rw-p`) and `flags` the two-letter `VmFlags` joined by commas (`rd,wr,mr,mw,me,ac`).
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct SnapshotVma {
@@ -652,6 +652,10 @@ pub struct SnapshotVma {
     pub backing: Backing,
     /// The `VmFlags` mnemonics in the kernel's order, when the capture read them.
     pub flags: Vec<[u8; 2]>,
+    /// Whether `/proc/PID/smaps` showed anonymous pages in the VMA (`Anonymous:` above 0),
+    /// written as a final `A`. Such a VMA has an anon_vma, which decides some merges; a VMA
+    /// without anonymous pages may still have one (its pages freed), so `false` proves nothing.
+    pub anon_pages: bool,
 }
 
 impl SnapshotVma {
@@ -686,6 +690,9 @@ impl Display for SnapshotVma {
             f.write_char(if i == 0 { ' ' } else { ',' })?;
             f.write_char(char::from(flag[0]))?;
             f.write_char(char::from(flag[1]))?;
+        }
+        if self.anon_pages {
+            f.write_str(" A")?;
         }
         Ok(())
     }

@@ -37,7 +37,7 @@
 //! | `a` | `as thr addr len advice ret` | `madvise`, advice without `MADV_` (`DONTFORK`) |
 //! | `o` | `as thr name args... ret` | other calls: `mlock addr len`, `mlock2 addr len flags`, `munlock addr len`, `mlockall flags`, `munlockall`, `mseal addr len flags`, `mbind addr len mode`, `remap_file_pages addr size prot pgoff flags`, `shmat id addr flags`, `shmdt addr`, `map_shadow_stack addr size flags`, `set_vma_name addr len set`, `set_mempolicy_home_node addr len node flags`, `process_madvise advice` |
 //! | `S` | `as n` | a snapshot: the kernel's layout of `as` after every record above; `n` `v` lines follow |
-//! | `v` | `start end perms off file [flags]` | one VMA of a snapshot: `[start, end)`, `perms` as in `/proc/PID/maps` (`r-xp`), `file` `f<n>`, `-` or a bracketed kernel name (`[heap]`, `[stack]`, `[vdso]`, `[anon:NAME]`), `flags` the `VmFlags` of `/proc/PID/smaps` joined by commas |
+//! | `v` | `start end perms off file [flags] [A]` | one VMA of a snapshot: `[start, end)`, `perms` as in `/proc/PID/maps` (`r-xp`), `file` `f<n>`, `-` or a bracketed kernel name (`[heap]`, `[stack]`, `[vdso]`, `[anon:NAME]`), `flags` the `VmFlags` of `/proc/PID/smaps` joined by commas, `A` when smaps showed anonymous pages in it (so it has an anon_vma) |
 //! | `f` | `f<n> name` | the name of a file id |
 //!
 //! Results are hex, or `!` and the error name (`!ENOMEM`). `mmap` flag letters: `p` private,

@@ -418,7 +418,9 @@ fn parse_vma(fields: &mut Fields<'_>) -> Result<SnapshotVma, ParseErrorKind> {
     let offset = fields.hex("offset")?;
     let backing = parse_backing(fields.next("file")?)?;
     let mut flags = Vec::new();
-    if let Ok(list) = fields.next("flags") {
+    let mut anon_pages = false;
+    let mut token = fields.tokens.next();
+    if let Some(list) = token.filter(|&t| t != "A") {
         for mnemonic in list.split(',') {
             match mnemonic.as_bytes() {
                 &[a, b] if a.is_ascii_alphanumeric() && b.is_ascii_alphanumeric() => {
@@ -432,6 +434,12 @@ fn parse_vma(fields: &mut Fields<'_>) -> Result<SnapshotVma, ParseErrorKind> {
                 }
             }
         }
+        token = fields.tokens.next();
+    }
+    if token == Some("A") {
+        anon_pages = true;
+    } else if let Some(extra) = token {
+        return Err(ParseErrorKind::ExtraField(clip(extra)));
     }
     Ok(SnapshotVma {
         start,
@@ -443,6 +451,7 @@ fn parse_vma(fields: &mut Fields<'_>) -> Result<SnapshotVma, ParseErrorKind> {
         offset,
         backing,
         flags,
+        anon_pages,
     })
 }
 

@@ -19,8 +19,8 @@ f f2 my%20file%23
 N 1 t1 true
 S 1 3
 v 1000 3000 r-xp 0 f1 rd,ex,mr,mw,me
-v 3000 4000 rw-p 2000 f1
-v 7ff000 800000 rw-p 0 [stack] rd,wr,mr,mw,me,gd,ac
+v 3000 4000 rw-p 2000 f1 A
+v 7ff000 800000 rw-p 0 [stack] rd,wr,mr,mw,me,gd,ac A
 m 1 t1 0 2000 rw- pa - 0 7f0437ce4000
 m 1 t1 7f0437b1f000 156000 r-x pFD f2 26000 7f0437b1f000
 m 1 t2 0 1000 --- paRK+40000000 - 0 !EEXIST
@@ -197,6 +197,14 @@ fn hostile_input_names_the_line_and_the_reason() {
         (
             "#mapletrace 1\nN 1 t1 a\nS 1 1\nv 1000 2000 rw-p 0 - r\n",
             "line 4: bad VmFlags `r`",
+        ),
+        (
+            "#mapletrace 1\nN 1 t1 a\nS 1 1\nv 1000 2000 rw-p 0 - rd B\n",
+            "line 4: unexpected field `B` at the end of the line",
+        ),
+        (
+            "#mapletrace 1\nN 1 t1 a\nS 1 1\nv 1000 2000 rw-p 0 - A A\n",
+            "line 4: unexpected field `A` at the end of the line",
         ),
         (
             "#mapletrace 1\nN 1 t1 a\nm 1 t1 0 1000 rw- pQ - 0 1000\n",
@@ -381,6 +389,7 @@ fn arb_snapshot() -> impl Strategy<Value = Vec<SnapshotVma>> {
                         offset,
                         backing,
                         flags,
+                        anon_pages: offset % 2 == 0,
                     }
                 },
             )
