@@ -1,0 +1,452 @@
+//! The VMA index: the map from address ranges to [`VmaId`]s that the address space keeps its
+//! VMAs in, as a small trait with two implementations.
+//!
+//! [`MapleIndex`] is the real one: an allocation [`MapleTree`], as Linux's `mm->mm_mt`.
+//! [`BTreeIndex`] keeps the same map in a `BTreeMap` and finds free ranges by scanning; it
+//! exists so that a benchmark can run the identical address-space logic on both and measure
+//! what the tree contributes.
+//!
+//! # How a change reaches the index
+//!
+//! The address-space logic works out a change on a private copy of the VMAs around it (see
+//! `window.rs`), then hands the index the list of range writes that turn the old layout into
+//! the new one. The writes come with a [`WritePlan`]:
+//!
+//! - [`WritePlan::Direct`]: the first write may need new tree nodes; every later write stores
+//!   a new id over exactly the range of one entry that exists once the writes before it are
+//!   done (a *relabel*). In exclusive mode the maple tree changes one slot word for such a
+//!   store and reserves no node, so it cannot fail. The change is therefore atomic: either the
+//!   first write's reservation fails and nothing changes, or everything is done.
+//! - [`WritePlan::Transaction`]: several writes need nodes. The maple index applies them to a
+//!   node-by-node copy of the tree ([`MapleTree::try_clone`]) and swaps the copy in only when
+//!   all succeeded. Linux is not atomic there (a multi-VMA `mprotect` or an `mremap` move
+//!   can fail half-way); this model is.
+
+use std::collections::BTreeMap;
+use std::ops::Bound;
+
+use maple_tree::{GapRequest, MapleTree, OutOfMemory};
+
+use crate::vma::VmaId;
+
+/// An entry of the index: a VMA's range `[start, end)` and its id.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct IndexEntry {
+    /// First address.
+    pub start: u64,
+    /// First address after the range.
+    pub end: u64,
+    /// The VMA stored there.
+    pub id: VmaId,
+}
+
+/// One write to the index: store `id` over `[start, end)`, or empty the range (`None`).
+/// Entries that overlap the range lose the overlapping part.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct IndexWrite {
+    /// First address.
+    pub start: u64,
+    /// First address after the range.
+    pub end: u64,
+    /// The id to store, or `None` to empty the range.
+    pub id: Option<VmaId>,
+}
+
+/// How the writes of one change may be carried out; see the [module docs](self).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum WritePlan {
+    /// One write that may need memory, then relabels that cannot fail.
+    Direct,
+    /// Several writes that may need memory: all or nothing.
+    Transaction,
+}
+
+/// The map from address ranges to VMA ids that an [`AddressSpace`](crate::AddressSpace)
+/// keeps its VMAs in.
+///
+/// Ranges are half-open `[start, end)` and never overlap. An implementation must apply
+/// [`VmaIndex::apply`] atomically: on error the index is unchanged.
+///
+/// # Examples
+///
+/// ```
+/// use maple_mm::{AddressSpace, BTreeIndex, MapFlags, Prot};
+///
+/// // The same address-space logic over a BTreeMap instead of the maple tree.
+/// let mut mm = AddressSpace::<BTreeIndex>::with_index(Default::default());
+/// let addr = mm.mmap(0, 0x1000, Prot::READ, MapFlags::PRIVATE | MapFlags::ANONYMOUS, None, 0)?;
+/// assert_eq!(mm.find_vma(addr).unwrap().start(), addr);
+/// # Ok::<(), maple_mm::Errno>(())
+/// ```
+pub trait VmaIndex: Sized + core::fmt::Debug {
+    /// An empty index.
+    fn new() -> Self;
+
+    /// Number of entries.
+    fn len(&self) -> usize;
+
+    /// Whether the index is empty.
+    fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// The entry containing `addr`.
+    fn lookup(&self, addr: u64) -> Option<IndexEntry>;
+
+    /// The first entry that intersects `[addr, limit]` (`limit` included).
+    fn find(&self, addr: u64, limit: u64) -> Option<IndexEntry>;
+
+    /// The last entry that intersects `[min, addr]` (both included).
+    fn find_rev(&self, addr: u64, min: u64) -> Option<IndexEntry>;
+
+    /// Appends every entry that intersects `[start, end)` to `out`, in ascending order.
+    fn collect(&self, start: u64, end: u64, out: &mut Vec<IndexEntry>);
+
+    /// The lowest (or, `top_down`, highest) `s` such that `[s, s + size - 1]` lies in
+    /// `[min, max]` and holds no entry.
+    fn gap(&self, min: u64, max: u64, size: u64, top_down: bool) -> Option<u64>;
+
+    /// Applies `writes` in order, atomically.
+    ///
+    /// # Errors
+    ///
+    /// [`OutOfMemory`] if memory for the index ran out; the index is then unchanged.
+    fn apply(&mut self, writes: &[IndexWrite], plan: WritePlan) -> Result<(), OutOfMemory>;
+
+    /// A copy, for fork.
+    ///
+    /// # Errors
+    ///
+    /// [`OutOfMemory`] if memory for the copy ran out.
+    fn try_clone(&self) -> Result<Self, OutOfMemory>;
+
+    /// Checks the index's own structure.
+    ///
+    /// # Errors
+    ///
+    /// A description of the first problem found.
+    fn check(&self) -> Result<(), String>;
+
+    /// Fault injection: node reservations may ask for `nodes` more nodes in all, then fail
+    /// (`None`: no limit). Indexes that cannot fail ignore it.
+    #[cfg(feature = "fault-injection")]
+    fn fail_reservations_after(&self, nodes: Option<u64>);
+}
+
+/// The VMA index on an allocation [`MapleTree`], as Linux keeps `mm->mm_mt`: a VMA
+/// `[start, end)` is stored over the inclusive range `[start, end - 1]`, and free address
+/// ranges are found with the tree's gap search.
+///
+/// The address space owns the tree, so every write goes through
+/// [`MapleTree::exclusive`]: no reader can exist, and nodes are rewritten in place.
+///
+/// ```
+/// use maple_mm::{IndexWrite, MapleIndex, VmaIndex, WritePlan};
+///
+/// let index = MapleIndex::new();
+/// assert!(index.is_empty());
+/// assert_eq!(index.gap(0x1000, 0xffff, 0x2000, true), Some(0xe000));
+/// ```
+#[derive(Debug, Default)]
+pub struct MapleIndex {
+    tree: MapleTree<u32>,
+}
+
+impl MapleIndex {
+    /// The tree itself, for inspection (height, node count, dumps).
+    pub fn tree(&self) -> &MapleTree<u32> {
+        &self.tree
+    }
+}
+
+/// Converts a tree hit (an inclusive range and an id) to an entry.
+fn entry_of(range: maple_tree::Range, id: u32) -> IndexEntry {
+    IndexEntry {
+        start: range.first(),
+        end: range.last().saturating_add(1),
+        id: VmaId(id),
+    }
+}
+
+/// Carries out one write on a tree writer.
+fn write_tree(
+    w: &mut maple_tree::WriteGuard<'_, u32>,
+    write: &IndexWrite,
+) -> Result<(), OutOfMemory> {
+    if write.start >= write.end {
+        return Ok(());
+    }
+    let last = write.end - 1;
+    match write.id {
+        Some(id) => w
+            .store_range(write.start, last, id.0)
+            .map_err(|_| OutOfMemory),
+        None => w.clear_range(write.start, last).map_err(|_| OutOfMemory),
+    }
+}
+
+impl VmaIndex for MapleIndex {
+    fn new() -> Self {
+        MapleIndex {
+            tree: MapleTree::new_alloc(),
+        }
+    }
+
+    fn len(&self) -> usize {
+        self.tree.len()
+    }
+
+    fn lookup(&self, addr: u64) -> Option<IndexEntry> {
+        let guard = self.tree.read();
+        guard.get_range(addr).map(|(r, id)| entry_of(r, id))
+    }
+
+    fn find(&self, addr: u64, limit: u64) -> Option<IndexEntry> {
+        let guard = self.tree.read();
+        guard.find(addr, limit).map(|(r, id)| entry_of(r, id))
+    }
+
+    fn find_rev(&self, addr: u64, min: u64) -> Option<IndexEntry> {
+        let guard = self.tree.read();
+        guard.find_rev(addr, min).map(|(r, id)| entry_of(r, id))
+    }
+
+    fn collect(&self, start: u64, end: u64, out: &mut Vec<IndexEntry>) {
+        if start >= end {
+            return;
+        }
+        let guard = self.tree.read();
+        out.extend(guard.range(start..end).map(|(r, id)| entry_of(r, id)));
+    }
+
+    fn gap(&self, min: u64, max: u64, size: u64, top_down: bool) -> Option<u64> {
+        let mut request = GapRequest::new(size, min..=max);
+        if top_down {
+            request = request.top_down();
+        }
+        self.tree.read().find_gap_for(request).ok()
+    }
+
+    fn apply(&mut self, writes: &[IndexWrite], plan: WritePlan) -> Result<(), OutOfMemory> {
+        match plan {
+            WritePlan::Direct => {
+                let mut w = self.tree.exclusive();
+                let mut writes = writes.iter();
+                if let Some(first) = writes.next() {
+                    write_tree(&mut w, first)?;
+                }
+                for relabel in writes {
+                    // NOTE: each of these stores a word over exactly one existing slot (an
+                    // exact fit), which maple-tree plans with no node at all in exclusive mode
+                    // (reserving zero nodes cannot fail), so nothing below can fail.
+                    let done = write_tree(&mut w, relabel);
+                    debug_assert!(done.is_ok(), "a relabel {relabel:?} needed memory");
+                    done?;
+                }
+                Ok(())
+            }
+            WritePlan::Transaction => {
+                let mut copy = self.tree.try_clone()?;
+                {
+                    let mut w = copy.exclusive();
+                    for write in writes {
+                        write_tree(&mut w, write)?;
+                    }
+                }
+                self.tree = copy;
+                Ok(())
+            }
+        }
+    }
+
+    fn try_clone(&self) -> Result<Self, OutOfMemory> {
+        Ok(MapleIndex {
+            tree: self.tree.try_clone()?,
+        })
+    }
+
+    fn check(&self) -> Result<(), String> {
+        self.tree.check_invariants().map_err(|e| e.to_string())
+    }
+
+    #[cfg(feature = "fault-injection")]
+    fn fail_reservations_after(&self, nodes: Option<u64>) {
+        self.tree.fail_reservations_after(nodes);
+    }
+}
+
+/// The VMA index on a `BTreeMap` keyed by start address, for comparison: lookups take
+/// O(log n) like the tree's, but a free-range search scans the gaps one by one.
+///
+/// ```
+/// use maple_mm::{BTreeIndex, IndexWrite, VmaIndex, WritePlan};
+///
+/// let index = BTreeIndex::new();
+/// assert_eq!(index.gap(0x1000, 0xffff, 0x2000, false), Some(0x1000));
+/// ```
+#[derive(Clone, Debug, Default)]
+pub struct BTreeIndex {
+    /// start -> (end, id)
+    map: BTreeMap<u64, (u64, u32)>,
+}
+
+impl BTreeIndex {
+    fn hit(start: u64, end: u64, id: u32) -> IndexEntry {
+        IndexEntry {
+            start,
+            end,
+            id: VmaId(id),
+        }
+    }
+
+    /// The entry with the highest start at or below `addr`.
+    fn at_or_below(&self, addr: u64) -> Option<IndexEntry> {
+        self.map
+            .range(..=addr)
+            .next_back()
+            .map(|(&s, &(e, id))| Self::hit(s, e, id))
+    }
+
+    fn write(&mut self, write: &IndexWrite) {
+        if write.start >= write.end {
+            return;
+        }
+        let mut cut = Vec::new();
+        if let Some(e) = self.at_or_below(write.start)
+            && e.end > write.start
+        {
+            cut.push(e);
+        }
+        cut.extend(
+            self.map
+                .range((Bound::Excluded(write.start), Bound::Excluded(write.end)))
+                .map(|(&s, &(e, id))| Self::hit(s, e, id)),
+        );
+        for e in cut {
+            self.map.remove(&e.start);
+            if e.start < write.start {
+                self.map.insert(e.start, (write.start, e.id.0));
+            }
+            if e.end > write.end {
+                self.map.insert(write.end, (e.end, e.id.0));
+            }
+        }
+        if let Some(id) = write.id {
+            self.map.insert(write.start, (write.end, id.0));
+        }
+    }
+}
+
+impl VmaIndex for BTreeIndex {
+    fn new() -> Self {
+        BTreeIndex::default()
+    }
+
+    fn len(&self) -> usize {
+        self.map.len()
+    }
+
+    fn lookup(&self, addr: u64) -> Option<IndexEntry> {
+        self.at_or_below(addr).filter(|e| e.end > addr)
+    }
+
+    fn find(&self, addr: u64, limit: u64) -> Option<IndexEntry> {
+        if addr > limit {
+            return None;
+        }
+        if let Some(e) = self.lookup(addr) {
+            return Some(e);
+        }
+        self.map
+            .range((Bound::Excluded(addr), Bound::Included(limit)))
+            .next()
+            .map(|(&s, &(e, id))| Self::hit(s, e, id))
+    }
+
+    fn find_rev(&self, addr: u64, min: u64) -> Option<IndexEntry> {
+        if addr < min {
+            return None;
+        }
+        self.at_or_below(addr).filter(|e| e.end > min)
+    }
+
+    fn collect(&self, start: u64, end: u64, out: &mut Vec<IndexEntry>) {
+        if start >= end {
+            return;
+        }
+        if let Some(e) = self.lookup(start)
+            && e.start < start
+        {
+            out.push(e);
+        }
+        out.extend(
+            self.map
+                .range(start..end)
+                .map(|(&s, &(e, id))| Self::hit(s, e, id)),
+        );
+    }
+
+    fn gap(&self, min: u64, max: u64, size: u64, top_down: bool) -> Option<u64> {
+        if size == 0 || min > max || max - min < size - 1 {
+            return None;
+        }
+        if top_down {
+            // Walk down from `max`: `hi` is the highest index not yet known to be taken.
+            let mut hi = max;
+            for (&s, &(e, _)) in self.map.range(..=max).rev() {
+                let free_lo = e.max(min);
+                if e <= hi && hi - free_lo >= size - 1 {
+                    return Some(hi - (size - 1));
+                }
+                if s <= min {
+                    return None;
+                }
+                hi = hi.min(s - 1);
+                if hi < min || hi - min < size - 1 {
+                    return None;
+                }
+            }
+            Some(hi - (size - 1))
+        } else {
+            let mut lo = min;
+            if let Some(e) = self.lookup(min) {
+                lo = e.end;
+            }
+            for (&s, &(e, _)) in self.map.range((Bound::Excluded(min), Bound::Included(max))) {
+                if s > lo && s - lo >= size {
+                    return Some(lo);
+                }
+                lo = lo.max(e);
+                if lo > max {
+                    return None;
+                }
+            }
+            (lo <= max && max - lo >= size - 1).then_some(lo)
+        }
+    }
+
+    fn apply(&mut self, writes: &[IndexWrite], _plan: WritePlan) -> Result<(), OutOfMemory> {
+        for write in writes {
+            self.write(write);
+        }
+        Ok(())
+    }
+
+    fn try_clone(&self) -> Result<Self, OutOfMemory> {
+        Ok(self.clone())
+    }
+
+    fn check(&self) -> Result<(), String> {
+        let mut prev_end = 0;
+        for (&s, &(e, _)) in &self.map {
+            if s >= e || s < prev_end {
+                return Err(format!("bad or overlapping entry [{s:#x}, {e:#x})"));
+            }
+            prev_end = e;
+        }
+        Ok(())
+    }
+
+    #[cfg(feature = "fault-injection")]
+    fn fail_reservations_after(&self, _nodes: Option<u64>) {}
+}

@@ -1,0 +1,448 @@
+//! The window: a private copy of the VMAs around a change, on which the Linux logic runs, and
+//! the commit that turns the result into index writes.
+//!
+//! # Why a window
+//!
+//! A Linux VMA operation is a sequence of steps (split the first VMA, split the last, merge
+//! with the neighbours, store), each of which writes the tree. Failing half-way leaves the
+//! address space split (Linux documents that "the vmas will remain split"). Here every
+//! operation first loads the VMAs it may touch into a [`Window`], runs the kernel's steps on
+//! that copy, and only then commits: it compares the copy with what was loaded and writes the
+//! difference to the index in one atomic [`VmaIndex::apply`](crate::VmaIndex::apply). A
+//! failed allocation therefore changes nothing.
+//!
+//! # Invariants
+//!
+//! - W1. `vmas` is sorted by start and its ranges do not overlap.
+//! - W2. `covered` intervals are fully known: every VMA of the address space that intersects a
+//!   covered interval was loaded, and changes stay inside covered intervals.
+//! - W3. A slot's `origin` is the VMA it derives from (by keeping, splitting or growing it),
+//!   or `None` for a new VMA. At commit, the lowest slot of each origin keeps its id.
+//!
+//! The commit computes the writes like this:
+//!
+//! ```text
+//!   old:   [ X              ) [ Y    )
+//!   new:   [ X  ) [ N  ) [X' )          X' derives from X but gets a new id; Y is gone
+//!   writes: N over its range (may need nodes: it cuts X in three)
+//!           X' over its range (a relabel: after the first write it is exactly one slot)
+//!           empty Y's range
+//! ```
+//!
+//! A slot that keeps its id and lies inside its old range needs no write: the writes around it
+//! trim its entry.
+
+use crate::address_space::AddressSpace;
+use crate::error::Errno;
+use crate::index::{IndexEntry, IndexWrite, VmaIndex, WritePlan};
+use crate::vma::{Vma, VmaId};
+
+/// One VMA of the window and where it comes from.
+#[derive(Clone, Debug)]
+pub(crate) struct Slot {
+    /// The VMA it derives from (W3), `None` for a new VMA.
+    pub(crate) origin: Option<VmaId>,
+    pub(crate) vma: Vma,
+}
+
+/// A private copy of the VMAs around a change; see the [module docs](self).
+#[derive(Debug, Default)]
+pub(crate) struct Window {
+    /// The current state (W1).
+    pub(crate) vmas: Vec<Slot>,
+    /// What was loaded, as the index holds it, sorted by start.
+    old: Vec<IndexEntry>,
+    /// Fully known address intervals (W2), sorted and disjoint.
+    covered: Vec<(u64, u64)>,
+    /// `map_count` of the address space when the window was opened.
+    base_count: usize,
+    /// Boundaries that the change leaves between VMAs Linux would merge but does not (it
+    /// changed their attributes without trying a merge).
+    pub(crate) tolerate: Vec<u64>,
+    /// Scratch for loading.
+    scratch: Vec<IndexEntry>,
+}
+
+impl Window {
+    /// Empties the window for a new change on an address space with `map_count` VMAs.
+    pub(crate) fn reset(&mut self, map_count: usize) {
+        self.vmas.clear();
+        self.old.clear();
+        self.covered.clear();
+        self.tolerate.clear();
+        self.base_count = map_count;
+    }
+
+    /// The address space's `map_count` if the window were committed now.
+    pub(crate) fn map_count(&self) -> usize {
+        self.base_count + self.vmas.len() - self.old.len()
+    }
+
+    /// Loads every VMA that intersects `[a, b)`, the one before the first of them and the one
+    /// after the last, and everything in between: the interval from the previous VMA's start
+    /// to the next VMA's end becomes covered (W2).
+    pub(crate) fn load<I: VmaIndex>(&mut self, mm: &AddressSpace<I>, a: u64, b: u64) {
+        let b = b.max(a.saturating_add(1));
+        let lo_anchor = mm.index.lookup(a).map_or(a, |e| e.start);
+        let lo = match lo_anchor.checked_sub(1) {
+            Some(below) => mm.index.find_rev(below, 0).map_or(0, |e| e.start),
+            None => 0,
+        };
+        let hi_anchor = mm.index.lookup(b - 1).map_or(b, |e| e.end);
+        let hi = mm
+            .index
+            .find(hi_anchor, u64::MAX)
+            .map_or(u64::MAX, |e| e.end);
+        if self.is_covered(lo, hi) {
+            return;
+        }
+        let mut found = core::mem::take(&mut self.scratch);
+        found.clear();
+        mm.index.collect(lo, hi, &mut found);
+        for e in &found {
+            if self.intersects_covered(e.start, e.end) {
+                continue;
+            }
+            let Some(vma) = mm.vmas.get(e.id) else {
+                continue;
+            };
+            let at = self.old.partition_point(|o| o.start < e.start);
+            self.old.insert(at, *e);
+            let at = self.vmas.partition_point(|s| s.vma.start < e.start);
+            self.vmas.insert(
+                at,
+                Slot {
+                    origin: Some(e.id),
+                    vma: vma.clone(),
+                },
+            );
+        }
+        self.scratch = found;
+        self.cover(lo, hi);
+    }
+
+    fn is_covered(&self, lo: u64, hi: u64) -> bool {
+        self.covered.iter().any(|&(a, b)| a <= lo && hi <= b)
+    }
+
+    fn intersects_covered(&self, lo: u64, hi: u64) -> bool {
+        self.covered.iter().any(|&(a, b)| a < hi && lo < b)
+    }
+
+    fn cover(&mut self, lo: u64, hi: u64) {
+        let (mut lo, mut hi) = (lo, hi);
+        self.covered.retain(|&(a, b)| {
+            if a <= hi && lo <= b {
+                lo = lo.min(a);
+                hi = hi.max(b);
+                false
+            } else {
+                true
+            }
+        });
+        let at = self.covered.partition_point(|&(a, _)| a < lo);
+        self.covered.insert(at, (lo, hi));
+    }
+
+    /// Whether `[a, b)` lies in one covered interval (W2).
+    pub(crate) fn covers(&self, a: u64, b: u64) -> bool {
+        self.is_covered(a, b)
+    }
+
+    /// The index of the VMA containing `addr`.
+    pub(crate) fn containing(&self, addr: u64) -> Option<usize> {
+        let i = self.vmas.partition_point(|s| s.vma.end <= addr);
+        (i < self.vmas.len() && self.vmas[i].vma.start <= addr).then_some(i)
+    }
+
+    /// The index of the first VMA that ends after `addr` (contains it or lies above it);
+    /// `vmas.len()` if none.
+    pub(crate) fn first_ending_after(&self, addr: u64) -> usize {
+        self.vmas.partition_point(|s| s.vma.end <= addr)
+    }
+
+    /// The index of the last VMA that ends at or below `addr`.
+    pub(crate) fn prev_of(&self, addr: u64) -> Option<usize> {
+        self.first_ending_after(addr).checked_sub(1)
+    }
+
+    /// The index of the first VMA that starts at or above `addr`.
+    pub(crate) fn next_of(&self, addr: u64) -> Option<usize> {
+        let i = self.vmas.partition_point(|s| s.vma.start < addr);
+        (i < self.vmas.len()).then_some(i)
+    }
+
+    /// The VMA at an index.
+    pub(crate) fn vma(&self, i: usize) -> &Vma {
+        &self.vmas[i].vma
+    }
+
+    /// The VMA at an index, to change in place.
+    pub(crate) fn vma_mut(&mut self, i: usize) -> &mut Vma {
+        &mut self.vmas[i].vma
+    }
+
+    /// Whether any VMA intersects `[a, b)`.
+    pub(crate) fn any_in(&self, a: u64, b: u64) -> bool {
+        let i = self.first_ending_after(a);
+        i < self.vmas.len() && self.vmas[i].vma.start < b
+    }
+
+    /// Splits the VMA at index `i` at `addr` (strictly inside it) and returns the index of the
+    /// upper piece. Both pieces derive from the same VMA (W3); the upper piece's page offset
+    /// moves up with its start.
+    ///
+    /// Linux: `__split_vma()`, without the limit check.
+    pub(crate) fn split(&mut self, i: usize, addr: u64) -> usize {
+        let lower = &mut self.vmas[i];
+        debug_assert!(lower.vma.start < addr && addr < lower.vma.end);
+        let mut upper = lower.clone();
+        upper.vma.pgoff = lower.vma.pgoff_at(addr);
+        upper.vma.start = addr;
+        lower.vma.end = addr;
+        self.vmas.insert(i + 1, upper);
+        i + 1
+    }
+
+    /// Removes the VMA at index `i`.
+    pub(crate) fn remove(&mut self, i: usize) -> Slot {
+        self.vmas.remove(i)
+    }
+
+    /// Removes every VMA at indices `range`.
+    pub(crate) fn remove_range(&mut self, range: core::ops::Range<usize>) {
+        self.vmas.drain(range);
+    }
+
+    /// Inserts a VMA in order and returns its index. The range must be free in the window
+    /// and covered (W1, W2).
+    pub(crate) fn insert(&mut self, origin: Option<VmaId>, vma: Vma) -> usize {
+        debug_assert!(self.covers(vma.start, vma.end), "insert outside the window");
+        debug_assert!(!self.any_in(vma.start, vma.end), "insert over a VMA");
+        let at = self.vmas.partition_point(|s| s.vma.start < vma.start);
+        self.vmas.insert(at, Slot { origin, vma });
+        at
+    }
+
+    /// Records that the boundary at `addr` may separate VMAs Linux would merge, because the
+    /// change altered attributes without a merge attempt, as Linux does there.
+    pub(crate) fn tolerate(&mut self, addr: u64) {
+        self.tolerate.push(addr);
+    }
+
+    /// Records the boundaries on both sides of the VMA at index `i`.
+    pub(crate) fn tolerate_around(&mut self, i: usize) {
+        let (start, end) = (self.vmas[i].vma.start, self.vmas[i].vma.end);
+        self.tolerate.push(start);
+        self.tolerate.push(end);
+    }
+
+    /// Checks W1 (debug builds).
+    fn debug_check(&self) {
+        debug_assert!(
+            self.vmas.windows(2).all(|p| p[0].vma.end <= p[1].vma.start),
+            "window VMAs out of order or overlapping"
+        );
+        debug_assert!(self.vmas.iter().all(|s| s.vma.start < s.vma.end));
+    }
+}
+
+/// A range map over a few entries, to check how the index will look after a write.
+fn simulate(layout: &mut Vec<(u64, u64)>, write: &IndexWrite) {
+    let mut out = Vec::with_capacity(layout.len() + 2);
+    for &(s, e) in layout.iter() {
+        if e <= write.start || s >= write.end {
+            out.push((s, e));
+            continue;
+        }
+        if s < write.start {
+            out.push((s, write.start));
+        }
+        if e > write.end {
+            out.push((write.end, e));
+        }
+    }
+    if write.id.is_some() {
+        out.push((write.start, write.end));
+    }
+    out.sort_unstable();
+    *layout = out;
+}
+
+/// Orders `writes` so that at most the first needs memory and the rest are relabels of
+/// whole entries, if that is possible; otherwise the change needs a transaction.
+fn plan_writes(old: &[IndexEntry], writes: &mut [IndexWrite]) -> WritePlan {
+    if writes.len() <= 1 {
+        return WritePlan::Direct;
+    }
+    let base: Vec<(u64, u64)> = old.iter().map(|e| (e.start, e.end)).collect();
+    for first in 0..writes.len() {
+        let mut layout = base.clone();
+        simulate(&mut layout, &writes[first]);
+        let relabels = writes.iter().enumerate().all(|(i, w)| {
+            i == first || (w.id.is_some() && layout.binary_search(&(w.start, w.end)).is_ok())
+        });
+        if relabels {
+            writes[..=first].rotate_right(1);
+            return WritePlan::Direct;
+        }
+    }
+    WritePlan::Transaction
+}
+
+impl<I: VmaIndex> AddressSpace<I> {
+    /// Opens the scratch window for a change.
+    pub(crate) fn window(&mut self) -> Window {
+        let mut w = core::mem::take(&mut self.scratch);
+        w.reset(self.map_count);
+        w
+    }
+
+    /// Gives the window back for reuse.
+    pub(crate) fn recycle(&mut self, w: Window) {
+        self.scratch = w;
+    }
+
+    /// Writes the window's state to the address space atomically: on error nothing changed.
+    /// The window is given back for reuse in both cases.
+    ///
+    /// # Errors
+    ///
+    /// [`Errno::NoMem`] if the index could not get memory.
+    pub(crate) fn commit(&mut self, mut w: Window) -> Result<(), Errno> {
+        let result = self.commit_inner(&mut w);
+        self.recycle(w);
+        result
+    }
+
+    fn commit_inner(&mut self, w: &mut Window) -> Result<(), Errno> {
+        w.debug_check();
+        // Id assignment (W3): the lowest slot of each origin keeps the id.
+        let mut ids: Vec<Option<VmaId>> = Vec::with_capacity(w.vmas.len());
+        for slot in &w.vmas {
+            let keep = slot
+                .origin
+                .filter(|o| !ids.contains(&Some(*o)) && w.old.iter().any(|e| e.id == *o));
+            ids.push(keep);
+        }
+        // New ids are reserved now and given back if the index write fails.
+        let mut fresh = Vec::new();
+        for id in &mut ids {
+            if id.is_none() {
+                let Some(new) = self.vmas.reserve() else {
+                    for f in fresh {
+                        self.vmas.release(f);
+                    }
+                    return Err(Errno::NoMem);
+                };
+                fresh.push(new);
+                *id = Some(new);
+            }
+        }
+        let ids: Vec<VmaId> = ids.into_iter().flatten().collect();
+
+        let mut writes = Vec::new();
+        for (slot, &id) in w.vmas.iter().zip(&ids) {
+            let (s, e) = (slot.vma.start, slot.vma.end);
+            let in_place = w
+                .old
+                .iter()
+                .any(|o| o.id == id && o.start <= s && e <= o.end);
+            if !in_place {
+                writes.push(IndexWrite {
+                    start: s,
+                    end: e,
+                    id: Some(id),
+                });
+            }
+        }
+        self.push_clears(w, &mut writes);
+        let plan = plan_writes(&w.old, &mut writes);
+        if let Err(oom) = self.index.apply(&writes, plan) {
+            for f in fresh {
+                self.vmas.release(f);
+            }
+            return Err(oom.into());
+        }
+
+        // The index is written: nothing below can fail.
+        for old in &w.old {
+            if !ids.contains(&old.id) {
+                self.vmas.release(old.id);
+            }
+        }
+        for (slot, &id) in w.vmas.iter().zip(&ids) {
+            self.vmas.set(id, slot.vma.clone());
+        }
+        self.map_count = w.map_count();
+        self.update_tolerated(w);
+        Ok(())
+    }
+
+    /// Appends writes that empty what the window no longer maps. Adjacent empty pieces inside
+    /// one covered interval, with no VMA between them, become one write.
+    fn push_clears(&self, w: &Window, writes: &mut Vec<IndexWrite>) {
+        let mut pieces: Vec<(u64, u64)> = Vec::new();
+        for old in &w.old {
+            let mut cursor = old.start;
+            let first = w.first_ending_after(old.start);
+            for slot in &w.vmas[first..] {
+                if slot.vma.start >= old.end {
+                    break;
+                }
+                if slot.vma.start > cursor {
+                    pieces.push((cursor, slot.vma.start));
+                }
+                cursor = cursor.max(slot.vma.end);
+            }
+            if cursor < old.end {
+                pieces.push((cursor, old.end));
+            }
+        }
+        pieces.sort_unstable();
+        let mut merged: Vec<(u64, u64)> = Vec::new();
+        for (s, e) in pieces {
+            if let Some(last) = merged.last_mut()
+                && !w.any_in(last.1, s)
+                && w.covers(last.0, e)
+            {
+                last.1 = e;
+                continue;
+            }
+            merged.push((s, e));
+        }
+        writes.extend(merged.into_iter().map(|(start, end)| IndexWrite {
+            start,
+            end,
+            id: None,
+        }));
+    }
+
+    /// Keeps the set of tolerated boundaries (M6) current after a commit: boundaries inside the
+    /// window that no longer separate two VMAs are dropped, and the window's are added.
+    fn update_tolerated(&mut self, w: &Window) {
+        if self.tolerated.is_empty() && w.tolerate.is_empty() {
+            return;
+        }
+        let is_boundary = |at: u64| {
+            let i = w.first_ending_after(at);
+            i > 0 && i < w.vmas.len() && w.vmas[i - 1].vma.end == at && w.vmas[i].vma.start == at
+        };
+        for &(lo, hi) in &w.covered {
+            let stale: Vec<u64> = self
+                .tolerated
+                .range(lo..hi)
+                .copied()
+                .filter(|&at| !is_boundary(at))
+                .collect();
+            for at in stale {
+                self.tolerated.remove(&at);
+            }
+        }
+        for &at in &w.tolerate {
+            if is_boundary(at) {
+                self.tolerated.insert(at);
+            }
+        }
+    }
+}
