@@ -234,6 +234,9 @@ pub struct AddressSpace<I: VmaIndex = MapleIndex> {
     /// Boundaries where Linux leaves mergeable VMAs apart (M6).
     pub(crate) tolerated: BTreeSet<u64>,
     pub(crate) scratch: Window,
+    /// Fault injection: the next commit that writes the index fails.
+    #[cfg(feature = "fault-injection")]
+    pub(crate) fail_next_write: bool,
 }
 
 impl<I: VmaIndex> fmt::Debug for AddressSpace<I> {
@@ -297,6 +300,8 @@ impl<I: VmaIndex> AddressSpace<I> {
             next_shmem: 1,
             tolerated: BTreeSet::new(),
             scratch: Window::default(),
+            #[cfg(feature = "fault-injection")]
+            fail_next_write: false,
         }
     }
 
@@ -661,6 +666,26 @@ impl<I: VmaIndex> AddressSpace<I> {
     #[cfg(feature = "fault-injection")]
     pub fn fail_reservations_after(&self, nodes: Option<u64>) {
         self.index.fail_reservations_after(nodes);
+    }
+
+    /// Fault injection, for tests: the next change that needs to write the VMA tree fails with
+    /// [`Errno::NoMem`] before it changes anything, however few nodes it needs (the kernel
+    /// tests' `fail_prealloc`). Changes of VMA attributes alone do not write the tree and are
+    /// not affected. Needs the `fault-injection` feature.
+    ///
+    /// ```
+    /// # #[cfg(feature = "fault-injection")] {
+    /// use maple_mm::{AddressSpace, Errno, MapFlags, Prot};
+    /// let mut mm = AddressSpace::new();
+    /// mm.fail_next_index_write();
+    /// let anon = MapFlags::PRIVATE | MapFlags::ANONYMOUS;
+    /// assert_eq!(mm.mmap(0, 0x1000, Prot::READ, anon, None, 0), Err(Errno::NoMem));
+    /// assert!(mm.mmap(0, 0x1000, Prot::READ, anon, None, 0).is_ok());
+    /// # }
+    /// ```
+    #[cfg(feature = "fault-injection")]
+    pub fn fail_next_index_write(&mut self) {
+        self.fail_next_write = true;
     }
 
     /// Checks the invariants M1 to M6 listed in the [type docs](AddressSpace).

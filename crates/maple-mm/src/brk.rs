@@ -106,14 +106,7 @@ impl<I: VmaIndex> AddressSpace<I> {
         w.load(self, addr, end);
         // The VMA below the old break counts only if it reaches into the brk area.
         let brk_vma = w.prev_of(addr).filter(|&i| w.vma(i).end > self.start_brk);
-        let proposal = Proposal {
-            start: addr,
-            end,
-            pgoff: addr >> PAGE_SHIFT,
-            flags,
-            file: None,
-            anon: None,
-        };
+        let proposal = Proposal::new(addr, end, addr >> PAGE_SHIFT, flags, None);
         let merged = match brk_vma {
             Some(i) if w.vma(i).end == addr => {
                 merge_new_range(&mut w, &proposal, Some(i), None, true)

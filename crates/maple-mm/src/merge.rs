@@ -14,13 +14,16 @@
 //! | special | the proposal has none of `IO`, `DONTEXPAND`, `PFNMAP`, `MIXEDMAP` |
 //! | file | the same open file, or no file on both sides |
 //! | offsets | `prev.pgoff + pages(prev) == pgoff` / `pgoff + pages == next.pgoff` |
-//! | anon_vma | equal; or one side has none and the *existing* VMA's chain is singular |
-//! | both sides | when merging left and right, `prev` and `next` must also agree on anon_vma |
+//! | anon_vma | equal; or one side has none and the side that has one was not copied by fork (its chain is singular) |
+//! | both sides | when merging left and right, `prev` and `next` must not have two different anon_vmas |
 //! | close hook | a VMA with a close hook may grow, but is never removed by a merge |
 //!
-//! Linux: `is_mergeable_vma()`, `is_mergeable_anon_vma()`, `can_vma_merge_before()`,
-//! `can_vma_merge_after()`, `can_vma_merge_left()`, `can_vma_merge_right()`,
-//! `can_merge_remove_vma()` in mm/vma.c.
+//! The anon_vma rule is the one of Linux 6.16 and later: when one side has no anon_vma, the
+//! merge is refused only if the side that has one "had unCoW'd parents" (a fork child).
+//!
+//! Linux: `is_mergeable_vma()`, `is_mergeable_anon_vma()`, `vma_had_uncowed_parents()`,
+//! `can_vma_merge_before()`, `can_vma_merge_after()`, `can_vma_merge_left()`,
+//! `can_vma_merge_right()`, `can_merge_remove_vma()` in mm/vma.c.
 
 use std::sync::Arc;
 
@@ -37,9 +40,25 @@ pub(crate) struct Proposal {
     pub(crate) flags: VmFlags,
     pub(crate) file: Option<Arc<File>>,
     pub(crate) anon: Option<AnonVma>,
+    /// Whether the existing VMA the range belongs to (the *middle* of a change) is a fork
+    /// child with an inherited anon_vma; `false` for a new range.
+    pub(crate) src_forked: bool,
 }
 
 impl Proposal {
+    /// A new range with no anon_vma.
+    pub(crate) fn new(start: u64, end: u64, pgoff: u64, flags: VmFlags, file: Option<Arc<File>>) -> Proposal {
+        Proposal {
+            start,
+            end,
+            pgoff,
+            flags,
+            file,
+            anon: None,
+            src_forked: false,
+        }
+    }
+
     /// The sub-range `[start, end)` of `vma` with `vma`'s attributes (Linux:
     /// `VMG_VMA_STATE()`).
     pub(crate) fn within(vma: &Vma, start: u64, end: u64) -> Proposal {
@@ -50,6 +69,7 @@ impl Proposal {
             flags: vma.flags,
             file: vma.file.clone(),
             anon: vma.anon,
+            src_forked: vma.anon.is_some_and(AnonVma::is_inherited),
         }
     }
 
@@ -63,30 +83,37 @@ fn same_kind(p: &Proposal, vma: &Vma) -> bool {
     vma.flags == p.flags && vma.same_file(p.file.as_ref())
 }
 
-/// Whether two anon_vmas may end up in one VMA; `existing` is the VMA whose chain must be
-/// singular when one side has no anon_vma (Linux: `is_mergeable_anon_vma()`).
-pub(crate) fn anon_mergeable(
-    a: Option<AnonVma>,
-    b: Option<AnonVma>,
-    existing: Option<&Vma>,
-) -> bool {
-    if (a.is_none() || b.is_none()) && existing.is_none_or(Vma::chain_singular) {
-        return true;
+/// Whether the range `p` and the existing VMA `target` may share one anon_vma after a merge
+/// (Linux: `is_mergeable_anon_vma()`).
+fn anon_mergeable(p: &Proposal, target: &Vma) -> bool {
+    match (target.anon, p.anon) {
+        // The target will take the range's anon_vma.
+        (None, Some(_)) => !p.src_forked,
+        // The range will use the target's.
+        (Some(t), None) => !t.is_inherited(),
+        (t, r) => t.map(AnonVma::id) == r.map(AnonVma::id),
     }
-    a.map(AnonVma::id) == b.map(AnonVma::id)
+}
+
+/// Whether two VMAs do not have two different anon_vmas.
+fn anon_compatible(a: &Vma, b: &Vma) -> bool {
+    match (a.anon, b.anon) {
+        (Some(x), Some(y)) => x.id() == y.id(),
+        _ => true,
+    }
 }
 
 /// Whether `p` may merge in front of `next` (Linux: `can_vma_merge_before()`).
 fn merges_before(p: &Proposal, next: &Vma) -> bool {
     same_kind(p, next)
-        && anon_mergeable(p.anon, next.anon, Some(next))
+        && anon_mergeable(p, next)
         && next.pgoff == p.pgoff.wrapping_add(p.pages())
 }
 
 /// Whether `p` may merge after `prev` (Linux: `can_vma_merge_after()`).
 fn merges_after(p: &Proposal, prev: &Vma) -> bool {
     same_kind(p, prev)
-        && anon_mergeable(p.anon, prev.anon, Some(prev))
+        && anon_mergeable(p, prev)
         && prev.pgoff.wrapping_add(prev.pages()) == p.pgoff
 }
 
@@ -96,15 +123,22 @@ pub(crate) fn removable(vma: &Vma) -> bool {
 }
 
 /// Whether two existing adjacent VMAs are ones Linux would have merged: the invariant M6
-/// checks that none such are left (unless tolerated). Both must be plain (no special flags,
-/// no close hook) and equal in flags, file, contiguous offsets and anon_vma.
+/// checks that none such are left (unless tolerated). Both must be plain (no special flags, no
+/// close hook), equal in flags and file, with contiguous offsets, and their anon_vmas must
+/// merge from either side: the same, or none on one side and an own (not inherited) one on the
+/// other.
 pub(crate) fn would_merge(a: &Vma, b: &Vma) -> bool {
+    let anon_ok = match (a.anon, b.anon) {
+        (Some(x), Some(y)) => x.id() == y.id(),
+        (Some(x), None) | (None, Some(x)) => !x.is_inherited(),
+        (None, None) => true,
+    };
     a.end == b.start
         && !a.flags.intersects(VmFlags::SPECIAL)
         && a.flags == b.flags
         && b.same_file(a.file.as_ref())
         && a.pgoff.wrapping_add(a.pages()) == b.pgoff
-        && a.anon.map(AnonVma::id) == b.anon.map(AnonVma::id)
+        && anon_ok
         && !a.close_hook
         && !b.close_hook
 }
@@ -127,7 +161,7 @@ fn can_merge_right(
         return false;
     }
     // Mergeable with each side does not make prev and next compatible with each other.
-    !can_left || prev.is_some_and(|i| anon_mergeable(w.vma(i).anon, w.vma(n).anon, None))
+    !can_left || prev.is_some_and(|i| anon_compatible(w.vma(i), w.vma(n)))
 }
 
 /// Gives `dst` the anon_vma of `src` if it has none (Linux: `dup_anon_vma()`; the cloned

@@ -332,14 +332,7 @@ impl<I: VmaIndex> AddressSpace<I> {
         }
         let prev = w.prev_of(addr);
         let next = w.next_of(end);
-        let mut proposal = Proposal {
-            start: addr,
-            end,
-            pgoff,
-            flags,
-            file: file.cloned(),
-            anon: None,
-        };
+        let mut proposal = Proposal::new(addr, end, pgoff, flags, file.cloned());
         let merged = if prev.is_some() || next.is_some() {
             merge_new_range(w, &proposal, prev, next, false)
         } else {

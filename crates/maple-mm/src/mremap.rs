@@ -397,14 +397,9 @@ pub(crate) fn copy_vma(w: &mut Window, i: usize, addr: u64, len: u64, pgoff: u64
     } else {
         pgoff
     };
-    let p = Proposal {
-        start: addr,
-        end,
-        pgoff,
-        flags: src.flags,
-        file: src.file.clone(),
-        anon: src.anon,
-    };
+    // The copy is a new range (no middle), carrying the source's anon_vma.
+    let mut p = Proposal::new(addr, end, pgoff, src.flags, src.file.clone());
+    p.anon = src.anon;
     let prev = w.prev_of(addr);
     let next = w.next_of(end);
     if let Some(merged) = merge_new_range(w, &p, prev, next, false) {

@@ -69,15 +69,11 @@ impl MergeRequest {
         }
     }
 
-    fn proposal(&self) -> Proposal {
-        Proposal {
-            start: self.start,
-            end: self.end,
-            pgoff: self.pgoff,
-            flags: self.flags,
-            file: self.file.clone(),
-            anon: self.anon_vma,
-        }
+    fn proposal(&self, middle: Option<&Vma>) -> Proposal {
+        let mut p = Proposal::new(self.start, self.end, self.pgoff, self.flags, self.file.clone());
+        p.anon = self.anon_vma;
+        p.src_forked = middle.is_some_and(|m| m.anon.is_some_and(AnonVma::is_inherited));
+        p
     }
 }
 
@@ -175,7 +171,7 @@ impl<I: VmaIndex> AddressSpace<I> {
         let merged = self.run(req.start, req.end, |_, w| {
             let prev = w.prev_of(req.start);
             let next = w.next_of(req.end);
-            Ok(merge_new_range(w, &req.proposal(), prev, next, req.just_expand).is_some())
+            Ok(merge_new_range(w, &req.proposal(None), prev, next, req.just_expand).is_some())
         })?;
         if merged {
             self.id_at(req.start).map(Some)
@@ -215,7 +211,8 @@ impl<I: VmaIndex> AddressSpace<I> {
                 .containing(req.start)
                 .filter(|&m| w.vma(m).end >= req.end)
                 .ok_or(Errno::Inval)?;
-            let at = merge_existing_range(w, &req.proposal(), middle);
+            let p = req.proposal(Some(w.vma(middle)));
+            let at = merge_existing_range(w, &p, middle);
             if let Some(at) = at {
                 w.vma_mut(at).flags = req.flags;
             }

@@ -358,6 +358,14 @@ impl<I: VmaIndex> AddressSpace<I> {
         }
         self.push_clears(w, &mut writes);
         let plan = plan_writes(&w.old, &mut writes);
+        #[cfg(feature = "fault-injection")]
+        if self.fail_next_write && !writes.is_empty() {
+            self.fail_next_write = false;
+            for f in fresh {
+                self.vmas.release(f);
+            }
+            return Err(Errno::NoMem);
+        }
         if let Err(oom) = self.index.apply(&writes, plan) {
             for f in fresh {
                 self.vmas.release(f);
