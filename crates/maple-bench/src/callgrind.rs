@@ -1,0 +1,449 @@
+//! Instruction counts of the single-threaded workloads under `valgrind --tool=callgrind`, which
+//! repeat exactly from run to run, unlike wall-clock times on a shared machine.
+//!
+//! Each (workload, peer) runs in its own process: this program with `--single WORKLOAD --peer
+//! PEER --n N`, under
+//!
+//! ```text
+//! valgrind --tool=callgrind --callgrind-out-file=FILE --toggle-collect='*callgrind_measured_region*' \
+//!     maple-bench --single load_hit --peer maple --n 100000
+//! ```
+//!
+//! The child builds its inputs and structures with collection off; `--toggle-collect` switches
+//! collection on only inside [`callgrind_measured_region`], which runs the measured operations,
+//! so the `summary:` (or `totals:`) line of the output file counts those operations alone. The
+//! child prints the number of operations and their check on stdout; the instruction count per
+//! operation is the total over that number, and the checks of all peers of a workload must agree.
+//! The same command line, run by hand, gives the count of one cell.
+
+use std::hint::black_box;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::sync::Mutex;
+
+use serde::Serialize;
+
+use crate::Settings;
+use crate::churn;
+use crate::gap::{alloc_batch, find_gaps};
+use crate::input::{
+    Fragmented, Pattern, SEED_ORDER, ascending, erase_queries, hit_queries, miss_queries, shuffled,
+    wide_gap_sizes,
+};
+use crate::measure::mismatch;
+use crate::peers::{
+    AllocInto, Allocator, BTreeRanges, MapAllocator, Maple, Nodit, Peer, RangeMapPeer, VmAlloc,
+};
+use crate::point::{build, erase_all, insert_all, lookup_all};
+use crate::replay;
+
+/// The workloads `--single` runs, in table order.
+pub const WORKLOADS: [&str; 12] = [
+    "insert_seq",
+    "insert_rand",
+    "load_hit",
+    "load_miss",
+    "iterate",
+    "erase_rand",
+    "gap_low",
+    "gap_high",
+    "alloc_low",
+    "alloc_high",
+    "vma_churn",
+    "replay",
+];
+
+/// Lookups per load workload.
+const LOOKUPS: usize = 10_000;
+/// Live entries of the churn.
+const CHURN_LIVE: usize = 500;
+/// Operations of the churn.
+const CHURN_OPS: usize = 10_000;
+
+/// The peers of `workload`, ours first.
+pub fn peers_of(workload: &str) -> Vec<&'static str> {
+    let mut peers = vec![
+        Maple::NAME,
+        BTreeRanges::NAME,
+        RangeMapPeer::NAME,
+        Nodit::NAME,
+    ];
+    if workload.starts_with("alloc_") {
+        peers.push(VmAlloc::NAME);
+    }
+    peers
+}
+
+/// Runs `f` where callgrind collects (see the module docs); never inlined, so that its name
+/// stays in the binary for `--toggle-collect`.
+#[inline(never)]
+pub fn callgrind_measured_region<R>(f: impl FnOnce() -> R) -> R {
+    black_box(f())
+}
+
+/// What one `--single` run did: operations measured and their check.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct SingleRun {
+    /// Operations inside the measured region.
+    pub ops: u64,
+    /// The check of the operations, equal for all peers.
+    pub check: (u64, u64),
+}
+
+/// The `--single` mode: sets up `workload` at `n` entries for `peer`, then runs its measured
+/// operations once inside [`callgrind_measured_region`].
+///
+/// # Errors
+///
+/// An unknown workload or peer, a peer that does not take part in the workload, or unreadable
+/// captures.
+pub fn single(workload: &str, peer: &str, n: usize, traces: &Path) -> Result<SingleRun, String> {
+    if !WORKLOADS.contains(&workload) {
+        return Err(format!(
+            "unknown workload {workload:?}; one of: {}",
+            WORKLOADS.join(", ")
+        ));
+    }
+    if !peers_of(workload).contains(&peer) {
+        return Err(format!(
+            "peer {peer:?} does not run {workload}; one of: {}",
+            peers_of(workload).join(", ")
+        ));
+    }
+    if n < 256 {
+        return Err(format!("--n {n}: at least 256 entries"));
+    }
+    match peer {
+        p if p == Maple::NAME => single_for::<Maple>(workload, n, traces),
+        p if p == BTreeRanges::NAME => single_for::<BTreeRanges>(workload, n, traces),
+        p if p == RangeMapPeer::NAME => single_for::<RangeMapPeer>(workload, n, traces),
+        p if p == Nodit::NAME => single_for::<Nodit>(workload, n, traces),
+        _ => Ok(alloc_single::<VmAlloc>(workload, n)),
+    }
+}
+
+/// [`single`] for a range-map peer.
+fn single_for<P: Peer + AllocInto>(
+    workload: &str,
+    n: usize,
+    traces: &Path,
+) -> Result<SingleRun, String> {
+    let n64 = n as u64;
+    let run = match workload {
+        "insert_seq" | "insert_rand" => {
+            let order = if workload == "insert_seq" {
+                ascending(n)
+            } else {
+                shuffled(n, SEED_ORDER)
+            };
+            let mut p = callgrind_measured_region(|| {
+                let mut p = P::empty(false);
+                insert_all(&mut p, Pattern::Gapped, &order);
+                p
+            });
+            SingleRun {
+                ops: n64,
+                check: p.count_and_sum(),
+            }
+        }
+        "load_hit" | "load_miss" => {
+            let queries = if workload == "load_hit" {
+                hit_queries(Pattern::Gapped, n, LOOKUPS)
+            } else {
+                miss_queries(n, LOOKUPS)
+            };
+            let mut p = build::<P>(false, Pattern::Gapped, &ascending(n));
+            SingleRun {
+                ops: LOOKUPS as u64,
+                check: callgrind_measured_region(|| lookup_all(&mut p, &queries)),
+            }
+        }
+        "iterate" => {
+            let mut p = build::<P>(false, Pattern::Gapped, &ascending(n));
+            SingleRun {
+                ops: n64,
+                check: callgrind_measured_region(|| p.count_and_sum()),
+            }
+        }
+        "erase_rand" => {
+            let queries = erase_queries(Pattern::Gapped, n);
+            let mut p = build::<P>(false, Pattern::Gapped, &ascending(n));
+            SingleRun {
+                ops: n64,
+                check: callgrind_measured_region(|| erase_all(&mut p, &queries)),
+            }
+        }
+        "gap_low" | "gap_high" => {
+            let space = Fragmented::new(n);
+            let sizes = wide_gap_sizes();
+            let mut p = P::empty(true);
+            for (first, last, value) in space.ranges() {
+                p.insert(first, last, value);
+            }
+            let top_down = workload == "gap_high";
+            SingleRun {
+                ops: sizes.len() as u64,
+                check: callgrind_measured_region(|| find_gaps(&mut p, &sizes, space.max, top_down)),
+            }
+        }
+        "alloc_low" | "alloc_high" => alloc_single::<MapAllocator<P>>(workload, n),
+        "vma_churn" => {
+            let c = churn::generate(CHURN_LIVE, CHURN_OPS, 0x5eed_0000 + CHURN_LIVE as u64);
+            let mut p = P::empty(true);
+            churn::apply(&mut p, &c.setup);
+            SingleRun {
+                ops: c.ops.len() as u64,
+                check: callgrind_measured_region(|| churn::apply(&mut p, &c.ops)),
+            }
+        }
+        _ => {
+            let captures = replay::load_dir(traces)?;
+            let ops = captures.iter().map(|c| c.ops.len() as u64).sum();
+            let check = callgrind_measured_region(|| {
+                captures.iter().fold((0u64, 0u64), |(a, b), c| {
+                    let (x, y) = replay::replay::<P>(c, None);
+                    (a + x, b.wrapping_add(y))
+                })
+            });
+            SingleRun { ops, check }
+        }
+    };
+    Ok(run)
+}
+
+/// [`single`] for an allocation workload on allocator `A`.
+fn alloc_single<A: Allocator>(workload: &str, n: usize) -> SingleRun {
+    let space = Fragmented::new(n);
+    let mut a = A::with_ranges(space.max, space.ranges());
+    let mut starts = Vec::new();
+    let top_down = workload == "alloc_high";
+    let check = callgrind_measured_region(|| alloc_batch(&mut a, top_down, &mut starts));
+    SingleRun {
+        ops: starts.len() as u64,
+        check,
+    }
+}
+
+/// The `--single` mode's line on stdout.
+pub fn format_single(run: &SingleRun) -> String {
+    format!("ops={} check={},{}", run.ops, run.check.0, run.check.1)
+}
+
+/// Parses [`format_single`]'s line.
+fn parse_single(text: &str) -> Option<SingleRun> {
+    let line = text.lines().find(|l| l.starts_with("ops="))?;
+    let (ops, check) = line.strip_prefix("ops=")?.split_once(" check=")?;
+    let (a, b) = check.split_once(',')?;
+    Some(SingleRun {
+        ops: ops.parse().ok()?,
+        check: (a.parse().ok()?, b.trim().parse().ok()?),
+    })
+}
+
+/// The event count of the `summary:` or `totals:` line of a callgrind output file (the first
+/// event, instructions read, with the default options).
+pub fn parse_total(out: &str) -> Option<u64> {
+    let line = out
+        .lines()
+        .find(|l| l.starts_with("summary:"))
+        .or_else(|| out.lines().find(|l| l.starts_with("totals:")))?;
+    line.split_whitespace().nth(1)?.parse().ok()
+}
+
+/// One cell of the instruction-count table.
+#[derive(Clone, Debug, Serialize)]
+pub struct IrRow {
+    /// The workload.
+    pub workload: &'static str,
+    /// Entries.
+    pub n: u64,
+    /// The peer.
+    pub peer: &'static str,
+    /// Instructions in the measured region.
+    pub instructions: u64,
+    /// Operations in the measured region.
+    pub ops: u64,
+    /// Instructions per operation.
+    pub per_op: f64,
+    /// This peer's instructions per operation over ours (above 1: ours runs fewer).
+    pub ratio: f64,
+}
+
+/// Whether `valgrind` can be run.
+pub fn valgrind_available() -> bool {
+    Command::new("valgrind")
+        .arg("--version")
+        .output()
+        .is_ok_and(|o| o.status.success())
+}
+
+/// What one child under callgrind gave: the instructions counted and its own report.
+type ChildResult = Result<(u64, SingleRun), String>;
+
+/// Runs every (workload, peer) under callgrind, `jobs` processes at a time.
+///
+/// # Errors
+///
+/// valgrind missing or failing, or a child's output that cannot be read.
+pub fn run(
+    settings: &Settings,
+    exe: &Path,
+    jobs: usize,
+    progress: &(dyn Fn(&str) + Sync),
+) -> Result<Vec<IrRow>, String> {
+    if !valgrind_available() {
+        return Err("--callgrind needs valgrind on PATH".to_owned());
+    }
+    let dir = std::env::temp_dir().join(format!("maple-bench-callgrind-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).map_err(|e| format!("{}: {e}", dir.display()))?;
+    let n = settings.callgrind_n;
+    let cells: Vec<(&'static str, &'static str)> = WORKLOADS
+        .iter()
+        .flat_map(|&w| peers_of(w).into_iter().map(move |p| (w, p)))
+        .collect();
+    let next = Mutex::new(0usize);
+    let results: Mutex<Vec<Option<ChildResult>>> = Mutex::new(vec![None; cells.len()]);
+    std::thread::scope(|s| {
+        for _ in 0..jobs.max(1) {
+            s.spawn(|| {
+                loop {
+                    let i = {
+                        let mut next = next
+                            .lock()
+                            .unwrap_or_else(std::sync::PoisonError::into_inner);
+                        let i = *next;
+                        *next += 1;
+                        i
+                    };
+                    let Some(&(workload, peer)) = cells.get(i) else {
+                        break;
+                    };
+                    progress(&format!("callgrind {workload} {peer} n={n}"));
+                    let out = dir.join(format!("{workload}.{}.out", peer.replace(' ', "_")));
+                    let r = one(exe, &out, workload, peer, n, &settings.traces);
+                    results
+                        .lock()
+                        .unwrap_or_else(std::sync::PoisonError::into_inner)[i] = Some(r);
+                }
+            });
+        }
+    });
+    let _ = std::fs::remove_dir_all(&dir);
+    let results = results
+        .into_inner()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
+    let mut rows = Vec::new();
+    let mut ours = (0.0, (0, 0));
+    for (&(workload, peer), r) in cells.iter().zip(results) {
+        let (instructions, run) = r.unwrap_or_else(|| Err("not run".to_owned()))?;
+        let per_op = instructions as f64 / run.ops.max(1) as f64;
+        if peer == Maple::NAME {
+            ours = (per_op, run.check);
+        } else if run.check != ours.1 {
+            mismatch(
+                &format!("callgrind {workload}"),
+                &format!("{peer} returned {:?}, maple {:?}", run.check, ours.1),
+            );
+        }
+        rows.push(IrRow {
+            workload,
+            n: n as u64,
+            peer,
+            instructions,
+            ops: run.ops,
+            per_op,
+            ratio: per_op / ours.0,
+        });
+    }
+    Ok(rows)
+}
+
+/// Runs one (workload, peer) under callgrind; returns the instructions counted and the child's
+/// report.
+fn one(
+    exe: &Path,
+    out: &PathBuf,
+    workload: &str,
+    peer: &str,
+    n: usize,
+    traces: &Path,
+) -> ChildResult {
+    let output = Command::new("valgrind")
+        .arg("--tool=callgrind")
+        .arg(format!("--callgrind-out-file={}", out.display()))
+        .arg("--toggle-collect=*callgrind_measured_region*")
+        .arg(exe)
+        .args([
+            "--single",
+            workload,
+            "--peer",
+            peer,
+            "--n",
+            &n.to_string(),
+            "--traces",
+        ])
+        .arg(traces)
+        .output()
+        .map_err(|e| format!("cannot run valgrind: {e}"))?;
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    let fail = |what: &str| {
+        format!(
+            "callgrind {workload} {peer}: {what}: {}",
+            String::from_utf8_lossy(&output.stderr)
+                .lines()
+                .last()
+                .unwrap_or("")
+        )
+    };
+    if !output.status.success() {
+        return Err(fail("the run failed"));
+    }
+    let run = parse_single(&stdout).ok_or_else(|| fail("no ops= line on stdout"))?;
+    let text = std::fs::read_to_string(out).map_err(|e| fail(&e.to_string()))?;
+    let total = parse_total(&text).ok_or_else(|| fail("no summary: line in the output file"))?;
+    if total == 0 {
+        return Err(fail(
+            "no instructions counted inside callgrind_measured_region",
+        ));
+    }
+    Ok((total, run))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_the_summary_line_and_the_child_line() {
+        let out = "version: 1\nevents: Ir\nfn=foo\n1 5\nsummary: 123456\ntotals: 123456\n";
+        assert_eq!(parse_total(out), Some(123_456));
+        assert_eq!(parse_total("totals: 42\n"), Some(42));
+        assert_eq!(parse_total("events: Ir\n"), None);
+        let run = SingleRun {
+            ops: 7,
+            check: (3, 4),
+        };
+        assert_eq!(parse_single(&format_single(&run)), Some(run));
+    }
+
+    #[test]
+    fn every_peer_of_every_workload_agrees_in_single_mode() {
+        let traces = Settings::new(true).traces;
+        for workload in WORKLOADS {
+            let runs: Vec<SingleRun> = peers_of(workload)
+                .into_iter()
+                .map(|p| single(workload, p, 1_000, &traces).unwrap())
+                .collect();
+            assert!(runs[0].ops > 0, "{workload}");
+            assert!(runs.iter().all(|r| *r == runs[0]), "{workload}: {runs:?}");
+        }
+    }
+
+    #[test]
+    fn single_rejects_unknown_names() {
+        let traces = Settings::new(true).traces;
+        assert!(single("nope", "maple", 1_000, &traces).is_err());
+        assert!(single("load_hit", "vm-allocator", 1_000, &traces).is_err());
+        assert!(single("load_hit", "maple", 10, &traces).is_err());
+    }
+}

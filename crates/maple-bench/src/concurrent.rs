@@ -1,0 +1,357 @@
+//! Readers beside a writer: the read throughput of the maple tree (RCU readers through
+//! `MapleTree::read`, the writer through the tree's lock), of `RwLock<BTreeMap>` (readers wait
+//! while the writer holds the lock) and of scc's `TreeIndex` (lock-free lookups), alone and
+//! with one writer churning the same structure flat out.
+//!
+//! Entries are `[16j, 16j + 9]`. A reader looks up random indices inside entries, taking its
+//! guard or lock for one lookup; the maple tree and the `BTreeMap` find the entry containing
+//! the index, while `TreeIndex` has no predecessor search, so its readers look up the entry's
+//! first index exactly (an easier problem). The writer's churn, like mmap/munmap/mprotect: empty
+//! an entry and map it again, store a different value into its middle and restore it, grow it
+//! into the hole after it and shrink it back. On 2 cores that is 1 reader and 1 writer; with
+//! more cores, more readers (all cores but one, or `--readers`).
+
+use std::collections::BTreeMap;
+use std::hint::black_box;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, RwLock};
+use std::thread;
+use std::time::{Duration, Instant};
+
+use maple_tree::MapleTree;
+use serde::Serialize;
+
+use crate::Settings;
+use crate::input::Rng;
+use crate::measure::{median, mismatch};
+use crate::peers::{BTreeRanges, Peer};
+
+/// A structure shared by reader threads and a writer thread.
+pub trait Shared: Send + Sync + 'static {
+    /// Its name in tables, plots and JSON.
+    const NAME: &'static str;
+    /// The entries `[16j, 16j + 9]` for `j < n`, all with value 1.
+    fn build(n: u64) -> Self;
+    /// One reader lookup of `index`.
+    fn read(&self, index: u64) -> Option<u32>;
+    /// Stores `value` over `[first, last]`, trimming what it overlaps.
+    fn store(&self, first: u64, last: u64, value: u32);
+    /// Empties `[first, last]`.
+    fn clear(&self, first: u64, last: u64);
+}
+
+/// The maple tree: readers pin an epoch for each lookup; the writer takes the tree's lock for
+/// each store (RCU mode: copy on write, deferred frees).
+#[derive(Debug)]
+pub struct SharedMaple(pub MapleTree<u32>);
+
+impl Shared for SharedMaple {
+    const NAME: &'static str = "maple";
+
+    fn build(n: u64) -> Self {
+        let mut tree = MapleTree::new();
+        {
+            let mut w = tree.exclusive();
+            for j in 0..n {
+                if w.insert_range(16 * j, 16 * j + 9, 1).is_err() {
+                    mismatch("concurrent build", "maple refused a fresh range");
+                }
+            }
+        }
+        Self(tree)
+    }
+
+    #[inline]
+    fn read(&self, index: u64) -> Option<u32> {
+        self.0.read().get(index)
+    }
+
+    fn store(&self, first: u64, last: u64, value: u32) {
+        if self.0.store_range(first, last, value).is_err() {
+            mismatch("concurrent", "maple: out of memory");
+        }
+    }
+
+    fn clear(&self, first: u64, last: u64) {
+        if self.0.clear_range(first, last).is_err() {
+            mismatch("concurrent", "maple: out of memory");
+        }
+    }
+}
+
+/// The `BTreeMap` range map behind a `std::sync::RwLock`.
+#[derive(Debug)]
+pub struct Locked(pub RwLock<BTreeRanges>);
+
+impl Shared for Locked {
+    const NAME: &'static str = "RwLock<BTreeMap>";
+
+    fn build(n: u64) -> Self {
+        let map: BTreeMap<u64, (u64, u32)> = (0..n).map(|j| (16 * j, (16 * j + 9, 1))).collect();
+        Self(RwLock::new(BTreeRanges(map)))
+    }
+
+    #[inline]
+    fn read(&self, index: u64) -> Option<u32> {
+        let map = self
+            .0
+            .read()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        map.entry_at(index).map(|(_, _, v)| v)
+    }
+
+    fn store(&self, first: u64, last: u64, value: u32) {
+        let mut map = self
+            .0
+            .write()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        map.store(first, last, value);
+    }
+
+    fn clear(&self, first: u64, last: u64) {
+        let mut map = self
+            .0
+            .write()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        map.clear(first, last);
+    }
+}
+
+/// scc's `TreeIndex` from `first` to `(last, value)`; readers look up entries' first indices.
+#[derive(Debug)]
+pub struct Scc(pub scc::TreeIndex<u64, (u64, u32)>);
+
+impl Shared for Scc {
+    const NAME: &'static str = "scc TreeIndex";
+
+    fn build(n: u64) -> Self {
+        let index = scc::TreeIndex::new();
+        for j in 0..n {
+            if index.insert(16 * j, (16 * j + 9, 1)).is_err() {
+                mismatch("concurrent build", "TreeIndex refused a fresh key");
+            }
+        }
+        Self(index)
+    }
+
+    #[inline]
+    fn read(&self, index: u64) -> Option<u32> {
+        // No predecessor search: look up the first index of the entry.
+        self.0.peek_with(&(index & !15), |_, &(_, v)| v)
+    }
+
+    fn store(&self, first: u64, last: u64, value: u32) {
+        // The churn's stores start at an entry's first index or inside it; a key-value index
+        // keeps one key per entry start, so a store replaces the entry at `first & !15`.
+        let key = first & !15;
+        let _ = self.0.remove(&key);
+        let _ = self.0.insert(key, (last.max(key + 9), value));
+    }
+
+    fn clear(&self, first: u64, _last: u64) {
+        if first.is_multiple_of(16) {
+            let _ = self.0.remove(&first);
+        }
+    }
+}
+
+/// One step of the writer's churn on a random entry of the `n`.
+fn churn<S: Shared>(s: &S, rng: &mut Rng, n: u64) {
+    let j = rng.below(n);
+    let (first, last) = (16 * j, 16 * j + 9);
+    match rng.below(3) {
+        0 => {
+            // munmap and mmap again.
+            s.clear(first, last);
+            s.store(first, last, 1);
+        }
+        1 => {
+            // mprotect the middle (a split into three), then back (a merge).
+            s.store(first + 3, first + 5, 2);
+            s.store(first, last, 1);
+        }
+        _ => {
+            // Grow into the hole after the entry, then shrink back.
+            s.store(first, last + 4, 1);
+            s.clear(last + 1, last + 4);
+        }
+    }
+}
+
+/// Reads per second (all readers together), the fraction of reads that found a value, and the
+/// writer's churn steps per second, over `time`.
+fn run_once<S: Shared>(
+    s: &Arc<S>,
+    n: u64,
+    readers: usize,
+    writer: bool,
+    time: Duration,
+) -> (f64, f64, f64) {
+    let stop = Arc::new(AtomicBool::new(false));
+    let writes = Arc::new(AtomicU64::new(0));
+    let writer = writer.then(|| {
+        let (s, stop, writes) = (Arc::clone(s), Arc::clone(&stop), Arc::clone(&writes));
+        thread::spawn(move || {
+            let mut rng = Rng::new(0x9e37_79b9_7f4a_7c15);
+            while !stop.load(Ordering::Relaxed) {
+                churn(&*s, &mut rng, n);
+                writes.fetch_add(1, Ordering::Relaxed);
+            }
+        })
+    });
+    let start = Instant::now();
+    let handles: Vec<_> = (0..readers)
+        .map(|r| {
+            let (s, stop) = (Arc::clone(s), Arc::clone(&stop));
+            thread::spawn(move || {
+                let mut rng = Rng::new(0xd1b5_4a32_d192_ed03 + r as u64);
+                let mut reads = 0u64;
+                let mut hits = 0u64;
+                while !stop.load(Ordering::Relaxed) {
+                    for _ in 0..256 {
+                        let j = rng.below(n);
+                        hits += u64::from(black_box(s.read(16 * j + rng.below(10))).is_some());
+                    }
+                    reads += 256;
+                }
+                (reads, hits)
+            })
+        })
+        .collect();
+    thread::sleep(time);
+    stop.store(true, Ordering::Relaxed);
+    let (reads, hits) = handles
+        .into_iter()
+        .map(|h| {
+            h.join()
+                .unwrap_or_else(|_| mismatch("concurrent", "a reader panicked"))
+        })
+        .fold((0, 0), |(r, h), (r2, h2)| (r + r2, h + h2));
+    let elapsed = start.elapsed().as_secs_f64();
+    if let Some(w) = writer {
+        w.join()
+            .unwrap_or_else(|_| mismatch("concurrent", "the writer panicked"));
+    }
+    (
+        reads as f64 / elapsed,
+        hits as f64 / reads.max(1) as f64,
+        writes.load(Ordering::Relaxed) as f64 / elapsed,
+    )
+}
+
+/// One structure's result at one size.
+#[derive(Clone, Debug, Serialize)]
+pub struct ConcurrentRow {
+    /// Entries.
+    pub n: u64,
+    /// Reader threads.
+    pub readers: usize,
+    /// The structure.
+    pub peer: &'static str,
+    /// Median reads per second without a writer (all readers together).
+    pub reads_alone: f64,
+    /// Median reads per second beside the writer.
+    pub reads_busy: f64,
+    /// Median writer churn steps per second (two writes each).
+    pub writes_busy: f64,
+    /// Median over rounds of the maple tree's reads per second beside the writer divided by
+    /// this structure's in the same round (above 1: ours reads faster). 1 for ours.
+    pub ratio_busy: f64,
+    /// The same without a writer.
+    pub ratio_alone: f64,
+    /// Reads per second beside the writer, every round.
+    pub samples_busy: Vec<f64>,
+}
+
+/// The samples of one structure: reads alone, reads busy and writes busy, per round.
+type Samples = (Vec<f64>, Vec<f64>, Vec<f64>);
+
+/// Takes one round's samples of structure `S`, checking that every lookup without a writer
+/// finds its entry.
+fn round<S: Shared>(s: &Arc<S>, n: u64, readers: usize, time: Duration, out: &mut Samples) {
+    let (alone, hit_rate, _) = run_once(s, n, readers, false, time);
+    if hit_rate != 1.0 {
+        mismatch(
+            &format!("concurrent reads n={n}"),
+            &format!(
+                "{} found {:.4} of the entries without a writer",
+                S::NAME,
+                hit_rate
+            ),
+        );
+    }
+    let (busy, _, writes) = run_once(s, n, readers, true, time);
+    out.0.push(alone);
+    out.1.push(busy);
+    out.2.push(writes);
+}
+
+/// Measures every structure at every size of the settings.
+pub fn run(settings: &Settings, progress: &mut dyn FnMut(&str)) -> Vec<ConcurrentRow> {
+    let readers = settings.readers;
+    let time = settings.concurrent_time;
+    let rounds = if settings.quick { 3 } else { 5 };
+    let mut rows = Vec::new();
+    for &n in &settings.concurrent_sizes {
+        progress(&format!(
+            "concurrent reads, n={n}, {readers} reader(s) + 1 writer"
+        ));
+        let n = n as u64;
+        let maple = Arc::new(SharedMaple::build(n));
+        let locked = Arc::new(Locked::build(n));
+        let scc = Arc::new(Scc::build(n));
+        let mut samples: [Samples; 3] = Default::default();
+        for r in 0..rounds {
+            for step in 0..3 {
+                match (r + step) % 3 {
+                    0 => round(&maple, n, readers, time, &mut samples[0]),
+                    1 => round(&locked, n, readers, time, &mut samples[1]),
+                    _ => round(&scc, n, readers, time, &mut samples[2]),
+                }
+            }
+        }
+        let names = [SharedMaple::NAME, Locked::NAME, Scc::NAME];
+        let ours = samples[0].clone();
+        for (peer, s) in names.into_iter().zip(&samples) {
+            let ratio = |a: &[f64], b: &[f64]| {
+                median(&a.iter().zip(b).map(|(o, p)| o / p).collect::<Vec<_>>())
+            };
+            rows.push(ConcurrentRow {
+                n,
+                readers,
+                peer,
+                reads_alone: median(&s.0),
+                reads_busy: median(&s.1),
+                writes_busy: median(&s.2),
+                ratio_busy: ratio(&ours.1, &s.1),
+                ratio_alone: ratio(&ours.0, &s.0),
+                samples_busy: s.1.clone(),
+            });
+        }
+    }
+    rows
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn agree<S: Shared>() {
+        let s = Arc::new(S::build(1_000));
+        let (_, hit_rate, _) = run_once(&s, 1_000, 1, false, Duration::from_millis(20));
+        assert_eq!(hit_rate, 1.0, "{}", S::NAME);
+        let (reads, _, writes) = run_once(&s, 1_000, 1, true, Duration::from_millis(20));
+        assert!(reads > 0.0 && writes > 0.0, "{}", S::NAME);
+        // After the writer stops, every entry is back with value 1.
+        for j in 0..1_000 {
+            assert_eq!(s.read(16 * j + 4), Some(1), "{} entry {j}", S::NAME);
+        }
+    }
+
+    #[test]
+    fn every_structure_reads_beside_the_writer() {
+        agree::<SharedMaple>();
+        agree::<Locked>();
+        agree::<Scc>();
+    }
+}

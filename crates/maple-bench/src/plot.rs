@@ -1,0 +1,382 @@
+//! SVG plots of a run (plotters, SVG backend only):
+//!
+//! - `time_<workload>.svg`: time per operation against N for every peer, both axes logarithmic,
+//!   for every workload measured at more than one N (and `time_concurrent_reads.svg`, the time
+//!   per read beside the writer);
+//! - `ratios.svg`: every peer's ratio to the maple tree at the largest N of each workload, as
+//!   horizontal bars from 1 on a logarithmic axis (right of 1: the maple tree is faster);
+//! - `memory.svg`: bytes per entry of every structure at the largest N, in ascending order, on
+//!   adjacent and on gapped entries.
+
+use std::path::{Path, PathBuf};
+
+use plotters::prelude::*;
+
+use crate::memory::MAPLE_NODES;
+use crate::report::{Report, size_label};
+
+/// The colour of a peer in every plot.
+fn colour(peer: &str) -> RGBColor {
+    match peer {
+        "maple" | MAPLE_NODES => RGBColor(214, 39, 40),
+        "btreemap" | "RwLock<BTreeMap>" => RGBColor(31, 119, 180),
+        "rangemap" => RGBColor(44, 160, 44),
+        "nodit" => RGBColor(255, 127, 14),
+        "vm-allocator" => RGBColor(148, 103, 189),
+        "scc TreeIndex" => RGBColor(140, 86, 75),
+        _ => RGBColor(127, 127, 127),
+    }
+}
+
+/// A plotting error as text.
+fn err(e: impl std::fmt::Display) -> String {
+    format!("plot: {e}")
+}
+
+/// Writes every plot of `report` into `dir`; returns the files written.
+///
+/// # Errors
+///
+/// The folder cannot be created or a file cannot be written.
+pub fn write_all(report: &Report, dir: &Path) -> Result<Vec<PathBuf>, String> {
+    std::fs::create_dir_all(dir).map_err(|e| format!("{}: {e}", dir.display()))?;
+    let mut written = Vec::new();
+    let mut workloads: Vec<(&str, &str)> = Vec::new();
+    for c in &report.cells {
+        if !workloads.iter().any(|(w, _)| *w == c.workload) {
+            workloads.push((&c.workload, c.group));
+        }
+    }
+    for (workload, group) in workloads {
+        let cells: Vec<_> = report
+            .cells
+            .iter()
+            .filter(|c| c.workload == workload)
+            .collect();
+        if cells.len() < 2 {
+            continue;
+        }
+        let mut series: Vec<(&str, Vec<(f64, f64)>)> = Vec::new();
+        for c in &cells {
+            for p in &c.peers {
+                let point = (c.n as f64, p.ns_per_op);
+                match series.iter_mut().find(|(name, _)| *name == p.peer) {
+                    Some((_, points)) => points.push(point),
+                    None => series.push((p.peer, vec![point])),
+                }
+            }
+        }
+        let x_desc = if group == "churn" {
+            "live entries"
+        } else {
+            "N (entries)"
+        };
+        let path = dir.join(format!("time_{workload}.svg"));
+        line_chart(
+            &path,
+            &format!("{workload}: time per operation"),
+            x_desc,
+            "ns per operation",
+            &series,
+        )?;
+        written.push(path);
+    }
+    if report
+        .concurrent
+        .iter()
+        .map(|r| r.n)
+        .collect::<std::collections::BTreeSet<_>>()
+        .len()
+        > 1
+    {
+        let mut series: Vec<(&str, Vec<(f64, f64)>)> = Vec::new();
+        for r in &report.concurrent {
+            let point = (r.n as f64, 1e9 * r.readers as f64 / r.reads_busy);
+            match series.iter_mut().find(|(name, _)| *name == r.peer) {
+                Some((_, points)) => points.push(point),
+                None => series.push((r.peer, vec![point])),
+            }
+        }
+        let path = dir.join("time_concurrent_reads.svg");
+        line_chart(
+            &path,
+            "reads beside a writer: time per read per reader thread",
+            "N (entries)",
+            "ns per read",
+            &series,
+        )?;
+        written.push(path);
+    }
+    let path = dir.join("ratios.svg");
+    ratio_chart(report, &path)?;
+    written.push(path);
+    if !report.memory.is_empty() {
+        let path = dir.join("memory.svg");
+        memory_chart(report, &path)?;
+        written.push(path);
+    }
+    Ok(written)
+}
+
+/// A log-log line chart of `series` (name, points).
+fn line_chart(
+    path: &Path,
+    title: &str,
+    x_desc: &str,
+    y_desc: &str,
+    series: &[(&str, Vec<(f64, f64)>)],
+) -> Result<(), String> {
+    let points = series.iter().flat_map(|(_, p)| p.iter());
+    let (mut x0, mut x1, mut y0, mut y1) = (f64::MAX, f64::MIN, f64::MAX, f64::MIN);
+    for &(x, y) in points {
+        x0 = x0.min(x);
+        x1 = x1.max(x);
+        y0 = y0.min(y);
+        y1 = y1.max(y);
+    }
+    let root = SVGBackend::new(path, (900, 560)).into_drawing_area();
+    root.fill(&WHITE).map_err(err)?;
+    let mut chart = ChartBuilder::on(&root)
+        .caption(title, ("sans-serif", 22))
+        .margin(16)
+        .x_label_area_size(50)
+        .y_label_area_size(80)
+        .build_cartesian_2d(
+            (x0 / 1.5..x1 * 1.5).log_scale(),
+            (y0 / 2.0..y1 * 2.0).log_scale(),
+        )
+        .map_err(err)?;
+    chart
+        .configure_mesh()
+        .x_desc(x_desc)
+        .y_desc(y_desc)
+        .x_label_formatter(&|x| size_label(x.round() as u64))
+        .y_label_formatter(&|y| format_number(*y))
+        .label_style(("sans-serif", 15))
+        .axis_desc_style(("sans-serif", 16))
+        .draw()
+        .map_err(err)?;
+    for (name, pts) in series {
+        let c = colour(name);
+        chart
+            .draw_series(LineSeries::new(pts.iter().copied(), c.stroke_width(2)))
+            .map_err(err)?
+            .label(*name)
+            .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 24, y)], c.stroke_width(3)));
+        chart
+            .draw_series(pts.iter().map(|&p| Circle::new(p, 4, c.filled())))
+            .map_err(err)?;
+    }
+    chart
+        .configure_series_labels()
+        .position(SeriesLabelPosition::UpperLeft)
+        .background_style(WHITE.mix(0.85))
+        .border_style(BLACK)
+        .label_font(("sans-serif", 15))
+        .draw()
+        .map_err(err)?;
+    root.present().map_err(err)
+}
+
+/// A number for an axis label: `1.5`, `20`, `3k`, `2M`.
+fn format_number(v: f64) -> String {
+    if v >= 1e6 {
+        format!("{}M", trim(v / 1e6))
+    } else if v >= 1e3 {
+        format!("{}k", trim(v / 1e3))
+    } else {
+        trim(v)
+    }
+}
+
+/// `v` with at most two significant decimals and no trailing zeros.
+fn trim(v: f64) -> String {
+    let s = if v >= 10.0 {
+        format!("{v:.0}")
+    } else {
+        format!("{v:.2}")
+    };
+    if s.contains('.') {
+        s.trim_end_matches('0').trim_end_matches('.').to_owned()
+    } else {
+        s
+    }
+}
+
+/// One bar of a horizontal bar chart.
+struct Bar {
+    label: String,
+    peer: String,
+    value: f64,
+}
+
+/// The ratios of every peer at the largest N of every workload.
+fn ratio_bars(report: &Report) -> Vec<Bar> {
+    let mut bars = Vec::new();
+    let mut seen: Vec<&str> = Vec::new();
+    for c in &report.cells {
+        if seen.contains(&c.workload.as_str()) {
+            continue;
+        }
+        seen.push(&c.workload);
+        let Some(largest) = report
+            .cells
+            .iter()
+            .filter(|d| d.workload == c.workload)
+            .max_by_key(|d| d.n)
+        else {
+            continue;
+        };
+        for p in largest.peers.iter().skip(1) {
+            let label = if largest.group == "replay" {
+                largest.workload.clone()
+            } else {
+                format!("{} {}", largest.workload, size_label(largest.n))
+            };
+            bars.push(Bar {
+                label,
+                peer: p.peer.to_owned(),
+                value: p.ratio,
+            });
+        }
+    }
+    if let Some(n) = report.concurrent.iter().map(|r| r.n).max() {
+        for r in report.concurrent.iter().filter(|r| r.n == n).skip(1) {
+            bars.push(Bar {
+                label: format!("reads beside writer {}", size_label(n)),
+                peer: r.peer.to_owned(),
+                value: r.ratio_busy,
+            });
+        }
+    }
+    bars
+}
+
+/// Horizontal bars from 1 (or, when `from_one` is false, from the left edge) on a logarithmic
+/// axis labelled with `suffix`, one row per bar, coloured by peer, with a legend.
+fn bar_chart(
+    path: &Path,
+    title: &str,
+    x_desc: &str,
+    bars: &[Bar],
+    from_one: bool,
+    suffix: &str,
+) -> Result<(), String> {
+    let rows = bars.len().max(1);
+    let height = 140 + 22 * rows as u32;
+    let root = SVGBackend::new(path, (1000, height)).into_drawing_area();
+    root.fill(&WHITE).map_err(err)?;
+    let (lo, hi) = bars.iter().fold((1.0f64, 1.0f64), |(lo, hi), b| {
+        (lo.min(b.value), hi.max(b.value))
+    });
+    let mut chart = ChartBuilder::on(&root)
+        .caption(title, ("sans-serif", 20))
+        .margin(14)
+        .x_label_area_size(46)
+        .y_label_area_size(300)
+        .build_cartesian_2d(
+            (lo / 1.6..hi * 1.6).log_scale(),
+            (0..rows as i32).into_segmented(),
+        )
+        .map_err(err)?;
+    let labels: Vec<String> = bars
+        .iter()
+        .map(|b| format!("{} · {}", b.label, b.peer))
+        .collect();
+    chart
+        .configure_mesh()
+        .disable_y_mesh()
+        .y_labels(rows)
+        .y_label_formatter(&|v| match v {
+            SegmentValue::CenterOf(i) | SegmentValue::Exact(i) => usize::try_from(*i)
+                .ok()
+                .and_then(|i| labels.get(rows.wrapping_sub(1).wrapping_sub(i)))
+                .cloned()
+                .unwrap_or_default(),
+            SegmentValue::Last => String::new(),
+        })
+        .x_label_formatter(&|x| format!("{}{suffix}", format_number(*x)))
+        .x_desc(x_desc)
+        .label_style(("sans-serif", 13))
+        .axis_desc_style(("sans-serif", 15))
+        .draw()
+        .map_err(err)?;
+    let base = if from_one { 1.0 } else { lo / 1.6 };
+    let mut legend: Vec<String> = Vec::new();
+    for (i, b) in bars.iter().enumerate() {
+        let row = (rows - 1 - i) as i32;
+        let c = colour(&b.peer);
+        let mut rect = Rectangle::new(
+            [
+                (base, SegmentValue::Exact(row)),
+                (b.value, SegmentValue::Exact(row + 1)),
+            ],
+            c.filled(),
+        );
+        rect.set_margin(3, 3, 0, 0);
+        let anno = chart.draw_series(std::iter::once(rect)).map_err(err)?;
+        if !legend.contains(&b.peer) {
+            legend.push(b.peer.clone());
+            anno.label(b.peer.clone())
+                .legend(move |(x, y)| Rectangle::new([(x, y - 6), (x + 16, y + 6)], c.filled()));
+        }
+    }
+    if from_one {
+        chart
+            .draw_series(std::iter::once(PathElement::new(
+                vec![(1.0, SegmentValue::Exact(0)), (1.0, SegmentValue::Last)],
+                BLACK.stroke_width(2),
+            )))
+            .map_err(err)?;
+    }
+    chart
+        .configure_series_labels()
+        .position(SeriesLabelPosition::LowerRight)
+        .background_style(WHITE.mix(0.9))
+        .border_style(BLACK)
+        .label_font(("sans-serif", 14))
+        .draw()
+        .map_err(err)?;
+    root.present().map_err(err)
+}
+
+/// The ratio chart (see the module docs).
+fn ratio_chart(report: &Report, path: &Path) -> Result<(), String> {
+    bar_chart(
+        path,
+        "peer time / maple time, same run, at the largest N (right of 1: maple is faster)",
+        "ratio (log scale)",
+        &ratio_bars(report),
+        true,
+        "x",
+    )
+}
+
+/// The memory chart (see the module docs).
+fn memory_chart(report: &Report, path: &Path) -> Result<(), String> {
+    let Some(n) = report.memory.iter().map(|r| r.n).max() else {
+        return Ok(());
+    };
+    let mut bars = Vec::new();
+    for pattern in crate::input::Pattern::ALL {
+        let mut rows: Vec<_> = report
+            .memory
+            .iter()
+            .filter(|r| r.n == n && r.pattern == pattern && r.order == "rand")
+            .collect();
+        rows.sort_by(|a, b| a.bytes_per_entry.total_cmp(&b.bytes_per_entry));
+        bars.extend(rows.into_iter().map(|r| Bar {
+            label: format!("{} {}", pattern.name(), size_label(n)),
+            peer: r.peer.to_owned(),
+            value: r.bytes_per_entry,
+        }));
+    }
+    bar_chart(
+        path,
+        "bytes per entry, shuffled inserts, at the largest N (shorter is smaller)",
+        "bytes per entry (log scale)",
+        &bars,
+        false,
+        " B",
+    )
+}
