@@ -65,6 +65,7 @@
 pub mod format;
 pub mod io;
 pub mod parse;
+pub mod replay;
 pub mod strace;
 
 pub use format::{Record, Trace};

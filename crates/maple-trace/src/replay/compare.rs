@@ -1,0 +1,569 @@
+//! Comparing the model's VMAs with a kernel snapshot, and explaining the differences.
+//!
+//! Both sides become [`Shape`]s: what `/proc/PID/smaps` can show of a VMA. Where the lists
+//! differ, [`windows`] cuts the smallest address ranges that hold every difference, and
+//! [`classify`] decides, for each, whether kernel state that no system call shows explains it
+//! (a [`Resync`]) or the model is wrong (a [`Mismatch`]).
+
+use std::collections::BTreeSet;
+use std::fmt::{self, Display, Formatter};
+
+use crate::format::{Backing, FileId, SnapshotVma};
+
+/// The `VmFlags` mnemonics the model keeps, with their `vm_flags` bits (x86-64 Linux).
+///
+/// Others the kernel may show (`sd` soft-dirty, `ht` hugetlb, `um`/`uw` userfaultfd, `ss`
+/// shadow stack, `sl` sealed, ...) are not compared.
+pub(crate) const COMPARED_FLAGS: &[([u8; 2], u64)] = &[
+    (*b"rd", 0x1),
+    (*b"wr", 0x2),
+    (*b"ex", 0x4),
+    (*b"sh", 0x8),
+    (*b"mr", 0x10),
+    (*b"mw", 0x20),
+    (*b"me", 0x40),
+    (*b"ms", 0x80),
+    (*b"gd", 0x100),
+    (*b"pf", 0x400),
+    (*b"lo", 0x2000),
+    (*b"io", 0x4000),
+    (*b"sr", 0x8000),
+    (*b"rr", 0x1_0000),
+    (*b"dc", 0x2_0000),
+    (*b"de", 0x4_0000),
+    (*b"lf", 0x8_0000),
+    (*b"ac", 0x10_0000),
+    (*b"nr", 0x20_0000),
+    (*b"sf", 0x80_0000),
+    (*b"wf", 0x200_0000),
+    (*b"dd", 0x400_0000),
+    (*b"mm", 0x1000_0000),
+    (*b"hg", 0x2000_0000),
+    (*b"nh", 0x4000_0000),
+    (*b"mg", 0x8000_0000),
+];
+
+/// The bits of [`COMPARED_FLAGS`].
+pub(crate) fn compared_mask() -> u64 {
+    COMPARED_FLAGS.iter().fold(0, |acc, &(_, bit)| acc | bit)
+}
+
+/// The `vm_flags` bits named by a snapshot VMA's mnemonics (only the compared ones).
+pub(crate) fn flags_of(vma: &SnapshotVma) -> u64 {
+    vma.flags.iter().fold(0, |acc, m| {
+        acc | COMPARED_FLAGS
+            .iter()
+            .find(|(name, _)| name == m)
+            .map_or(0, |&(_, bit)| bit)
+    })
+}
+
+/// Writes `vm_flags` bits as mnemonics (`rd,wr,mr`).
+pub(crate) fn mnemonics(bits: u64) -> String {
+    let names: Vec<&str> = COMPARED_FLAGS
+        .iter()
+        .filter(|&&(_, bit)| bits & bit != 0)
+        .map(|(name, _)| std::str::from_utf8(name).unwrap_or("??"))
+        .collect();
+    names.join(",")
+}
+
+/// What a VMA looks like from `/proc/PID/smaps`, on either side of a comparison.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Shape {
+    pub(crate) start: u64,
+    pub(crate) end: u64,
+    /// `vm_flags`, restricted to [`COMPARED_FLAGS`] (or to the access and shared bits when
+    /// the snapshot carries no `VmFlags`).
+    pub(crate) flags: u64,
+    /// The file, in trace ids; `None` for anonymous memory.
+    pub(crate) file: Option<FileId>,
+    /// The file offset of `start` in bytes (0 for anonymous memory).
+    pub(crate) offset: u64,
+    /// A kernel name (`[vdso]`, `[anon:x]`); never set on the model's side.
+    pub(crate) name: Option<String>,
+}
+
+impl Shape {
+    /// The shape of a snapshot VMA; `mask` keeps the flags both sides can show.
+    pub(crate) fn of_snapshot(vma: &SnapshotVma, mask: u64) -> Shape {
+        let mut flags = flags_of(vma);
+        if vma.flags.is_empty() {
+            flags = u64::from(vma.read) | u64::from(vma.write) << 1 | u64::from(vma.exec) << 2;
+            flags |= u64::from(vma.shared) << 3;
+        }
+        let (file, name) = match &vma.backing {
+            Backing::Anon => (None, None),
+            Backing::File(id) => (Some(*id), None),
+            Backing::Named(name) => (None, Some(name.clone())),
+        };
+        let offset = if file.is_some() { vma.offset } else { 0 };
+        Shape {
+            start: vma.start,
+            end: vma.end,
+            flags: flags & mask,
+            file,
+            offset,
+            name,
+        }
+    }
+
+    /// Whether the kernel shows the heap or the stack: names that stand for plain anonymous
+    /// memory, which the model does not name.
+    fn plain_name(&self) -> bool {
+        matches!(self.name.as_deref(), None | Some("heap") | Some("stack"))
+    }
+
+    /// Whether both describe the same memory at `addr`: same flags, same file at the same
+    /// offset, same kind of name.
+    fn same_at(&self, other: &Shape, addr: u64) -> bool {
+        self.flags == other.flags
+            && self.file == other.file
+            && (self.file.is_none()
+                || self.offset.wrapping_add(addr - self.start)
+                    == other.offset.wrapping_add(addr - other.start))
+            && (self.plain_name() && other.plain_name() || self.name == other.name)
+    }
+
+    /// Equal as a whole (names that stand for plain memory match the model's none).
+    pub(crate) fn matches(&self, other: &Shape) -> bool {
+        self.start == other.start && self.end == other.end && self.same_at(other, self.start)
+    }
+}
+
+impl Display for Shape {
+    fn fmt(&self, f: &mut Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "{:x}-{:x} {}",
+            self.start,
+            self.end,
+            mnemonics(self.flags)
+        )?;
+        if let Some(file) = self.file {
+            write!(f, " {file}@{:x}", self.offset)?;
+        }
+        if let Some(name) = &self.name {
+            write!(f, " [{name}]")?;
+        }
+        Ok(())
+    }
+}
+
+/// One address range where the lists differ: the VMAs of each side that lie in it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Window {
+    /// Lowest address of any VMA in the window.
+    pub(crate) start: u64,
+    /// Highest end of any VMA in the window.
+    pub(crate) end: u64,
+    /// Indices into the model's list.
+    pub(crate) ours: std::ops::Range<usize>,
+    /// Indices into the kernel's list.
+    pub(crate) kernel: std::ops::Range<usize>,
+}
+
+/// Cuts the differences between two sorted lists into windows; each holds whole VMAs of both
+/// sides, and outside the windows the lists are equal.
+pub(crate) fn windows(ours: &[Shape], kernel: &[Shape]) -> Vec<Window> {
+    let mut out = Vec::new();
+    let (mut i, mut j) = (0, 0);
+    while i < ours.len() || j < kernel.len() {
+        if i < ours.len() && j < kernel.len() && ours[i].matches(&kernel[j]) {
+            i += 1;
+            j += 1;
+            continue;
+        }
+        let (oi, kj) = (i, j);
+        let mut start = u64::MAX;
+        let mut end = 0;
+        if let Some(v) = ours.get(i) {
+            start = start.min(v.start);
+        }
+        if let Some(v) = kernel.get(j) {
+            start = start.min(v.start);
+        }
+        // Take the first VMA of whichever side starts lower, then everything that overlaps
+        // the growing window, until both sides agree again at the window's end.
+        loop {
+            let mut grew = false;
+            if let Some(v) = ours.get(i)
+                && (v.start < end || (i == oi && v.start == start))
+            {
+                end = end.max(v.end);
+                i += 1;
+                grew = true;
+            }
+            if let Some(v) = kernel.get(j)
+                && (v.start < end || (j == kj && v.start == start))
+            {
+                end = end.max(v.end);
+                j += 1;
+                grew = true;
+            }
+            if !grew {
+                break;
+            }
+        }
+        out.push(Window {
+            start,
+            end,
+            ours: oi..i,
+            kernel: kj..j,
+        });
+    }
+    out
+}
+
+/// Kernel state that no system call shows, which explains a difference; the replay copies
+/// the kernel's layout there, counts it by kind, and goes on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Resync {
+    /// A stack VMA grew down on page faults (`expand_stack`).
+    StackGrowth,
+    /// The kernel kept apart VMAs the model merged, and they are private: whether each has an
+    /// anon_vma (and which) decides that merge, and depends on page faults.
+    AnonVma,
+    /// The kernel kept apart shared file VMAs the model merged: two opens of one file are two
+    /// `struct file`s, which `/proc` shows alike.
+    FileInstance,
+    /// A VMA the kernel made without a system call of the program (`[uprobes]`, say).
+    KernelMapping,
+    /// A call the model does not implement changed the layout (`mseal`, `mbind`,
+    /// `set_vma_name`, `shmat`, `remap_file_pages`, `map_shadow_stack`...).
+    UnmodelledCall,
+}
+
+impl Resync {
+    /// A short name for summaries.
+    pub fn name(self) -> &'static str {
+        match self {
+            Resync::StackGrowth => "stack-growth",
+            Resync::AnonVma => "anon_vma",
+            Resync::FileInstance => "file-instance",
+            Resync::KernelMapping => "kernel-mapping",
+            Resync::UnmodelledCall => "unmodelled-call",
+        }
+    }
+}
+
+/// How the model's layout differs from the kernel's where nothing explains it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Mismatch {
+    /// The kernel has memory where the model has none.
+    Missing,
+    /// The model has memory where the kernel has none.
+    Extra,
+    /// The kernel merged VMAs the model keeps apart.
+    MissedMerge,
+    /// The VMAs cover the same memory, but their ends differ otherwise.
+    Boundaries,
+    /// Access or shared flags differ.
+    Permissions,
+    /// Other `vm_flags` differ.
+    Flags,
+    /// A different file, or an anonymous VMA against a file one.
+    File,
+    /// The same file at a different offset.
+    Offset,
+    /// The call's result differs (address, error, or break).
+    Result,
+}
+
+impl Mismatch {
+    /// A short name for summaries.
+    pub fn name(self) -> &'static str {
+        match self {
+            Mismatch::Missing => "missing-vma",
+            Mismatch::Extra => "extra-vma",
+            Mismatch::MissedMerge => "missed-merge",
+            Mismatch::Boundaries => "boundaries",
+            Mismatch::Permissions => "permissions",
+            Mismatch::Flags => "flags",
+            Mismatch::File => "file",
+            Mismatch::Offset => "offset",
+            Mismatch::Result => "result",
+        }
+    }
+}
+
+/// What a window's difference is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Verdict {
+    Explained(Resync),
+    Wrong(Mismatch),
+}
+
+/// Whether every address of the window is covered alike by both sides: same flags, file and
+/// offset everywhere, only the ends of VMAs differ.
+fn same_memory(ours: &[Shape], kernel: &[Shape]) -> bool {
+    let mut points: Vec<u64> = ours
+        .iter()
+        .chain(kernel)
+        .flat_map(|v| [v.start, v.end])
+        .collect();
+    points.sort_unstable();
+    points.dedup();
+    let at = |list: &[Shape], addr: u64| {
+        list.iter()
+            .find(|v| v.start <= addr && addr < v.end)
+            .cloned()
+    };
+    points.iter().all(|&p| match (at(ours, p), at(kernel, p)) {
+        (None, None) => true,
+        (Some(o), Some(k)) => o.same_at(&k, p),
+        _ => false,
+    })
+}
+
+/// Explains the difference in one window, or names what is wrong.
+///
+/// `unmodelled` says whether a call the model does not implement ran in this space since the
+/// last comparison.
+pub(crate) fn classify(ours: &[Shape], kernel: &[Shape], unmodelled: bool) -> Verdict {
+    use Verdict::{Explained, Wrong};
+    // A stack that grew on page faults: the same VMA, starting lower in the kernel.
+    if let ([o], [k]) = (ours, kernel)
+        && o.end == k.end
+        && k.start < o.start
+        && (k.flags & 0x100 != 0 || k.name.as_deref() == Some("stack"))
+        && o.same_at(k, o.start)
+    {
+        return Explained(Resync::StackGrowth);
+    }
+    if unmodelled {
+        return Explained(Resync::UnmodelledCall);
+    }
+    if ours.is_empty()
+        && kernel.iter().all(|k| {
+            k.name
+                .as_deref()
+                .is_some_and(|n| !matches!(n, "heap" | "stack"))
+        })
+    {
+        return Explained(Resync::KernelMapping);
+    }
+    if same_memory(ours, kernel) {
+        let starts = |list: &[Shape]| list.iter().map(|v| v.start).collect::<BTreeSet<u64>>();
+        let (model_cuts, kernel_cuts) = (starts(ours), starts(kernel));
+        if model_cuts.is_subset(&kernel_cuts) {
+            let shared_file = kernel
+                .iter()
+                .all(|k| k.file.is_some() && k.flags & 0x8 != 0);
+            return Explained(if shared_file {
+                Resync::FileInstance
+            } else {
+                Resync::AnonVma
+            });
+        }
+        if kernel_cuts.is_subset(&model_cuts) {
+            return Wrong(Mismatch::MissedMerge);
+        }
+        return Wrong(Mismatch::Boundaries);
+    }
+    if ours.is_empty() {
+        return Wrong(Mismatch::Missing);
+    }
+    if kernel.is_empty() {
+        return Wrong(Mismatch::Extra);
+    }
+    // Name the first attribute that differs where both sides have memory.
+    for k in kernel {
+        for o in ours.iter().filter(|o| o.start < k.end && k.start < o.end) {
+            let addr = o.start.max(k.start);
+            if o.flags & 0xf != k.flags & 0xf {
+                return Wrong(Mismatch::Permissions);
+            }
+            if o.flags != k.flags {
+                return Wrong(Mismatch::Flags);
+            }
+            if o.file != k.file
+                || o.name.is_some() != k.name.is_some() && !(o.plain_name() && k.plain_name())
+            {
+                return Wrong(Mismatch::File);
+            }
+            if !o.same_at(k, addr) {
+                return Wrong(Mismatch::Offset);
+            }
+        }
+    }
+    let covered = |list: &[Shape]| list.iter().map(|v| v.end - v.start).sum::<u64>();
+    if covered(kernel) > covered(ours) {
+        Wrong(Mismatch::Missing)
+    } else {
+        Wrong(Mismatch::Extra)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const RW: u64 = 0x1 | 0x2 | 0x10 | 0x20 | 0x40;
+
+    fn anon(start: u64, end: u64, flags: u64) -> Shape {
+        Shape {
+            start,
+            end,
+            flags,
+            file: None,
+            offset: 0,
+            name: None,
+        }
+    }
+
+    fn file(start: u64, end: u64, flags: u64, id: u32, offset: u64) -> Shape {
+        Shape {
+            start,
+            end,
+            flags,
+            file: Some(FileId(id)),
+            offset,
+            name: None,
+        }
+    }
+
+    #[test]
+    fn equal_lists_have_no_window() {
+        let list = vec![
+            anon(0x1000, 0x2000, RW),
+            file(0x3000, 0x5000, 0x1 | 0x10, 1, 0x2000),
+        ];
+        assert!(windows(&list, &list).is_empty());
+    }
+
+    #[test]
+    fn windows_hold_whole_vmas_of_both_sides() {
+        let ours = vec![
+            anon(0x1000, 0x2000, RW),
+            anon(0x3000, 0x6000, RW),
+            anon(0x8000, 0x9000, RW),
+        ];
+        let kernel = vec![
+            anon(0x1000, 0x2000, RW),
+            anon(0x3000, 0x4000, RW),
+            anon(0x4000, 0x6000, RW),
+            anon(0x8000, 0x9000, 0x1),
+        ];
+        let found = windows(&ours, &kernel);
+        assert_eq!(
+            found,
+            vec![
+                Window {
+                    start: 0x3000,
+                    end: 0x6000,
+                    ours: 1..2,
+                    kernel: 1..3
+                },
+                Window {
+                    start: 0x8000,
+                    end: 0x9000,
+                    ours: 2..3,
+                    kernel: 3..4
+                },
+            ]
+        );
+        let missing = windows(&[], &kernel[..1]);
+        assert_eq!(
+            missing,
+            vec![Window {
+                start: 0x1000,
+                end: 0x2000,
+                ours: 0..0,
+                kernel: 0..1
+            }]
+        );
+    }
+
+    #[test]
+    fn explanations_and_mismatches() {
+        use Verdict::{Explained, Wrong};
+        let stack = Shape {
+            name: Some("stack".into()),
+            ..anon(0x7000, 0x9000, RW | 0x100)
+        };
+        assert_eq!(
+            classify(&[anon(0x8000, 0x9000, RW | 0x100)], &[stack], false),
+            Explained(Resync::StackGrowth)
+        );
+        // The kernel kept two private pieces apart that the model merged.
+        let split = [anon(0x1000, 0x2000, RW), anon(0x2000, 0x3000, RW)];
+        assert_eq!(
+            classify(&[anon(0x1000, 0x3000, RW)], &split, false),
+            Explained(Resync::AnonVma)
+        );
+        // ... and the other way round is the model's fault.
+        assert_eq!(
+            classify(&split, &[anon(0x1000, 0x3000, RW)], false),
+            Wrong(Mismatch::MissedMerge)
+        );
+        let shared = [
+            file(0x1000, 0x2000, 0x1 | 0x8, 1, 0),
+            file(0x2000, 0x3000, 0x1 | 0x8, 1, 0x1000),
+        ];
+        assert_eq!(
+            classify(&[file(0x1000, 0x3000, 0x1 | 0x8, 1, 0)], &shared, false),
+            Explained(Resync::FileInstance)
+        );
+        assert_eq!(
+            classify(
+                &[anon(0x1000, 0x3000, RW)],
+                &[anon(0x1000, 0x3000, 0x1)],
+                false
+            ),
+            Wrong(Mismatch::Permissions)
+        );
+        assert_eq!(
+            classify(
+                &[anon(0x1000, 0x3000, RW)],
+                &[anon(0x1000, 0x3000, RW | 0x2_0000)],
+                false
+            ),
+            Wrong(Mismatch::Flags)
+        );
+        assert_eq!(
+            classify(
+                &[file(0x1000, 0x3000, 0x1, 1, 0)],
+                &[file(0x1000, 0x3000, 0x1, 2, 0)],
+                false
+            ),
+            Wrong(Mismatch::File)
+        );
+        assert_eq!(
+            classify(
+                &[file(0x1000, 0x3000, 0x1, 1, 0)],
+                &[file(0x1000, 0x3000, 0x1, 1, 0x1000)],
+                false
+            ),
+            Wrong(Mismatch::Offset)
+        );
+        assert_eq!(
+            classify(&[], &[anon(0x1000, 0x3000, RW)], false),
+            Wrong(Mismatch::Missing)
+        );
+        assert_eq!(
+            classify(&[anon(0x1000, 0x3000, RW)], &[], false),
+            Wrong(Mismatch::Extra)
+        );
+        assert_eq!(
+            classify(&[anon(0x1000, 0x3000, RW)], &[], true),
+            Explained(Resync::UnmodelledCall)
+        );
+        let uprobes = Shape {
+            name: Some("uprobes".into()),
+            ..anon(0x1000, 0x2000, 0x4)
+        };
+        assert_eq!(
+            classify(&[], &[uprobes], false),
+            Explained(Resync::KernelMapping)
+        );
+        assert_eq!(
+            classify(
+                &[anon(0x1000, 0x1800, RW), anon(0x1800, 0x3000, RW)],
+                &[anon(0x1000, 0x2000, RW), anon(0x2000, 0x3000, RW)],
+                false
+            ),
+            Wrong(Mismatch::Boundaries)
+        );
+    }
+}

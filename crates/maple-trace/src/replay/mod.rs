@@ -1,0 +1,1077 @@
+//! Replaying a trace through [`maple_mm`] and checking every step against the kernel.
+//!
+//! Each address space of the trace becomes an [`AddressSpace`]. Its layout starts as the
+//! snapshot exec left (the VMAs exec builds, such as the program, the loader, the stack and
+//! the vDSO, come from no system call the program made), then every operation is applied
+//! with the arguments the program passed. Where the kernel chose an address (an `mmap` hint,
+//! an `mremap` that moved), the model maps at the address the kernel returned.
+//!
+//! With [`ReplayOptions::check`], the model's layout is compared with the kernel's at every
+//! snapshot: start, end, flags (the `VmFlags` the model keeps), file and offset of every VMA.
+//! A step matches when its call returned what the kernel returned and the next comparison of
+//! its address space finds no unexplained difference. A difference is *explained* when kernel
+//! state that no system call shows accounts for it: a stack that grew on page faults, VMAs
+//! kept apart by their anon_vmas (which exist only once a page was touched), two opens of a
+//! file, a mapping the kernel made itself, or a call the model does not implement. Explained
+//! differences are copied from the snapshot and counted by kind ([`Resync`]); nothing is
+//! hidden. Anything else is a divergence ([`Mismatch`]); the first is kept with the VMAs of
+//! both sides around it, the model is copied from the kernel there, and the replay goes on.
+//!
+//! In a space with one thread every operation is checked against the layout right after it
+//! (an unchanged layout has no new snapshot). With several threads, the capture may take a
+//! snapshot only once all of their calls in flight have returned; a step there is judged at
+//! the next snapshot of its space.
+
+mod compare;
+
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use maple_mm::{
+    AddressSpace, AnonVma, AnonVmaId, BTreeIndex, Errno as MmErrno, File, FileId as MmFileId,
+    MapFlags as MmMapFlags, MapleIndex, McFlags, MlockFlags, MremapFlags, Prot as MmProt, VmFlags,
+    Vma, VmaIndex,
+};
+
+pub use compare::{Mismatch, Resync};
+use compare::{Shape, Verdict, classify, compared_mask, windows};
+
+use crate::format::{
+    Errno, FileId, MapFlags, Op, OtherCall, Record, RemapFlags, SnapshotVma, SpaceId, SysResult,
+    ThreadId, Trace,
+};
+
+/// The VMA index the address spaces use.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Engine {
+    /// [`maple_mm::MapleIndex`]: the maple tree, as Linux.
+    #[default]
+    Maple,
+    /// [`maple_mm::BTreeIndex`]: the standard library's `BTreeMap`, for comparison.
+    BTree,
+}
+
+impl Engine {
+    /// The name used on the command line (`maple`, `btree`).
+    pub fn name(self) -> &'static str {
+        match self {
+            Engine::Maple => "maple",
+            Engine::BTree => "btree",
+        }
+    }
+}
+
+/// How to replay.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct ReplayOptions {
+    /// Compare with every kernel snapshot.
+    pub check: bool,
+    /// The VMA index.
+    pub engine: Engine,
+}
+
+/// The first divergence of a replay, with the VMAs of both sides around it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Divergence {
+    /// The step (operation, counting from 1) after which it was found.
+    pub step: u64,
+    /// The address space.
+    pub space: SpaceId,
+    /// The operation, as the trace writes it.
+    pub op: String,
+    /// What differs.
+    pub kind: Mismatch,
+    /// Detail: the results, or the address range of the difference.
+    pub detail: String,
+    /// The model's VMAs around the difference (`/proc`-like lines).
+    pub ours: Vec<String>,
+    /// The kernel's VMAs around the difference.
+    pub kernel: Vec<String>,
+}
+
+/// The shape of the tree of the largest address space, when it was largest.
+#[derive(Debug, Clone, Copy, PartialEq, Default)]
+pub struct TreeFigures {
+    /// VMAs then.
+    pub vmas: usize,
+    /// Tree height.
+    pub height: usize,
+    /// Tree nodes.
+    pub nodes: usize,
+    /// Bytes of tree nodes per VMA.
+    pub bytes_per_vma: f64,
+}
+
+/// What a replay found.
+#[derive(Debug, Clone, Default)]
+pub struct Report {
+    /// The engine used.
+    pub engine: Engine,
+    /// Whether snapshots were compared.
+    pub checked: bool,
+    /// Operations replayed (exec, fork and exit included).
+    pub steps: u64,
+    /// Steps that matched the kernel (all of them when not checking).
+    pub steps_matching: u64,
+    /// Steps judged at a later snapshot because other threads' calls were in flight.
+    pub steps_judged_late: u64,
+    /// Snapshots compared.
+    pub comparisons: u64,
+    /// Operations by name.
+    pub ops: BTreeMap<&'static str, u64>,
+    /// Failed calls the model failed alike, by error.
+    pub failures_reproduced: BTreeMap<String, u64>,
+    /// Failed calls not replayed because they depend on state the model does not hold (file
+    /// modes, descriptors, resource limits, signals), by error.
+    pub failures_skipped: BTreeMap<String, u64>,
+    /// Explained differences copied from the kernel, by kind.
+    pub resyncs: BTreeMap<&'static str, u64>,
+    /// Divergences, by kind.
+    pub divergences: BTreeMap<&'static str, u64>,
+    /// The first divergence.
+    pub first_divergence: Option<Divergence>,
+    /// Address spaces.
+    pub spaces: u64,
+    /// The largest VMA count of any space.
+    pub peak_vmas: usize,
+    /// The tree at that peak (maple engine only).
+    pub peak_tree: Option<TreeFigures>,
+    /// Time spent in the model's operations.
+    pub model_time: Duration,
+    /// Time of the whole replay, comparisons included.
+    pub elapsed: Duration,
+}
+
+impl Report {
+    /// Operations per second of the model alone.
+    pub fn ops_per_sec(&self) -> f64 {
+        self.steps as f64 / self.model_time.as_secs_f64().max(1e-9)
+    }
+
+    /// Whether every step matched.
+    pub fn all_match(&self) -> bool {
+        self.steps_matching == self.steps
+    }
+}
+
+/// Why a replay could not go on: the model refused to copy the kernel's layout.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ReplayError {
+    /// The step.
+    pub step: u64,
+    /// What failed.
+    pub reason: String,
+}
+
+impl std::fmt::Display for ReplayError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "step {}: {}", self.step, self.reason)
+    }
+}
+
+impl std::error::Error for ReplayError {}
+
+/// Replays `trace`, calling `progress(done, total)` now and then with counts of records.
+///
+/// # Errors
+/// [`ReplayError`] if the model cannot take the kernel's layout (a snapshot the model's
+/// rules reject outright).
+///
+/// # Examples
+/// ```
+/// use maple_trace::replay::{replay, ReplayOptions};
+///
+/// let text = "#mapletrace 1\nN 1 t1 demo\n\
+///     S 1 1\nv 7ffffffde000 7ffffffff000 rw-p 0 [stack] rd,wr,mr,mw,me,gd,ac\n\
+///     m 1 t1 0 2000 rw- pa - 0 7f0000000000\n\
+///     S 1 2\nv 7f0000000000 7f0000002000 rw-p 0 - rd,wr,mr,mw,me,ac\n\
+///     v 7ffffffde000 7ffffffff000 rw-p 0 [stack] rd,wr,mr,mw,me,gd,ac\n\
+///     X 1\n";
+/// let trace = maple_trace::parse(text.as_bytes())?;
+/// let report = replay(&trace, &ReplayOptions { check: true, ..Default::default() }, &mut |_, _| {})?;
+/// assert_eq!(report.steps, 3);
+/// assert!(report.all_match());
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+pub fn replay(
+    trace: &Trace,
+    options: &ReplayOptions,
+    progress: &mut dyn FnMut(usize, usize),
+) -> Result<Report, ReplayError> {
+    match options.engine {
+        Engine::Maple => Replayer::<MapleIndex>::new(trace, options).run(progress),
+        Engine::BTree => Replayer::<BTreeIndex>::new(trace, options).run(progress),
+    }
+}
+
+/// The tree figures an index can give.
+trait TreeStats {
+    fn figures(&self, vmas: usize) -> Option<TreeFigures>;
+}
+
+impl TreeStats for MapleIndex {
+    fn figures(&self, vmas: usize) -> Option<TreeFigures> {
+        let tree = self.tree();
+        Some(TreeFigures {
+            vmas,
+            height: tree.height(),
+            nodes: tree.node_count(),
+            bytes_per_vma: tree.node_count() as f64 * 256.0 / vmas.max(1) as f64,
+        })
+    }
+}
+
+impl TreeStats for BTreeIndex {
+    fn figures(&self, _vmas: usize) -> Option<TreeFigures> {
+        None
+    }
+}
+
+/// Errors that come from state the model does not hold: replaying such a failed call would
+/// succeed in the model.
+const UNMODELLED_ERRORS: &[&str] = &[
+    "EBADF",
+    "EACCES",
+    "ENODEV",
+    "ETXTBSY",
+    "EPERM",
+    "ENFILE",
+    "EMFILE",
+    "EAGAIN",
+    "EINTR",
+    "ERESTARTSYS",
+    "ERESTARTNOINTR",
+    "ERESTARTNOHAND",
+    "ERESTART_RESTARTBLOCK",
+    "EOVERFLOW",
+    "ENOSYS",
+    "EOPNOTSUPP",
+    "ENXIO",
+    "EIO",
+    "ENOSPC",
+    "EFBIG",
+];
+
+/// One address space being replayed.
+struct Space<I: VmaIndex> {
+    mm: AddressSpace<I>,
+    /// The kernel's layout at its last snapshot.
+    kernel: Vec<SnapshotVma>,
+    threads: HashSet<ThreadId>,
+    /// Steps since the last comparison, and whether one of them returned something else
+    /// than the kernel's result.
+    unjudged: u64,
+    unjudged_bad: bool,
+    /// A call the model does not implement ran since the last comparison.
+    unmodelled: bool,
+    /// Whether the break is known (the first `brk` tells it).
+    brk_known: bool,
+    /// The record of the last operation, for divergence reports.
+    last_record: usize,
+}
+
+struct Replayer<'t, I: VmaIndex> {
+    trace: &'t Trace,
+    options: ReplayOptions,
+    spaces: HashMap<SpaceId, Space<I>>,
+    files: HashMap<FileId, Arc<File>>,
+    /// Model file ids the model made itself (shared anonymous memory), bound to the kernel's.
+    bound_files: HashMap<MmFileId, FileId>,
+    next_anon: u64,
+    report: Report,
+    flag_mask: u64,
+}
+
+/// Model file ids for trace files; the model's own shmem files use other numbers.
+fn model_file_id(id: FileId) -> MmFileId {
+    MmFileId(u64::from(id.0))
+}
+
+impl<'t, I: VmaIndex + TreeStats> Replayer<'t, I> {
+    fn new(trace: &'t Trace, options: &ReplayOptions) -> Self {
+        Replayer {
+            trace,
+            options: *options,
+            spaces: HashMap::new(),
+            files: HashMap::new(),
+            bound_files: HashMap::new(),
+            next_anon: 1 << 48,
+            report: Report {
+                engine: options.engine,
+                checked: options.check,
+                ..Report::default()
+            },
+            flag_mask: compared_mask(),
+        }
+    }
+
+    fn run(mut self, progress: &mut dyn FnMut(usize, usize)) -> Result<Report, ReplayError> {
+        let started = Instant::now();
+        let records = &self.trace.records;
+        // Which spaces get a snapshot right after each op: a space whose next record is not
+        // its snapshot kept its layout through the op.
+        let mut next_is_snapshot = vec![false; records.len()];
+        let mut last_op: HashMap<SpaceId, usize> = HashMap::new();
+        for (i, record) in records.iter().enumerate() {
+            match record {
+                Record::Op { space, .. } => {
+                    last_op.insert(*space, i);
+                }
+                Record::Snapshot { space, .. } => {
+                    if let Some(&op) = last_op.get(space) {
+                        next_is_snapshot[op] = true;
+                    }
+                    last_op.remove(space);
+                }
+                Record::FileName { .. } => {}
+            }
+        }
+        for (i, record) in records.iter().enumerate() {
+            if i % 4096 == 0 {
+                progress(i, records.len());
+            }
+            match record {
+                Record::FileName { .. } => {}
+                Record::Snapshot { space, vmas } => self.snapshot(*space, vmas)?,
+                Record::Op { space, thread, op } => {
+                    self.report.steps += 1;
+                    *self.report.ops.entry(op.name()).or_default() += 1;
+                    self.op(*space, *thread, op, i)?;
+                    let single_thread =
+                        self.spaces.get(space).is_some_and(|s| s.threads.len() <= 1);
+                    if self.options.check
+                        && !next_is_snapshot[i]
+                        && single_thread
+                        && self.spaces.contains_key(space)
+                    {
+                        // The layout did not change in the kernel: compare with the last one.
+                        let kernel = self.spaces[space].kernel.clone();
+                        self.compare(*space, &kernel, true)?;
+                    }
+                }
+            }
+        }
+        progress(records.len(), records.len());
+        let leftover: Vec<SpaceId> = self.spaces.keys().copied().collect();
+        for space in leftover {
+            self.finish_space(space);
+        }
+        self.report.elapsed = started.elapsed();
+        if !self.options.check {
+            self.report.steps_matching = self.report.steps;
+        }
+        Ok(self.report)
+    }
+
+    fn step(&self) -> u64 {
+        self.report.steps
+    }
+
+    fn error(&self, reason: impl Into<String>) -> ReplayError {
+        ReplayError {
+            step: self.step(),
+            reason: reason.into(),
+        }
+    }
+
+    fn file(&mut self, id: FileId) -> Arc<File> {
+        self.files
+            .entry(id)
+            .or_insert_with(|| Arc::new(File::new(model_file_id(id))))
+            .clone()
+    }
+
+    /// Steps not yet judged when a space ends count by the last comparison's verdict.
+    fn finish_space(&mut self, space: SpaceId) {
+        if let Some(s) = self.spaces.remove(&space) {
+            if !s.unjudged_bad {
+                self.report.steps_matching += s.unjudged;
+            }
+        }
+    }
+
+    fn timed<R>(&mut self, f: impl FnOnce(&mut Self) -> R) -> R {
+        let t = Instant::now();
+        let r = f(self);
+        self.report.model_time += t.elapsed();
+        r
+    }
+
+    fn new_space(
+        &mut self,
+        space: SpaceId,
+        mm: AddressSpace<I>,
+        kernel: Vec<SnapshotVma>,
+        brk_known: bool,
+    ) {
+        self.report.spaces += 1;
+        self.spaces.insert(
+            space,
+            Space {
+                mm,
+                kernel,
+                threads: HashSet::new(),
+                unjudged: 0,
+                unjudged_bad: false,
+                unmodelled: false,
+                brk_known,
+                last_record: 0,
+            },
+        );
+    }
+
+    fn op(
+        &mut self,
+        space: SpaceId,
+        thread: Option<ThreadId>,
+        op: &Op,
+        record: usize,
+    ) -> Result<(), ReplayError> {
+        match op {
+            Op::NewSpace { .. } => {
+                let mm = self
+                    .timed(|_| AddressSpace::with_index(maple_mm::AddressSpaceConfig::default()));
+                self.new_space(space, mm, Vec::new(), false);
+            }
+            Op::Fork { parent } => {
+                let Some(p) = self.spaces.get(parent) else {
+                    return Err(self.error(format!("fork of unknown space {parent}")));
+                };
+                let (kernel, brk_known) = (p.kernel.clone(), p.brk_known);
+                let t = Instant::now();
+                let child = p.mm.fork();
+                self.report.model_time += t.elapsed();
+                let child =
+                    child.map_err(|e| self.error(format!("fork failed in the model: {e}")))?;
+                self.new_space(space, child, kernel, brk_known);
+            }
+            Op::Exit => {
+                // The space ends: its last steps are judged by its last comparison.
+                if let Some(s) = self.spaces.get_mut(&space) {
+                    s.unjudged += 1;
+                }
+                self.finish_space(space);
+                return Ok(());
+            }
+            _ => {}
+        }
+        let Some(s) = self.spaces.get_mut(&space) else {
+            return Err(self.error(format!("operation on unknown space {space}")));
+        };
+        if let Some(thread) = thread {
+            s.threads.insert(thread);
+        }
+        s.unjudged += 1;
+        s.last_record = record;
+        let outcome = self.apply(space, op);
+        if let Err(detail) = outcome {
+            let s = self.spaces.get_mut(&space).expect("space checked above");
+            s.unjudged_bad = true;
+            if self.options.check {
+                self.diverge(space, Mismatch::Result, detail, None);
+            }
+        }
+        self.note_peak(space);
+        Ok(())
+    }
+
+    fn note_peak(&mut self, space: SpaceId) {
+        let Some(s) = self.spaces.get(&space) else {
+            return;
+        };
+        let count = s.mm.map_count();
+        if count > self.report.peak_vmas {
+            self.report.peak_vmas = count;
+            self.report.peak_tree = s.mm.index().figures(count);
+        }
+    }
+
+    /// Applies a memory operation; `Err` describes a result that differs from the kernel's.
+    fn apply(&mut self, space: SpaceId, op: &Op) -> Result<(), String> {
+        let kernel_ret = op_result(op);
+        if let Some(Err(errno)) = kernel_ret {
+            let name = errno.to_string();
+            if UNMODELLED_ERRORS.contains(&name.as_str()) {
+                *self.report.failures_skipped.entry(name).or_default() += 1;
+                return Ok(());
+            }
+        }
+        let file = match op {
+            Op::Mmap {
+                file: Some(id),
+                flags,
+                ..
+            } if !flags.has(MapFlags::ANONYMOUS) => Some(self.file(*id)),
+            _ => None,
+        };
+        let t = Instant::now();
+        let s = self
+            .spaces
+            .get_mut(&space)
+            .expect("caller checked the space");
+        let model: Option<Result<u64, MmErrno>> = match op {
+            Op::NewSpace { .. } | Op::Fork { .. } | Op::Exit => None,
+            Op::Mmap {
+                addr,
+                len,
+                prot,
+                flags,
+                offset,
+                ret,
+                ..
+            } => {
+                let mut flags_bits = flags.0;
+                let mut at = *addr;
+                if let Ok(placed) = ret {
+                    // Map where the kernel did: its choice depends on the random mmap_base.
+                    flags_bits = (flags_bits & !MapFlags::FIXED_NOREPLACE) | MapFlags::FIXED;
+                    at = *placed;
+                }
+                Some(s.mm.mmap(
+                    at,
+                    *len,
+                    MmProt::from_bits(prot.0),
+                    MmMapFlags::from_bits(flags_bits),
+                    file.as_ref(),
+                    *offset,
+                ))
+            }
+            Op::Munmap { addr, len, .. } => Some(s.mm.munmap(*addr, *len).map(|()| 0)),
+            Op::Mprotect {
+                addr, len, prot, ..
+            } => Some(
+                s.mm.mprotect(*addr, *len, MmProt::from_bits(prot.0))
+                    .map(|()| 0),
+            ),
+            Op::Madvise {
+                addr, len, advice, ..
+            } => Some(
+                s.mm.madvise(*addr, *len, maple_mm::Advice(advice.0 as i32))
+                    .map(|()| 0),
+            ),
+            Op::Brk { request, ret } => {
+                if !s.brk_known {
+                    // The first break of a program is random: learn it from the first query,
+                    // or from the heap the kernel shows.
+                    let heap = s
+                        .kernel
+                        .iter()
+                        .find(|k| k.backing == crate::format::Backing::Named("heap".into()));
+                    let base = match (request, heap) {
+                        (0, _) | (_, None) => *ret,
+                        (_, Some(heap)) => heap.start,
+                    };
+                    s.mm.set_brk_base(base);
+                    s.brk_known = true;
+                }
+                let now = s.mm.brk(*request);
+                self.report.model_time += t.elapsed();
+                return if now == *ret {
+                    Ok(())
+                } else {
+                    Err(format!(
+                        "brk({request:#x}) returned {now:#x}, the kernel {ret:#x}"
+                    ))
+                };
+            }
+            Op::Mremap {
+                old_addr,
+                old_len,
+                new_len,
+                flags,
+                new_addr,
+                ret,
+            } => {
+                let mut bits = flags.0;
+                let mut target = *new_addr;
+                if let Ok(moved) = ret
+                    && *moved != *old_addr
+                    && flags.0 & RemapFlags::FIXED == 0
+                {
+                    // Moved where the kernel chose.
+                    bits |= RemapFlags::FIXED | RemapFlags::MAYMOVE;
+                    target = *moved;
+                }
+                Some(s.mm.mremap(
+                    *old_addr,
+                    *old_len,
+                    *new_len,
+                    MremapFlags::from_bits(bits),
+                    target,
+                ))
+            }
+            Op::Other { call, args, .. } => match call {
+                OtherCall::Mlock => Some(s.mm.mlock(args[0], args[1]).map(|()| 0)),
+                OtherCall::Mlock2 => Some(
+                    s.mm.mlock2(args[0], args[1], MlockFlags::from_bits(args[2] as u32))
+                        .map(|()| 0),
+                ),
+                OtherCall::Munlock => Some(s.mm.munlock(args[0], args[1]).map(|()| 0)),
+                OtherCall::Mlockall => Some(
+                    s.mm.mlockall(McFlags::from_bits(args[0] as u32))
+                        .map(|()| 0),
+                ),
+                OtherCall::Munlockall => Some(s.mm.munlockall().map(|()| 0)),
+                _ => {
+                    s.unmodelled = true;
+                    None
+                }
+            },
+        };
+        self.report.model_time += t.elapsed();
+        let (Some(model), Some(kernel)) = (model, kernel_ret) else {
+            return Ok(());
+        };
+        match (model, kernel) {
+            (Ok(a), Ok(b)) if a == b || !matches!(op, Op::Mmap { .. } | Op::Mremap { .. }) => {
+                Ok(())
+            }
+            (Err(a), Err(b)) if a.code() == i32::from(b.0) => {
+                *self
+                    .report
+                    .failures_reproduced
+                    .entry(b.to_string())
+                    .or_default() += 1;
+                Ok(())
+            }
+            (model, kernel) => Err(format!(
+                "the model returned {}, the kernel {}",
+                show_result(model.map_err(|e| Errno(e.code() as u16))),
+                show_result(kernel)
+            )),
+        }
+    }
+
+    /// A snapshot: the exec layout of a new space, or a point to compare.
+    fn snapshot(&mut self, space: SpaceId, vmas: &[SnapshotVma]) -> Result<(), ReplayError> {
+        let Some(s) = self.spaces.get(&space) else {
+            return Err(self.error(format!("snapshot of unknown space {space}")));
+        };
+        let fresh = s.mm.map_count() == 0 && s.kernel.is_empty();
+        if fresh {
+            // The layout exec built: take it as it is.
+            let all: Vec<usize> = (0..vmas.len()).collect();
+            self.copy_kernel(space, vmas, &all, None)?;
+            let s = self.spaces.get_mut(&space).expect("space exists");
+            s.kernel = vmas.to_vec();
+            if !s.unjudged_bad {
+                self.report.steps_matching += s.unjudged;
+            }
+            s.unjudged = 0;
+            s.unjudged_bad = false;
+            return Ok(());
+        }
+        if self.options.check {
+            self.compare(space, vmas, false)?;
+        } else if let Some(s) = self.spaces.get_mut(&space) {
+            self.report.steps_matching += s.unjudged;
+            s.unjudged = 0;
+        }
+        if let Some(s) = self.spaces.get_mut(&space) {
+            s.kernel = vmas.to_vec();
+        }
+        Ok(())
+    }
+
+    fn model_shapes(&mut self, space: SpaceId) -> Vec<Shape> {
+        let s = &self.spaces[&space];
+        let mut out = Vec::with_capacity(s.mm.map_count());
+        let mut unbound = Vec::new();
+        for vma in s.mm.iter() {
+            let file = vma.file().map(|f| {
+                let id = f.id();
+                match self.bound_files.get(&id) {
+                    Some(&trace_id) => trace_id,
+                    None if self.files.contains_key(&FileId(id.0 as u32)) && id.0 < 1 << 32 => {
+                        FileId(id.0 as u32)
+                    }
+                    None => {
+                        unbound.push((out.len(), id));
+                        FileId(u32::MAX)
+                    }
+                }
+            });
+            out.push(Shape {
+                start: vma.start(),
+                end: vma.end(),
+                flags: vma.flags().bits() & self.flag_mask,
+                file,
+                offset: if vma.file().is_some() {
+                    vma.pgoff() << 12
+                } else {
+                    0
+                },
+                name: None,
+            });
+        }
+        // The model's own shmem files get the kernel's id of the same memory.
+        for (index, id) in unbound {
+            let shape = &out[index];
+            let kernel_id = self.spaces[&space]
+                .kernel
+                .iter()
+                .find(|k| k.start <= shape.start && shape.start < k.end)
+                .and_then(|k| match k.backing {
+                    crate::format::Backing::File(f) => Some(f),
+                    _ => None,
+                });
+            if let Some(kernel_id) = kernel_id {
+                self.bound_files.insert(id, kernel_id);
+                out[index].file = Some(kernel_id);
+            }
+        }
+        out
+    }
+
+    /// Compares the model with `vmas`; explained differences are copied, others counted.
+    /// `immediate` marks a comparison right after an op that left the kernel's layout alone.
+    fn compare(
+        &mut self,
+        space: SpaceId,
+        vmas: &[SnapshotVma],
+        immediate: bool,
+    ) -> Result<(), ReplayError> {
+        self.report.comparisons += 1;
+        let mask = if vmas.iter().all(|v| v.flags.is_empty()) {
+            0xf
+        } else {
+            self.flag_mask
+        };
+        // Shared anonymous files: bind ids using this snapshot before comparing.
+        if let Some(s) = self.spaces.get_mut(&space) {
+            s.kernel = vmas.to_vec();
+        }
+        let mut ours = self.model_shapes(space);
+        for o in &mut ours {
+            o.flags &= mask;
+        }
+        let kernel: Vec<Shape> = vmas
+            .iter()
+            .filter(|v| v.end <= maple_mm::AddressSpaceConfig::default().task_size + 0x1000)
+            .map(|v| Shape::of_snapshot(v, mask))
+            .collect();
+        let unmodelled = self.spaces[&space].unmodelled;
+        let mut bad = false;
+        for window in windows(&ours, &kernel) {
+            let o = &ours[window.ours.clone()];
+            let k = &kernel[window.kernel.clone()];
+            let kernel_indices: Vec<usize> = window.kernel.clone().collect();
+            match classify(o, k, unmodelled) {
+                Verdict::Explained(kind) => {
+                    *self.report.resyncs.entry(kind.name()).or_default() += 1;
+                    self.copy_window(space, vmas, &kernel_indices, &window, kind)?;
+                }
+                Verdict::Wrong(kind) => {
+                    bad = true;
+                    let detail = format!("{:#x}-{:#x}", window.start, window.end);
+                    self.diverge(
+                        space,
+                        kind,
+                        detail,
+                        Some((&ours, &kernel, window.start, window.end)),
+                    );
+                    self.copy_window(
+                        space,
+                        vmas,
+                        &kernel_indices,
+                        &window,
+                        Resync::UnmodelledCall,
+                    )?;
+                }
+            }
+        }
+        let s = self.spaces.get_mut(&space).expect("space exists");
+        if bad {
+            s.unjudged_bad = true;
+        }
+        if !s.unjudged_bad {
+            self.report.steps_matching += s.unjudged;
+        }
+        if !immediate {
+            self.report.steps_judged_late += s.unjudged.saturating_sub(1);
+        }
+        s.unjudged = 0;
+        s.unjudged_bad = false;
+        s.unmodelled = false;
+        Ok(())
+    }
+
+    fn diverge(
+        &mut self,
+        space: SpaceId,
+        kind: Mismatch,
+        detail: String,
+        around: Option<(&[Shape], &[Shape], u64, u64)>,
+    ) {
+        *self.report.divergences.entry(kind.name()).or_default() += 1;
+        if self.report.first_divergence.is_some() {
+            return;
+        }
+        let near = |list: &[Shape], lo: u64, hi: u64| -> Vec<String> {
+            let first = list.iter().position(|v| v.end > lo).unwrap_or(list.len());
+            let last = list.iter().rposition(|v| v.start < hi).map_or(0, |p| p + 1);
+            let from = first.saturating_sub(2);
+            let to = (last + 2).min(list.len()).max(from);
+            list[from..to].iter().map(ToString::to_string).collect()
+        };
+        let (ours, kernel) = match around {
+            Some((ours, kernel, lo, hi)) => (near(ours, lo, hi), near(kernel, lo, hi)),
+            None => (Vec::new(), Vec::new()),
+        };
+        let op = self.spaces.get(&space).map_or(String::new(), |s| {
+            self.trace.records[s.last_record].to_string()
+        });
+        self.report.first_divergence = Some(Divergence {
+            step: self.report.steps,
+            space,
+            op,
+            kind,
+            detail,
+            ours,
+            kernel,
+        });
+    }
+
+    /// Copies the kernel's VMAs of a window into the model.
+    fn copy_window(
+        &mut self,
+        space: SpaceId,
+        vmas: &[SnapshotVma],
+        kernel_indices: &[usize],
+        window: &compare::Window,
+        kind: Resync,
+    ) -> Result<(), ReplayError> {
+        if kind == Resync::StackGrowth
+            && let [k] = kernel_indices
+        {
+            let s = self.spaces.get_mut(&space).expect("space exists");
+            if s.mm.expand_stack(vmas[*k].start).is_ok() {
+                return Ok(());
+            }
+        }
+        self.copy_kernel(
+            space,
+            vmas,
+            kernel_indices,
+            Some((window.start, window.end)),
+        )
+    }
+
+    /// Replaces the model's VMAs in `range` (all of them if `None`) by the kernel's VMAs at
+    /// `indices`, and keeps apart neighbours the kernel keeps apart.
+    fn copy_kernel(
+        &mut self,
+        space: SpaceId,
+        vmas: &[SnapshotVma],
+        indices: &[usize],
+        range: Option<(u64, u64)>,
+    ) -> Result<(), ReplayError> {
+        let task_size = maple_mm::AddressSpaceConfig::default().task_size;
+        let mut new = Vec::new();
+        for &i in indices {
+            let k = &vmas[i];
+            if k.end > task_size + 0x1000 {
+                // The vsyscall page lies above the task; Linux keeps it out of the tree.
+                continue;
+            }
+            new.push(self.model_vma(k));
+        }
+        let step = self.report.steps;
+        let s = self.spaces.get_mut(&space).expect("space exists");
+        let (lo, hi) = range.unwrap_or((0, u64::MAX));
+        let old: Vec<(u64, u64)> = s.mm.range(lo, hi).map(|v| (v.start(), v.end())).collect();
+        for (start, end) in old {
+            s.mm.munmap(start, end - start).map_err(|e| ReplayError {
+                step,
+                reason: format!(
+                    "cannot unmap {start:#x}-{end:#x} to copy the kernel's layout: {e}"
+                ),
+            })?;
+        }
+        for vma in new {
+            let (start, end) = (vma.start(), vma.end());
+            s.mm.link_vma(vma).map_err(|e| ReplayError {
+                step,
+                reason: format!("cannot map the kernel's {start:#x}-{end:#x}: {e}"),
+            })?;
+        }
+        // Neighbours that look mergeable but stand apart in the kernel: give them separate
+        // anon_vmas so the model keeps them apart as well.
+        let around: Vec<Neighbour> =
+            s.mm.range(lo.saturating_sub(1), hi.saturating_add(1))
+                .map(|v| Neighbour {
+                    start: v.start(),
+                    end: v.end(),
+                    flags: v.flags().bits(),
+                    file: v.file().map(|f| f.id()),
+                    pgoff: v.pgoff(),
+                    anon: v.anon_vma(),
+                })
+                .collect();
+        let mut fresh = Vec::new();
+        for pair in around.windows(2) {
+            let (a, b) = (&pair[0], &pair[1]);
+            let alike = a.end == b.start
+                && a.flags == b.flags
+                && a.file == b.file
+                && b.pgoff == a.pgoff + ((a.end - a.start) >> 12);
+            let apart = matches!((a.anon, b.anon), (Some(x), Some(y)) if x != y);
+            if alike && !apart {
+                if a.anon.is_none() {
+                    fresh.push(a.start);
+                }
+                fresh.push(b.start);
+            }
+        }
+        fresh.dedup();
+        for addr in fresh {
+            self.next_anon += 1;
+            let anon = AnonVma::new(AnonVmaId(self.next_anon));
+            let s = self.spaces.get_mut(&space).expect("space exists");
+            s.mm.set_anon_vma(addr, Some(anon))
+                .map_err(|e| ReplayError {
+                    step,
+                    reason: format!("cannot mark {addr:#x}: {e}"),
+                })?;
+        }
+        Ok(())
+    }
+
+    /// The model's VMA for a kernel one.
+    fn model_vma(&mut self, k: &SnapshotVma) -> Vma {
+        let mut flags = compare::flags_of(k);
+        if k.flags.is_empty() {
+            flags = u64::from(k.read) | u64::from(k.write) << 1 | u64::from(k.exec) << 2;
+            flags |= 0x10 | 0x20 | 0x40;
+            if k.shared {
+                flags |= 0x8 | 0x80;
+            }
+        }
+        let mut vma = Vma::anonymous(k.start, k.end, VmFlags::from_bits(flags));
+        match &k.backing {
+            crate::format::Backing::File(id) => {
+                let file = self.file(*id);
+                vma = vma.with_file(file).with_pgoff(k.offset >> 12);
+            }
+            crate::format::Backing::Anon | crate::format::Backing::Named(_) => {}
+        }
+        vma
+    }
+}
+
+/// What keeps two neighbouring model VMAs apart, or not.
+struct Neighbour {
+    start: u64,
+    end: u64,
+    flags: u64,
+    file: Option<MmFileId>,
+    pgoff: u64,
+    anon: Option<AnonVma>,
+}
+
+fn op_result(op: &Op) -> Option<SysResult> {
+    match op {
+        Op::Mmap { ret, .. }
+        | Op::Munmap { ret, .. }
+        | Op::Mprotect { ret, .. }
+        | Op::Mremap { ret, .. }
+        | Op::Madvise { ret, .. }
+        | Op::Other { ret, .. } => Some(*ret),
+        Op::Brk { ret, .. } => Some(Ok(*ret)),
+        Op::NewSpace { .. } | Op::Fork { .. } | Op::Exit => None,
+    }
+}
+
+fn show_result(r: SysResult) -> String {
+    match r {
+        Ok(v) => format!("{v:#x}"),
+        Err(e) => e.to_string(),
+    }
+}
+
+impl std::fmt::Display for Divergence {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        writeln!(
+            f,
+            "first divergence at step {} (address space {}): {} ({})",
+            self.step,
+            self.space,
+            self.kind.name(),
+            self.detail
+        )?;
+        writeln!(f, "  operation: {}", self.op)?;
+        writeln!(f, "  ours:")?;
+        for line in &self.ours {
+            writeln!(f, "    {line}")?;
+        }
+        writeln!(f, "  kernel:")?;
+        for line in &self.kernel {
+            writeln!(f, "    {line}")?;
+        }
+        Ok(())
+    }
+}
+
+/// Writes `name count, name count` or `none`.
+fn counts<K: std::fmt::Display>(map: &BTreeMap<K, u64>) -> String {
+    if map.is_empty() {
+        return "none".to_owned();
+    }
+    map.iter()
+        .map(|(k, v)| format!("{k} {v}"))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+impl std::fmt::Display for Report {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let percent = 100.0 * self.steps_matching as f64 / self.steps.max(1) as f64;
+        if self.checked {
+            writeln!(
+                f,
+                "steps:           {} ({} matching the kernel, {percent:.2}%)",
+                self.steps, self.steps_matching
+            )?;
+            writeln!(
+                f,
+                "comparisons:     {} snapshots ({} steps judged at a later snapshot)",
+                self.comparisons, self.steps_judged_late
+            )?;
+            writeln!(f, "divergences:     {}", counts(&self.divergences))?;
+            writeln!(f, "resynchronised:  {}", counts(&self.resyncs))?;
+        } else {
+            writeln!(f, "steps:           {} (not checked)", self.steps)?;
+        }
+        writeln!(f, "operations:      {}", counts(&self.ops))?;
+        writeln!(
+            f,
+            "failed calls:    reproduced {}; skipped {}",
+            counts(&self.failures_reproduced),
+            counts(&self.failures_skipped)
+        )?;
+        writeln!(
+            f,
+            "address spaces:  {}, peak VMAs {}",
+            self.spaces, self.peak_vmas
+        )?;
+        if let Some(tree) = self.peak_tree {
+            writeln!(
+                f,
+                "tree at peak:    height {}, {} nodes, {:.1} bytes per VMA",
+                tree.height, tree.nodes, tree.bytes_per_vma
+            )?;
+        }
+        writeln!(
+            f,
+            "speed:           {:.0} ops/s in the model ({} engine), {:.1} ms in all",
+            self.ops_per_sec(),
+            self.engine.name(),
+            self.elapsed.as_secs_f64() * 1e3
+        )?;
+        if let Some(first) = &self.first_divergence {
+            write!(f, "{first}")?;
+        }
+        Ok(())
+    }
+}
