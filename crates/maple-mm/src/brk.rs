@@ -114,7 +114,10 @@ impl<I: VmaIndex> AddressSpace<I> {
             _ => None,
         };
         if merged.is_none() {
-            w.insert(None, Vma::anonymous(addr, end, flags));
+            let at = w.insert(None, Vma::anonymous(addr, end, flags));
+            // brk never looks below the brk area: a compatible VMA ending right at the new
+            // one (the bss, when the heap is not randomized) stays separate, as in Linux.
+            w.tolerate_around(at);
         }
         self.commit(w)
     }

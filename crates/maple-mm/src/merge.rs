@@ -47,7 +47,13 @@ pub(crate) struct Proposal {
 
 impl Proposal {
     /// A new range with no anon_vma.
-    pub(crate) fn new(start: u64, end: u64, pgoff: u64, flags: VmFlags, file: Option<Arc<File>>) -> Proposal {
+    pub(crate) fn new(
+        start: u64,
+        end: u64,
+        pgoff: u64,
+        flags: VmFlags,
+        file: Option<Arc<File>>,
+    ) -> Proposal {
         Proposal {
             start,
             end,
@@ -105,9 +111,7 @@ fn anon_compatible(a: &Vma, b: &Vma) -> bool {
 
 /// Whether `p` may merge in front of `next` (Linux: `can_vma_merge_before()`).
 fn merges_before(p: &Proposal, next: &Vma) -> bool {
-    same_kind(p, next)
-        && anon_mergeable(p, next)
-        && next.pgoff == p.pgoff.wrapping_add(p.pages())
+    same_kind(p, next) && anon_mergeable(p, next) && next.pgoff == p.pgoff.wrapping_add(p.pages())
 }
 
 /// Whether `p` may merge after `prev` (Linux: `can_vma_merge_after()`).

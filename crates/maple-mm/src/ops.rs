@@ -70,7 +70,13 @@ impl MergeRequest {
     }
 
     fn proposal(&self, middle: Option<&Vma>) -> Proposal {
-        let mut p = Proposal::new(self.start, self.end, self.pgoff, self.flags, self.file.clone());
+        let mut p = Proposal::new(
+            self.start,
+            self.end,
+            self.pgoff,
+            self.flags,
+            self.file.clone(),
+        );
         p.anon = self.anon_vma;
         p.src_forked = middle.is_some_and(|m| m.anon.is_some_and(AnonVma::is_inherited));
         p

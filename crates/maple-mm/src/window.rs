@@ -437,9 +437,11 @@ impl<I: VmaIndex> AddressSpace<I> {
             i > 0 && i < w.vmas.len() && w.vmas[i - 1].vma.end == at && w.vmas[i].vma.start == at
         };
         for &(lo, hi) in &w.covered {
+            // A boundary at `lo` has its left VMA outside the window: the change cannot have
+            // touched it.
             let stale: Vec<u64> = self
                 .tolerated
-                .range(lo..hi)
+                .range(lo.saturating_add(1)..hi)
                 .copied()
                 .filter(|&at| !is_boundary(at))
                 .collect();

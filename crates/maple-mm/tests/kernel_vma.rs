@@ -15,7 +15,7 @@
 //!   leaves everything as it was, which is the real kernel's net effect.
 
 use maple_mm::{
-    AddressSpace, AddressSpaceConfig, AnonVma, AnonVmaId, Errno, MergeRequest, Vma, VmFlags,
+    AddressSpace, AddressSpaceConfig, AnonVma, AnonVmaId, Errno, MergeRequest, VmFlags, Vma,
 };
 
 /// The flags every kernel test uses: `VM_READ | VM_WRITE | VM_MAYREAD | VM_MAYWRITE`.
@@ -62,7 +62,10 @@ fn simple_merge() {
         .unwrap()
         .unwrap();
     let v = mm.get(merged).unwrap();
-    assert_eq!((v.start(), v.end(), v.pgoff(), v.flags()), (0, 0x3000, 0, F));
+    assert_eq!(
+        (v.start(), v.end(), v.pgoff(), v.flags()),
+        (0, 0x3000, 0, F)
+    );
     assert_eq!(mm.map_count(), 1);
     mm.check_invariants().unwrap();
 }
@@ -107,7 +110,12 @@ fn simple_shrink() {
 
 /// Tries a new-range merge; links a new VMA if nothing merged (the harness's
 /// `try_merge_new_vma()`). Returns the VMA covering the range and whether it merged.
-fn merge_or_link(mm: &mut AddressSpace, start: u64, end: u64, pgoff: u64) -> (maple_mm::VmaId, bool) {
+fn merge_or_link(
+    mm: &mut AddressSpace,
+    start: u64,
+    end: u64,
+    pgoff: u64,
+) -> (maple_mm::VmaId, bool) {
     match mm
         .vma_merge_new_range(&MergeRequest::new(start, end, pgoff, F))
         .unwrap()
@@ -189,7 +197,12 @@ fn merge_new() {
 /// for new ranges or changed ones; together they are `VmFlags::SPECIAL`.
 #[test]
 fn vma_merge_special_flags() {
-    let specials = [VmFlags::IO, VmFlags::DONTEXPAND, VmFlags::PFNMAP, VmFlags::MIXEDMAP];
+    let specials = [
+        VmFlags::IO,
+        VmFlags::DONTEXPAND,
+        VmFlags::PFNMAP,
+        VmFlags::MIXEDMAP,
+    ];
     let all = specials.iter().fold(VmFlags::empty(), |acc, &f| acc | f);
     assert_eq!(all, VmFlags::SPECIAL);
     for special in specials {
@@ -430,7 +443,10 @@ fn dup_anon_vma() {
     link(&mut mm, 0x3000, 0x5000, 3);
     link(&mut mm, 0x5000, 0x8000, 5);
     mm.set_anon_vma(0x3000, Some(dummy())).unwrap();
-    assert_eq!(mm.vma_merge_existing_range(&req_anon(0x3000, 0x5000, 3)), Ok(Some(prev)));
+    assert_eq!(
+        mm.vma_merge_existing_range(&req_anon(0x3000, 0x5000, 3)),
+        Ok(Some(prev))
+    );
     assert_eq!(layout(&mm), [(0, 0x8000, 0)]);
     assert_eq!(mm.get(prev).unwrap().anon_vma(), Some(dummy()));
 
@@ -439,7 +455,10 @@ fn dup_anon_vma() {
     let prev = link(&mut mm, 0, 0x3000, 0);
     link(&mut mm, 0x3000, 0x8000, 3);
     mm.set_anon_vma(0x3000, Some(dummy())).unwrap();
-    assert_eq!(mm.vma_merge_existing_range(&req_anon(0x3000, 0x5000, 3)), Ok(Some(prev)));
+    assert_eq!(
+        mm.vma_merge_existing_range(&req_anon(0x3000, 0x5000, 3)),
+        Ok(Some(prev))
+    );
     assert_eq!(layout(&mm), [(0, 0x5000, 0), (0x5000, 0x8000, 5)]);
     assert_eq!(mm.get(prev).unwrap().anon_vma(), Some(dummy()));
 
@@ -448,7 +467,10 @@ fn dup_anon_vma() {
     link(&mut mm, 0, 0x5000, 0);
     let next = link(&mut mm, 0x5000, 0x8000, 5);
     mm.set_anon_vma(0, Some(dummy())).unwrap();
-    assert_eq!(mm.vma_merge_existing_range(&req_anon(0x3000, 0x5000, 3)), Ok(Some(next)));
+    assert_eq!(
+        mm.vma_merge_existing_range(&req_anon(0x3000, 0x5000, 3)),
+        Ok(Some(next))
+    );
     assert_eq!(layout(&mm), [(0, 0x3000, 0), (0x3000, 0x8000, 3)]);
     assert_eq!(mm.get(next).unwrap().anon_vma(), Some(dummy()));
 }
@@ -518,10 +540,22 @@ fn expand_only_mode() {
 #[test]
 fn mmap_region_basic() {
     let mut mm = mm();
-    assert_eq!(mm.mmap_region(0x300000, 0x3000, F, 0x300, None), Ok(0x300000));
-    assert_eq!(mm.mmap_region(0x250000, 0x3000, F, 0x250, None), Ok(0x250000));
-    assert_eq!(mm.mmap_region(0x303000, 0x3000, F, 0x303, None), Ok(0x303000));
-    assert_eq!(mm.mmap_region(0x24d000, 0x3000, F, 0x24d, None), Ok(0x24d000));
+    assert_eq!(
+        mm.mmap_region(0x300000, 0x3000, F, 0x300, None),
+        Ok(0x300000)
+    );
+    assert_eq!(
+        mm.mmap_region(0x250000, 0x3000, F, 0x250, None),
+        Ok(0x250000)
+    );
+    assert_eq!(
+        mm.mmap_region(0x303000, 0x3000, F, 0x303, None),
+        Ok(0x303000)
+    );
+    assert_eq!(
+        mm.mmap_region(0x24d000, 0x3000, F, 0x24d, None),
+        Ok(0x24d000)
+    );
     assert_eq!(mm.map_count(), 2);
     assert_eq!(
         layout(&mm),
