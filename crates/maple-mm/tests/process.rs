@@ -5,7 +5,7 @@
 use std::sync::Arc;
 
 use maple_mm::{
-    Advice, AddressSpace, AddressSpaceConfig, BTreeIndex, Errno, File, FileId, MapFlags,
+    AddressSpace, AddressSpaceConfig, Advice, BTreeIndex, Errno, File, FileId, MapFlags,
     MremapFlags, Prot, VmFlags, VmaIndex,
 };
 
@@ -44,7 +44,13 @@ fn fork_copies() {
     assert_eq!(child.current_brk(), 0x5555_0000_3000);
     let wipe = child.vma_lookup(0x12000).unwrap();
     assert!(wipe.anon_vma().is_none());
-    assert!(!child.vma_lookup(0x14000).unwrap().flags().contains(VmFlags::LOCKED));
+    assert!(
+        !child
+            .vma_lookup(0x14000)
+            .unwrap()
+            .flags()
+            .contains(VmFlags::LOCKED)
+    );
     let faulted = child.vma_lookup(0x16000).unwrap().anon_vma().unwrap();
     assert!(faulted.is_inherited());
     assert_ne!(Some(faulted), mm.vma_lookup(0x16000).unwrap().anon_vma());
@@ -67,7 +73,8 @@ fn fork_child_merges_less() {
     let mut mm = AddressSpace::new();
     mm.mmap(0x10000, 0x2000, RW, FIXED, None, 0).unwrap();
     mm.fault(0x10000, true).unwrap();
-    mm.mmap(0x12000, 0x2000, Prot::READ, FIXED, None, 0).unwrap();
+    mm.mmap(0x12000, 0x2000, Prot::READ, FIXED, None, 0)
+        .unwrap();
     let mut child = mm.fork().unwrap();
     // Parent: the read-only part becomes writable and merges.
     mm.mprotect(0x12000, 0x2000, RW).unwrap();
@@ -110,14 +117,19 @@ fn fault_reuses_neighbour_anon_vma() {
     // Split again, fault the other half: it takes the same anon_vma.
     mm.mprotect(0x12000, 0x2000, Prot::READ).unwrap();
     mm.mprotect(0x12000, 0x2000, RW).unwrap();
-    assert_eq!(mm.vma_lookup(0x12000).unwrap().anon_vma().map(|a| a.id()), Some(first.id()));
+    assert_eq!(
+        mm.vma_lookup(0x12000).unwrap().anon_vma().map(|a| a.id()),
+        Some(first.id())
+    );
     // Read faults and faults in shared memory attach nothing; bad accesses are EFAULT.
-    mm.mmap(0x20000, 0x1000, Prot::READ, FIXED, None, 0).unwrap();
+    mm.mmap(0x20000, 0x1000, Prot::READ, FIXED, None, 0)
+        .unwrap();
     mm.fault(0x20000, false).unwrap();
     assert!(mm.vma_lookup(0x20000).unwrap().anon_vma().is_none());
     assert_eq!(mm.fault(0x20000, true), Err(Errno::Fault));
     assert_eq!(mm.fault(0x30000, false), Err(Errno::Fault));
-    mm.mmap(0x30000, 0x1000, Prot::NONE, FIXED, None, 0).unwrap();
+    mm.mmap(0x30000, 0x1000, Prot::NONE, FIXED, None, 0)
+        .unwrap();
     assert_eq!(mm.fault(0x30000, false), Err(Errno::Fault));
     check(&mm);
 }
@@ -131,7 +143,15 @@ fn stack_growth() {
         ..AddressSpaceConfig::default()
     });
     let top = 0x7ff0_0000_0000;
-    mm.mmap(top - 0x1000, 0x1000, RW, FIXED | MapFlags::GROWSDOWN, None, 0).unwrap();
+    mm.mmap(
+        top - 0x1000,
+        0x1000,
+        RW,
+        FIXED | MapFlags::GROWSDOWN,
+        None,
+        0,
+    )
+    .unwrap();
     mm.set_start_stack(top - 0x10);
     mm.fault(top - 0x3000, true).unwrap();
     let stack = mm.vma_lookup(top - 0x3000).unwrap();
@@ -142,7 +162,8 @@ fn stack_growth() {
     // Beyond RLIMIT_STACK.
     assert_eq!(mm.expand_stack(top - 0x50_0000), Err(Errno::NoMem));
     // A mapping below: growth stops a guard gap above it.
-    mm.mmap(top - 0x20_0000, 0x1000, RW, FIXED, None, 0).unwrap();
+    mm.mmap(top - 0x20_0000, 0x1000, RW, FIXED, None, 0)
+        .unwrap();
     assert_eq!(mm.expand_stack(top - 0x1f_0000), Err(Errno::NoMem));
     mm.expand_stack(top - 0xff000).unwrap();
     // Addresses inside a VMA need nothing; below a plain VMA there is nothing to grow.
@@ -158,7 +179,8 @@ fn lookups() {
     let mut mm = AddressSpace::new();
     for i in 0..4u64 {
         let prot = if i % 2 == 0 { RW } else { Prot::READ };
-        mm.mmap(0x10000 + i * 0x3000, 0x2000, prot, FIXED, None, 0).unwrap();
+        mm.mmap(0x10000 + i * 0x3000, 0x2000, prot, FIXED, None, 0)
+            .unwrap();
     }
     assert_eq!(mm.find_vma(0).map(|v| v.start()), Some(0x10000));
     assert_eq!(mm.find_vma(0x12000).map(|v| v.start()), Some(0x13000));
@@ -166,13 +188,20 @@ fn lookups() {
     assert_eq!(mm.vma_lookup(0x12000), None);
     assert_eq!(mm.vma_lookup(0x13fff).map(|v| v.start()), Some(0x13000));
     let (vma, prev) = mm.find_vma_prev(0x13800);
-    assert_eq!((vma.unwrap().start(), prev.unwrap().start()), (0x13000, 0x10000));
+    assert_eq!(
+        (vma.unwrap().start(), prev.unwrap().start()),
+        (0x13000, 0x10000)
+    );
     let (vma, prev) = mm.find_vma_prev(0x5000);
     assert_eq!((vma.unwrap().start(), prev.is_none()), (0x10000, true));
     let (vma, prev) = mm.find_vma_prev(0x50000);
     assert_eq!((vma.is_none(), prev.unwrap().start()), (true, 0x19000));
     assert_eq!(mm.find_vma_intersection(0x12000, 0x13000), None);
-    assert_eq!(mm.find_vma_intersection(0x12000, 0x13001).map(|v| v.start()), Some(0x13000));
+    assert_eq!(
+        mm.find_vma_intersection(0x12000, 0x13001)
+            .map(|v| v.start()),
+        Some(0x13000)
+    );
     assert_eq!(mm.find_vma_intersection(0x13000, 0x13000), None);
     let starts: Vec<u64> = mm.range(0x11000, 0x16001).map(|v| v.start()).collect();
     assert_eq!(starts, [0x10000, 0x13000, 0x16000]);
@@ -195,11 +224,26 @@ fn maps_format() {
             .with_inode(0x103, 2, 1_234_567)
             .read_only(),
     );
-    mm.mmap(0x7f00_0000_0000, 0x2000, Prot::READ | Prot::EXEC, MapFlags::PRIVATE | MapFlags::FIXED, Some(&libc), 0x28000)
+    mm.mmap(
+        0x7f00_0000_0000,
+        0x2000,
+        Prot::READ | Prot::EXEC,
+        MapFlags::PRIVATE | MapFlags::FIXED,
+        Some(&libc),
+        0x28000,
+    )
+    .unwrap();
+    mm.mmap(0x7f00_0000_2000, 0x1000, RW, FIXED, None, 0)
         .unwrap();
-    mm.mmap(0x7f00_0000_2000, 0x1000, RW, FIXED, None, 0).unwrap();
-    mm.mmap(0x7f00_0000_3000, 0x1000, Prot::READ, MapFlags::SHARED | MapFlags::ANONYMOUS | MapFlags::FIXED, None, 0)
-        .unwrap();
+    mm.mmap(
+        0x7f00_0000_3000,
+        0x1000,
+        Prot::READ,
+        MapFlags::SHARED | MapFlags::ANONYMOUS | MapFlags::FIXED,
+        None,
+        0,
+    )
+    .unwrap();
     mm.set_brk_base(0x5555_5555_9000);
     mm.brk(0x5555_5557_a000);
     let text = mm.maps().to_string();
@@ -228,21 +272,41 @@ fn maps_format() {
 fn get_unmapped_area() {
     let mut mm = AddressSpace::new();
     let base = mm.config().mmap_base;
-    assert_eq!(mm.get_unmapped_area(None, 0x1234, 0x1000, 0, MapFlags::FIXED), Err(Errno::Inval));
-    assert_eq!(mm.get_unmapped_area(None, 0, 0x1000, 0, MapFlags::FIXED), Err(Errno::Perm));
+    assert_eq!(
+        mm.get_unmapped_area(None, 0x1234, 0x1000, 0, MapFlags::FIXED),
+        Err(Errno::Inval)
+    );
+    assert_eq!(
+        mm.get_unmapped_area(None, 0, 0x1000, 0, MapFlags::FIXED),
+        Err(Errno::Perm)
+    );
     assert_eq!(
         mm.get_unmapped_area(None, 0x7fff_ffff_f000, 0x2000, 0, MapFlags::FIXED),
         Err(Errno::NoMem)
     );
     // A stack sits 512 KiB below mmap_base; the space above it is big enough but the search
     // must also stay 1 MiB above... below it: it takes the highest range under its gap.
-    mm.mmap(base - 0x8_0000, 0x1000, RW, FIXED | MapFlags::GROWSDOWN, None, 0).unwrap();
+    mm.mmap(
+        base - 0x8_0000,
+        0x1000,
+        RW,
+        FIXED | MapFlags::GROWSDOWN,
+        None,
+        0,
+    )
+    .unwrap();
     let got = mm.get_unmapped_area(None, 0, 0x8_0000, 0, ANON).unwrap();
     assert_eq!(got, base - 0x8_0000 - 0x10_0000 - 0x8_0000);
     // A smaller request fits above the stack.
-    assert_eq!(mm.get_unmapped_area(None, 0, 0x1000, 0, ANON), Ok(base - 0x1000));
+    assert_eq!(
+        mm.get_unmapped_area(None, 0, 0x1000, 0, ANON),
+        Ok(base - 0x1000)
+    );
     // Nothing big enough anywhere.
-    assert_eq!(mm.get_unmapped_area(None, 0, 1 << 47, 0, ANON), Err(Errno::NoMem));
+    assert_eq!(
+        mm.get_unmapped_area(None, 0, 1 << 47, 0, ANON),
+        Err(Errno::NoMem)
+    );
 }
 
 /// The same operations on the BTreeMap index give the same address space as on the tree.
@@ -261,7 +325,13 @@ fn btree_index_agrees() {
         let a = out[10].clone().unwrap();
         out.push(mm.munmap(a, 0x3000).map(|()| 0));
         out.push(mm.mprotect(a + 0x3000, 0x1000, Prot::NONE).map(|()| 0));
-        out.push(mm.mremap(out[5].clone().unwrap(), 0x2000, 0x10000, MremapFlags::MAYMOVE, 0));
+        out.push(mm.mremap(
+            out[5].clone().unwrap(),
+            0x2000,
+            0x10000,
+            MremapFlags::MAYMOVE,
+            0,
+        ));
         out.push(Ok(mm.brk(0x5555_0001_0000)));
         out.push(mm.madvise(a, 0x20000, Advice::DONTFORK).map(|()| 0));
         out
