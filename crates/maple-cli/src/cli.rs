@@ -1,8 +1,8 @@
-//! The command line: `maple script FILE|-`.
+//! The command line: `maple script FILE|-`, `maple replay FILE`, `maple import-strace LOG`.
 //!
-//! Exit statuses: 0 when the script ran to the end; 1 for a bad argument, a script that cannot
-//! be read, output that cannot be written or a tree failure; 2 for a malformed script line.
-//! Every error is one line on stderr.
+//! Exit statuses: 0 when the command did what was asked; 1 for a bad argument, a file that
+//! cannot be read, output that cannot be written or a tree failure; 2 for a malformed script
+//! line, or a replay that found a divergence from the kernel. Every error is one line on stderr.
 
 use std::ffi::OsString;
 use std::fs::File;
@@ -43,6 +43,33 @@ pub enum Command {
         #[arg(value_name = "FILE|-")]
         file: PathBuf,
     },
+    /// Replays a trace through maple-mm and, with --check, compares every step with the
+    /// kernel's snapshots.
+    #[command(
+        long_about = "Replays a trace of real programs' VMA activity through maple-mm, starting \
+                      each address space from the layout exec built. With --check, compares the \
+                      model's VMAs with the kernel's after every step, explains what kernel state \
+                      no system call shows (stack growth, anon_vma, ...) and reports the first \
+                      divergence. Ends with a summary."
+    )]
+    Replay(crate::trace_cmd::ReplayArgs),
+    /// Converts a `strace -f` log into a trace (without kernel snapshots).
+    #[command(
+        name = "import-strace",
+        long_about = "Converts a log of `strace -f -y -e trace=%memory,%process -e signal=none` \
+                      into a trace. strace shows no kernel layout, so the trace replays but cannot \
+                      be checked step by step."
+    )]
+    ImportStrace(crate::trace_cmd::ImportArgs),
+    /// Runs a program under ptrace and records its VMA activity as a trace.
+    #[command(
+        long_about = "Runs PROGRAM with its arguments under ptrace, following its forks, threads \
+                      and execs, and records every memory system call with the kernel's VMA \
+                      layout after each change into a zstd-compressed trace. Exits with the \
+                      program's status.",
+        after_help = "Example: maple capture -o gcc.mtrace.zst -- gcc -O2 -c file.c"
+    )]
+    Capture(crate::capture_cmd::CaptureArgs),
 }
 
 /// Runs `maple` with `args` (the first is the program name) and returns its exit status.
@@ -68,6 +95,9 @@ where
     };
     match cli.command {
         Command::Script { file } => script_command(&file),
+        Command::Capture(args) => crate::capture_cmd::run(args),
+        Command::Replay(args) => crate::trace_cmd::replay_command(&args),
+        Command::ImportStrace(args) => crate::trace_cmd::import_command(&args),
     }
 }
 
@@ -169,7 +199,9 @@ mod tests {
     fn script_takes_a_file_or_dash() {
         for arg in ["-", "some/file.script"] {
             let cli = Cli::try_parse_from(["maple", "script", arg]).unwrap();
-            let Command::Script { file } = cli.command;
+            let Command::Script { file } = cli.command else {
+                panic!("`script` parses as the script command");
+            };
             assert_eq!(file, Path::new(arg));
         }
         assert!(Cli::try_parse_from(["maple", "script"]).is_err());

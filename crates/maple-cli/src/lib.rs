@@ -17,5 +17,7 @@
 #![doc = concat!("```text\n", include_str!("format.txt"), "```")]
 #![forbid(unsafe_code)]
 
+pub mod capture_cmd;
 pub mod cli;
 pub mod script;
+pub mod trace_cmd;

@@ -1,0 +1,233 @@
+//! `maple replay` and `maple import-strace`: the trace subcommands.
+
+use std::io::{self, IsTerminal, Write};
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::time::Duration;
+
+use clap::{Args, ValueEnum};
+use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
+use maple_trace::replay::{Engine, ReplayOptions, Report, replay};
+use serde_json::json;
+
+/// The VMA index to replay with.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum EngineArg {
+    /// The maple tree, as Linux.
+    Maple,
+    /// The standard library's BTreeMap.
+    Btree,
+}
+
+/// Arguments of `maple replay`.
+#[derive(Debug, Args)]
+pub struct ReplayArgs {
+    /// The trace (`.mtrace.zst`, xz or plain text).
+    #[arg(value_name = "FILE")]
+    pub file: PathBuf,
+    /// Compare the model with every kernel snapshot.
+    #[arg(long)]
+    pub check: bool,
+    /// The VMA index.
+    #[arg(long, value_enum, default_value_t = EngineArg::Maple)]
+    pub engine: EngineArg,
+    /// Print the summary as JSON.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// Arguments of `maple import-strace`.
+#[derive(Debug, Args)]
+pub struct ImportArgs {
+    /// The `strace -f` log (plain, xz or zstd).
+    #[arg(value_name = "LOG")]
+    pub log: PathBuf,
+    /// Where to write the trace (default: the log's name with `.mtrace.zst`).
+    #[arg(short, long, value_name = "FILE")]
+    pub output: Option<PathBuf>,
+}
+
+/// A progress bar on stderr, drawn only on a terminal.
+fn progress_bar(total: u64, what: &str) -> ProgressBar {
+    let bar = ProgressBar::with_draw_target(Some(total), ProgressDrawTarget::stderr_with_hz(4));
+    if !io::stderr().is_terminal() {
+        bar.set_draw_target(ProgressDrawTarget::hidden());
+    }
+    let style = ProgressStyle::with_template(&format!(
+        "{what} [{{bar:40}}] {{pos}}/{{len}} records ({{eta}})"
+    ))
+    .unwrap_or_else(|_| ProgressStyle::default_bar())
+    .progress_chars("=> ");
+    bar.set_style(style);
+    bar.enable_steady_tick(Duration::from_millis(250));
+    bar
+}
+
+/// `maple replay`.
+pub fn replay_command(args: &ReplayArgs) -> ExitCode {
+    let trace = match maple_trace::io::read_file(&args.file) {
+        Ok(trace) => trace,
+        Err(e) => {
+            eprintln!("maple: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let engine = match args.engine {
+        EngineArg::Maple => Engine::Maple,
+        EngineArg::Btree => Engine::BTree,
+    };
+    let options = ReplayOptions {
+        check: args.check,
+        engine,
+    };
+    let bar = progress_bar(trace.records.len() as u64, "replaying");
+    let result = replay(&trace, &options, &mut |done, _| {
+        bar.set_position(done as u64)
+    });
+    bar.finish_and_clear();
+    let report = match result {
+        Ok(report) => report,
+        Err(e) => {
+            eprintln!("maple: {}: {e}", args.file.display());
+            return ExitCode::FAILURE;
+        }
+    };
+    let text = if args.json {
+        format!("{:#}\n", report_json(&args.file, &trace, &report))
+    } else {
+        let mut text = format!("trace:           {}", args.file.display());
+        if let Some(name) = &trace.header.name {
+            text.push_str(&format!(" ({name})"));
+        }
+        if let Some(kernel) = &trace.header.kernel {
+            text.push_str(&format!(", captured on Linux {kernel}"));
+        }
+        text.push('\n');
+        if args.check && trace.snapshot_count() == 0 {
+            text.push_str(
+                "note:            this trace has no kernel snapshots: nothing to check against\n",
+            );
+        }
+        text.push_str(&report.to_string());
+        text
+    };
+    if io::stdout().lock().write_all(text.as_bytes()).is_err() {
+        return ExitCode::FAILURE;
+    }
+    if report.all_match() {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(2)
+    }
+}
+
+/// The summary as JSON.
+fn report_json(file: &Path, trace: &maple_trace::Trace, report: &Report) -> serde_json::Value {
+    let divergence = report.first_divergence.as_ref().map(|d| {
+        json!({
+            "step": d.step,
+            "space": d.space.0,
+            "op": d.op,
+            "kind": d.kind.name(),
+            "detail": d.detail,
+            "ours": d.ours,
+            "kernel": d.kernel,
+        })
+    });
+    json!({
+        "trace": file.display().to_string(),
+        "name": trace.header.name,
+        "kernel": trace.header.kernel,
+        "engine": report.engine.name(),
+        "checked": report.checked,
+        "steps": report.steps,
+        "steps_matching": report.steps_matching,
+        "steps_judged_late": report.steps_judged_late,
+        "comparisons": report.comparisons,
+        "operations": report.ops,
+        "failures_reproduced": report.failures_reproduced,
+        "failures_skipped": report.failures_skipped,
+        "resyncs": report.resyncs,
+        "divergences": report.divergences,
+        "first_divergence": divergence,
+        "spaces": report.spaces,
+        "peak_vmas": report.peak_vmas,
+        "peak_tree": report.peak_tree.map(|t| json!({
+            "vmas": t.vmas,
+            "height": t.height,
+            "nodes": t.nodes,
+            "bytes_per_vma": t.bytes_per_vma,
+        })),
+        "ops_per_sec": report.ops_per_sec(),
+        "model_seconds": report.model_time.as_secs_f64(),
+        "elapsed_seconds": report.elapsed.as_secs_f64(),
+    })
+}
+
+/// `maple import-strace`.
+pub fn import_command(args: &ImportArgs) -> ExitCode {
+    let bytes = match maple_trace::io::read_bytes(&args.log) {
+        Ok(bytes) => bytes,
+        Err(e) => {
+            eprintln!("maple: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let mut trace = match maple_trace::strace::import(&bytes) {
+        Ok(trace) => trace,
+        Err(e) => {
+            eprintln!("maple: {}: {e}", args.log.display());
+            return ExitCode::FAILURE;
+        }
+    };
+    let output = args
+        .output
+        .clone()
+        .unwrap_or_else(|| default_output(&args.log));
+    let name = output.file_name().map(|n| {
+        n.to_string_lossy()
+            .trim_end_matches(".mtrace.zst")
+            .to_owned()
+    });
+    trace.header.name = name;
+    if let Err(e) = maple_trace::io::write_file(&output, &trace) {
+        eprintln!("maple: {e}");
+        return ExitCode::FAILURE;
+    }
+    let spaces = trace
+        .records
+        .iter()
+        .filter(|r| {
+            matches!(
+                r,
+                maple_trace::Record::Op {
+                    op: maple_trace::format::Op::NewSpace { .. }
+                        | maple_trace::format::Op::Fork { .. },
+                    ..
+                }
+            )
+        })
+        .count();
+    println!(
+        "{}: {} operations in {spaces} address spaces (no snapshots: strace shows none)",
+        output.display(),
+        trace.op_count()
+    );
+    ExitCode::SUCCESS
+}
+
+/// `gcc.strace.xz` becomes `gcc.mtrace.zst` beside it.
+fn default_output(log: &Path) -> PathBuf {
+    let name = log
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let stem = name
+        .trim_end_matches(".xz")
+        .trim_end_matches(".zst")
+        .trim_end_matches(".strace")
+        .trim_end_matches(".log")
+        .trim_end_matches(".txt");
+    let stem = if stem.is_empty() { "trace" } else { stem };
+    log.with_file_name(format!("{stem}.mtrace.zst"))
+}
