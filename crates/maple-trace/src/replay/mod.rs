@@ -205,6 +205,57 @@ pub fn replay(
     }
 }
 
+/// The address space of a trace after step `step` (counting from 1, as the replay summary
+/// does) and the snapshots that follow it, replayed with checking so that explained
+/// differences are copied from the kernel. `space` picks the address space; by default, the
+/// one step `step` worked on.
+///
+/// # Errors
+/// A [`ReplayError`] from the replay, or one saying that the step or the space does not
+/// exist (any more) at that point.
+pub fn space_at_step(
+    trace: &Trace,
+    step: u64,
+    space: Option<SpaceId>,
+) -> Result<(SpaceId, AddressSpace<MapleIndex>), ReplayError> {
+    let options = ReplayOptions {
+        check: true,
+        engine: Engine::Maple,
+    };
+    let mut replayer = Replayer::<MapleIndex>::new(trace, &options);
+    replayer.walk(Some(step), &mut |_, _| {})?;
+    if replayer.report.steps < step {
+        return Err(ReplayError {
+            step,
+            reason: format!("the trace has only {} steps", replayer.report.steps),
+        });
+    }
+    let chosen = match space {
+        Some(space) => space,
+        None => {
+            let last = trace
+                .records
+                .iter()
+                .filter_map(|r| match r {
+                    Record::Op { space, .. } => Some(*space),
+                    _ => None,
+                })
+                .nth(usize::try_from(step.saturating_sub(1)).unwrap_or(usize::MAX));
+            last.ok_or_else(|| ReplayError {
+                step,
+                reason: "no such step".to_owned(),
+            })?
+        }
+    };
+    match replayer.spaces.remove(&chosen) {
+        Some(s) => Ok((chosen, s.mm)),
+        None => Err(ReplayError {
+            step,
+            reason: format!("address space {chosen} does not exist after this step"),
+        }),
+    }
+}
+
 /// The tree figures an index can give.
 trait TreeStats {
     fn figures(&self, vmas: usize) -> Option<TreeFigures>;
@@ -307,6 +358,23 @@ impl<'t, I: VmaIndex + TreeStats> Replayer<'t, I> {
     }
 
     fn run(mut self, progress: &mut dyn FnMut(usize, usize)) -> Result<Report, ReplayError> {
+        self.walk(None, progress)?;
+        let leftover: Vec<SpaceId> = self.spaces.keys().copied().collect();
+        for space in leftover {
+            self.finish_space(space);
+        }
+        if !self.options.check {
+            self.report.steps_matching = self.report.steps;
+        }
+        Ok(self.report)
+    }
+
+    /// Replays the records, up to step `stop` and the snapshots right after it if given.
+    fn walk(
+        &mut self,
+        stop: Option<u64>,
+        progress: &mut dyn FnMut(usize, usize),
+    ) -> Result<(), ReplayError> {
         let started = Instant::now();
         let records = &self.trace.records;
         // Which spaces get a snapshot right after each op: a space whose next record is not
@@ -335,6 +403,9 @@ impl<'t, I: VmaIndex + TreeStats> Replayer<'t, I> {
                 Record::FileName { .. } => {}
                 Record::Snapshot { space, vmas } => self.snapshot(*space, vmas)?,
                 Record::Op { space, thread, op } => {
+                    if stop.is_some_and(|stop| self.report.steps >= stop) {
+                        break;
+                    }
                     self.report.steps += 1;
                     *self.report.ops.entry(op.name()).or_default() += 1;
                     self.op(*space, *thread, op, i)?;
@@ -353,15 +424,8 @@ impl<'t, I: VmaIndex + TreeStats> Replayer<'t, I> {
             }
         }
         progress(records.len(), records.len());
-        let leftover: Vec<SpaceId> = self.spaces.keys().copied().collect();
-        for space in leftover {
-            self.finish_space(space);
-        }
         self.report.elapsed = started.elapsed();
-        if !self.options.check {
-            self.report.steps_matching = self.report.steps;
-        }
-        Ok(self.report)
+        Ok(())
     }
 
     fn step(&self) -> u64 {
