@@ -550,8 +550,8 @@ impl<I: VmaIndex> AddressSpace<I> {
     /// Copies the address space as `fork` does: every VMA is duplicated except those marked
     /// `VM_DONTCOPY` (`MADV_DONTFORK`); the copies lose `VM_LOCKED`; a VMA with an anon_vma
     /// gets a new one on a chain inherited from the parent, except `VM_WIPEONFORK` VMAs,
-    /// which start empty. The tree is copied node by node ([`MapleTree::try_clone`]
-    /// (maple_tree::MapleTree::try_clone)), as Linux's `dup_mmap()` does with `__mt_dup()`.
+    /// which start empty. The tree is copied node by node
+    /// ([`maple_tree::MapleTree::try_clone`]), as Linux's `dup_mmap()` does with `__mt_dup()`.
     ///
     /// # Errors
     ///

@@ -52,7 +52,12 @@ pub struct IndexWrite {
     pub id: Option<VmaId>,
 }
 
-/// How the writes of one change may be carried out; see the [module docs](self).
+/// How the writes of one change may be carried out.
+///
+/// With `Direct`, the first write may need new tree nodes and every later write stores a new
+/// id over exactly one existing entry (which needs none), so the change is atomic if the
+/// first write is. With `Transaction`, several writes may need nodes; the maple index then
+/// applies them to a copy of the tree and swaps it in when all succeeded.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum WritePlan {
     /// One write that may need memory, then relabels that cannot fail.
@@ -128,9 +133,11 @@ pub trait VmaIndex: Sized + core::fmt::Debug {
     fn check(&self) -> Result<(), String>;
 
     /// Fault injection: node reservations may ask for `nodes` more nodes in all, then fail
-    /// (`None`: no limit). Indexes that cannot fail ignore it.
+    /// (`None`: no limit). Indexes that cannot fail keep this default, which ignores it.
     #[cfg(feature = "fault-injection")]
-    fn fail_reservations_after(&self, nodes: Option<u64>);
+    fn fail_reservations_after(&self, nodes: Option<u64>) {
+        let _ = nodes;
+    }
 }
 
 /// The VMA index on an allocation [`MapleTree`], as Linux keeps `mm->mm_mt`: a VMA
@@ -446,7 +453,4 @@ impl VmaIndex for BTreeIndex {
         }
         Ok(())
     }
-
-    #[cfg(feature = "fault-injection")]
-    fn fail_reservations_after(&self, _nodes: Option<u64>) {}
 }

@@ -74,7 +74,7 @@ impl<I: VmaIndex> AddressSpace<I> {
         file: Option<&Arc<File>>,
         offset: u64,
     ) -> Result<u64, Errno> {
-        if offset % PAGE_SIZE != 0 {
+        if !offset.is_multiple_of(PAGE_SIZE) {
             return Err(Errno::Inval);
         }
         let pgoff = offset >> PAGE_SHIFT;
@@ -270,8 +270,8 @@ impl<I: VmaIndex> AddressSpace<I> {
         file: Option<&Arc<File>>,
     ) -> Result<u64, Errno> {
         if len == 0
-            || addr % PAGE_SIZE != 0
-            || len % PAGE_SIZE != 0
+            || !addr.is_multiple_of(PAGE_SIZE)
+            || !len.is_multiple_of(PAGE_SIZE)
             || addr > self.config.task_size
             || len > self.config.task_size - addr
         {

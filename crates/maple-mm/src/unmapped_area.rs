@@ -267,7 +267,7 @@ impl<I: VmaIndex> AddressSpace<I> {
             && file.is_none()
             && self.config.thp
             && addr == 0
-            && len % PMD_SIZE == 0
+            && len.is_multiple_of(PMD_SIZE)
         {
             match self.area_thp(addr, len, pgoff, flags) {
                 Some(a) => a,

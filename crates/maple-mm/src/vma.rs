@@ -19,7 +19,7 @@ pub(crate) fn page_align(len: u64) -> Option<u64> {
 
 /// Whether `addr` is a multiple of the page size.
 pub(crate) fn page_aligned(addr: u64) -> bool {
-    addr % PAGE_SIZE == 0
+    addr.is_multiple_of(PAGE_SIZE)
 }
 
 /// The handle of a VMA inside its [`AddressSpace`](crate::AddressSpace): the value the VMA
@@ -291,8 +291,8 @@ pub struct Vma {
 
 impl Vma {
     /// An anonymous VMA over `[start, end)` with `pgoff = start >> 12`, no anon_vma and no
-    /// close hook. The range is not checked; [`AddressSpace::link_vma`]
-    /// (crate::AddressSpace::link_vma) checks it.
+    /// close hook. The range is not checked here;
+    /// [`AddressSpace::link_vma`](crate::AddressSpace::link_vma) checks it.
     pub fn anonymous(start: u64, end: u64, flags: VmFlags) -> Vma {
         Vma {
             start,

@@ -8,7 +8,7 @@
 //! address space split (Linux documents that "the vmas will remain split"). Here every
 //! operation first loads the VMAs it may touch into a [`Window`], runs the kernel's steps on
 //! that copy, and only then commits: it compares the copy with what was loaded and writes the
-//! difference to the index in one atomic [`VmaIndex::apply`](crate::VmaIndex::apply). A
+//! difference to the index in one atomic [`crate::VmaIndex::apply`]. A
 //! failed allocation therefore changes nothing.
 //!
 //! # Invariants

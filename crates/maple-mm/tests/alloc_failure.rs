@@ -4,9 +4,7 @@
 //! must give the same result as an unrestricted run. This is the unwind problem of the July
 //! 2022 maple tree review: a change made of several tree writes must not stop half-way.
 
-use maple_mm::{
-    Advice, AddressSpace, Errno, MapFlags, McFlags, MremapFlags, Prot, VmFlags, Vma,
-};
+use maple_mm::{AddressSpace, Advice, Errno, MapFlags, McFlags, MremapFlags, Prot, VmFlags, Vma};
 
 const FIXED: MapFlags = MapFlags::from_bits(0x32);
 const ANON: MapFlags = MapFlags::from_bits(0x22);
@@ -24,7 +22,8 @@ fn build() -> AddressSpace {
         let a = BASE + g * GROUP;
         mm.mmap(a, 0x3000, Prot::READ, FIXED, None, 0).unwrap();
         mm.mmap(a + 0x3000, 0x3000, RW, FIXED, None, 0).unwrap();
-        mm.mmap(a + 0x6000, 0x3000, Prot::NONE, FIXED, None, 0).unwrap();
+        mm.mmap(a + 0x6000, 0x3000, Prot::NONE, FIXED, None, 0)
+            .unwrap();
     }
     mm.set_brk_base(HEAP);
     mm.brk(HEAP + 0x3000);
@@ -38,25 +37,53 @@ type Op = fn(&mut AddressSpace, u64) -> Result<u64, Errno>;
 /// exactly, needs none).
 fn ops() -> Vec<(&'static str, bool, Op)> {
     vec![
-        ("mmap hint into a gap", false, |mm, a| mm.mmap(a + 0x9000, 0x1000, Prot::EXEC, ANON, None, 0)),
-        ("mmap fresh", false, |mm, _| mm.mmap(0, 0x5000, RW, ANON, None, 0)),
-        ("mmap fixed over three VMAs", true, |mm, a| mm.mmap(a + 0x1000, 0x7000, Prot::EXEC, FIXED, None, 0)),
-        ("mmap fixed hole", true, |mm, a| mm.mmap(a + 0x1000, 0x1000, Prot::EXEC, FIXED, None, 0)),
-        ("munmap hole", true, |mm, a| mm.munmap(a + 0x1000, 0x1000).map(|()| 0)),
-        ("munmap span", true, |mm, a| mm.munmap(a + 0x1000, 0x7000).map(|()| 0)),
-        ("mprotect head", true, |mm, a| mm.mprotect(a, 0x1000, Prot::EXEC).map(|()| 0)),
-        ("mprotect span", true, |mm, a| mm.mprotect(a + 0x1000, 0x7000, Prot::EXEC).map(|()| 0)),
-        ("madvise", true, |mm, a| mm.madvise(a + 0x1000, 0x1000, Advice::DONTFORK).map(|()| 0)),
-        ("mlock", true, |mm, a| mm.mlock(a + 0x4000, 0x1000).map(|()| 0)),
-        ("mremap grow", false, |mm, a| mm.mremap(a + 0x6000, 0x3000, 0x4000, MremapFlags::empty(), 0)),
-        ("mremap move", true, |mm, a| mm.mremap(a + 0x3000, 0x3000, 0x8000, MremapFlags::MAYMOVE, 0)),
+        ("mmap hint into a gap", false, |mm, a| {
+            mm.mmap(a + 0x9000, 0x1000, Prot::EXEC, ANON, None, 0)
+        }),
+        ("mmap fresh", false, |mm, _| {
+            mm.mmap(0, 0x5000, RW, ANON, None, 0)
+        }),
+        ("mmap fixed over three VMAs", true, |mm, a| {
+            mm.mmap(a + 0x1000, 0x7000, Prot::EXEC, FIXED, None, 0)
+        }),
+        ("mmap fixed hole", true, |mm, a| {
+            mm.mmap(a + 0x1000, 0x1000, Prot::EXEC, FIXED, None, 0)
+        }),
+        ("munmap hole", true, |mm, a| {
+            mm.munmap(a + 0x1000, 0x1000).map(|()| 0)
+        }),
+        ("munmap span", true, |mm, a| {
+            mm.munmap(a + 0x1000, 0x7000).map(|()| 0)
+        }),
+        ("mprotect head", true, |mm, a| {
+            mm.mprotect(a, 0x1000, Prot::EXEC).map(|()| 0)
+        }),
+        ("mprotect span", true, |mm, a| {
+            mm.mprotect(a + 0x1000, 0x7000, Prot::EXEC).map(|()| 0)
+        }),
+        ("madvise", true, |mm, a| {
+            mm.madvise(a + 0x1000, 0x1000, Advice::DONTFORK).map(|()| 0)
+        }),
+        ("mlock", true, |mm, a| {
+            mm.mlock(a + 0x4000, 0x1000).map(|()| 0)
+        }),
+        ("mremap grow", false, |mm, a| {
+            mm.mremap(a + 0x6000, 0x3000, 0x4000, MremapFlags::empty(), 0)
+        }),
+        ("mremap move", true, |mm, a| {
+            mm.mremap(a + 0x3000, 0x3000, 0x8000, MremapFlags::MAYMOVE, 0)
+        }),
         ("mremap fixed", true, |mm, a| {
             let fixed = MremapFlags::MAYMOVE | MremapFlags::FIXED;
             mm.mremap(a + 0x1000, 0x1000, 0x1000, fixed, a + 0x4000)
         }),
         ("brk grow", false, |mm, _| Ok(mm.brk(HEAP + 0x10_0000))),
-        ("fault", false, |mm, a| mm.fault(a + 0x3000, true).map(|()| 0)),
-        ("mlockall", false, |mm, _| mm.mlockall(McFlags::CURRENT).map(|()| 0)),
+        ("fault", false, |mm, a| {
+            mm.fault(a + 0x3000, true).map(|()| 0)
+        }),
+        ("mlockall", false, |mm, _| {
+            mm.mlockall(McFlags::CURRENT).map(|()| 0)
+        }),
     ]
 }
 
@@ -77,7 +104,10 @@ fn fail_until_success(name: &str, op: Op, addr: u64) -> usize {
     let mut free = build();
     let expected = op(&mut free, addr);
     let expected_maps = free.maps().to_string();
-    assert!(!failed(name, &expected), "{name} at {addr:#x} fails without fault injection");
+    assert!(
+        !failed(name, &expected),
+        "{name} at {addr:#x} fails without fault injection"
+    );
     let mut failures = 0;
     for k in 0..1000 {
         let mut mm = build();
@@ -88,12 +118,20 @@ fn fail_until_success(name: &str, op: Op, addr: u64) -> usize {
             panic!("{name} at {addr:#x}, {k} nodes: {e}");
         }
         if failed(name, &got) {
-            assert_eq!(mm.maps().to_string(), baseline, "{name} at {addr:#x}: changed on failure");
+            assert_eq!(
+                mm.maps().to_string(),
+                baseline,
+                "{name} at {addr:#x}: changed on failure"
+            );
             failures += 1;
             continue;
         }
         assert_eq!(got, expected, "{name} at {addr:#x}, {k} nodes");
-        assert_eq!(mm.maps().to_string(), expected_maps, "{name} at {addr:#x}, {k} nodes");
+        assert_eq!(
+            mm.maps().to_string(),
+            expected_maps,
+            "{name} at {addr:#x}, {k} nodes"
+        );
         return failures;
     }
     panic!("{name} at {addr:#x} never succeeded");
@@ -161,7 +199,9 @@ fn low_level_operations_fail_cleanly() {
     let f = VmFlags::READ | VmFlags::MAYREAD;
     for k in 0..100 {
         let mut mm = build();
-        let a = mm.link_vma(Vma::anonymous(0x100_0000, 0x100_2000, f)).unwrap();
+        let a = mm
+            .link_vma(Vma::anonymous(0x100_0000, 0x100_2000, f))
+            .unwrap();
         let before = mm.maps().to_string();
         mm.fail_reservations_after(Some(k));
         // Into a gap page in the middle of a group: a new slot in a leaf.

@@ -51,7 +51,7 @@ fn layout(mm: &AddressSpace) -> Vec<(u64, u64, u64)> {
     mm.iter().map(|v| (v.start(), v.end(), v.pgoff())).collect()
 }
 
-/// 1. simple_merge: a new range between two compatible VMAs merges with both.
+/// Kernel case 1, simple_merge: a new range between two compatible VMAs merges with both.
 #[test]
 fn simple_merge() {
     let mut mm = mm();
@@ -70,7 +70,7 @@ fn simple_merge() {
     mm.check_invariants().unwrap();
 }
 
-/// 2. simple_modify: changing the middle of a VMA splits it in three with continuous offsets.
+/// Kernel case 2, simple_modify: changing the middle of a VMA splits it in three with continuous offsets.
 #[test]
 fn simple_modify() {
     let mut mm = mm();
@@ -88,7 +88,7 @@ fn simple_modify() {
     mm.check_invariants().unwrap();
 }
 
-/// 3. simple_expand: a VMA grows over free space.
+/// Kernel case 3, simple_expand: a VMA grows over free space.
 #[test]
 fn simple_expand() {
     let mut mm = mm();
@@ -98,7 +98,7 @@ fn simple_expand() {
     mm.check_invariants().unwrap();
 }
 
-/// 4. simple_shrink: a VMA gives up its tail.
+/// Kernel case 4, simple_shrink: a VMA gives up its tail.
 #[test]
 fn simple_shrink() {
     let mut mm = mm();
@@ -125,7 +125,7 @@ fn merge_or_link(
     }
 }
 
-/// 5. merge_new: new ranges merge left, right and both ways; a close hook on the VMA that
+/// Kernel case 5, merge_new: new ranges merge left, right and both ways; a close hook on the VMA that
 /// grows does not matter, one on the VMA that would be removed does; anon_vmas are
 /// duplicated into the VMA that grows.
 #[test]
@@ -193,7 +193,7 @@ fn merge_new() {
     assert_eq!(mm.map_count(), 1);
 }
 
-/// 6. vma_merge_special_flags: none of `IO`, `DONTEXPAND`, `PFNMAP`, `MIXEDMAP` ever merges,
+/// Kernel case 6, vma_merge_special_flags: none of `IO`, `DONTEXPAND`, `PFNMAP`, `MIXEDMAP` ever merges,
 /// for new ranges or changed ones; together they are `VmFlags::SPECIAL`.
 #[test]
 fn vma_merge_special_flags() {
@@ -219,7 +219,7 @@ fn vma_merge_special_flags() {
     }
 }
 
-/// 7. vma_merge_with_close: a VMA with a close hook is never removed by a merge.
+/// Kernel case 7, vma_merge_with_close: a VMA with a close hook is never removed by a merge.
 #[test]
 fn vma_merge_with_close() {
     // i. New range between prev and next (close): prev grows over the range only.
@@ -269,7 +269,7 @@ fn vma_merge_with_close() {
     assert_eq!(layout(&mm), [(0, 0x5000, 0), (0x5000, 0x9000, 5)]);
 }
 
-/// 8. vma_merge_new_with_close: between two VMAs with close hooks, a new range grows prev and
+/// Kernel case 8, vma_merge_new_with_close: between two VMAs with close hooks, a new range grows prev and
 /// leaves next; prev keeps its hook.
 #[test]
 fn vma_merge_new_with_close() {
@@ -295,7 +295,7 @@ fn req_anon(start: u64, end: u64, pgoff: u64) -> MergeRequest {
     }
 }
 
-/// 9. merge_existing: each case of a changed sub-range merging with its neighbours, with
+/// Kernel case 9, merge_existing: each case of a changed sub-range merging with its neighbours, with
 /// close hooks that must not matter and the anon_vma carried to the VMA that grows.
 #[test]
 fn merge_existing() {
@@ -382,7 +382,7 @@ fn merge_existing() {
     );
 }
 
-/// 10. anon_vma_non_mergeable: prev and next each have their own anon_vma, so a range
+/// Kernel case 10, anon_vma_non_mergeable: prev and next each have their own anon_vma, so a range
 /// between them merges with prev only.
 #[test]
 fn anon_vma_non_mergeable() {
@@ -413,7 +413,7 @@ fn anon_vma_non_mergeable() {
     mm.check_invariants().unwrap();
 }
 
-/// 11. dup_anon_vma: whichever removed or shrunk VMA had the anon_vma, the VMA that grows gets
+/// Kernel case 11, dup_anon_vma: whichever removed or shrunk VMA had the anon_vma, the VMA that grows gets
 /// it.
 #[test]
 fn dup_anon_vma() {
@@ -475,7 +475,7 @@ fn dup_anon_vma() {
     assert_eq!(mm.get(next).unwrap().anon_vma(), Some(dummy()));
 }
 
-/// 12. vmi_prealloc_fail: when the tree cannot get memory, a merge and an expansion fail with
+/// Kernel case 12, vmi_prealloc_fail: when the tree cannot get memory, a merge and an expansion fail with
 /// ENOMEM and the anon_vma duplication is undone: nothing changes.
 #[test]
 fn vmi_prealloc_fail() {
@@ -505,7 +505,7 @@ fn vmi_prealloc_fail() {
     assert_eq!(mm.get(prev).unwrap().anon_vma(), Some(dummy()));
 }
 
-/// 13. merge_extend: a VMA grows into the gap after it and merges with the next.
+/// Kernel case 13, merge_extend: a VMA grows into the gap after it and merges with the next.
 #[test]
 fn merge_extend() {
     let mut mm = mm();
@@ -516,7 +516,7 @@ fn merge_extend() {
     assert_eq!(mm.map_count(), 1);
 }
 
-/// 14. expand_only_mode: brk's mode grows prev and looks at nothing else.
+/// Kernel case 14, expand_only_mode: brk's mode grows prev and looks at nothing else.
 #[test]
 fn expand_only_mode() {
     let mut mm = mm();
@@ -536,7 +536,7 @@ fn expand_only_mode() {
     assert_eq!(layout(&mm), [(0x3000, 0x9000, 3), (0x9000, 0xa000, 9)]);
 }
 
-/// 15. mmap_region_basic: four fixed mappings, two of which merge into each of the others.
+/// Kernel case 15, mmap_region_basic: four fixed mappings, two of which merge into each of the others.
 #[test]
 fn mmap_region_basic() {
     let mut mm = mm();
@@ -566,7 +566,7 @@ fn mmap_region_basic() {
     mm.check_invariants().unwrap();
 }
 
-/// 16. copy_vma: a copy that cannot merge is a new VMA; one next to a compatible VMA merges
+/// Kernel case 16, copy_vma: a copy that cannot merge is a new VMA; one next to a compatible VMA merges
 /// into it (the copied, never-faulted VMA takes its new address as page offset).
 #[test]
 fn copy_vma() {

@@ -233,7 +233,7 @@ impl Model {
     }
 
     fn placement(&self, hint: u64, len: u64, thp: bool) -> Result<u64, Errno> {
-        let got = if thp && hint == 0 && len % PMD == 0 {
+        let got = if thp && hint == 0 && len.is_multiple_of(PMD) {
             match self.area(0, len + PMD) {
                 Some(r) => {
                     let sub = r.wrapping_neg() & (PMD - 1);
@@ -424,7 +424,10 @@ impl Model {
     }
 
     fn munmap(&mut self, addr: u64, len: u64) -> Result<(), Errno> {
-        if addr % PAGE != 0 || addr > self.cfg.task_size || len > self.cfg.task_size - addr {
+        if !addr.is_multiple_of(PAGE)
+            || addr > self.cfg.task_size
+            || len > self.cfg.task_size - addr
+        {
             return Err(Errno::Inval);
         }
         let end = addr + len.div_ceil(PAGE) * PAGE;
@@ -510,7 +513,7 @@ impl Model {
         }
         let shared = flags.contains(MapFlags::SHARED);
         let addr = if fixed {
-            if addr % PAGE != 0 {
+            if !addr.is_multiple_of(PAGE) {
                 return Err(Errno::Inval);
             }
             if addr > self.cfg.task_size - len {
@@ -539,7 +542,7 @@ impl Model {
     }
 
     fn mprotect(&mut self, start: u64, len: u64, prot: Prot) -> Result<(), Errno> {
-        if start % PAGE != 0 {
+        if !start.is_multiple_of(PAGE) {
             return Err(Errno::Inval);
         }
         if len == 0 {
@@ -554,10 +557,7 @@ impl Model {
         }
         let mut nstart = start;
         let mut tmp = self.v[first].start;
-        loop {
-            let Some(i) = self.v.iter().position(|m| m.end > nstart && m.start < end) else {
-                break;
-            };
+        while let Some(i) = self.v.iter().position(|m| m.end > nstart && m.start < end) {
             let m = self.v[i].clone();
             if m.start != tmp {
                 return Err(Errno::NoMem);
@@ -832,13 +832,12 @@ fn compare<I: VmaIndex>(mm: &AddressSpace<I>, model: &Model, what: &str) {
             anon: v.anon_vma().map(|a| a.id().0),
         })
         .collect();
-    if got != model.v {
-        panic!(
-            "{what}: diverged\nmodel: {:#?}\nmm:\n{}",
-            model.v,
-            mm.maps()
-        );
-    }
+    assert!(
+        got == model.v,
+        "{what}: diverged\nmodel: {:#?}\nmm:\n{}",
+        model.v,
+        mm.maps()
+    );
     assert_eq!(mm.map_count(), model.v.len(), "{what}");
     assert_eq!(mm.current_brk(), model.brk, "{what}");
     if let Err(e) = mm.check_invariants() {

@@ -322,16 +322,10 @@ fn btree_index_agrees() {
             let prot = if i % 3 == 0 { Prot::READ } else { RW };
             out.push(mm.mmap(0, 0x1000 * (1 + i % 4), prot, ANON, None, 0));
         }
-        let a = out[10].clone().unwrap();
+        let a = out[10].unwrap();
         out.push(mm.munmap(a, 0x3000).map(|()| 0));
         out.push(mm.mprotect(a + 0x3000, 0x1000, Prot::NONE).map(|()| 0));
-        out.push(mm.mremap(
-            out[5].clone().unwrap(),
-            0x2000,
-            0x10000,
-            MremapFlags::MAYMOVE,
-            0,
-        ));
+        out.push(mm.mremap(out[5].unwrap(), 0x2000, 0x10000, MremapFlags::MAYMOVE, 0));
         out.push(Ok(mm.brk(0x5555_0001_0000)));
         out.push(mm.madvise(a, 0x20000, Advice::DONTFORK).map(|()| 0));
         out
