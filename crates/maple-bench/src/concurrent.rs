@@ -178,25 +178,48 @@ fn churn<S: Shared>(s: &S, rng: &mut Rng, n: u64) {
     }
 }
 
-/// Reads per second (all readers together), the fraction of reads that found a value, and the
-/// writer's churn steps per second, over `time`.
-fn run_once<S: Shared>(
-    s: &Arc<S>,
-    n: u64,
-    readers: usize,
-    writer: bool,
-    time: Duration,
-) -> (f64, f64, f64) {
+/// CPU time this thread has used, from `/proc/thread-self/stat` (in ticks of 10 ms, Linux's
+/// fixed `USER_HZ` of 100); `None` where that file does not exist.
+fn thread_cpu_seconds() -> Option<f64> {
+    let stat = std::fs::read_to_string("/proc/thread-self/stat").ok()?;
+    // Fields after the command name, which is in parentheses: state is the first of them,
+    // utime and stime the 12th and 13th.
+    let rest = &stat[stat.rfind(')')? + 2..];
+    let mut fields = rest.split_whitespace().skip(11);
+    let utime: u64 = fields.next()?.parse().ok()?;
+    let stime: u64 = fields.next()?.parse().ok()?;
+    Some((utime + stime) as f64 / 100.0)
+}
+
+/// What one timed run measured.
+#[derive(Clone, Copy, Debug, Default)]
+struct Run {
+    /// Reads per second, all readers together.
+    reads: f64,
+    /// Fraction of the reads that found a value.
+    hit_rate: f64,
+    /// Writer churn steps per second.
+    writes: f64,
+    /// CPU time of the readers over their wall time (1 per reader that never waited).
+    reader_cpu: f64,
+    /// The writer's CPU time over the wall time.
+    writer_cpu: f64,
+}
+
+/// Runs `readers` reader threads, with or without a writer, for `time`.
+fn run_once<S: Shared>(s: &Arc<S>, n: u64, readers: usize, writer: bool, time: Duration) -> Run {
     let stop = Arc::new(AtomicBool::new(false));
     let writes = Arc::new(AtomicU64::new(0));
     let writer = writer.then(|| {
         let (s, stop, writes) = (Arc::clone(s), Arc::clone(&stop), Arc::clone(&writes));
         thread::spawn(move || {
+            let cpu = thread_cpu_seconds();
             let mut rng = Rng::new(0x9e37_79b9_7f4a_7c15);
             while !stop.load(Ordering::Relaxed) {
                 churn(&*s, &mut rng, n);
                 writes.fetch_add(1, Ordering::Relaxed);
             }
+            cpu.zip(thread_cpu_seconds()).map_or(0.0, |(a, b)| b - a)
         })
     });
     let start = Instant::now();
@@ -204,6 +227,7 @@ fn run_once<S: Shared>(
         .map(|r| {
             let (s, stop) = (Arc::clone(s), Arc::clone(&stop));
             thread::spawn(move || {
+                let cpu = thread_cpu_seconds();
                 let mut rng = Rng::new(0xd1b5_4a32_d192_ed03 + r as u64);
                 let mut reads = 0u64;
                 let mut hits = 0u64;
@@ -214,29 +238,34 @@ fn run_once<S: Shared>(
                     }
                     reads += 256;
                 }
-                (reads, hits)
+                let cpu = cpu.zip(thread_cpu_seconds()).map_or(0.0, |(a, b)| b - a);
+                (reads, hits, cpu)
             })
         })
         .collect();
     thread::sleep(time);
     stop.store(true, Ordering::Relaxed);
-    let (reads, hits) = handles
+    let (reads, hits, reader_cpu) = handles
         .into_iter()
         .map(|h| {
             h.join()
                 .unwrap_or_else(|_| mismatch("concurrent", "a reader panicked"))
         })
-        .fold((0, 0), |(r, h), (r2, h2)| (r + r2, h + h2));
+        .fold((0, 0, 0.0), |(r, h, c), (r2, h2, c2)| {
+            (r + r2, h + h2, c + c2)
+        });
     let elapsed = start.elapsed().as_secs_f64();
-    if let Some(w) = writer {
+    let writer_cpu = writer.map_or(0.0, |w| {
         w.join()
-            .unwrap_or_else(|_| mismatch("concurrent", "the writer panicked"));
+            .unwrap_or_else(|_| mismatch("concurrent", "the writer panicked"))
+    });
+    Run {
+        reads: reads as f64 / elapsed,
+        hit_rate: hits as f64 / reads.max(1) as f64,
+        writes: writes.load(Ordering::Relaxed) as f64 / elapsed,
+        reader_cpu: reader_cpu / elapsed / readers as f64,
+        writer_cpu: writer_cpu / elapsed,
     }
-    (
-        reads as f64 / elapsed,
-        hits as f64 / reads.max(1) as f64,
-        writes.load(Ordering::Relaxed) as f64 / elapsed,
-    )
 }
 
 /// One structure's result at one size.
@@ -259,31 +288,34 @@ pub struct ConcurrentRow {
     pub ratio_busy: f64,
     /// The same without a writer.
     pub ratio_alone: f64,
+    /// Median CPU time of a reader beside the writer over the wall time: 1 when the reader
+    /// had a core to itself and never waited; less when it waited for a lock or for a core.
+    pub reader_cpu_busy: f64,
+    /// Median CPU time of the writer over the wall time.
+    pub writer_cpu_busy: f64,
     /// Reads per second beside the writer, every round.
     pub samples_busy: Vec<f64>,
 }
 
-/// The samples of one structure: reads alone, reads busy and writes busy, per round.
-type Samples = (Vec<f64>, Vec<f64>, Vec<f64>);
+/// The runs of one structure: alone and beside the writer, per round.
+type Samples = (Vec<Run>, Vec<Run>);
 
 /// Takes one round's samples of structure `S`, checking that every lookup without a writer
 /// finds its entry.
 fn round<S: Shared>(s: &Arc<S>, n: u64, readers: usize, time: Duration, out: &mut Samples) {
-    let (alone, hit_rate, _) = run_once(s, n, readers, false, time);
-    if hit_rate != 1.0 {
+    let alone = run_once(s, n, readers, false, time);
+    if alone.hit_rate != 1.0 {
         mismatch(
             &format!("concurrent reads n={n}"),
             &format!(
                 "{} found {:.4} of the entries without a writer",
                 S::NAME,
-                hit_rate
+                alone.hit_rate
             ),
         );
     }
-    let (busy, _, writes) = run_once(s, n, readers, true, time);
     out.0.push(alone);
-    out.1.push(busy);
-    out.2.push(writes);
+    out.1.push(run_once(s, n, readers, true, time));
 }
 
 /// Measures every structure at every size of the settings.
@@ -311,21 +343,30 @@ pub fn run(settings: &Settings, progress: &mut dyn FnMut(&str)) -> Vec<Concurren
             }
         }
         let names = [SharedMaple::NAME, Locked::NAME, Scc::NAME];
-        let ours = samples[0].clone();
-        for (peer, s) in names.into_iter().zip(&samples) {
-            let ratio = |a: &[f64], b: &[f64]| {
-                median(&a.iter().zip(b).map(|(o, p)| o / p).collect::<Vec<_>>())
-            };
+        let field = |runs: &[Run], f: fn(&Run) -> f64| runs.iter().map(f).collect::<Vec<f64>>();
+        let ratio = |ours: &[Run], theirs: &[Run], f: fn(&Run) -> f64| {
+            median(
+                &ours
+                    .iter()
+                    .zip(theirs)
+                    .map(|(o, t)| f(o) / f(t))
+                    .collect::<Vec<_>>(),
+            )
+        };
+        for (peer, (alone, busy)) in names.into_iter().zip(&samples) {
+            let (ours_alone, ours_busy) = &samples[0];
             rows.push(ConcurrentRow {
                 n,
                 readers,
                 peer,
-                reads_alone: median(&s.0),
-                reads_busy: median(&s.1),
-                writes_busy: median(&s.2),
-                ratio_busy: ratio(&ours.1, &s.1),
-                ratio_alone: ratio(&ours.0, &s.0),
-                samples_busy: s.1.clone(),
+                reads_alone: median(&field(alone, |r| r.reads)),
+                reads_busy: median(&field(busy, |r| r.reads)),
+                writes_busy: median(&field(busy, |r| r.writes)),
+                ratio_busy: ratio(ours_busy, busy, |r| r.reads),
+                ratio_alone: ratio(ours_alone, alone, |r| r.reads),
+                reader_cpu_busy: median(&field(busy, |r| r.reader_cpu)),
+                writer_cpu_busy: median(&field(busy, |r| r.writer_cpu)),
+                samples_busy: field(busy, |r| r.reads),
             });
         }
     }
@@ -338,10 +379,10 @@ mod tests {
 
     fn agree<S: Shared>() {
         let s = Arc::new(S::build(1_000));
-        let (_, hit_rate, _) = run_once(&s, 1_000, 1, false, Duration::from_millis(20));
-        assert_eq!(hit_rate, 1.0, "{}", S::NAME);
-        let (reads, _, writes) = run_once(&s, 1_000, 1, true, Duration::from_millis(20));
-        assert!(reads > 0.0 && writes > 0.0, "{}", S::NAME);
+        let alone = run_once(&s, 1_000, 1, false, Duration::from_millis(20));
+        assert_eq!(alone.hit_rate, 1.0, "{}", S::NAME);
+        let busy = run_once(&s, 1_000, 1, true, Duration::from_millis(20));
+        assert!(busy.reads > 0.0 && busy.writes > 0.0, "{}", S::NAME);
         // After the writer stops, every entry is back with value 1.
         for j in 0..1_000 {
             assert_eq!(s.read(16 * j + 4), Some(1), "{} entry {j}", S::NAME);
@@ -350,6 +391,10 @@ mod tests {
 
     #[test]
     fn every_structure_reads_beside_the_writer() {
+        assert!(
+            thread_cpu_seconds().is_some(),
+            "/proc/thread-self/stat is readable"
+        );
         agree::<SharedMaple>();
         agree::<Locked>();
         agree::<Scc>();

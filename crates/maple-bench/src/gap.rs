@@ -6,7 +6,7 @@
 //!   the `BTreeMap` range map (a walk over its entries), `rangemap` and `nodit` (their gap
 //!   iterators for the lowest fit, their overlap iterators from the back for the highest).
 //! - `alloc_low`, `alloc_high`: take the lowest (highest) fit of 70 indices
-//!   [`WIDE_HOLES`](crate::input::WIDE_HOLES) times in a row, each filling one wide hole, then
+//!   [`WIDE_HOLES`] times in a row, each filling one wide hole, then
 //!   give them back (not timed). Peers: the same, each searching then inserting (the maple tree
 //!   with `alloc_range_for`), and `vm-allocator`'s `AddressAllocator` (`FirstMatch` and
 //!   `LastMatch`).

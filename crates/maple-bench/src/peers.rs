@@ -23,14 +23,6 @@ use nodit::{Interval, NoditMap, interval::ii};
 use rangemap::RangeInclusiveMap;
 use vm_allocator::{AddressAllocator, AllocPolicy};
 
-/// Names of the single-threaded range-map peers, ours first.
-pub const RANGE_PEERS: [&str; 4] = [
-    Maple::NAME,
-    BTreeRanges::NAME,
-    RangeMapPeer::NAME,
-    Nodit::NAME,
-];
-
 /// A range map under test, used by one thread.
 pub trait Peer {
     /// Its name in tables, plots and JSON.

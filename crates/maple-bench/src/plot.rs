@@ -11,6 +11,7 @@
 use std::path::{Path, PathBuf};
 
 use plotters::prelude::*;
+use plotters::style::text_anchor::{HPos, Pos, VPos};
 
 use crate::memory::MAPLE_NODES;
 use crate::report::{Report, size_label};
@@ -19,7 +20,9 @@ use crate::report::{Report, size_label};
 fn colour(peer: &str) -> RGBColor {
     match peer {
         "maple" | MAPLE_NODES => RGBColor(214, 39, 40),
-        "btreemap" | "RwLock<BTreeMap>" => RGBColor(31, 119, 180),
+        "btreemap" => RGBColor(31, 119, 180),
+        "RwLock<BTreeMap>" => RGBColor(23, 190, 207),
+        "maple (heap)" => RGBColor(247, 129, 191),
         "rangemap" => RGBColor(44, 160, 44),
         "nodit" => RGBColor(255, 127, 14),
         "vm-allocator" => RGBColor(148, 103, 189),
@@ -148,6 +151,8 @@ fn line_chart(
         .map_err(err)?;
     chart
         .configure_mesh()
+        .y_labels(12)
+        .light_line_style(RGBColor(240, 240, 240))
         .x_desc(x_desc)
         .y_desc(y_desc)
         .x_label_formatter(&|x| size_label(x.round() as u64))
@@ -252,16 +257,22 @@ fn ratio_bars(report: &Report) -> Vec<Bar> {
     bars
 }
 
-/// Horizontal bars from 1 (or, when `from_one` is false, from the left edge) on a logarithmic
-/// axis labelled with `suffix`, one row per bar, coloured by peer, with a legend.
-fn bar_chart(
-    path: &Path,
-    title: &str,
-    x_desc: &str,
-    bars: &[Bar],
-    from_one: bool,
-    suffix: &str,
-) -> Result<(), String> {
+/// The label of row `v` of a bar chart whose rows are `labels`, top to bottom.
+fn row_label(v: &SegmentValue<i32>, labels: &[String]) -> String {
+    match v {
+        SegmentValue::CenterOf(i) | SegmentValue::Exact(i) => usize::try_from(*i)
+            .ok()
+            .and_then(|i| labels.len().checked_sub(1 + i))
+            .and_then(|i| labels.get(i))
+            .cloned()
+            .unwrap_or_default(),
+        SegmentValue::Last => String::new(),
+    }
+}
+
+/// Horizontal bars from 1 on a logarithmic axis of ratios, one row per bar, coloured by peer,
+/// with a legend.
+fn bar_chart(path: &Path, title: &str, x_desc: &str, bars: &[Bar]) -> Result<(), String> {
     let rows = bars.len().max(1);
     let height = 140 + 22 * rows as u32;
     let root = SVGBackend::new(path, (1000, height)).into_drawing_area();
@@ -276,7 +287,8 @@ fn bar_chart(
         .y_label_area_size(300)
         .build_cartesian_2d(
             (lo / 1.6..hi * 1.6).log_scale(),
-            (0..rows as i32).into_segmented(),
+            // `into_segmented` makes one segment more than the range holds.
+            (0..(rows as i32 - 1).max(1)).into_segmented(),
         )
         .map_err(err)?;
     let labels: Vec<String> = bars
@@ -287,28 +299,20 @@ fn bar_chart(
         .configure_mesh()
         .disable_y_mesh()
         .y_labels(rows)
-        .y_label_formatter(&|v| match v {
-            SegmentValue::CenterOf(i) | SegmentValue::Exact(i) => usize::try_from(*i)
-                .ok()
-                .and_then(|i| labels.get(rows.wrapping_sub(1).wrapping_sub(i)))
-                .cloned()
-                .unwrap_or_default(),
-            SegmentValue::Last => String::new(),
-        })
-        .x_label_formatter(&|x| format!("{}{suffix}", format_number(*x)))
+        .y_label_formatter(&|v| row_label(v, &labels))
+        .x_label_formatter(&|x| format!("{}x", trim(*x)))
         .x_desc(x_desc)
         .label_style(("sans-serif", 13))
         .axis_desc_style(("sans-serif", 15))
         .draw()
         .map_err(err)?;
-    let base = if from_one { 1.0 } else { lo / 1.6 };
     let mut legend: Vec<String> = Vec::new();
     for (i, b) in bars.iter().enumerate() {
         let row = (rows - 1 - i) as i32;
         let c = colour(&b.peer);
         let mut rect = Rectangle::new(
             [
-                (base, SegmentValue::Exact(row)),
+                (1.0, SegmentValue::Exact(row)),
                 (b.value, SegmentValue::Exact(row + 1)),
             ],
             c.filled(),
@@ -321,14 +325,12 @@ fn bar_chart(
                 .legend(move |(x, y)| Rectangle::new([(x, y - 6), (x + 16, y + 6)], c.filled()));
         }
     }
-    if from_one {
-        chart
-            .draw_series(std::iter::once(PathElement::new(
-                vec![(1.0, SegmentValue::Exact(0)), (1.0, SegmentValue::Last)],
-                BLACK.stroke_width(2),
-            )))
-            .map_err(err)?;
-    }
+    chart
+        .draw_series(std::iter::once(PathElement::new(
+            vec![(1.0, SegmentValue::Exact(0)), (1.0, SegmentValue::Last)],
+            BLACK.stroke_width(2),
+        )))
+        .map_err(err)?;
     chart
         .configure_series_labels()
         .position(SeriesLabelPosition::LowerRight)
@@ -347,12 +349,10 @@ fn ratio_chart(report: &Report, path: &Path) -> Result<(), String> {
         "peer time / maple time, same run, at the largest N (right of 1: maple is faster)",
         "ratio (log scale)",
         &ratio_bars(report),
-        true,
-        "x",
     )
 }
 
-/// The memory chart (see the module docs).
+/// The memory chart (see the module docs): horizontal bars from 0 on a linear axis.
 fn memory_chart(report: &Report, path: &Path) -> Result<(), String> {
     let Some(n) = report.memory.iter().map(|r| r.n).max() else {
         return Ok(());
@@ -371,12 +371,58 @@ fn memory_chart(report: &Report, path: &Path) -> Result<(), String> {
             value: r.bytes_per_entry,
         }));
     }
-    bar_chart(
-        path,
-        "bytes per entry, shuffled inserts, at the largest N (shorter is smaller)",
-        "bytes per entry (log scale)",
-        &bars,
-        false,
-        " B",
-    )
+    let rows = bars.len().max(1);
+    let root = SVGBackend::new(path, (1000, 140 + 22 * rows as u32)).into_drawing_area();
+    root.fill(&WHITE).map_err(err)?;
+    let hi = bars.iter().map(|b| b.value).fold(1.0f64, f64::max);
+    let mut chart = ChartBuilder::on(&root)
+        .caption(
+            "bytes per entry, shuffled inserts, at the largest N (shorter is smaller)",
+            ("sans-serif", 20),
+        )
+        .margin(14)
+        .x_label_area_size(46)
+        .y_label_area_size(300)
+        .build_cartesian_2d(
+            0.0..hi * 1.45,
+            (0..(rows as i32 - 1).max(1)).into_segmented(),
+        )
+        .map_err(err)?;
+    let labels: Vec<String> = bars
+        .iter()
+        .map(|b| format!("{} · {}", b.label, b.peer))
+        .collect();
+    chart
+        .configure_mesh()
+        .disable_y_mesh()
+        .y_labels(rows)
+        .y_label_formatter(&|v| row_label(v, &labels))
+        .x_label_formatter(&|x| format!("{x:.0} B"))
+        .x_desc("bytes per entry")
+        .label_style(("sans-serif", 13))
+        .axis_desc_style(("sans-serif", 15))
+        .draw()
+        .map_err(err)?;
+    for (i, b) in bars.iter().enumerate() {
+        let row = (rows - 1 - i) as i32;
+        let c = colour(&b.peer);
+        let mut rect = Rectangle::new(
+            [
+                (0.0, SegmentValue::Exact(row)),
+                (b.value, SegmentValue::Exact(row + 1)),
+            ],
+            c.filled(),
+        );
+        rect.set_margin(3, 3, 0, 0);
+        chart.draw_series(std::iter::once(rect)).map_err(err)?;
+        chart
+            .draw_series(std::iter::once(Text::new(
+                format!("{:.1}", b.value),
+                (b.value + hi * 0.01, SegmentValue::CenterOf(row)),
+                TextStyle::from(("sans-serif", 12).into_font())
+                    .pos(Pos::new(HPos::Left, VPos::Center)),
+            )))
+            .map_err(err)?;
+    }
+    root.present().map_err(err)
 }

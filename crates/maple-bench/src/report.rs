@@ -186,23 +186,28 @@ impl Report {
         );
         let _ = writeln!(
             s,
-            "| N | readers | structure | M reads/s alone | M reads/s beside the writer | ratio beside the writer | writer k steps/s |"
+            "| N | readers | structure | M reads/s alone | M reads/s beside the writer | ratio beside the writer | writer k steps/s | reader CPU | writer CPU |"
         );
-        let _ = writeln!(s, "|---:|---:|---|---:|---:|---:|---:|");
+        let _ = writeln!(s, "|---:|---:|---|---:|---:|---:|---:|---:|---:|");
         for r in &self.concurrent {
             let _ = writeln!(
                 s,
-                "| {} | {} | {} | {:.2} | {:.2} | {} | {:.0} |",
+                "| {} | {} | {} | {:.2} | {:.2} | {} | {:.0} | {:.0} % | {:.0} % |",
                 size_label(r.n),
                 r.readers,
                 r.peer,
                 r.reads_alone / 1e6,
                 r.reads_busy / 1e6,
                 ratio(r.ratio_busy),
-                r.writes_busy / 1e3
+                r.writes_busy / 1e3,
+                100.0 * r.reader_cpu_busy,
+                100.0 * r.writer_cpu_busy
             );
         }
-        let _ = writeln!(s);
+        let _ = writeln!(
+            s,
+            "\nreader CPU, writer CPU: each thread's CPU time over the wall time beside the writer (from /proc/thread-self/stat). A reader below 100 % waited, for the lock or for a core: with other work on the machine, reader and writer share cores and a lock is rarely contended.\n"
+        );
     }
 
     fn memory_table(&self, s: &mut String) {
