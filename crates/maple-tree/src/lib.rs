@@ -172,7 +172,7 @@
 //! - Iteration is not a snapshot: each step is consistent on its own; the ranges an iterator
 //!   returns are strictly ascending and never overlap.
 //! - [`MapleTree::check_invariants`] checks every structural invariant; [`MapleTree::dump`]
-//!   prints the nodes.
+//!   prints the nodes, and [`MapleTree::layout`] copies them out as data (for pictures).
 //!
 //! # Mapping to Linux names
 //!
@@ -188,7 +188,7 @@
 //! | `struct ma_state`, `mas_next`, `mas_prev`, `mas_pause` | [`Cursor`] |
 //! | `mas_empty_area`, `mas_empty_area_rev` | [`MapleTree::find_gap`], [`MapleTree::find_gap_rev`] |
 //! | `mtree_alloc_range`, `mtree_alloc_rrange` | [`MapleTree::alloc_range`], [`MapleTree::alloc_range_rev`] |
-//! | `mt_validate`, `mt_dump` | [`MapleTree::check_invariants`], [`MapleTree::dump`] |
+//! | `mt_validate`, `mt_dump` | [`MapleTree::check_invariants`], [`MapleTree::dump`], [`MapleTree::layout`] |
 //! | `mtree_lock`, `mt_clear_in_rcu` | [`MapleTree::lock`], [`MapleTree::exclusive`] |
 
 #![warn(missing_docs)]
@@ -199,6 +199,7 @@ mod dump;
 mod error;
 mod gap;
 mod guard;
+mod layout;
 mod node;
 mod range;
 mod rcu;
@@ -220,6 +221,7 @@ pub use error::{
     OutOfMemory, StoreError, StoreErrorKind,
 };
 pub use guard::{CursorMut, Prealloc, ReadGuard, WriteGuard};
+pub use layout::{LayoutKind, LayoutNode, LayoutSlot, SlotContent, TreeLayout};
 pub use node::entry::Entry;
 pub use range::Range;
 pub use tree::{GapRequest, MapleTree, NodeCounter, flush_deferred};
