@@ -62,6 +62,7 @@
 //! ```
 #![forbid(unsafe_code)]
 
+pub mod capture;
 pub mod format;
 pub mod io;
 pub mod parse;

@@ -1,0 +1,215 @@
+//! `maple capture [-o FILE] [-n NAME] -- PROGRAM ARGS...`: runs a program under the ptrace
+//! recorder of [`maple_trace::capture`] and writes its trace, zstd-compressed.
+//!
+//! While the program runs, a spinner line on stderr shows the processes alive and seen, the
+//! ops and snapshots recorded and the time (hidden when stderr is not a terminal, or with
+//! `--quiet`). At the end one paragraph sums up the capture, and `maple capture` exits with
+//! the program's status (128 plus the signal number if a signal killed it). A capture that
+//! cannot run (ptrace refused, program not found) prints one line and exits with 1.
+
+use std::ffi::OsString;
+use std::fmt::Write as _;
+use std::io::IsTerminal;
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::time::Duration;
+
+use clap::Args;
+use indicatif::{ProgressBar, ProgressStyle};
+use maple_trace::capture::{Capture, CaptureOutcome, Progress};
+
+/// The arguments of `maple capture`.
+#[derive(Debug, Args)]
+pub struct CaptureArgs {
+    /// Where to write the trace [default: NAME.mtrace.zst in the current directory, where NAME is
+    /// the program's file name].
+    #[arg(short, long, value_name = "FILE")]
+    pub output: Option<PathBuf>,
+    /// The trace's `#name` header [default: the program's file name].
+    #[arg(short, long)]
+    pub name: Option<String>,
+    /// No progress line.
+    #[arg(short, long)]
+    pub quiet: bool,
+    /// The program to run (a path, or a name looked up in PATH) and its arguments.
+    #[arg(
+        value_name = "PROGRAM",
+        required = true,
+        num_args = 1..,
+        trailing_var_arg = true,
+        allow_hyphen_values = true
+    )]
+    pub command: Vec<OsString>,
+}
+
+/// `maple capture`: records, writes the trace, prints the summary and returns the program's
+/// exit status.
+pub fn run(args: CaptureArgs) -> ExitCode {
+    let Some((program, program_args)) = args.command.split_first() else {
+        eprintln!("maple capture: missing the program to run");
+        return ExitCode::FAILURE;
+    };
+    let base = program.to_string_lossy();
+    let base = base.rsplit('/').next().unwrap_or_default();
+    let output = args
+        .output
+        .clone()
+        .unwrap_or_else(|| PathBuf::from(format!("{base}.mtrace.zst")));
+    let mut capture = Capture::new(program, program_args);
+    if let Some(name) = &args.name {
+        capture = capture.name(name.clone());
+    }
+    let bar = progress_bar(args.quiet);
+    let outcome = capture.run(|p| bar.set_message(progress_line(p)));
+    bar.finish_and_clear();
+    let outcome = match outcome {
+        Ok(outcome) => outcome,
+        Err(e) => {
+            eprintln!("maple capture: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    if let Err(e) = maple_trace::io::write_file(&output, &outcome.trace) {
+        eprintln!("maple capture: cannot write the trace: {e}");
+        return ExitCode::FAILURE;
+    }
+    let size = std::fs::metadata(&output).map(|m| m.len()).unwrap_or(0);
+    eprintln!("{}", summary(base, &outcome, &output, size));
+    let code = outcome.status.code();
+    ExitCode::from(u8::try_from(code & 0xff).unwrap_or(1))
+}
+
+/// A spinner on stderr, or a hidden bar when stderr is not a terminal or `quiet`.
+fn progress_bar(quiet: bool) -> ProgressBar {
+    if quiet || !std::io::stderr().is_terminal() {
+        return ProgressBar::hidden();
+    }
+    let bar = ProgressBar::new_spinner();
+    if let Ok(style) = ProgressStyle::with_template("{spinner} maple capture: {msg}") {
+        bar.set_style(style);
+    }
+    bar.enable_steady_tick(Duration::from_millis(250));
+    bar
+}
+
+/// `2/5 processes, 12,345 ops, 678 snapshots, 3.2 s`.
+fn progress_line(p: &Progress) -> String {
+    format!(
+        "{}/{} processes, {} ops, {} snapshots, {:.1} s",
+        p.processes_live,
+        p.processes_total,
+        thousands(p.ops),
+        thousands(p.snapshots),
+        p.elapsed.as_secs_f64()
+    )
+}
+
+/// The closing paragraph: status, ops by kind, snapshots, spaces, output size, and warnings.
+fn summary(program: &str, outcome: &CaptureOutcome, output: &Path, size: u64) -> String {
+    let stats = &outcome.stats;
+    let mut kinds: Vec<(&str, u64)> = stats.ops_by_kind.iter().map(|(&k, &n)| (k, n)).collect();
+    kinds.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(b.0)));
+    let kinds: Vec<String> = kinds
+        .iter()
+        .map(|(kind, n)| format!("{kind} {}", thousands(*n)))
+        .collect();
+    let mut text = format!(
+        "maple capture: {program} {} after {:.2} s. Recorded {} ops ({}; {} failed) and {} \
+         snapshots of {} address spaces (peak {} VMAs) from {} processes and {} threads, \
+         {} files; wrote {} ({}).",
+        outcome.status,
+        stats.elapsed.as_secs_f64(),
+        thousands(stats.ops),
+        kinds.join(", "),
+        thousands(stats.failed_ops),
+        thousands(stats.snapshots),
+        stats.spaces,
+        stats.peak_vmas,
+        stats.processes,
+        stats.threads,
+        stats.files,
+        output.display(),
+        human_size(size),
+    );
+    if stats.signals_dropped > 0 {
+        let _ = write!(
+            text,
+            " Warning: {} real-time signals could not be passed on to the program.",
+            stats.signals_dropped
+        );
+    }
+    if stats.foreign_calls > 0 {
+        let _ = write!(
+            text,
+            " {} process_madvise calls on processes outside the trace were not recorded.",
+            stats.foreign_calls
+        );
+    }
+    text
+}
+
+/// `12345` as `12,345`.
+fn thousands(n: u64) -> String {
+    let digits = n.to_string();
+    let mut out = String::with_capacity(digits.len() + digits.len() / 3);
+    for (i, c) in digits.chars().enumerate() {
+        if i > 0 && (digits.len() - i).is_multiple_of(3) {
+            out.push(',');
+        }
+        out.push(c);
+    }
+    out
+}
+
+/// A byte count as `812 B`, `45.3 KiB` or `2.10 MiB`.
+fn human_size(bytes: u64) -> String {
+    const KIB: f64 = 1024.0;
+    // NOTE: precision loss above 2^53 bytes does not matter for a display.
+    #[expect(
+        clippy::cast_precision_loss,
+        reason = "an approximate size for a person"
+    )]
+    let b = bytes as f64;
+    if b < KIB {
+        format!("{bytes} B")
+    } else if b < KIB * KIB {
+        format!("{:.1} KiB", b / KIB)
+    } else {
+        format!("{:.2} MiB", b / (KIB * KIB))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Counts get thousands separators.
+    #[test]
+    fn thousands_separators() {
+        assert_eq!(thousands(0), "0");
+        assert_eq!(thousands(999), "999");
+        assert_eq!(thousands(1000), "1,000");
+        assert_eq!(thousands(1_234_567), "1,234,567");
+    }
+
+    /// Sizes read as a person would write them.
+    #[test]
+    fn sizes() {
+        assert_eq!(human_size(812), "812 B");
+        assert_eq!(human_size(46_387), "45.3 KiB");
+        assert_eq!(human_size(2_202_010), "2.10 MiB");
+    }
+
+    /// The progress line shows every count.
+    #[test]
+    fn progress_line_shows_the_counts() {
+        let line = progress_line(&Progress {
+            processes_live: 2,
+            processes_total: 5,
+            ops: 12_345,
+            snapshots: 678,
+            elapsed: Duration::from_millis(3200),
+        });
+        assert_eq!(line, "2/5 processes, 12,345 ops, 678 snapshots, 3.2 s");
+    }
+}

@@ -1,0 +1,422 @@
+//! Recording a real program's VMA activity with ptrace (`maple capture`).
+//!
+//! [`Capture`] runs a program under ptrace, follows every process and thread it makes, and
+//! writes a [`Trace`]: each memory system call with its arguments and result (failures
+//! included), each fork, exec and exit, and after exec and after every call that changed the
+//! layout a snapshot of the kernel's VMA list for that address space, read from
+//! `/proc/TID/smaps`. Linux on x86-64 only; elsewhere [`Capture::run`] returns
+//! [`CaptureError::UnsupportedPlatform`].
+//!
+//! ```no_run
+//! use maple_trace::capture::Capture;
+//!
+//! let outcome = Capture::new("true", ["--version"]).run(|_progress| {})?;
+//! assert!(outcome.trace.snapshot_count() >= 1);
+//! maple_trace::io::write_file("true.mtrace.zst".as_ref(), &outcome.trace)?;
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+//!
+//! # How a program is started
+//!
+//! Without unsafe code there is no hook between `fork` and `exec` in the child, so the program
+//! starts as `/bin/sh -c 'kill -STOP $$; exec "$0" "$@"' PROGRAM ARGS...`: the shell stops
+//! itself, the tracer waits for that stop, attaches with `PTRACE_SEIZE` (options
+//! `TRACESYSGOOD | TRACEFORK | TRACEVFORK | TRACECLONE | TRACEEXEC | EXITKILL`) and sends
+//! `SIGCONT`. The shell's `exec` resolves PROGRAM through `PATH`; recording starts at that
+//! first successful exec, with `N` and a snapshot. PROGRAM is looked up beforehand too, so a
+//! missing program is reported as "PROGRAM: not found" without starting anything.
+//!
+//! # How each ptrace situation is handled
+//!
+//! Every task stops at every system call entry and exit (`PTRACE_SYSCALL`).
+//!
+//! - **Syscall stops.** Entry and exit alternate per task; a task starts outside a call (new
+//!   tasks do not report the exit of the `clone` that made them, and the shell was seized
+//!   outside one). With glibc, `PTRACE_GET_SYSCALL_INFO` says which one it is instead. At the
+//!   entry the tracer reads `orig_rax` and the six argument registers, at the exit `rax`; the
+//!   recorder turns the pair into an op at the exit, so ops are in the order the exits were
+//!   seen.
+//! - **fork, vfork, clone, clone3.** The flags are read at the entry stop (`clone`'s first
+//!   argument; the first `u64` of `struct clone_args` for `clone3`, read with
+//!   `process_vm_readv`; none for `fork`; `CLONE_VM | CLONE_VFORK` for `vfork`). At the
+//!   parent's `PTRACE_EVENT_{FORK,VFORK,CLONE}` stop the child's tid comes from
+//!   `PTRACE_GETEVENTMSG`: with `CLONE_VM` the child joins the parent's space, without it the
+//!   recorder writes `F` and a snapshot of the child, which has not run yet. The child's
+//!   first stop (`PTRACE_EVENT_STOP`) may arrive before the parent's event; the child then
+//!   waits, stopped, until the event names it.
+//! - **exec.** At `PTRACE_EVENT_EXEC` the task leaves its space (`X` if it was the last) and
+//!   gets a new one (`N`, named after the base name of the path given to `execve`, and a
+//!   snapshot). When a thread other than the leader execs, it takes the leader's tid;
+//!   `PTRACE_GETEVENTMSG` gives its former tid, and the old leader, which reports no exit, is
+//!   dropped from the books.
+//! - **Signal-delivery stops** are resumed with the same signal, so the program sees it.
+//!   Real-time signals (32 and up) cannot be: the safe `nix` API names only the classic
+//!   signals. They are counted in [`CaptureStats::signals_dropped`] and the summary warns.
+//! - **Group-stops** (`PTRACE_EVENT_STOP` with a stop signal) are resumed at once:
+//!   `PTRACE_LISTEN` is not in the safe API, so a traced program does not stay stopped by
+//!   `SIGSTOP` or `SIGTSTP`. Counted in [`CaptureStats::group_stops`].
+//! - **Vanished tasks.** A ptrace request that fails with `ESRCH` means the task died (or was
+//!   killed) meanwhile; its exit report follows and is handled then. Every exit report
+//!   removes the task; the last task of a space writes `X`.
+//! - **Waiting** uses `waitpid(-1, __WALL | __WNOTHREAD)` through `rustix`, which hands back
+//!   the raw status (`nix` refuses statuses that carry a real-time signal, and the stop would
+//!   be lost). `__WNOTHREAD` keeps two captures on two threads of one process apart.
+//!
+//! # Snapshots
+//!
+//! After a call that may change the layout (every recorded call except `brk(NULL)` and
+//! `madvise` advice that acts on pages only), the recorder reads `/proc/TID/smaps` and writes
+//! `S` if the VMAs or their flags differ from the last snapshot of that space. If another
+//! task of the same space is inside such a call at that moment, the read waits until the last
+//! of them leaves, so a snapshot always shows exactly the effect of the ops before it (see
+//! the recorder's invariant R3). Files become ids by device and inode; no path is written.
+//!
+//! # What is not attributed
+//!
+//! Some layout changes have no system call of their own: the stack growing on a page fault,
+//! and changes made through calls outside the memory family (for example `userfaultfd`'s
+//! `UFFDIO_REGISTER`). They show up in the next snapshot of the space.
+
+use std::collections::BTreeMap;
+use std::ffi::{OsStr, OsString};
+use std::fmt::{self, Display, Formatter};
+use std::io;
+use std::path::PathBuf;
+use std::process::Stdio;
+use std::time::Duration;
+
+use crate::format::Trace;
+
+mod layout;
+mod permission;
+mod recorder;
+mod syscalls;
+#[cfg(all(target_os = "linux", target_arch = "x86_64"))]
+mod tracer;
+
+/// A program to run under the recorder, with its arguments and how to start it.
+///
+/// # Examples
+/// ```no_run
+/// use maple_trace::capture::Capture;
+///
+/// let outcome = Capture::new("gcc", ["-O2", "-c", "zstd_compress.c"])
+///     .name("gcc-cc1-O2")
+///     .run(|p| eprint!("\r{} ops, {} snapshots", p.ops, p.snapshots))?;
+/// println!("gcc {}", outcome.status);
+/// # Ok::<(), maple_trace::capture::CaptureError>(())
+/// ```
+#[derive(Debug)]
+pub struct Capture {
+    program: OsString,
+    args: Vec<OsString>,
+    name: Option<String>,
+    dir: Option<PathBuf>,
+    stdin: Option<Stdio>,
+    stdout: Option<Stdio>,
+    stderr: Option<Stdio>,
+}
+
+impl Capture {
+    /// A capture of `program` (a path, or a name looked up in `PATH`) run with `args`.
+    pub fn new<I, S>(program: impl AsRef<OsStr>, args: I) -> Capture
+    where
+        I: IntoIterator<Item = S>,
+        S: AsRef<OsStr>,
+    {
+        Capture {
+            program: program.as_ref().to_owned(),
+            args: args.into_iter().map(|a| a.as_ref().to_owned()).collect(),
+            name: None,
+            dir: None,
+            stdin: None,
+            stdout: None,
+            stderr: None,
+        }
+    }
+
+    /// Sets the trace's `#name` header (by default the program's base name).
+    pub fn name(mut self, name: impl Into<String>) -> Capture {
+        self.name = Some(name.into());
+        self
+    }
+
+    /// Runs the program in `dir` instead of the current directory.
+    pub fn current_dir(mut self, dir: impl Into<PathBuf>) -> Capture {
+        self.dir = Some(dir.into());
+        self
+    }
+
+    /// The program's standard input (inherited by default).
+    pub fn stdin(mut self, stdin: Stdio) -> Capture {
+        self.stdin = Some(stdin);
+        self
+    }
+
+    /// The program's standard output (inherited by default).
+    pub fn stdout(mut self, stdout: Stdio) -> Capture {
+        self.stdout = Some(stdout);
+        self
+    }
+
+    /// The program's standard error (inherited by default).
+    pub fn stderr(mut self, stderr: Stdio) -> Capture {
+        self.stderr = Some(stderr);
+        self
+    }
+
+    /// The `#name` the trace will carry.
+    fn trace_name(&self) -> String {
+        self.name.clone().unwrap_or_else(|| {
+            let program = self.program.to_string_lossy();
+            layout::base_name(&program).to_owned()
+        })
+    }
+
+    /// Runs the program to the end, recording, and returns the trace, the statistics and the
+    /// program's exit status. `progress` is called a few times a second (and once at the end)
+    /// with the counts so far.
+    ///
+    /// The call returns when every process the program made has ended, including ones that
+    /// outlived it.
+    ///
+    /// # Errors
+    /// [`CaptureError::UnsupportedPlatform`] off Linux x86-64; [`CaptureError::ProgramNotFound`]
+    /// or [`CaptureError::NotExecutable`] before anything runs;
+    /// [`CaptureError::NotAllowed`] with the reason when ptrace is refused; the others when
+    /// the shell cannot start or tracing fails.
+    pub fn run(self, progress: impl FnMut(&Progress)) -> Result<CaptureOutcome, CaptureError> {
+        #[cfg(all(target_os = "linux", target_arch = "x86_64"))]
+        {
+            let mut progress = progress;
+            tracer::run(self, &mut progress)
+        }
+        #[cfg(not(all(target_os = "linux", target_arch = "x86_64")))]
+        {
+            let _ = (self, progress);
+            Err(CaptureError::UnsupportedPlatform)
+        }
+    }
+}
+
+/// Counts while a capture runs, for a progress line.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Progress {
+    /// Processes (not threads) running now.
+    pub processes_live: usize,
+    /// Processes seen so far, the first one included.
+    pub processes_total: usize,
+    /// Ops recorded so far.
+    pub ops: u64,
+    /// Snapshots written so far.
+    pub snapshots: u64,
+    /// Time since the program started.
+    pub elapsed: Duration,
+}
+
+/// What a capture counted.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct CaptureStats {
+    /// Op records written (`N`, `F` and `X` included).
+    pub ops: u64,
+    /// Op records by [`Op::name`](crate::format::Op::name): `mmap`, `exec`, `fork`, `mlock`...
+    pub ops_by_kind: BTreeMap<&'static str, u64>,
+    /// Calls that failed (and `brk` requests that the kernel refused).
+    pub failed_ops: u64,
+    /// Snapshots written.
+    pub snapshots: u64,
+    /// Address spaces recorded.
+    pub spaces: u32,
+    /// Threads that appear in records.
+    pub threads: u32,
+    /// Processes seen (thread groups), the starting shell included.
+    pub processes: u32,
+    /// Files that got an id.
+    pub files: usize,
+    /// The most VMAs in one snapshot.
+    pub peak_vmas: usize,
+    /// `/proc/TID/smaps` reads.
+    pub smaps_reads: u64,
+    /// Snapshots that waited for another task's call in flight.
+    pub deferred_snapshots: u64,
+    /// `process_madvise` calls on processes outside the trace (not recorded).
+    pub foreign_calls: u64,
+    /// Syscall stops handled (entries and exits).
+    pub syscall_stops: u64,
+    /// Signals passed on to the program.
+    pub signals_forwarded: u64,
+    /// Real-time signals that could not be passed on (see the module docs).
+    pub signals_dropped: u64,
+    /// Group-stops resumed at once (see the module docs).
+    pub group_stops: u64,
+    /// Wall time from the start of the program to the end of the last process.
+    pub elapsed: Duration,
+}
+
+/// How the program ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ExitStatus {
+    /// It exited with this status.
+    Exited(i32),
+    /// A signal with this number killed it.
+    Signaled(i32),
+}
+
+impl ExitStatus {
+    /// The status a shell would report: the exit status, or 128 plus the signal number.
+    pub fn code(self) -> i32 {
+        match self {
+            ExitStatus::Exited(code) => code,
+            ExitStatus::Signaled(signal) => 128 + signal,
+        }
+    }
+
+    /// Whether the program exited with status 0.
+    pub fn success(self) -> bool {
+        self == ExitStatus::Exited(0)
+    }
+}
+
+impl Display for ExitStatus {
+    fn fmt(&self, f: &mut Formatter<'_>) -> fmt::Result {
+        match self {
+            ExitStatus::Exited(code) => write!(f, "exited with status {code}"),
+            ExitStatus::Signaled(signal) => write!(f, "was killed by signal {signal}"),
+        }
+    }
+}
+
+/// A finished capture.
+#[derive(Debug, Clone)]
+pub struct CaptureOutcome {
+    /// The trace, with `#name`, `#kernel`, `#arch` and `#source maple-capture`.
+    pub trace: Trace,
+    /// What was counted.
+    pub stats: CaptureStats,
+    /// How the program ended.
+    pub status: ExitStatus,
+}
+
+/// Why a capture could not run.
+#[derive(Debug)]
+#[non_exhaustive]
+pub enum CaptureError {
+    /// The recorder runs on Linux x86-64 only.
+    UnsupportedPlatform,
+    /// The program is not a file, nor a name found in `PATH`.
+    ProgramNotFound {
+        /// The program as given.
+        program: String,
+    },
+    /// The program exists but cannot be executed.
+    NotExecutable {
+        /// The program as given.
+        program: String,
+    },
+    /// ptrace is refused here; `reason` says why and what to do, in one line.
+    NotAllowed {
+        /// The explanation.
+        reason: String,
+    },
+    /// `/bin/sh` could not be started.
+    Start {
+        /// What spawning said.
+        source: io::Error,
+    },
+    /// The shell ended before it could exec the program.
+    ExecFailed {
+        /// The program as given.
+        program: String,
+        /// How the shell ended.
+        status: ExitStatus,
+    },
+    /// A wait or ptrace request failed in a way the recorder cannot go on from.
+    Trace {
+        /// What the recorder was doing.
+        during: &'static str,
+        /// The error.
+        source: io::Error,
+    },
+}
+
+impl Display for CaptureError {
+    fn fmt(&self, f: &mut Formatter<'_>) -> fmt::Result {
+        match self {
+            CaptureError::UnsupportedPlatform => f.write_str("capture needs Linux on x86-64"),
+            CaptureError::ProgramNotFound { program } => write!(f, "{program}: not found"),
+            CaptureError::NotExecutable { program } => {
+                write!(f, "{program}: not an executable file (permission denied)")
+            }
+            CaptureError::NotAllowed { reason } => {
+                write!(f, "cannot trace programs here: {reason}")
+            }
+            CaptureError::Start { source } => write!(f, "cannot start /bin/sh: {source}"),
+            CaptureError::ExecFailed { program, status } => write!(
+                f,
+                "{program}: could not be started (the shell {status} before running it)"
+            ),
+            CaptureError::Trace { during, source } => {
+                write!(f, "tracing failed while {during}: {source}")
+            }
+        }
+    }
+}
+
+impl std::error::Error for CaptureError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            CaptureError::Start { source } | CaptureError::Trace { source, .. } => Some(source),
+            _ => None,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Error messages are one line and say what to do or what is wrong.
+    #[test]
+    fn errors_read_as_one_line() {
+        let cases = [
+            (
+                CaptureError::UnsupportedPlatform,
+                "capture needs Linux on x86-64",
+            ),
+            (
+                CaptureError::ProgramNotFound {
+                    program: "nosuch".into(),
+                },
+                "nosuch: not found",
+            ),
+            (
+                CaptureError::ExecFailed {
+                    program: "x".into(),
+                    status: ExitStatus::Exited(126),
+                },
+                "x: could not be started (the shell exited with status 126 before running it)",
+            ),
+        ];
+        for (error, text) in cases {
+            assert_eq!(error.to_string(), text);
+        }
+    }
+
+    /// Exit statuses follow the shell's convention.
+    #[test]
+    fn exit_codes_follow_the_shell() {
+        assert_eq!(ExitStatus::Exited(3).code(), 3);
+        assert_eq!(ExitStatus::Signaled(9).code(), 137);
+        assert!(ExitStatus::Exited(0).success());
+        assert!(!ExitStatus::Signaled(0).success());
+    }
+
+    /// The default name is the program's base name.
+    #[test]
+    fn default_name_is_the_base_name() {
+        let empty: [&str; 0] = [];
+        assert_eq!(Capture::new("/usr/bin/gcc", empty).trace_name(), "gcc");
+        assert_eq!(Capture::new("gcc", empty).name("x").trace_name(), "x");
+    }
+}

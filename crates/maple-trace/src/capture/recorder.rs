@@ -1,0 +1,651 @@
+//! From ptrace events to records: address spaces, threads, files, and when to take a snapshot.
+//!
+//! The tracer reports what the kernel told it (a task entered or left a system call, forked,
+//! exec'd or died) and the [`Recorder`] keeps the books and writes the records. It reads the
+//! process only through [`Proc`], so every rule below is tested with made-up layouts.
+//!
+//! # The books
+//!
+//! - R1. Every task the trace follows belongs to exactly one address space, and a space's
+//!   `members` are exactly the tasks that belong to it. A space dies (`X`) when its last member
+//!   leaves by exit or exec. Tasks that run before the first exec (the starting shell) belong
+//!   to none and are not recorded.
+//! - R2. A space's `in_flight` counts its members that are between the entry and the exit stop
+//!   of a call that may change the layout ([`Class::ChangesLayout`]).
+//! - R3. A snapshot is read only when `in_flight` is 0 right after an op was recorded, so it
+//!   shows exactly the effect of the ops before it; while another member is inside such a
+//!   call, the snapshot waits for the last one to leave. An `S` is written only when the
+//!   layout or the flags differ from the last `S` written for that space (whether a VMA has
+//!   anonymous pages does not count), except right after `N` and `F`, which always get one.
+//! - R4. Space ids, thread ids and file ids count from 1 in order of first appearance in the
+//!   records.
+
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+
+use super::CaptureStats;
+use super::layout::{FileKey, FileTable, parse_smaps};
+use super::syscalls::{Class, Entry, decode};
+use crate::format::{Backing, Op, Record, SnapshotVma, SpaceId, ThreadId};
+
+/// The recorder's window on the traced processes.
+pub(crate) trait Proc {
+    /// The text of `/proc/TID/smaps`, or `None` when the task or its memory is gone.
+    fn smaps(&mut self, tid: i32) -> Option<String>;
+    /// The identity of the file open as descriptor `fd` in task `tid`.
+    fn fd_file(&mut self, tid: i32, fd: i32) -> Option<FileKey>;
+    /// The process a pidfd of task `tid` refers to.
+    fn pidfd_pid(&mut self, tid: i32, fd: i32) -> Option<i32>;
+}
+
+#[derive(Debug)]
+struct Space {
+    /// The tasks in this space (R1).
+    members: BTreeSet<i32>,
+    /// Members inside a layout-changing call (R2).
+    in_flight: usize,
+    /// The last snapshot written (R3).
+    last: Option<Vec<SnapshotVma>>,
+}
+
+#[derive(Debug)]
+struct Task {
+    space: SpaceId,
+    /// Given on the task's first record (R4).
+    thread: Option<ThreadId>,
+    /// A recorded call between its entry and exit stops.
+    pending: Option<Entry>,
+}
+
+/// The books and the records written so far.
+#[derive(Debug, Default)]
+pub(crate) struct Recorder {
+    tasks: HashMap<i32, Task>,
+    spaces: BTreeMap<SpaceId, Space>,
+    spaces_made: u32,
+    threads_made: u32,
+    files: FileTable,
+    records: Vec<Record>,
+    stats: CaptureStats,
+}
+
+impl Recorder {
+    /// Whether task `tid` is between the entry and the exit of a recorded call.
+    pub(crate) fn has_pending(&self, tid: i32) -> bool {
+        self.tasks.get(&tid).is_some_and(|t| t.pending.is_some())
+    }
+
+    /// The statistics so far.
+    pub(crate) fn stats(&self) -> &CaptureStats {
+        &self.stats
+    }
+
+    /// The statistics, for the tracer's own counters.
+    pub(crate) fn stats_mut(&mut self) -> &mut CaptureStats {
+        &mut self.stats
+    }
+
+    /// Task `tid` exec'd `program` successfully. `former` is the tid the task had before:
+    /// when a thread other than the leader execs, it takes over the leader's tid and the old
+    /// leader vanishes without an exit report.
+    ///
+    /// Writes `X` for the old space if the task was its last member, then `N` and a snapshot.
+    pub(crate) fn exec(&mut self, tid: i32, former: i32, program: &str, proc: &mut dyn Proc) {
+        if former != tid {
+            self.leave(tid, proc);
+            if let Some(task) = self.tasks.remove(&former) {
+                if let Some(space) = self.spaces.get_mut(&task.space) {
+                    space.members.remove(&former);
+                    space.members.insert(tid);
+                }
+                self.tasks.insert(tid, task);
+            }
+        }
+        let thread = self.tasks.get(&tid).and_then(|t| t.thread);
+        self.leave(tid, proc);
+        let thread = thread.unwrap_or_else(|| self.new_thread());
+        let space = self.new_space(tid);
+        self.tasks.insert(
+            tid,
+            Task {
+                space,
+                thread: Some(thread),
+                pending: None,
+            },
+        );
+        self.push_op(
+            space,
+            Some(thread),
+            Op::NewSpace {
+                program: program.to_owned(),
+            },
+        );
+        self.snapshot(space, tid, proc, true);
+    }
+
+    /// Task `parent` made task `child`, sharing its address space (`CLONE_VM`: threads,
+    /// vfork, posix_spawn) or with a copy of it (fork: `F` and a snapshot of the child, read
+    /// before the child runs).
+    pub(crate) fn clone(&mut self, parent: i32, child: i32, shares_vm: bool, proc: &mut dyn Proc) {
+        let Some(parent_space) = self.tasks.get(&parent).map(|t| t.space) else {
+            return;
+        };
+        // A tid is only reused after its exit was reported; be safe all the same.
+        self.leave(child, proc);
+        if shares_vm {
+            if let Some(space) = self.spaces.get_mut(&parent_space) {
+                space.members.insert(child);
+            }
+            self.tasks.insert(
+                child,
+                Task {
+                    space: parent_space,
+                    thread: None,
+                    pending: None,
+                },
+            );
+            return;
+        }
+        let thread = self.new_thread();
+        let space = self.new_space(child);
+        self.tasks.insert(
+            child,
+            Task {
+                space,
+                thread: Some(thread),
+                pending: None,
+            },
+        );
+        self.push_op(
+            space,
+            Some(thread),
+            Op::Fork {
+                parent: parent_space,
+            },
+        );
+        self.snapshot(space, child, proc, true);
+    }
+
+    /// Task `tid` is gone (its exit was reported).
+    pub(crate) fn exit(&mut self, tid: i32, proc: &mut dyn Proc) {
+        self.leave(tid, proc);
+    }
+
+    /// Task `tid` entered a system call.
+    pub(crate) fn entry(&mut self, tid: i32, entry: Entry) {
+        let class = entry.class();
+        if class == Class::Ignored {
+            return;
+        }
+        let Some(task) = self.tasks.get_mut(&tid) else {
+            return;
+        };
+        let before = task.pending.replace(entry);
+        let Some(space) = self.spaces.get_mut(&task.space) else {
+            return;
+        };
+        // A task cannot enter a call before leaving the last one; if the stops ever said so,
+        // keep R2 by forgetting the older call.
+        if before.is_some_and(|e| e.class() == Class::ChangesLayout) {
+            space.in_flight = space.in_flight.saturating_sub(1);
+        }
+        if class == Class::ChangesLayout {
+            space.in_flight += 1;
+        }
+    }
+
+    /// Task `tid` left the system call it entered, which returned `ret`: records the op, and a
+    /// snapshot when the layout may have changed and no other call of the space is in flight
+    /// (R3).
+    pub(crate) fn exit_call(&mut self, tid: i32, ret: u64, proc: &mut dyn Proc) {
+        let Some(task) = self.tasks.get_mut(&tid) else {
+            return;
+        };
+        let Some(entry) = task.pending.take() else {
+            return;
+        };
+        let space_id = task.space;
+        let changes_layout = entry.class() == Class::ChangesLayout;
+        let mut fresh = None;
+        if changes_layout {
+            let Some(space) = self.spaces.get_mut(&space_id) else {
+                return;
+            };
+            space.in_flight = space.in_flight.saturating_sub(1);
+            if space.in_flight == 0 {
+                fresh = self.read_layout(tid, proc);
+            } else {
+                self.stats.deferred_snapshots += 1;
+            }
+        }
+        let Some(decoded) = decode(&entry, ret) else {
+            return;
+        };
+        let mut op = decoded.op;
+        if let (Op::Mmap { file, ret, .. }, Some(fd)) = (&mut op, decoded.mmap_fd) {
+            let mapped = ret.ok().and_then(|addr| file_at(fresh.as_deref()?, addr));
+            *file = mapped.or_else(|| self.files.known(proc.fd_file(tid, fd)?));
+        }
+        let mut target = Some(space_id);
+        if let Some(pid) = decoded.pidfd.and_then(|fd| proc.pidfd_pid(tid, fd)) {
+            target = self.tasks.get(&pid).map(|t| t.space);
+        }
+        match target {
+            Some(target) => {
+                let thread = self.thread_of(tid);
+                self.push_op(target, thread, op);
+            }
+            // process_madvise on a process outside the trace.
+            None => self.stats.foreign_calls += 1,
+        }
+        if let Some(vmas) = fresh {
+            self.emit(space_id, vmas, false);
+        }
+    }
+
+    /// Ends the books: writes `X` for every space still alive (tasks that vanished without a
+    /// report) and returns the records and statistics.
+    pub(crate) fn finish(mut self) -> (Vec<Record>, CaptureStats) {
+        let left: Vec<SpaceId> = self.spaces.keys().copied().collect();
+        for space in left {
+            self.spaces.remove(&space);
+            self.push_op(space, None, Op::Exit);
+        }
+        self.stats.files = self.files.len();
+        (self.records, self.stats)
+    }
+
+    /// Removes task `tid` from the books; writes `X` if it was its space's last member, or a
+    /// snapshot if it died inside the space's last call in flight.
+    fn leave(&mut self, tid: i32, proc: &mut dyn Proc) {
+        let Some(task) = self.tasks.remove(&tid) else {
+            return;
+        };
+        let Some(space) = self.spaces.get_mut(&task.space) else {
+            return;
+        };
+        space.members.remove(&tid);
+        let was_in_flight = task
+            .pending
+            .is_some_and(|e| e.class() == Class::ChangesLayout);
+        if was_in_flight {
+            space.in_flight = space.in_flight.saturating_sub(1);
+        }
+        if space.members.is_empty() {
+            self.spaces.remove(&task.space);
+            self.push_op(task.space, None, Op::Exit);
+        } else if was_in_flight && space.in_flight == 0 {
+            // The call's effect is unknown; show what it left.
+            if let Some(&other) = space.members.first() {
+                self.snapshot(task.space, other, proc, false);
+            }
+        }
+    }
+
+    fn new_thread(&mut self) -> ThreadId {
+        self.threads_made += 1;
+        self.stats.threads = self.threads_made;
+        ThreadId(self.threads_made)
+    }
+
+    fn thread_of(&mut self, tid: i32) -> Option<ThreadId> {
+        let existing = self.tasks.get(&tid)?.thread;
+        let thread = existing.unwrap_or_else(|| self.new_thread());
+        if let Some(task) = self.tasks.get_mut(&tid) {
+            task.thread = Some(thread);
+        }
+        Some(thread)
+    }
+
+    fn new_space(&mut self, first_member: i32) -> SpaceId {
+        self.spaces_made += 1;
+        self.stats.spaces = self.spaces_made;
+        let id = SpaceId(self.spaces_made);
+        self.spaces.insert(
+            id,
+            Space {
+                members: BTreeSet::from([first_member]),
+                in_flight: 0,
+                last: None,
+            },
+        );
+        id
+    }
+
+    fn push_op(&mut self, space: SpaceId, thread: Option<ThreadId>, op: Op) {
+        *self.stats.ops_by_kind.entry(op.name()).or_insert(0) += 1;
+        self.stats.ops += 1;
+        let failed = match &op {
+            Op::Mmap { ret, .. }
+            | Op::Munmap { ret, .. }
+            | Op::Mprotect { ret, .. }
+            | Op::Mremap { ret, .. }
+            | Op::Madvise { ret, .. }
+            | Op::Other { ret, .. } => ret.is_err(),
+            Op::Brk { request, ret } => *request != 0 && request != ret,
+            Op::NewSpace { .. } | Op::Fork { .. } | Op::Exit => false,
+        };
+        if failed {
+            self.stats.failed_ops += 1;
+        }
+        self.records.push(Record::Op { space, thread, op });
+    }
+
+    /// Reads the layout through task `tid`, giving ids to new files (their `f` records are
+    /// written now, before whatever uses them).
+    fn read_layout(&mut self, tid: i32, proc: &mut dyn Proc) -> Option<Vec<SnapshotVma>> {
+        self.stats.smaps_reads += 1;
+        let text = proc.smaps(tid)?;
+        let raw = parse_smaps(&text);
+        if raw.is_empty() {
+            return None;
+        }
+        Some(
+            raw.iter()
+                .map(|vma| vma.to_snapshot(&mut self.files, &mut self.records))
+                .collect(),
+        )
+    }
+
+    fn snapshot(&mut self, space: SpaceId, tid: i32, proc: &mut dyn Proc, always: bool) {
+        if let Some(vmas) = self.read_layout(tid, proc) {
+            self.emit(space, vmas, always);
+        }
+    }
+
+    /// Writes `vmas` as a snapshot of `space` if they differ from its last one (or `always`).
+    fn emit(&mut self, space: SpaceId, vmas: Vec<SnapshotVma>, always: bool) {
+        let Some(state) = self.spaces.get_mut(&space) else {
+            return;
+        };
+        if !always
+            && state
+                .last
+                .as_deref()
+                .is_some_and(|last| same_layout(last, &vmas))
+        {
+            return;
+        }
+        self.stats.snapshots += 1;
+        self.stats.peak_vmas = self.stats.peak_vmas.max(vmas.len());
+        state.last = Some(vmas.clone());
+        self.records.push(Record::Snapshot { space, vmas });
+    }
+}
+
+/// Whether two snapshots show the same VMAs with the same flags. Whether a VMA has anonymous
+/// pages is left out: pages come and go with every store the program makes, and a snapshot is
+/// written for layout changes only (it still carries the `A` marks of the moment).
+fn same_layout(a: &[SnapshotVma], b: &[SnapshotVma]) -> bool {
+    a.len() == b.len()
+        && a.iter().zip(b).all(|(x, y)| {
+            (x.start, x.end, x.read, x.write, x.exec, x.shared, x.offset)
+                == (y.start, y.end, y.read, y.write, y.exec, y.shared, y.offset)
+                && x.backing == y.backing
+                && x.flags == y.flags
+        })
+}
+
+/// The file id of the VMA holding `addr`, if it maps a file.
+fn file_at(vmas: &[SnapshotVma], addr: u64) -> Option<crate::format::FileId> {
+    let at = vmas.partition_point(|v| v.end <= addr);
+    let vma = vmas.get(at).filter(|v| v.start <= addr)?;
+    match vma.backing {
+        Backing::File(id) => Some(id),
+        Backing::Anon | Backing::Named(_) => None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::syscalls::nr;
+    use super::*;
+
+    /// A fake process table: each task reads the layout of its "mm".
+    #[derive(Default)]
+    struct FakeProc {
+        mm_of: HashMap<i32, u32>,
+        layouts: HashMap<u32, String>,
+        fds: HashMap<(i32, i32), FileKey>,
+        reads: usize,
+    }
+
+    impl Proc for FakeProc {
+        fn smaps(&mut self, tid: i32) -> Option<String> {
+            self.reads += 1;
+            self.layouts.get(self.mm_of.get(&tid)?).cloned()
+        }
+        fn fd_file(&mut self, tid: i32, fd: i32) -> Option<FileKey> {
+            self.fds.get(&(tid, fd)).copied()
+        }
+        fn pidfd_pid(&mut self, _tid: i32, _fd: i32) -> Option<i32> {
+            None
+        }
+    }
+
+    const START: &str = "1000-2000 r-xp 00000000 fe:00 11 /bin/prog\nVmFlags: rd ex\n";
+
+    fn text(records: &[Record]) -> String {
+        records.iter().map(|r| format!("{r}\n")).collect()
+    }
+
+    fn mmap(len: u64) -> Entry {
+        Entry {
+            nr: nr::MMAP,
+            args: [0, len, 3, 0x22, u64::MAX, 0],
+        }
+    }
+
+    /// exec, an mmap, fork, threads, exit: the records, the ids and the snapshots.
+    #[test]
+    fn a_small_life() {
+        let mut proc = FakeProc::default();
+        proc.mm_of.insert(100, 1);
+        proc.layouts.insert(1, START.to_owned());
+        let mut rec = Recorder::default();
+        rec.exec(100, 100, "prog", &mut proc);
+        // An mmap that changes the layout.
+        rec.entry(100, mmap(0x1000));
+        proc.layouts.insert(
+            1,
+            format!("{START}5000-6000 rw-p 00000000 00:00 0 \nVmFlags: rd wr\n"),
+        );
+        rec.exit_call(100, 0x5000, &mut proc);
+        // brk(NULL) reads nothing.
+        let reads = proc.reads;
+        rec.entry(
+            100,
+            Entry {
+                nr: nr::BRK,
+                args: [0; 6],
+            },
+        );
+        rec.exit_call(100, 0x9000, &mut proc);
+        assert_eq!(proc.reads, reads);
+        // A thread, then a fork by the thread.
+        rec.clone(100, 101, true, &mut proc);
+        proc.mm_of.insert(101, 1);
+        proc.mm_of.insert(102, 2);
+        proc.layouts.insert(2, START.to_owned());
+        rec.clone(101, 102, false, &mut proc);
+        // A munmap that fails changes nothing: no snapshot.
+        rec.entry(
+            101,
+            Entry {
+                nr: nr::MUNMAP,
+                args: [0x1001, 0x1000, 0, 0, 0, 0],
+            },
+        );
+        rec.exit_call(101, 0u64.wrapping_sub(22), &mut proc);
+        rec.exit(102, &mut proc);
+        rec.exit(101, &mut proc);
+        rec.exit(100, &mut proc);
+        let (records, stats) = rec.finish();
+        assert_eq!(
+            text(&records),
+            "\
+N 1 t1 prog
+f f1 prog
+S 1 1
+v 1000 2000 r-xp 0 f1 rd,ex
+m 1 t1 0 1000 rw- pa - 0 5000
+S 1 2
+v 1000 2000 r-xp 0 f1 rd,ex
+v 5000 6000 rw-p 0 - rd,wr
+b 1 t1 0 9000
+F 2 1 t2
+S 2 1
+v 1000 2000 r-xp 0 f1 rd,ex
+u 1 t3 1001 1000 !EINVAL
+X 2
+X 1
+"
+        );
+        assert_eq!(stats.spaces, 2);
+        assert_eq!(stats.threads, 3);
+        assert_eq!(stats.failed_ops, 1);
+        assert_eq!(stats.snapshots, 3);
+        assert_eq!(stats.ops_by_kind.get("mmap"), Some(&1));
+        crate::parse(format!("#mapletrace 1\n{}", text(&records)).as_bytes()).unwrap();
+    }
+
+    /// A successful file mmap takes the file id of the VMA it made; a failed one resolves its
+    /// descriptor to a known file, or `-`.
+    #[test]
+    fn mmap_files_resolve() {
+        let mut proc = FakeProc::default();
+        proc.mm_of.insert(1, 1);
+        proc.layouts.insert(1, START.to_owned());
+        let key = FileKey {
+            major: 0xfe,
+            minor: 0,
+            inode: 11,
+        };
+        proc.fds.insert((1, 3), key);
+        let mut rec = Recorder::default();
+        rec.exec(1, 1, "prog", &mut proc);
+        let file_mmap = Entry {
+            nr: nr::MMAP,
+            args: [0, 0x1000, 1, 2, 3, 0],
+        };
+        proc.layouts.insert(
+            1,
+            format!("{START}7000-8000 r--p 00000000 fe:00 12 /lib/data\nVmFlags: rd\n"),
+        );
+        rec.entry(1, file_mmap);
+        rec.exit_call(1, 0x7000, &mut proc);
+        rec.entry(1, file_mmap);
+        rec.exit_call(1, 0u64.wrapping_sub(19), &mut proc);
+        rec.entry(
+            1,
+            Entry {
+                nr: nr::MMAP,
+                args: [0, 0x1000, 1, 2, 4, 0],
+            },
+        );
+        rec.exit_call(1, 0u64.wrapping_sub(9), &mut proc);
+        let (records, _) = rec.finish();
+        let text = text(&records);
+        assert!(
+            text.contains("f f2 data\nm 1 t1 0 1000 r-- p f2 0 7000\n"),
+            "{text}"
+        );
+        assert!(
+            text.contains("m 1 t1 0 1000 r-- p f1 0 !ENODEV\n"),
+            "{text}"
+        );
+        assert!(text.contains("m 1 t1 0 1000 r-- p - 0 !EBADF\n"), "{text}");
+    }
+
+    /// While another thread of the space is inside a layout-changing call, the snapshot waits
+    /// for it, and then shows both calls' effects after both ops (R3).
+    #[test]
+    fn snapshots_wait_for_calls_in_flight() {
+        let mut proc = FakeProc::default();
+        for tid in [1, 2] {
+            proc.mm_of.insert(tid, 1);
+        }
+        proc.layouts.insert(1, START.to_owned());
+        let mut rec = Recorder::default();
+        rec.exec(1, 1, "prog", &mut proc);
+        rec.clone(1, 2, true, &mut proc);
+        rec.entry(1, mmap(0x1000));
+        rec.entry(2, mmap(0x1000));
+        proc.layouts.insert(
+            1,
+            format!("{START}5000-7000 rw-p 00000000 00:00 0 \nVmFlags: rd wr\n"),
+        );
+        let reads = proc.reads;
+        rec.exit_call(2, 0x6000, &mut proc);
+        assert_eq!(proc.reads, reads, "deferred");
+        rec.exit_call(1, 0x5000, &mut proc);
+        assert_eq!(rec.stats().deferred_snapshots, 1);
+        let (records, _) = rec.finish();
+        let text = text(&records);
+        assert!(
+            text.contains("m 1 t2 0 1000 rw- pa - 0 6000\nm 1 t1 0 1000 rw- pa - 0 5000\nS 1 2\n"),
+            "{text}"
+        );
+    }
+
+    /// A thread other than the leader execs: it takes the leader's tid, the old space ends
+    /// when its other threads are gone, and the new space starts with the exec'ing thread.
+    #[test]
+    fn non_leader_exec() {
+        let mut proc = FakeProc::default();
+        for tid in [10, 11, 12] {
+            proc.mm_of.insert(tid, 1);
+        }
+        proc.layouts.insert(1, START.to_owned());
+        proc.layouts.insert(
+            2,
+            "1000-3000 r-xp 00000000 fe:00 20 /bin/other\n".to_owned(),
+        );
+        let mut rec = Recorder::default();
+        rec.exec(10, 10, "prog", &mut proc);
+        rec.clone(10, 11, true, &mut proc);
+        rec.clone(10, 12, true, &mut proc);
+        // Thread 11 makes a call, so it has a thread id.
+        rec.entry(11, mmap(0x1000));
+        rec.exit_call(11, 0x5000, &mut proc);
+        proc.mm_of.insert(10, 2);
+        rec.exec(10, 11, "other", &mut proc);
+        rec.exit(12, &mut proc);
+        let (records, _) = rec.finish();
+        let text = text(&records);
+        assert!(
+            text.ends_with("N 2 t2 other\nf f2 other\nS 2 1\nv 1000 3000 r-xp 0 f2\nX 1\nX 2\n"),
+            "{text}"
+        );
+        crate::parse(format!("#mapletrace 1\n{text}").as_bytes()).unwrap();
+    }
+
+    /// Tasks before the first exec, and their calls, are not recorded.
+    #[test]
+    fn untracked_tasks_record_nothing() {
+        let mut proc = FakeProc::default();
+        let mut rec = Recorder::default();
+        rec.entry(5, mmap(0x1000));
+        rec.exit_call(5, 0x5000, &mut proc);
+        rec.clone(5, 6, false, &mut proc);
+        rec.exit(6, &mut proc);
+        assert!(rec.tasks.is_empty());
+        assert!(rec.finish().0.is_empty());
+    }
+
+    /// The VMA lookup for an address finds the VMA that holds it, or none in a gap.
+    #[test]
+    fn file_lookup_by_address() {
+        let mut files = FileTable::default();
+        let mut records = Vec::new();
+        let vmas: Vec<SnapshotVma> =
+            parse_smaps("1000-2000 r--p 00000000 fe:00 1 /a\n3000-4000 rw-p 00000000 00:00 0 \n")
+                .iter()
+                .map(|v| v.to_snapshot(&mut files, &mut records))
+                .collect();
+        assert_eq!(file_at(&vmas, 0x1000), Some(crate::format::FileId(1)));
+        assert_eq!(file_at(&vmas, 0x1fff), Some(crate::format::FileId(1)));
+        assert_eq!(file_at(&vmas, 0x2000), None);
+        assert_eq!(file_at(&vmas, 0x3000), None);
+        assert_eq!(file_at(&vmas, 0x9000), None);
+    }
+}

@@ -1,0 +1,331 @@
+//! The ptrace recorder on real programs: `/bin/true`, a shell that forks and execs, and a
+//! python3 script with threads, mmap, madvise, mprotect and fork. Each capture is written,
+//! read back and checked: it parses, its records make sense, no path from this machine
+//! appears, every successful mmap is covered by the layout that follows it, and `#kernel` is
+//! this machine's release. The tests skip (saying why) where ptrace is not allowed.
+
+use std::collections::HashMap;
+use std::path::PathBuf;
+use std::process::Stdio;
+
+use maple_trace::capture::{Capture, CaptureError, CaptureOutcome, ExitStatus};
+use maple_trace::format::{Op, Record, SnapshotVma, SpaceId};
+use maple_trace::{Trace, io};
+
+/// Runs a capture with the program's output discarded; `None` (after saying why) when this
+/// machine cannot trace.
+fn capture(program: &str, args: &[&str]) -> Option<CaptureOutcome> {
+    let result = Capture::new(program, args)
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .run(|_| {});
+    match result {
+        Ok(outcome) => Some(outcome),
+        Err(e @ (CaptureError::NotAllowed { .. } | CaptureError::UnsupportedPlatform)) => {
+            eprintln!("skipping the capture of {program}: {e}");
+            None
+        }
+        Err(e) => panic!("capture of {program} failed: {e}"),
+    }
+}
+
+/// Writes the trace compressed, reads it back, and runs every check that holds for any
+/// capture. Returns the text.
+fn write_read_check(trace: &Trace, file: &str) -> String {
+    let path: PathBuf = std::env::temp_dir().join(format!(
+        "maple-capture-test-{}-{file}.mtrace.zst",
+        std::process::id()
+    ));
+    io::write_file(&path, trace).unwrap();
+    let back = io::read_file(&path).unwrap();
+    let text = String::from_utf8(io::read_bytes(&path).unwrap()).unwrap();
+    let _ = std::fs::remove_file(&path);
+    assert_eq!(&back, trace, "the written trace reads back the same");
+
+    // Header.
+    assert_eq!(back.header.source.as_deref(), Some("maple-capture"));
+    let release = std::fs::read_to_string("/proc/sys/kernel/osrelease").unwrap();
+    assert_eq!(back.header.kernel.as_deref(), Some(release.trim()));
+    assert_eq!(back.header.arch.as_deref(), Some("x86_64"));
+
+    // No path of this machine: no `/` anywhere (names are base names, files are ids).
+    for (i, line) in text.lines().enumerate() {
+        assert!(!line.contains('/'), "line {}: {line}", i + 1);
+    }
+
+    check_records(&back);
+    text
+}
+
+/// Spaces begin with N or F and a snapshot, end with one X; snapshots are sorted; every
+/// successful mmap's range is inside the layout recorded after it.
+fn check_records(trace: &Trace) {
+    let mut layout: HashMap<SpaceId, Vec<SnapshotVma>> = HashMap::new();
+    // A successful mmap not yet checked, per space: its range.
+    let mut unchecked: HashMap<SpaceId, (u64, u64)> = HashMap::new();
+    let mut born = 0;
+    let mut died = 0;
+    let mut needs_snapshot: Option<SpaceId> = None;
+    for record in &trace.records {
+        if let Some(space) = needs_snapshot {
+            match record {
+                Record::FileName { .. } => {}
+                Record::Snapshot { space: s, .. } if *s == space => needs_snapshot = None,
+                other => panic!("N/F of space {space} is followed by {other}, not its snapshot"),
+            }
+        }
+        match record {
+            Record::Snapshot { space, vmas } => {
+                for pair in vmas.windows(2) {
+                    assert!(
+                        pair[0].end <= pair[1].start,
+                        "sorted: {} {}",
+                        pair[0],
+                        pair[1]
+                    );
+                }
+                assert!(
+                    vmas.iter()
+                        .all(|v| v.start < v.end && v.start.is_multiple_of(4096))
+                );
+                if let Some((start, end)) = unchecked.remove(space) {
+                    assert_covered(vmas, start, end);
+                }
+                layout.insert(*space, vmas.clone());
+            }
+            Record::Op { space, op, .. } => {
+                // An op after an unchecked mmap without a snapshot between: the layout did
+                // not change, so the last snapshot must cover it.
+                if let Some((start, end)) = unchecked.remove(space) {
+                    assert_covered(&layout[space], start, end);
+                }
+                match op {
+                    Op::NewSpace { program } => {
+                        assert!(!program.is_empty());
+                        born += 1;
+                        needs_snapshot = Some(*space);
+                    }
+                    Op::Fork { .. } => {
+                        born += 1;
+                        needs_snapshot = Some(*space);
+                    }
+                    Op::Exit => {
+                        died += 1;
+                        layout.remove(space);
+                    }
+                    Op::Mmap {
+                        len, ret: Ok(addr), ..
+                    } => {
+                        let end = addr + len.next_multiple_of(4096);
+                        unchecked.insert(*space, (*addr, end));
+                    }
+                    _ => {}
+                }
+            }
+            Record::FileName { .. } => {}
+        }
+    }
+    assert_eq!(born, died, "every space that began ended");
+    assert!(born >= 1);
+}
+
+/// Panics unless `[start, end)` lies inside the union of `vmas`.
+fn assert_covered(vmas: &[SnapshotVma], start: u64, end: u64) {
+    let mut at = start;
+    for vma in vmas {
+        if vma.end <= at {
+            continue;
+        }
+        if vma.start > at {
+            break;
+        }
+        at = vma.end;
+        if at >= end {
+            return;
+        }
+    }
+    panic!("mmap range {start:x}..{end:x} is not covered by the snapshot after it (gap at {at:x})");
+}
+
+fn count(trace: &Trace, letter: char) -> usize {
+    trace
+        .records
+        .iter()
+        .filter(|r| matches!(r, Record::Op { op, .. } if op.letter() == letter))
+        .count()
+}
+
+fn programs(trace: &Trace) -> Vec<&str> {
+    trace
+        .records
+        .iter()
+        .filter_map(|r| match r {
+            Record::Op {
+                op: Op::NewSpace { program },
+                ..
+            } => Some(program.as_str()),
+            _ => None,
+        })
+        .collect()
+}
+
+/// `/bin/true`: one space, its exec layout, the loader's mmaps, one exit.
+#[test]
+fn true_is_one_space_with_snapshots() {
+    let Some(outcome) = capture("/bin/true", &[]) else {
+        return;
+    };
+    assert_eq!(outcome.status, ExitStatus::Exited(0));
+    let trace = &outcome.trace;
+    write_read_check(trace, "true");
+    assert_eq!(programs(trace), ["true"]);
+    assert_eq!(count(trace, 'N'), 1);
+    assert_eq!(count(trace, 'F'), 0);
+    assert_eq!(count(trace, 'X'), 1);
+    assert!(count(trace, 'm') >= 3, "the loader maps libc");
+    assert!(trace.snapshot_count() >= 3);
+    assert_eq!(trace.header.name.as_deref(), Some("true"));
+    assert_eq!(outcome.stats.spaces, 1);
+    assert!(outcome.stats.peak_vmas >= 10);
+}
+
+/// A shell that runs two programs: a new space per exec (and per fork, if the shell forks
+/// rather than vforks), all ended.
+#[test]
+fn shell_forks_and_execs() {
+    let Some(outcome) = capture("sh", &["-c", "ls / >/dev/null; cat /dev/null"]) else {
+        return;
+    };
+    assert!(outcome.status.success());
+    let trace = &outcome.trace;
+    write_read_check(trace, "sh");
+    let names = programs(trace);
+    assert_eq!(names.first(), Some(&"sh"), "{names:?}");
+    assert!(names.contains(&"ls") && names.contains(&"cat"), "{names:?}");
+    assert_eq!(count(trace, 'N') + count(trace, 'F'), count(trace, 'X'));
+    assert!(outcome.stats.processes >= 3);
+}
+
+/// The status of the program is the capture's, exit code or signal; signals reach it.
+#[test]
+fn exit_status_and_signals_pass_through() {
+    let Some(outcome) = capture("sh", &["-c", "exit 3"]) else {
+        return;
+    };
+    assert_eq!(outcome.status, ExitStatus::Exited(3));
+    let Some(outcome) = capture("sh", &["-c", "kill -USR1 $$"]) else {
+        return;
+    };
+    assert_eq!(outcome.status, ExitStatus::Signaled(10));
+    // A handled signal: the trap runs, so the signal was delivered.
+    let Some(outcome) = capture("sh", &["-c", "trap 'exit 5' USR1; kill -USR1 $$; exit 0"]) else {
+        return;
+    };
+    assert_eq!(outcome.status, ExitStatus::Exited(5));
+    assert!(outcome.stats.signals_forwarded >= 1);
+}
+
+/// A missing program is reported before anything runs.
+#[test]
+fn missing_program_is_not_found() {
+    let result = Capture::new("maple-no-such-program-here", ["x"]).run(|_| {});
+    match result {
+        Err(CaptureError::ProgramNotFound { program }) => {
+            assert_eq!(program, "maple-no-such-program-here");
+        }
+        Err(CaptureError::UnsupportedPlatform) => {}
+        other => panic!("expected ProgramNotFound, got {other:?}"),
+    }
+}
+
+/// The python3 interpreter itself (not a wrapper script such as a pyenv shim), if any.
+fn python3() -> Option<String> {
+    let out = std::process::Command::new("python3")
+        .args(["-c", "import sys; print(sys.executable)"])
+        .output()
+        .ok()?;
+    let path = String::from_utf8(out.stdout).ok()?.trim().to_owned();
+    (out.status.success() && !path.is_empty()).then_some(path)
+}
+
+const PYTHON: &str = r"
+import ctypes, mmap, os, threading
+def work():
+    m = mmap.mmap(-1, 1 << 20)
+    m[0] = 1
+    m.close()
+ts = [threading.Thread(target=work) for _ in range(4)]
+for t in ts: t.start()
+for t in ts: t.join()
+m = mmap.mmap(-1, 16 << 12)
+addr = ctypes.addressof(ctypes.c_char.from_buffer(m))
+libc = ctypes.CDLL(None, use_errno=True)
+libc.mprotect.argtypes = [ctypes.c_void_p, ctypes.c_size_t, ctypes.c_int]
+assert libc.mprotect(addr + 4096, 4096, mmap.PROT_READ) == 0
+assert libc.mprotect(addr + 1, 4096, mmap.PROT_READ) == -1
+m.madvise(mmap.MADV_DONTFORK, 0, 4096)
+pid = os.fork()
+if pid == 0:
+    os._exit(7)
+assert os.waitstatus_to_exitcode(os.waitpid(pid, 0)[1]) == 7
+";
+
+/// python3 with threads, mmap, munmap, mprotect (one failing), madvise and fork: threads
+/// share the space, fork makes a copy without the DONTFORK range, failures are recorded.
+#[test]
+fn python_threads_mmap_and_fork() {
+    let Some(python) = python3() else {
+        eprintln!("skipping: no python3");
+        return;
+    };
+    let Some(outcome) = capture(&python, &["-c", PYTHON]) else {
+        return;
+    };
+    assert!(outcome.status.success(), "{}", outcome.status);
+    let trace = &outcome.trace;
+    let text = write_read_check(trace, "python3");
+    assert_eq!(count(trace, 'F'), 1, "one fork");
+    assert!(outcome.stats.threads >= 5, "four threads made calls");
+    assert!(count(trace, 'u') >= 5, "munmaps");
+    assert!(text.contains(" DONTFORK 0\n"), "the madvise");
+    assert!(text.contains(" 1000 r-- 0\n"), "the mprotect");
+    assert!(text.contains(" 1000 r-- !EINVAL\n"), "the failed mprotect");
+    assert!(outcome.stats.failed_ops >= 1);
+
+    // The child's layout lacks the DONTFORK page the parent's has.
+    // The script's own madvise is the last before the fork (libffi makes others).
+    let dontfork = trace.records.iter().rev().find_map(|r| match r {
+        Record::Op {
+            op: Op::Madvise {
+                addr, ret: Ok(0), ..
+            },
+            ..
+        } => Some(*addr),
+        _ => None,
+    });
+    let dontfork = dontfork.expect("the madvise record");
+    let fork_at = trace
+        .records
+        .iter()
+        .position(|r| {
+            matches!(
+                r,
+                Record::Op {
+                    op: Op::Fork { .. },
+                    ..
+                }
+            )
+        })
+        .unwrap();
+    let Some(Record::Snapshot { vmas, .. }) = trace.records[fork_at..]
+        .iter()
+        .find(|r| matches!(r, Record::Snapshot { .. }))
+    else {
+        panic!("a snapshot follows F");
+    };
+    assert!(
+        !vmas.iter().any(|v| v.start <= dontfork && dontfork < v.end),
+        "the child has no VMA at the DONTFORK page {dontfork:x}"
+    );
+}
