@@ -15,6 +15,12 @@ use crate::vma::{AnonVma, AnonVmaId, File, FileId, PAGE_SIZE, Vma, VmaId, page_a
 use crate::window::Window;
 
 /// `RLIM_INFINITY`: no limit.
+///
+/// ```
+/// use maple_mm::{AddressSpaceConfig, RLIM_INFINITY};
+/// let config = AddressSpaceConfig { rlimit_memlock: RLIM_INFINITY, ..Default::default() };
+/// assert_eq!(config.rlimit_memlock, u64::MAX);
+/// ```
 pub const RLIM_INFINITY: u64 = u64::MAX;
 
 /// The parameters of an address space that Linux takes from the architecture, sysctls,
@@ -84,6 +90,17 @@ impl AddressSpaceConfig {
     /// offset, page aligned.
     ///
     /// Linux: `mmap_base()` in arch/x86/mm/mmap.c.
+    ///
+    /// ```
+    /// use maple_mm::AddressSpaceConfig;
+    /// // An 8 MiB stack limit is below the 128 MiB minimum gap; a 256 MiB limit is used as is
+    /// // (plus the 1 MiB guard gap).
+    /// let task_size = 0x7fff_ffff_f000;
+    /// let base = |stack| AddressSpaceConfig::mmap_base_for(task_size, stack, 1 << 20, 0);
+    /// assert_eq!(base(8 << 20), 0x7fff_f7ff_f000);
+    /// assert_eq!(base(256 << 20), 0x7fff_efef_f000);
+    /// ```
+    #[doc(alias = "mmap_base")]
     pub fn mmap_base_for(task_size: u64, stack_rlimit: u64, guard_gap: u64, random: u64) -> u64 {
         let mut gap = stack_rlimit;
         if let Some(padded) = gap.checked_add(guard_gap) {
@@ -264,7 +281,8 @@ impl AddressSpace<MapleIndex> {
     ///
     /// ```
     /// use maple_mm::{AddressSpace, AddressSpaceConfig};
-    /// let mm = AddressSpace::with_config(AddressSpaceConfig { mmap_min_addr: 0x10000, ..Default::default() });
+    /// let config = AddressSpaceConfig { mmap_min_addr: 0x10000, ..Default::default() };
+    /// let mm = AddressSpace::with_config(config);
     /// assert_eq!(mm.config().mmap_min_addr, 0x10000);
     /// ```
     pub fn with_config(config: AddressSpaceConfig) -> Self {
@@ -306,11 +324,25 @@ impl<I: VmaIndex> AddressSpace<I> {
     }
 
     /// The configuration.
+    ///
+    /// ```
+    /// let mm = maple_mm::AddressSpace::new();
+    /// assert_eq!(mm.config().max_map_count, 65530);
+    /// ```
     pub fn config(&self) -> &AddressSpaceConfig {
         &self.config
     }
 
     /// The VMA index, for inspection.
+    ///
+    /// ```
+    /// use maple_mm::{AddressSpace, MapFlags, Prot, VmaIndex};
+    /// let mut mm = AddressSpace::new();
+    /// mm.mmap(0, 0x1000, Prot::READ, MapFlags::PRIVATE | MapFlags::ANONYMOUS, None, 0)?;
+    /// assert_eq!(mm.index().len(), 1);
+    /// assert_eq!(mm.index().tree().len(), 1);
+    /// # Ok::<(), maple_mm::Errno>(())
+    /// ```
     pub fn index(&self) -> &I {
         &self.index
     }
@@ -325,16 +357,41 @@ impl<I: VmaIndex> AddressSpace<I> {
     }
 
     /// The current program break (`mm->brk`); 0 until [`set_brk_base`](Self::set_brk_base).
+    ///
+    /// ```
+    /// let mut mm = maple_mm::AddressSpace::new();
+    /// assert_eq!(mm.current_brk(), 0);
+    /// mm.set_brk_base(0x40_0000);
+    /// mm.brk(0x40_2000);
+    /// assert_eq!(mm.current_brk(), 0x40_2000);
+    /// ```
     pub fn current_brk(&self) -> u64 {
         self.brk
     }
 
     /// Start of the brk area (`mm->start_brk`).
+    ///
+    /// ```
+    /// let mut mm = maple_mm::AddressSpace::new();
+    /// mm.set_brk_base(0x40_0000);
+    /// mm.brk(0x40_2000);
+    /// assert_eq!(mm.start_brk(), 0x40_0000);
+    /// ```
     pub fn start_brk(&self) -> u64 {
         self.start_brk
     }
 
     /// Flags every new mapping gets (`mm->def_flags`).
+    ///
+    /// ```
+    /// use maple_mm::{AddressSpace, AddressSpaceConfig, McFlags, VmFlags};
+    /// let config = AddressSpaceConfig { cap_ipc_lock: true, ..Default::default() };
+    /// let mut mm = AddressSpace::with_config(config);
+    /// assert!(mm.def_flags().is_empty());
+    /// mm.mlockall(McFlags::FUTURE)?;
+    /// assert_eq!(mm.def_flags(), VmFlags::LOCKED);
+    /// # Ok::<(), maple_mm::Errno>(())
+    /// ```
     pub fn def_flags(&self) -> VmFlags {
         self.def_flags
     }
@@ -355,16 +412,50 @@ impl<I: VmaIndex> AddressSpace<I> {
 
     /// Records where the initial stack pointer lies (`mm->start_stack`), so the VMA holding it
     /// is named `[stack]` in [`maps`](Self::maps).
+    ///
+    /// ```
+    /// use maple_mm::{AddressSpace, MapFlags, Prot};
+    /// let mut mm = AddressSpace::new();
+    /// let fixed = MapFlags::PRIVATE | MapFlags::ANONYMOUS | MapFlags::FIXED | MapFlags::GROWSDOWN;
+    /// mm.mmap(0x7fff_fffd_e000, 0x21000, Prot::READ | Prot::WRITE, fixed, None, 0)?;
+    /// mm.set_start_stack(0x7fff_ffff_e000);
+    /// assert!(mm.maps().to_string().ends_with("[stack]\n"));
+    /// # Ok::<(), maple_mm::Errno>(())
+    /// ```
     pub fn set_start_stack(&mut self, addr: u64) {
         self.start_stack = addr;
     }
 
     /// The VMA with the given id.
+    ///
+    /// ```
+    /// use maple_mm::{AddressSpace, MapFlags, Prot};
+    /// let mut mm = AddressSpace::new();
+    /// let a = mm.mmap(0, 0x2000, Prot::READ, MapFlags::PRIVATE | MapFlags::ANONYMOUS, None, 0)?;
+    /// let id = mm.vma_id(a).unwrap();
+    /// mm.munmap(a + 0x1000, 0x1000)?;
+    /// // The VMA keeps its id while it shrinks.
+    /// assert_eq!(mm.get(id).map(|v| v.len()), Some(0x1000));
+    /// # Ok::<(), maple_mm::Errno>(())
+    /// ```
     pub fn get(&self, id: VmaId) -> Option<&Vma> {
         self.vmas.get(id)
     }
 
     /// The id of the VMA containing `addr`.
+    ///
+    /// ```
+    /// use maple_mm::{AddressSpace, MapFlags, Prot};
+    /// let mut mm = AddressSpace::new();
+    /// let a = mm.mmap(0, 0x3000, Prot::READ, MapFlags::PRIVATE | MapFlags::ANONYMOUS, None, 0)?;
+    /// let id = mm.vma_id(a).unwrap();
+    /// mm.mprotect(a + 0x1000, 0x1000, Prot::NONE)?;
+    /// // After a split the lowest piece keeps the id.
+    /// assert_eq!(mm.vma_id(a), Some(id));
+    /// assert_ne!(mm.vma_id(a + 0x1000), Some(id));
+    /// assert_eq!(mm.vma_id(a - 1), None);
+    /// # Ok::<(), maple_mm::Errno>(())
+    /// ```
     pub fn vma_id(&self, addr: u64) -> Option<VmaId> {
         self.index.lookup(addr).map(|e| e.id)
     }
@@ -474,17 +565,45 @@ impl<I: VmaIndex> AddressSpace<I> {
     /// The VMAs that intersect `[start, end)`, in address order.
     ///
     /// Linux: `for_each_vma_range()`.
+    ///
+    /// ```
+    /// use maple_mm::{AddressSpace, MapFlags, Prot};
+    /// let mut mm = AddressSpace::new();
+    /// let fixed = MapFlags::PRIVATE | MapFlags::ANONYMOUS | MapFlags::FIXED;
+    /// mm.mmap(0x10000, 0x2000, Prot::READ, fixed, None, 0)?;
+    /// mm.mmap(0x20000, 0x2000, Prot::READ, fixed, None, 0)?;
+    /// assert_eq!(mm.range(0x11000, 0x20001).count(), 2);
+    /// assert_eq!(mm.range(0x12000, 0x20000).count(), 0);
+    /// # Ok::<(), maple_mm::Errno>(())
+    /// ```
     #[doc(alias = "for_each_vma_range")]
     pub fn range(&self, start: u64, end: u64) -> VmaIter<'_, I> {
         VmaIter::new(self, start, end)
     }
 
     /// Mapped pages in all (`mm->total_vm`).
+    ///
+    /// ```
+    /// use maple_mm::{AddressSpace, MapFlags, Prot};
+    /// let mut mm = AddressSpace::new();
+    /// mm.mmap(0, 0x3000, Prot::READ, MapFlags::PRIVATE | MapFlags::ANONYMOUS, None, 0)?;
+    /// assert_eq!(mm.total_vm(), 3);
+    /// # Ok::<(), maple_mm::Errno>(())
+    /// ```
     pub fn total_vm(&self) -> u64 {
         self.iter().map(Vma::pages).sum()
     }
 
     /// Pages of `VM_LOCKED` VMAs (`mm->locked_vm`).
+    ///
+    /// ```
+    /// use maple_mm::{AddressSpace, MapFlags, Prot};
+    /// let mut mm = AddressSpace::new();
+    /// let a = mm.mmap(0, 0x3000, Prot::READ, MapFlags::PRIVATE | MapFlags::ANONYMOUS, None, 0)?;
+    /// mm.mlock(a, 0x2000)?;
+    /// assert_eq!(mm.locked_vm(), 2);
+    /// # Ok::<(), maple_mm::Errno>(())
+    /// ```
     pub fn locked_vm(&self) -> u64 {
         self.iter()
             .filter(|v| v.flags.contains(VmFlags::LOCKED))
@@ -493,6 +612,16 @@ impl<I: VmaIndex> AddressSpace<I> {
     }
 
     /// Pages of data mappings: private, writable, not stacks (`mm->data_vm`).
+    ///
+    /// ```
+    /// use maple_mm::{AddressSpace, MapFlags, Prot};
+    /// let mut mm = AddressSpace::new();
+    /// let anon = MapFlags::PRIVATE | MapFlags::ANONYMOUS;
+    /// mm.mmap(0, 0x3000, Prot::READ | Prot::WRITE, anon, None, 0)?;
+    /// mm.mmap(0, 0x1000, Prot::READ, MapFlags::SHARED | MapFlags::ANONYMOUS, None, 0)?;
+    /// assert_eq!(mm.data_vm(), 3);
+    /// # Ok::<(), maple_mm::Errno>(())
+    /// ```
     pub fn data_vm(&self) -> u64 {
         self.iter()
             .filter(|v| v.flags.is_data())
@@ -644,6 +773,7 @@ impl<I: VmaIndex> AddressSpace<I> {
     /// ```
     ///
     /// Linux: `exec_mmap()` with a new `mm_struct` from `mm_alloc()`.
+    #[doc(alias = "exec_mmap")]
     pub fn exec(&mut self) {
         *self = AddressSpace::with_index(self.config.clone());
     }
@@ -773,6 +903,7 @@ impl<I: VmaIndex> AddressSpace<I> {
     /// ```
     ///
     /// Linux: `show_map_vma()` in fs/proc/task_mmu.c.
+    #[doc(alias = "show_map_vma")]
     pub fn maps(&self) -> Maps<'_, I> {
         Maps { mm: self }
     }
@@ -794,6 +925,23 @@ impl<I: VmaIndex> AddressSpace<I> {
 
 /// The `/proc/PID/maps` view of an address space, from [`AddressSpace::maps`]: one line per
 /// VMA, `start-end perms offset major:minor inode`, then the name padded to column 74.
+///
+/// ```
+/// use maple_mm::{AddressSpace, File, FileId, MapFlags, Prot};
+/// use std::sync::Arc;
+/// let mut mm = AddressSpace::new();
+/// let lib = File::new(FileId(3)).with_name("/usr/lib/libfoo.so").with_inode(8, 1, 1234);
+/// let lib = Arc::new(lib.read_only());
+/// mm.mmap(0x7000_0000_0000, 0x2000, Prot::READ, MapFlags::PRIVATE | MapFlags::FIXED, Some(&lib), 0x1000)?;
+/// assert_eq!(
+///     mm.maps().to_string(),
+///     format!(
+///         "700000000000-700000002000 r--p 00001000 08:01 1234{}/usr/lib/libfoo.so\n",
+///         " ".repeat(23)
+///     )
+/// );
+/// # Ok::<(), maple_mm::Errno>(())
+/// ```
 #[derive(Debug)]
 pub struct Maps<'a, I: VmaIndex> {
     mm: &'a AddressSpace<I>,

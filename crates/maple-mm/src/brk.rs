@@ -39,6 +39,7 @@ impl<I: VmaIndex> AddressSpace<I> {
     /// ```
     ///
     /// Linux: `brk()`.
+    #[doc(alias = "sys_brk")]
     pub fn brk(&mut self, addr: u64) -> u64 {
         let orig = self.brk;
         match self.try_brk(addr) {

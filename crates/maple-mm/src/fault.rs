@@ -90,6 +90,7 @@ impl<I: VmaIndex> AddressSpace<I> {
     ///
     /// Linux: `lock_mm_and_find_vma()`, `access_error()`, `anon_vma_prepare()` on the write
     /// fault path.
+    #[doc(alias = "handle_mm_fault")]
     pub fn fault(&mut self, addr: u64, write: bool) -> Result<(), Errno> {
         let vma = self.find_vma(addr).ok_or(Errno::Fault)?;
         if vma.start > addr {

@@ -20,36 +20,77 @@ macro_rules! bit_set {
             $( $(#[$fmeta])* pub const $flag: $name = $name($value); )*
 
             /// The set with no flag.
+            ///
+            /// ```
+            #[doc = concat!("use maple_mm::", stringify!($name), ";")]
+            #[doc = concat!("assert!(", stringify!($name), "::empty().is_empty());")]
+            /// ```
             pub const fn empty() -> Self {
                 Self(0)
             }
 
             /// The set with exactly these bits, named or not.
+            ///
+            /// ```
+            #[doc = concat!("use maple_mm::", stringify!($name), ";")]
+            #[doc = concat!("assert_eq!(", stringify!($name), "::from_bits(3).bits(), 3);")]
+            /// ```
             pub const fn from_bits(bits: $int) -> Self {
                 Self(bits)
             }
 
             /// The raw bits.
+            ///
+            /// ```
+            #[doc = concat!("use maple_mm::", stringify!($name), ";")]
+            #[doc = concat!("assert_eq!(", stringify!($name), "::from_bits(1 | 4).bits(), 5);")]
+            /// ```
             pub const fn bits(self) -> $int {
                 self.0
             }
 
             /// Whether every flag of `other` is set.
+            ///
+            /// ```
+            #[doc = concat!("use maple_mm::", stringify!($name), ";")]
+            #[doc = concat!("let set = ", stringify!($name), "::from_bits(0b011);")]
+            #[doc = concat!("assert!(set.contains(", stringify!($name), "::from_bits(0b001)));")]
+            #[doc = concat!("assert!(!set.contains(", stringify!($name), "::from_bits(0b101)));")]
+            /// ```
             pub const fn contains(self, other: Self) -> bool {
                 self.0 & other.0 == other.0
             }
 
             /// Whether any flag of `other` is set.
+            ///
+            /// ```
+            #[doc = concat!("use maple_mm::", stringify!($name), ";")]
+            #[doc = concat!("let set = ", stringify!($name), "::from_bits(0b011);")]
+            #[doc = concat!("assert!(set.intersects(", stringify!($name), "::from_bits(0b110)));")]
+            #[doc = concat!("assert!(!set.intersects(", stringify!($name), "::from_bits(0b100)));")]
+            /// ```
             pub const fn intersects(self, other: Self) -> bool {
                 self.0 & other.0 != 0
             }
 
             /// Whether no flag is set.
+            ///
+            /// ```
+            #[doc = concat!("use maple_mm::", stringify!($name), ";")]
+            #[doc = concat!("assert!(!", stringify!($name), "::from_bits(2).is_empty());")]
+            /// ```
             pub const fn is_empty(self) -> bool {
                 self.0 == 0
             }
 
             /// The flags of `self` that are not in `other`.
+            ///
+            /// ```
+            #[doc = concat!("use maple_mm::", stringify!($name), ";")]
+            #[doc = concat!("let set = ", stringify!($name), "::from_bits(0b011);")]
+            #[doc = concat!("let other = ", stringify!($name), "::from_bits(0b110);")]
+            #[doc = concat!("assert_eq!(set.without(other).bits(), 0b001);")]
+            /// ```
             #[must_use]
             pub const fn without(self, other: Self) -> Self {
                 Self(self.0 & !other.0)
@@ -199,14 +240,34 @@ bit_set! {
 impl VmFlags {
     /// Flags that forbid merging and splitting by `mlock`: `IO | DONTEXPAND | PFNMAP |
     /// MIXEDMAP` (Linux: `VM_SPECIAL`).
+    ///
+    /// ```
+    /// use maple_mm::VmFlags;
+    /// assert!(VmFlags::SPECIAL.contains(VmFlags::PFNMAP));
+    /// ```
     pub const SPECIAL: VmFlags =
         VmFlags(Self::IO.0 | Self::DONTEXPAND.0 | Self::PFNMAP.0 | Self::MIXEDMAP.0);
     /// `READ | WRITE | EXEC` (Linux: `VM_ACCESS_FLAGS`).
+    ///
+    /// ```
+    /// use maple_mm::VmFlags;
+    /// assert_eq!(VmFlags::ACCESS.bits(), 0x7);
+    /// ```
     pub const ACCESS: VmFlags = VmFlags(Self::READ.0 | Self::WRITE.0 | Self::EXEC.0);
     /// `LOCKED | LOCKONFAULT` (Linux: `VM_LOCKED_MASK`).
+    ///
+    /// ```
+    /// use maple_mm::VmFlags;
+    /// assert!(VmFlags::LOCKED_MASK.contains(VmFlags::LOCKONFAULT));
+    /// ```
     pub const LOCKED_MASK: VmFlags = VmFlags(Self::LOCKED.0 | Self::LOCKONFAULT.0);
     /// The flags of brk memory without `EXEC`: `READ | WRITE | MAYREAD | MAYWRITE | MAYEXEC`
     /// (Linux: `VM_DATA_DEFAULT_FLAGS` on x86-64).
+    ///
+    /// ```
+    /// use maple_mm::VmFlags;
+    /// assert!(!VmFlags::DATA_DEFAULT.contains(VmFlags::EXEC));
+    /// ```
     pub const DATA_DEFAULT: VmFlags = VmFlags(
         Self::READ.0 | Self::WRITE.0 | Self::MAYREAD.0 | Self::MAYWRITE.0 | Self::MAYEXEC.0,
     );
@@ -233,6 +294,13 @@ impl VmFlags {
 
     /// Whether this is a data mapping for `RLIMIT_DATA`: writable, private, not a stack
     /// (Linux: `is_data_mapping()`).
+    ///
+    /// ```
+    /// use maple_mm::VmFlags;
+    /// assert!((VmFlags::READ | VmFlags::WRITE).is_data());
+    /// assert!(!(VmFlags::WRITE | VmFlags::SHARED).is_data());
+    /// assert!(!(VmFlags::WRITE | VmFlags::GROWSDOWN).is_data());
+    /// ```
     pub fn is_data(self) -> bool {
         self.bits() & (Self::WRITE.0 | Self::SHARED.0 | Self::GROWSDOWN.0) == Self::WRITE.0
     }
@@ -468,6 +536,12 @@ impl Advice {
     pub const GUARD_REMOVE: Advice = Advice(103);
 
     /// Whether the advice changes VMA flags (and so may split and merge VMAs).
+    ///
+    /// ```
+    /// use maple_mm::Advice;
+    /// assert!(Advice::HUGEPAGE.changes_vma());
+    /// assert!(!Advice::FREE.changes_vma());
+    /// ```
     pub fn changes_vma(self) -> bool {
         matches!(self.0, 0..=2 | 10..=19)
     }

@@ -30,6 +30,13 @@ use maple_tree::{GapRequest, MapleTree, OutOfMemory};
 use crate::vma::VmaId;
 
 /// An entry of the index: a VMA's range `[start, end)` and its id.
+///
+/// ```
+/// use maple_mm::{IndexEntry, MapleIndex, VmaIndex};
+/// let index = MapleIndex::new();
+/// let none: Option<IndexEntry> = index.lookup(0x1000);
+/// assert_eq!(none, None);
+/// ```
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct IndexEntry {
     /// First address.
@@ -42,6 +49,20 @@ pub struct IndexEntry {
 
 /// One write to the index: store `id` over `[start, end)`, or empty the range (`None`).
 /// Entries that overlap the range lose the overlapping part.
+///
+/// ```
+/// use maple_mm::{AddressSpace, IndexWrite, MapleIndex, Vma, VmFlags, VmaIndex, WritePlan};
+/// // Writes come from the address space; here one is replayed on a second index.
+/// let mut mm = AddressSpace::new();
+/// let id = mm.link_vma(Vma::anonymous(0x1000, 0x3000, VmFlags::READ))?;
+/// let mut index = MapleIndex::new();
+/// let write = IndexWrite { start: 0x1000, end: 0x3000, id: Some(id) };
+/// index.apply(&[write], WritePlan::Direct)?;
+/// assert_eq!(index.lookup(0x2fff).map(|e| e.id), Some(id));
+/// index.apply(&[IndexWrite { id: None, ..write }], WritePlan::Direct)?;
+/// assert!(index.is_empty());
+/// # Ok::<(), maple_mm::Errno>(())
+/// ```
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct IndexWrite {
     /// First address.
@@ -58,6 +79,22 @@ pub struct IndexWrite {
 /// id over exactly one existing entry (which needs none), so the change is atomic if the
 /// first write is. With `Transaction`, several writes may need nodes; the maple index then
 /// applies them to a copy of the tree and swaps it in when all succeeded.
+///
+/// ```
+/// use maple_mm::{AddressSpace, IndexWrite, MapleIndex, Vma, VmFlags, VmaIndex, WritePlan};
+/// let mut mm = AddressSpace::new();
+/// let a = mm.link_vma(Vma::anonymous(0x1000, 0x2000, VmFlags::READ))?;
+/// let b = mm.link_vma(Vma::anonymous(0x5000, 0x6000, VmFlags::READ))?;
+/// // Two stores into empty space both need nodes: a transaction.
+/// let mut index = MapleIndex::new();
+/// let writes = [
+///     IndexWrite { start: 0x1000, end: 0x2000, id: Some(a) },
+///     IndexWrite { start: 0x5000, end: 0x6000, id: Some(b) },
+/// ];
+/// index.apply(&writes, WritePlan::Transaction)?;
+/// assert_eq!(index.len(), 2);
+/// # Ok::<(), maple_mm::Errno>(())
+/// ```
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum WritePlan {
     /// One write that may need memory, then relabels that cannot fail.
@@ -85,30 +122,119 @@ pub enum WritePlan {
 /// ```
 pub trait VmaIndex: Sized + core::fmt::Debug {
     /// An empty index.
+    ///
+    /// ```
+    /// use maple_mm::{BTreeIndex, VmaIndex};
+    /// assert_eq!(BTreeIndex::new().len(), 0);
+    /// ```
     fn new() -> Self;
 
     /// Number of entries.
+    ///
+    /// ```
+    /// use maple_mm::{AddressSpace, MapFlags, Prot, VmaIndex};
+    /// let mut mm = AddressSpace::new();
+    /// let fixed = MapFlags::PRIVATE | MapFlags::ANONYMOUS | MapFlags::FIXED;
+    /// mm.mmap(0x10000, 0x2000, Prot::READ, fixed, None, 0)?;
+    /// mm.mmap(0x20000, 0x2000, Prot::WRITE, fixed, None, 0)?;
+    /// let index = mm.index();
+    /// assert_eq!(index.len(), 2);
+    /// # Ok::<(), maple_mm::Errno>(())
+    /// ```
     fn len(&self) -> usize;
 
     /// Whether the index is empty.
+    ///
+    /// ```
+    /// use maple_mm::{AddressSpace, MapFlags, Prot, VmaIndex};
+    /// let mut mm = AddressSpace::new();
+    /// let fixed = MapFlags::PRIVATE | MapFlags::ANONYMOUS | MapFlags::FIXED;
+    /// mm.mmap(0x10000, 0x2000, Prot::READ, fixed, None, 0)?;
+    /// mm.mmap(0x20000, 0x2000, Prot::WRITE, fixed, None, 0)?;
+    /// let index = mm.index();
+    /// assert!(!index.is_empty());
+    /// # Ok::<(), maple_mm::Errno>(())
+    /// ```
     fn is_empty(&self) -> bool {
         self.len() == 0
     }
 
     /// The entry containing `addr`.
+    ///
+    /// ```
+    /// use maple_mm::{AddressSpace, MapFlags, Prot, VmaIndex};
+    /// let mut mm = AddressSpace::new();
+    /// let fixed = MapFlags::PRIVATE | MapFlags::ANONYMOUS | MapFlags::FIXED;
+    /// mm.mmap(0x10000, 0x2000, Prot::READ, fixed, None, 0)?;
+    /// mm.mmap(0x20000, 0x2000, Prot::WRITE, fixed, None, 0)?;
+    /// let index = mm.index();
+    /// assert_eq!(index.lookup(0x11fff).map(|e| (e.start, e.end)), Some((0x10000, 0x12000)));
+    /// assert_eq!(index.lookup(0x12000), None);
+    /// # Ok::<(), maple_mm::Errno>(())
+    /// ```
     fn lookup(&self, addr: u64) -> Option<IndexEntry>;
 
     /// The first entry that intersects `[addr, limit]` (`limit` included).
+    ///
+    /// ```
+    /// use maple_mm::{AddressSpace, MapFlags, Prot, VmaIndex};
+    /// let mut mm = AddressSpace::new();
+    /// let fixed = MapFlags::PRIVATE | MapFlags::ANONYMOUS | MapFlags::FIXED;
+    /// mm.mmap(0x10000, 0x2000, Prot::READ, fixed, None, 0)?;
+    /// mm.mmap(0x20000, 0x2000, Prot::WRITE, fixed, None, 0)?;
+    /// let index = mm.index();
+    /// assert_eq!(index.find(0x12000, u64::MAX).map(|e| e.start), Some(0x20000));
+    /// assert_eq!(index.find(0x12000, 0x1ffff), None);
+    /// # Ok::<(), maple_mm::Errno>(())
+    /// ```
     fn find(&self, addr: u64, limit: u64) -> Option<IndexEntry>;
 
     /// The last entry that intersects `[min, addr]` (both included).
+    ///
+    /// ```
+    /// use maple_mm::{AddressSpace, MapFlags, Prot, VmaIndex};
+    /// let mut mm = AddressSpace::new();
+    /// let fixed = MapFlags::PRIVATE | MapFlags::ANONYMOUS | MapFlags::FIXED;
+    /// mm.mmap(0x10000, 0x2000, Prot::READ, fixed, None, 0)?;
+    /// mm.mmap(0x20000, 0x2000, Prot::WRITE, fixed, None, 0)?;
+    /// let index = mm.index();
+    /// assert_eq!(index.find_rev(0x1ffff, 0).map(|e| e.start), Some(0x10000));
+    /// assert_eq!(index.find_rev(0x1ffff, 0x12000), None);
+    /// # Ok::<(), maple_mm::Errno>(())
+    /// ```
     fn find_rev(&self, addr: u64, min: u64) -> Option<IndexEntry>;
 
     /// Appends every entry that intersects `[start, end)` to `out`, in ascending order.
+    ///
+    /// ```
+    /// use maple_mm::{AddressSpace, MapFlags, Prot, VmaIndex};
+    /// let mut mm = AddressSpace::new();
+    /// let fixed = MapFlags::PRIVATE | MapFlags::ANONYMOUS | MapFlags::FIXED;
+    /// mm.mmap(0x10000, 0x2000, Prot::READ, fixed, None, 0)?;
+    /// mm.mmap(0x20000, 0x2000, Prot::WRITE, fixed, None, 0)?;
+    /// let index = mm.index();
+    /// let mut out = Vec::new();
+    /// index.collect(0x11000, 0x20001, &mut out);
+    /// assert_eq!(out.iter().map(|e| e.start).collect::<Vec<_>>(), [0x10000, 0x20000]);
+    /// # Ok::<(), maple_mm::Errno>(())
+    /// ```
     fn collect(&self, start: u64, end: u64, out: &mut Vec<IndexEntry>);
 
     /// The lowest (or, `top_down`, highest) `s` such that `[s, s + size - 1]` lies in
     /// `[min, max]` and holds no entry.
+    ///
+    /// ```
+    /// use maple_mm::{AddressSpace, MapFlags, Prot, VmaIndex};
+    /// let mut mm = AddressSpace::new();
+    /// let fixed = MapFlags::PRIVATE | MapFlags::ANONYMOUS | MapFlags::FIXED;
+    /// mm.mmap(0x10000, 0x2000, Prot::READ, fixed, None, 0)?;
+    /// mm.mmap(0x20000, 0x2000, Prot::WRITE, fixed, None, 0)?;
+    /// let index = mm.index();
+    /// assert_eq!(index.gap(0x10000, 0x2ffff, 0x3000, false), Some(0x12000));
+    /// assert_eq!(index.gap(0x10000, 0x2ffff, 0x3000, true), Some(0x2d000));
+    /// assert_eq!(index.gap(0x10000, 0x21fff, 0xf000, false), None);
+    /// # Ok::<(), maple_mm::Errno>(())
+    /// ```
     fn gap(&self, min: u64, max: u64, size: u64, top_down: bool) -> Option<u64>;
 
     /// Applies `writes` in order, atomically.
@@ -116,6 +242,19 @@ pub trait VmaIndex: Sized + core::fmt::Debug {
     /// # Errors
     ///
     /// [`OutOfMemory`] if memory for the index ran out; the index is then unchanged.
+    ///
+    /// ```
+    /// use maple_mm::{IndexWrite, MapleIndex, VmaIndex, WritePlan};
+    /// # use maple_mm::{AddressSpace, Vma, VmFlags};
+    /// # let mut mm = AddressSpace::new();
+    /// # let id = mm.link_vma(Vma::anonymous(0x1000, 0x4000, VmFlags::READ))?;
+    /// let mut index = MapleIndex::new();
+    /// index.apply(&[IndexWrite { start: 0x1000, end: 0x4000, id: Some(id) }], WritePlan::Direct)?;
+    /// // Punch a hole: the entry loses the middle page.
+    /// index.apply(&[IndexWrite { start: 0x2000, end: 0x3000, id: None }], WritePlan::Direct)?;
+    /// assert_eq!(index.len(), 2);
+    /// # Ok::<(), maple_mm::Errno>(())
+    /// ```
     fn apply(&mut self, writes: &[IndexWrite], plan: WritePlan) -> Result<(), OutOfMemory>;
 
     /// A copy, for fork.
@@ -123,6 +262,18 @@ pub trait VmaIndex: Sized + core::fmt::Debug {
     /// # Errors
     ///
     /// [`OutOfMemory`] if memory for the copy ran out.
+    ///
+    /// ```
+    /// use maple_mm::{AddressSpace, MapFlags, Prot, VmaIndex};
+    /// let mut mm = AddressSpace::new();
+    /// let fixed = MapFlags::PRIVATE | MapFlags::ANONYMOUS | MapFlags::FIXED;
+    /// mm.mmap(0x10000, 0x2000, Prot::READ, fixed, None, 0)?;
+    /// mm.mmap(0x20000, 0x2000, Prot::WRITE, fixed, None, 0)?;
+    /// let index = mm.index();
+    /// let copy = index.try_clone()?;
+    /// assert_eq!(copy.len(), 2);
+    /// # Ok::<(), maple_mm::Errno>(())
+    /// ```
     fn try_clone(&self) -> Result<Self, OutOfMemory>;
 
     /// Checks the index's own structure.
@@ -130,10 +281,36 @@ pub trait VmaIndex: Sized + core::fmt::Debug {
     /// # Errors
     ///
     /// A description of the first problem found.
+    ///
+    /// ```
+    /// use maple_mm::{AddressSpace, MapFlags, Prot, VmaIndex};
+    /// let mut mm = AddressSpace::new();
+    /// let fixed = MapFlags::PRIVATE | MapFlags::ANONYMOUS | MapFlags::FIXED;
+    /// mm.mmap(0x10000, 0x2000, Prot::READ, fixed, None, 0)?;
+    /// mm.mmap(0x20000, 0x2000, Prot::WRITE, fixed, None, 0)?;
+    /// let index = mm.index();
+    /// assert_eq!(index.check(), Ok(()));
+    /// # Ok::<(), maple_mm::Errno>(())
+    /// ```
     fn check(&self) -> Result<(), String>;
 
     /// Fault injection: node reservations may ask for `nodes` more nodes in all, then fail
     /// (`None`: no limit). Indexes that cannot fail keep this default, which ignores it.
+    ///
+    /// ```
+    /// use maple_mm::{IndexWrite, MapleIndex, VmaIndex, WritePlan};
+    /// # use maple_mm::{AddressSpace, Vma, VmFlags};
+    /// # let mut mm = AddressSpace::new();
+    /// # let id = mm.link_vma(Vma::anonymous(0x1000, 0x4000, VmFlags::READ))?;
+    /// let mut index = MapleIndex::new();
+    /// index.fail_reservations_after(Some(0));
+    /// let write = IndexWrite { start: 0x1000, end: 0x4000, id: Some(id) };
+    /// assert!(index.apply(&[write], WritePlan::Direct).is_err());
+    /// assert!(index.is_empty());
+    /// index.fail_reservations_after(None);
+    /// index.apply(&[write], WritePlan::Direct)?;
+    /// # Ok::<(), maple_mm::Errno>(())
+    /// ```
     #[cfg(feature = "fault-injection")]
     fn fail_reservations_after(&self, nodes: Option<u64>) {
         let _ = nodes;
@@ -161,6 +338,16 @@ pub struct MapleIndex {
 
 impl MapleIndex {
     /// The tree itself, for inspection (height, node count, dumps).
+    ///
+    /// ```
+    /// use maple_mm::{AddressSpace, MapFlags, Prot};
+    /// let mut mm = AddressSpace::new();
+    /// mm.mmap(0, 0x1000, Prot::READ, MapFlags::PRIVATE | MapFlags::ANONYMOUS, None, 0)?;
+    /// let tree = mm.index().tree();
+    /// assert!(tree.is_alloc());
+    /// assert!(tree.check_invariants().is_ok());
+    /// # Ok::<(), maple_mm::Errno>(())
+    /// ```
     pub fn tree(&self) -> &MapleTree<u32> {
         &self.tree
     }

@@ -26,6 +26,7 @@ use crate::vma::Vma;
 /// ```
 ///
 /// Linux: `for_each_vma_range()`.
+#[doc(alias = "vma_iterator")]
 #[derive(Debug)]
 pub struct VmaIter<'a, I: VmaIndex> {
     mm: &'a AddressSpace<I>,

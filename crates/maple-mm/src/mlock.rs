@@ -213,6 +213,7 @@ impl<I: VmaIndex> AddressSpace<I> {
     /// ```
     ///
     /// Linux: `mlockall()`.
+    #[doc(alias = "apply_mlockall_flags")]
     pub fn mlockall(&mut self, flags: McFlags) -> Result<(), Errno> {
         let known = McFlags::CURRENT | McFlags::FUTURE | McFlags::ONFAULT;
         if flags.is_empty() || !flags.without(known).is_empty() || flags == McFlags::ONFAULT {
@@ -239,6 +240,18 @@ impl<I: VmaIndex> AddressSpace<I> {
     /// [`Errno::NoMem`] only if tree memory ran out (nothing changed then).
     ///
     /// Linux: `munlockall()`.
+    ///
+    /// ```
+    /// use maple_mm::{AddressSpace, MapFlags, McFlags, Prot};
+    /// let mut mm = AddressSpace::new();
+    /// let a = mm.mmap(0, 0x2000, Prot::READ, MapFlags::PRIVATE | MapFlags::ANONYMOUS, None, 0)?;
+    /// mm.mlockall(McFlags::CURRENT)?;
+    /// assert_eq!(mm.locked_vm(), 2);
+    /// mm.munlockall()?;
+    /// assert_eq!(mm.locked_vm(), 0);
+    /// assert_eq!(mm.find_vma(a).map(|v| v.len()), Some(0x2000));
+    /// # Ok::<(), maple_mm::Errno>(())
+    /// ```
     pub fn munlockall(&mut self) -> Result<(), Errno> {
         self.apply_mlockall(McFlags::empty())
     }

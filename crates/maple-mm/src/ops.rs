@@ -57,6 +57,12 @@ pub struct MergeRequest {
 
 impl MergeRequest {
     /// An anonymous range with no anon_vma.
+    ///
+    /// ```
+    /// use maple_mm::{MergeRequest, VmFlags};
+    /// let req = MergeRequest::new(0x1000, 0x2000, 1, VmFlags::READ);
+    /// assert!(req.file.is_none() && req.anon_vma.is_none());
+    /// ```
     pub fn new(start: u64, end: u64, pgoff: u64, flags: VmFlags) -> MergeRequest {
         MergeRequest {
             start,
@@ -135,6 +141,7 @@ impl<I: VmaIndex> AddressSpace<I> {
     /// ```
     ///
     /// Linux: `vma_link()`.
+    #[doc(alias = "vma_link")]
     pub fn link_vma(&mut self, vma: Vma) -> Result<VmaId, Errno> {
         let (start, end) = (vma.start, vma.end);
         self.check_range(start, end)?;
@@ -164,7 +171,8 @@ impl<I: VmaIndex> AddressSpace<I> {
     /// mm.link_vma(Vma::anonymous(0x1000, 0x2000, f))?;
     /// mm.link_vma(Vma::anonymous(0x3000, 0x4000, f))?;
     /// let merged = mm.vma_merge_new_range(&MergeRequest::new(0x2000, 0x3000, 2, f))?.unwrap();
-    /// assert_eq!((mm.get(merged).unwrap().start(), mm.get(merged).unwrap().end()), (0x1000, 0x4000));
+    /// let vma = mm.get(merged).unwrap();
+    /// assert_eq!((vma.start(), vma.end()), (0x1000, 0x4000));
     /// # Ok::<(), maple_mm::Errno>(())
     /// ```
     ///

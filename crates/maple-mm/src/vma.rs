@@ -7,8 +7,16 @@ use std::sync::Arc;
 use crate::flags::VmFlags;
 
 /// Page size: 4 KiB.
+///
+/// ```
+/// assert_eq!(maple_mm::PAGE_SIZE, 1 << maple_mm::PAGE_SHIFT);
+/// ```
 pub const PAGE_SIZE: u64 = 4096;
 /// `log2(PAGE_SIZE)`.
+///
+/// ```
+/// assert_eq!(0x7000_u64 >> maple_mm::PAGE_SHIFT, 7);
+/// ```
 pub const PAGE_SHIFT: u32 = 12;
 
 /// `len` rounded up to whole pages, or `None` if that overflows (Linux: `PAGE_ALIGN()`, which
@@ -45,6 +53,15 @@ pub struct VmaId(pub(crate) u32);
 
 impl VmaId {
     /// The raw slot number.
+    ///
+    /// ```
+    /// use maple_mm::{AddressSpace, MapFlags, Prot};
+    /// let mut mm = AddressSpace::new();
+    /// let a = mm.mmap(0, 0x1000, Prot::READ, MapFlags::PRIVATE | MapFlags::ANONYMOUS, None, 0)?;
+    /// let b = mm.mmap(0, 0x1000, Prot::WRITE, MapFlags::PRIVATE | MapFlags::ANONYMOUS, None, 0)?;
+    /// assert_ne!(mm.vma_id(a).unwrap().index(), mm.vma_id(b).unwrap().index());
+    /// # Ok::<(), maple_mm::Errno>(())
+    /// ```
     pub fn index(self) -> u32 {
         self.0
     }
@@ -52,6 +69,11 @@ impl VmaId {
 
 /// The identity of an open file (a `struct file`): two `open()`s of the same path are two
 /// files, and VMAs of different files never merge.
+///
+/// ```
+/// use maple_mm::{File, FileId};
+/// assert_ne!(File::new(FileId(3)), File::new(FileId(4)));
+/// ```
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct FileId(pub u64);
 
@@ -86,6 +108,13 @@ impl File {
     /// A regular file open for reading and writing, on an `exec`-permitting mount, with no
     /// name, no close hook and a driver `mmap` hook that adds no flags. Its inode number is
     /// its id.
+    ///
+    /// ```
+    /// use maple_mm::{File, FileId};
+    /// let f = File::new(FileId(9));
+    /// assert!(f.readable() && f.writable() && !f.is_noexec() && !f.has_close_hook());
+    /// assert_eq!((f.id(), f.name(), f.inode()), (FileId(9), None, 9));
+    /// ```
     pub fn new(id: FileId) -> File {
         File {
             id,
@@ -101,6 +130,11 @@ impl File {
     }
 
     /// The same file with a path, printed in `/proc/PID/maps`.
+    ///
+    /// ```
+    /// use maple_mm::{File, FileId};
+    /// assert_eq!(File::new(FileId(1)).with_name("/bin/sh").name(), Some("/bin/sh"));
+    /// ```
     #[must_use]
     pub fn with_name(mut self, name: impl Into<Arc<str>>) -> File {
         self.name = Some(name.into());
@@ -108,6 +142,12 @@ impl File {
     }
 
     /// The same file opened read-only (`O_RDONLY`): no `FMODE_WRITE`.
+    ///
+    /// ```
+    /// use maple_mm::{File, FileId};
+    /// let f = File::new(FileId(1)).read_only();
+    /// assert!(f.readable() && !f.writable());
+    /// ```
     #[must_use]
     pub fn read_only(mut self) -> File {
         self.writable = false;
@@ -115,6 +155,12 @@ impl File {
     }
 
     /// The same file opened write-only (`O_WRONLY`): no `FMODE_READ`.
+    ///
+    /// ```
+    /// use maple_mm::{File, FileId};
+    /// let f = File::new(FileId(1)).write_only();
+    /// assert!(!f.readable() && f.writable());
+    /// ```
     #[must_use]
     pub fn write_only(mut self) -> File {
         self.readable = false;
@@ -122,6 +168,11 @@ impl File {
     }
 
     /// The same file on a `noexec` mount.
+    ///
+    /// ```
+    /// use maple_mm::{File, FileId};
+    /// assert!(File::new(FileId(1)).noexec().is_noexec());
+    /// ```
     #[must_use]
     pub fn noexec(mut self) -> File {
         self.noexec = true;
@@ -131,6 +182,11 @@ impl File {
     /// The same file, whose mappings have a `vm_ops->close` hook (as device and System V
     /// shared memory mappings do): such a VMA may grow by merging but is never removed by
     /// one.
+    ///
+    /// ```
+    /// use maple_mm::{File, FileId};
+    /// assert!(File::new(FileId(1)).with_close_hook().has_close_hook());
+    /// ```
     #[must_use]
     pub fn with_close_hook(mut self) -> File {
         self.close_hook = true;
@@ -139,6 +195,12 @@ impl File {
 
     /// The same file, whose `mmap` hook adds `flags` to every new VMA (a driver setting
     /// `VM_IO | VM_DONTEXPAND`, say). Flags added this way make Linux retry a merge.
+    ///
+    /// ```
+    /// use maple_mm::{File, FileId, VmFlags};
+    /// let f = File::new(FileId(1)).with_mmap_flags(VmFlags::IO);
+    /// assert_eq!(f.mmap_flags(), VmFlags::IO);
+    /// ```
     #[must_use]
     pub fn with_mmap_flags(mut self, flags: VmFlags) -> File {
         self.mmap_flags = flags;
@@ -146,6 +208,12 @@ impl File {
     }
 
     /// The same file with the device and inode numbers `/proc/PID/maps` shows.
+    ///
+    /// ```
+    /// use maple_mm::{File, FileId};
+    /// let f = File::new(FileId(1)).with_inode(8, 2, 131_074);
+    /// assert_eq!((f.device(), f.inode()), ((8, 2), 131_074));
+    /// ```
     #[must_use]
     pub fn with_inode(mut self, major: u32, minor: u32, inode: u64) -> File {
         self.device = (major, minor);
@@ -154,46 +222,91 @@ impl File {
     }
 
     /// The file's identity.
+    ///
+    /// ```
+    /// use maple_mm::{File, FileId};
+    /// assert_eq!(File::new(FileId(5)).id(), FileId(5));
+    /// ```
     pub fn id(&self) -> FileId {
         self.id
     }
 
     /// The path, if one was given.
+    ///
+    /// ```
+    /// use maple_mm::{File, FileId};
+    /// assert_eq!(File::new(FileId(5)).name(), None);
+    /// ```
     pub fn name(&self) -> Option<&str> {
         self.name.as_deref()
     }
 
     /// Whether the file is open for reading (`FMODE_READ`).
+    ///
+    /// ```
+    /// use maple_mm::{File, FileId};
+    /// assert!(File::new(FileId(5)).readable());
+    /// ```
     pub fn readable(&self) -> bool {
         self.readable
     }
 
     /// Whether the file is open for writing (`FMODE_WRITE`).
+    ///
+    /// ```
+    /// use maple_mm::{File, FileId};
+    /// assert!(!File::new(FileId(5)).read_only().writable());
+    /// ```
     pub fn writable(&self) -> bool {
         self.writable
     }
 
     /// Whether the file lies on a `noexec` mount.
+    ///
+    /// ```
+    /// use maple_mm::{File, FileId};
+    /// assert!(!File::new(FileId(5)).is_noexec());
+    /// ```
     pub fn is_noexec(&self) -> bool {
         self.noexec
     }
 
     /// Whether its mappings have a close hook.
+    ///
+    /// ```
+    /// use maple_mm::{File, FileId};
+    /// assert!(!File::new(FileId(5)).has_close_hook());
+    /// ```
     pub fn has_close_hook(&self) -> bool {
         self.close_hook
     }
 
     /// Flags the `mmap` hook adds.
+    ///
+    /// ```
+    /// use maple_mm::{File, FileId};
+    /// assert!(File::new(FileId(5)).mmap_flags().is_empty());
+    /// ```
     pub fn mmap_flags(&self) -> VmFlags {
         self.mmap_flags
     }
 
     /// Device numbers (major, minor).
+    ///
+    /// ```
+    /// use maple_mm::{File, FileId};
+    /// assert_eq!(File::new(FileId(5)).device(), (0, 0));
+    /// ```
     pub fn device(&self) -> (u32, u32) {
         self.device
     }
 
     /// Inode number.
+    ///
+    /// ```
+    /// use maple_mm::{File, FileId};
+    /// assert_eq!(File::new(FileId(5)).with_inode(0, 1, 77).inode(), 77);
+    /// ```
     pub fn inode(&self) -> u64 {
         self.inode
     }
@@ -201,6 +314,11 @@ impl File {
 
 /// The identity of an anon_vma: the object that tracks a VMA's anonymous pages for reverse
 /// mapping.
+///
+/// ```
+/// use maple_mm::{AnonVma, AnonVmaId};
+/// assert_eq!(AnonVma::new(AnonVmaId(3)).id(), AnonVmaId(3));
+/// ```
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct AnonVmaId(pub u64);
 
@@ -230,6 +348,11 @@ pub struct AnonVma {
 
 impl AnonVma {
     /// An anon_vma on a singular chain.
+    ///
+    /// ```
+    /// use maple_mm::{AnonVma, AnonVmaId};
+    /// assert!(!AnonVma::new(AnonVmaId(1)).is_inherited());
+    /// ```
     pub fn new(id: AnonVmaId) -> AnonVma {
         AnonVma {
             id,
@@ -238,6 +361,12 @@ impl AnonVma {
     }
 
     /// The same anon_vma on a chain that also links a parent's anon_vma (after fork).
+    ///
+    /// ```
+    /// use maple_mm::{AnonVma, AnonVmaId};
+    /// let a = AnonVma::new(AnonVmaId(1)).inherited();
+    /// assert_eq!((a.id(), a.is_inherited()), (AnonVmaId(1), true));
+    /// ```
     #[must_use]
     pub fn inherited(self) -> AnonVma {
         AnonVma {
@@ -247,11 +376,27 @@ impl AnonVma {
     }
 
     /// The identity.
+    ///
+    /// ```
+    /// use maple_mm::{AnonVma, AnonVmaId};
+    /// assert_eq!(AnonVma::new(AnonVmaId(8)).id(), AnonVmaId(8));
+    /// ```
     pub fn id(self) -> AnonVmaId {
         self.id
     }
 
     /// Whether the chain has more than one link.
+    ///
+    /// ```
+    /// use maple_mm::{AddressSpace, MapFlags, Prot};
+    /// let mut mm = AddressSpace::new();
+    /// let a = mm.mmap(0, 0x1000, Prot::READ | Prot::WRITE, MapFlags::PRIVATE | MapFlags::ANONYMOUS, None, 0)?;
+    /// mm.fault(a, true)?;
+    /// assert!(!mm.find_vma(a).unwrap().anon_vma().unwrap().is_inherited());
+    /// let child = mm.fork()?;
+    /// assert!(child.find_vma(a).unwrap().anon_vma().unwrap().is_inherited());
+    /// # Ok::<(), maple_mm::Errno>(())
+    /// ```
     pub fn is_inherited(self) -> bool {
         self.inherited
     }
@@ -293,6 +438,13 @@ impl Vma {
     /// An anonymous VMA over `[start, end)` with `pgoff = start >> 12`, no anon_vma and no
     /// close hook. The range is not checked here;
     /// [`AddressSpace::link_vma`](crate::AddressSpace::link_vma) checks it.
+    ///
+    /// ```
+    /// use maple_mm::{Vma, VmFlags};
+    /// let v = Vma::anonymous(0x5000, 0x7000, VmFlags::READ);
+    /// assert_eq!((v.start(), v.end(), v.pgoff()), (0x5000, 0x7000, 5));
+    /// assert!(v.file().is_none() && v.anon_vma().is_none() && !v.has_close_hook());
+    /// ```
     pub fn anonymous(start: u64, end: u64, flags: VmFlags) -> Vma {
         Vma {
             start,
@@ -306,6 +458,11 @@ impl Vma {
     }
 
     /// The same VMA with another page offset.
+    ///
+    /// ```
+    /// use maple_mm::{Vma, VmFlags};
+    /// assert_eq!(Vma::anonymous(0x5000, 0x7000, VmFlags::READ).with_pgoff(2).pgoff(), 2);
+    /// ```
     #[must_use]
     pub fn with_pgoff(mut self, pgoff: u64) -> Vma {
         self.pgoff = pgoff;
@@ -313,6 +470,15 @@ impl Vma {
     }
 
     /// The same VMA backed by `file` (its close hook comes with it).
+    ///
+    /// ```
+    /// use std::sync::Arc;
+    /// use maple_mm::{File, FileId, Vma, VmFlags};
+    /// let f = Arc::new(File::new(FileId(1)).with_close_hook());
+    /// let v = Vma::anonymous(0x5000, 0x7000, VmFlags::READ).with_pgoff(0).with_file(f);
+    /// assert_eq!(v.file().map(|f| f.id()), Some(FileId(1)));
+    /// assert!(v.has_close_hook() && !v.is_anonymous());
+    /// ```
     #[must_use]
     pub fn with_file(mut self, file: Arc<File>) -> Vma {
         self.close_hook = self.close_hook || file.has_close_hook();
@@ -321,6 +487,13 @@ impl Vma {
     }
 
     /// The same VMA attached to `anon`.
+    ///
+    /// ```
+    /// use maple_mm::{AnonVma, AnonVmaId, Vma, VmFlags};
+    /// let v = Vma::anonymous(0x5000, 0x7000, VmFlags::READ);
+    /// let v = v.with_anon_vma(AnonVma::new(AnonVmaId(2)));
+    /// assert_eq!(v.anon_vma().map(|a| a.id()), Some(AnonVmaId(2)));
+    /// ```
     #[must_use]
     pub fn with_anon_vma(mut self, anon: AnonVma) -> Vma {
         self.anon = Some(anon);
@@ -328,6 +501,12 @@ impl Vma {
     }
 
     /// The same VMA with (or without) a close hook.
+    ///
+    /// ```
+    /// use maple_mm::{Vma, VmFlags};
+    /// let v = Vma::anonymous(0x5000, 0x7000, VmFlags::READ);
+    /// assert!(v.with_close_hook(true).has_close_hook());
+    /// ```
     #[must_use]
     pub fn with_close_hook(mut self, close: bool) -> Vma {
         self.close_hook = close;
@@ -335,74 +514,160 @@ impl Vma {
     }
 
     /// First address.
+    ///
+    /// ```
+    /// use maple_mm::{Vma, VmFlags};
+    /// assert_eq!(Vma::anonymous(0x5000, 0x7000, VmFlags::READ).start(), 0x5000);
+    /// ```
     pub fn start(&self) -> u64 {
         self.start
     }
 
     /// First address after the VMA.
+    ///
+    /// ```
+    /// use maple_mm::{Vma, VmFlags};
+    /// assert_eq!(Vma::anonymous(0x5000, 0x7000, VmFlags::READ).end(), 0x7000);
+    /// ```
     pub fn end(&self) -> u64 {
         self.end
     }
 
     /// Length in bytes.
+    ///
+    /// ```
+    /// use maple_mm::{Vma, VmFlags};
+    /// assert_eq!(Vma::anonymous(0x5000, 0x7000, VmFlags::READ).len(), 0x2000);
+    /// ```
     pub fn len(&self) -> u64 {
         self.end - self.start
     }
 
     /// Whether the VMA is empty (never true for a VMA in an address space).
+    ///
+    /// ```
+    /// use maple_mm::{Vma, VmFlags};
+    /// assert!(!Vma::anonymous(0x5000, 0x7000, VmFlags::READ).is_empty());
+    /// assert!(Vma::anonymous(0x5000, 0x5000, VmFlags::READ).is_empty());
+    /// ```
     pub fn is_empty(&self) -> bool {
         self.end <= self.start
     }
 
     /// Length in pages (Linux: `vma_pages()`).
+    ///
+    /// ```
+    /// use maple_mm::{Vma, VmFlags};
+    /// assert_eq!(Vma::anonymous(0x5000, 0x7000, VmFlags::READ).pages(), 2);
+    /// ```
     pub fn pages(&self) -> u64 {
         (self.end - self.start) >> PAGE_SHIFT
     }
 
     /// Page offset of `start` in the backing object (`vm_pgoff`).
+    ///
+    /// ```
+    /// use maple_mm::{Vma, VmFlags};
+    /// assert_eq!(Vma::anonymous(0x5000, 0x7000, VmFlags::READ).pgoff(), 5);
+    /// ```
     pub fn pgoff(&self) -> u64 {
         self.pgoff
     }
 
     /// Page offset of `addr`, which should lie in the VMA (Linux: `linear_page_index()`).
+    ///
+    /// ```
+    /// use maple_mm::{Vma, VmFlags};
+    /// let v = Vma::anonymous(0x5000, 0x7000, VmFlags::READ).with_pgoff(100);
+    /// assert_eq!(v.pgoff_at(0x6000), 101);
+    /// ```
     pub fn pgoff_at(&self, addr: u64) -> u64 {
         self.pgoff
             .wrapping_add(addr.wrapping_sub(self.start) >> PAGE_SHIFT)
     }
 
     /// Flags (`vm_flags`).
+    ///
+    /// ```
+    /// use maple_mm::{Vma, VmFlags};
+    /// assert_eq!(Vma::anonymous(0x5000, 0x7000, VmFlags::READ).flags(), VmFlags::READ);
+    /// ```
     pub fn flags(&self) -> VmFlags {
         self.flags
     }
 
     /// The backing file (`vm_file`); a shared anonymous mapping has its own shmem file.
+    ///
+    /// ```
+    /// use maple_mm::{AddressSpace, MapFlags, Prot};
+    /// let mut mm = AddressSpace::new();
+    /// let a = mm.mmap(0, 0x1000, Prot::READ, MapFlags::SHARED | MapFlags::ANONYMOUS, None, 0)?;
+    /// // Shared anonymous memory is backed by a shmem file of its own.
+    /// assert_eq!(mm.find_vma(a).unwrap().file().and_then(|f| f.name()), Some("/dev/zero (deleted)"));
+    /// # Ok::<(), maple_mm::Errno>(())
+    /// ```
     pub fn file(&self) -> Option<&Arc<File>> {
         self.file.as_ref()
     }
 
     /// The anon_vma, if anonymous pages were faulted in (or a merge brought one).
+    ///
+    /// ```
+    /// use maple_mm::{AddressSpace, MapFlags, Prot};
+    /// let mut mm = AddressSpace::new();
+    /// let a = mm.mmap(0, 0x1000, Prot::READ | Prot::WRITE, MapFlags::PRIVATE | MapFlags::ANONYMOUS, None, 0)?;
+    /// assert!(mm.find_vma(a).unwrap().anon_vma().is_none());
+    /// mm.fault(a, true)?;
+    /// assert!(mm.find_vma(a).unwrap().anon_vma().is_some());
+    /// # Ok::<(), maple_mm::Errno>(())
+    /// ```
     pub fn anon_vma(&self) -> Option<AnonVma> {
         self.anon
     }
 
     /// Whether the VMA's operations have a close hook.
+    ///
+    /// ```
+    /// use maple_mm::{Vma, VmFlags};
+    /// assert!(!Vma::anonymous(0x5000, 0x7000, VmFlags::READ).has_close_hook());
+    /// ```
     pub fn has_close_hook(&self) -> bool {
         self.close_hook
     }
 
     /// Whether `addr` lies in `[start, end)`.
+    ///
+    /// ```
+    /// use maple_mm::{Vma, VmFlags};
+    /// let v = Vma::anonymous(0x5000, 0x7000, VmFlags::READ);
+    /// assert!(v.contains(0x6fff) && !v.contains(0x7000));
+    /// ```
     pub fn contains(&self, addr: u64) -> bool {
         self.start <= addr && addr < self.end
     }
 
     /// Whether the VMA is private anonymous memory: no file and no operations (Linux:
     /// `vma_is_anonymous()`).
+    ///
+    /// ```
+    /// use maple_mm::{Vma, VmFlags};
+    /// let v = Vma::anonymous(0x5000, 0x7000, VmFlags::READ);
+    /// assert!(v.is_anonymous());
+    /// assert!(!v.with_close_hook(true).is_anonymous());
+    /// ```
     pub fn is_anonymous(&self) -> bool {
         self.file.is_none() && !self.close_hook
     }
 
     /// The start lowered by the stack guard gap for a growsdown VMA, clamped at 0 (Linux:
     /// `vm_start_gap()`).
+    ///
+    /// ```
+    /// use maple_mm::{Vma, VmFlags};
+    /// let stack = Vma::anonymous(0x30_0000, 0x40_0000, VmFlags::READ | VmFlags::GROWSDOWN);
+    /// assert_eq!(stack.start_gap(0x10_0000), 0x20_0000);
+    /// assert_eq!(stack.start_gap(0x100_0000), 0);
+    /// ```
     pub fn start_gap(&self, guard_gap: u64) -> u64 {
         if self.flags.contains(VmFlags::GROWSDOWN) {
             self.start.saturating_sub(guard_gap)
@@ -412,6 +677,12 @@ impl Vma {
     }
 
     /// The `/proc/PID/maps` permission letters (`rw-p`).
+    ///
+    /// ```
+    /// use maple_mm::{Vma, VmFlags};
+    /// let v = Vma::anonymous(0x5000, 0x7000, VmFlags::READ | VmFlags::EXEC);
+    /// assert_eq!(v.perms(), "r-xp");
+    /// ```
     pub fn perms(&self) -> String {
         let f = self.flags;
         let mut s = String::with_capacity(4);
