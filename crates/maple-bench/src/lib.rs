@@ -207,7 +207,7 @@ impl Settings {
                 concurrent_sizes: vec![1_000, 100_000, 1_000_000],
                 readers,
                 traces,
-                callgrind_n: 100_000,
+                callgrind_n: 10_000,
             }
         }
     }

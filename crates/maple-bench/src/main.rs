@@ -31,7 +31,7 @@ struct Cli {
     #[arg(long)]
     quick: bool,
     /// Also count instructions of every single-threaded workload and peer under valgrind
-    /// callgrind, at N = 100k (1k with --quick).
+    /// callgrind, at N = 10k (1k with --quick).
     #[arg(long)]
     callgrind: bool,
     /// Write all results as JSON to FILE.

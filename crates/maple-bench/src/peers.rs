@@ -23,8 +23,9 @@ use nodit::{Interval, NoditMap, interval::ii};
 use rangemap::RangeInclusiveMap;
 use vm_allocator::{AddressAllocator, AllocPolicy};
 
-/// A range map under test, used by one thread.
-pub trait Peer {
+/// A range map under test, used by one thread. `Clone` makes the fresh copies that the erase
+/// samples destroy (the maple tree's clone copies node by node, keeping the shape).
+pub trait Peer: Clone {
     /// Its name in tables, plots and JSON.
     const NAME: &'static str;
 
@@ -60,7 +61,7 @@ pub trait Peer {
 
 /// The maple tree, written and read through `MapleTree::exclusive` (non-RCU mode: in-place
 /// writes, immediate frees, no epoch pinning), which is the mode for a single thread.
-#[derive(Debug)]
+#[derive(Clone, Debug)]
 pub struct Maple(pub MapleTree<u32>);
 
 impl Peer for Maple {
@@ -140,7 +141,7 @@ fn out_of_memory(peer: &str) -> ! {
 }
 
 /// The baseline: a `BTreeMap` from `first` to `(last, value)`.
-#[derive(Debug, Default)]
+#[derive(Clone, Debug, Default)]
 pub struct BTreeRanges(pub BTreeMap<u64, (u64, u32)>);
 
 impl BTreeRanges {
@@ -247,7 +248,7 @@ impl Peer for BTreeRanges {
 /// It merges touching ranges that hold equal values; every workload stores distinct values on
 /// neighbours, except the kernel captures, whose comparison merges such neighbours first
 /// ([`normalize`]).
-#[derive(Debug, Default)]
+#[derive(Clone, Debug, Default)]
 pub struct RangeMapPeer(pub RangeInclusiveMap<u64, u32>);
 
 impl Peer for RangeMapPeer {
@@ -322,7 +323,7 @@ impl Peer for RangeMapPeer {
 }
 
 /// `nodit::NoditMap<u64, Interval<u64>, u32>` with inclusive intervals.
-#[derive(Debug, Default)]
+#[derive(Clone, Debug, Default)]
 pub struct Nodit(pub NoditMap<u64, Interval<u64>, u32>);
 
 impl Peer for Nodit {

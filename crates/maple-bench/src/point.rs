@@ -6,7 +6,7 @@
 //! - `iterate`: an in-order walk over all N entries;
 //! - `erase_rand`: erase every entry, in shuffled order, by an index inside it.
 //!
-//! Small sizes work on several maps at once ([`Settings::write_entries`] entries in all), so
+//! Erase samples work on clones of a map built once. Small sizes work on several maps at once ([`Settings::write_entries`] entries in all), so
 //! that a sample lasts milliseconds. Building, creating empty maps and dropping them are outside
 //! the timed regions.
 
@@ -138,8 +138,9 @@ pub fn run(settings: &Settings, n: usize, progress: &mut dyn FnMut(&str)) -> Vec
     let queries = erase_queries(Pattern::Gapped, n);
     let expected = (full.0 * copies64, full.1 * copies64);
     let mut c = typed_contenders!(|P| {
-        let (queries, seq) = (&queries, &seq);
-        move || sample_erase::<P>(seq, queries, copies)
+        let queries = &queries;
+        let template = build::<P>(false, Pattern::Gapped, &seq);
+        move || sample_erase::<P>(&template, queries, copies)
     });
     cells.push(compare(
         "point",
@@ -174,13 +175,10 @@ fn sample_insert<P: Peer>(order: &[u64], copies: usize) -> Sample {
     }
 }
 
-/// Erases by `queries` from `copies` maps holding the gapped entries of `order`; only the
-/// erases are timed. The check is the number erased and the sum of their values, or zeros if a
-/// map is not empty afterwards.
-fn sample_erase<P: Peer>(order: &[u64], queries: &[u64], copies: usize) -> Sample {
-    let mut all: Vec<P> = (0..copies)
-        .map(|_| build::<P>(false, Pattern::Gapped, order))
-        .collect();
+/// Erases by `queries` from `copies` clones of `template`; only the erases are timed. The check
+/// is the number erased and the sum of their values, or zeros if a map is not empty afterwards.
+fn sample_erase<P: Peer>(template: &P, queries: &[u64], copies: usize) -> Sample {
+    let mut all: Vec<P> = (0..copies).map(|_| template.clone()).collect();
     let mut total = (0, 0);
     let start = Instant::now();
     for p in &mut all {
