@@ -82,7 +82,7 @@ pub fn replay_command(args: &ReplayArgs) -> ExitCode {
     };
     let bar = progress_bar(trace.records.len() as u64, "replaying");
     let result = replay(&trace, &options, &mut |done, _| {
-        bar.set_position(done as u64)
+        bar.set_position(done as u64);
     });
     bar.finish_and_clear();
     let report = match result {
