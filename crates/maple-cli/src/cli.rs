@@ -1,4 +1,5 @@
-//! The command line: `maple script FILE|-`, `maple replay FILE`, `maple import-strace LOG`.
+//! The command line: `maple script FILE|-`, `maple replay FILE`, `maple import-strace LOG`,
+//! `maple dump`.
 //!
 //! Exit statuses: 0 when the command did what was asked; 1 for a bad argument, a file that
 //! cannot be read, output that cannot be written or a tree failure; 2 for a malformed script
@@ -70,6 +71,17 @@ pub enum Command {
         after_help = "Example: maple capture -o gcc.mtrace.zst -- gcc -O2 -c file.c"
     )]
     Capture(crate::capture_cmd::CaptureArgs),
+    /// Shows the tree of a trace step or of a script's final state, as text and as an SVG
+    /// picture.
+    #[command(
+        long_about = "Shows a maple tree: the VMA tree of an address space after a step of a \
+                      trace (with its /proc/PID/maps listing), or the tree a script leaves. \
+                      Prints the nodes as text; with --svg, draws them as boxes of slots, with \
+                      the path to --index highlighted.",
+        after_help = "Examples:\n  maple dump gcc.mtrace.zst --step 120 --index 0x7f0000001000 --svg tree.svg\n  \
+                      maple dump --script examples/scripts/tour.script --svg tour.svg --text"
+    )]
+    Dump(crate::dump_cmd::DumpArgs),
 }
 
 /// Runs `maple` with `args` (the first is the program name) and returns its exit status.
@@ -98,6 +110,7 @@ where
         Command::Capture(args) => crate::capture_cmd::run(args),
         Command::Replay(args) => crate::trace_cmd::replay_command(&args),
         Command::ImportStrace(args) => crate::trace_cmd::import_command(&args),
+        Command::Dump(args) => crate::dump_cmd::run(&args),
     }
 }
 

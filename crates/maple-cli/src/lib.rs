@@ -10,6 +10,9 @@
 //! The parser and the runner live in [`script`] and need no process: [`script::run`] takes any
 //! reader and writer. [`cli`] is the command line around it.
 //!
+//! `maple dump` draws a tree, a trace step's VMA tree or a script's final tree, as text and as
+//! an SVG picture ([`dump_cmd`], [`draw`]).
+//!
 //! # The script format
 //!
 //! This text is also what `maple script --help` prints.
@@ -19,5 +22,7 @@
 
 pub mod capture_cmd;
 pub mod cli;
+pub mod draw;
+pub mod dump_cmd;
 pub mod script;
 pub mod trace_cmd;

@@ -441,14 +441,43 @@ fn parse_number(token: &[u8]) -> Result<u64, Malformed> {
 /// ```
 pub fn run<R: BufRead, W: Write>(mut input: R, output: W) -> Result<(), Error> {
     let mut out = BufWriter::with_capacity(1 << 16, output);
-    let result = run_lines(&mut input, &mut out);
+    let result = run_lines(&mut input, &mut out, &mut None);
     // Whatever the earlier lines printed stays printed, even when a later line stopped the run.
     let flushed = out.flush().map_err(Error::Write);
     result.and(flushed)
 }
 
-fn run_lines<R: BufRead, W: Write>(input: &mut R, out: &mut W) -> Result<(), Error> {
-    let mut tree: Option<Tree> = None;
+/// Runs a script as [`run`] does, without printing the answers to its queries, and returns the
+/// tree it leaves: what `maple dump --script` draws.
+///
+/// A script without any op leaves an empty tree of the kind its `tree` line chose (an
+/// allocation tree by default).
+///
+/// # Errors
+///
+/// As [`run`]: [`Error::Malformed`], [`Error::Tree`] or [`Error::Read`] (never
+/// [`Error::Write`]).
+///
+/// # Examples
+///
+/// ```
+/// let tree = maple_cli::script::final_tree(&b"tree range\nS 10 19 7\nE 10\nS 30 39\n"[..]).unwrap();
+/// assert!(!tree.is_alloc());
+/// assert_eq!(tree.len(), 1);
+/// assert_eq!(tree.get(35).as_deref(), Some(&30));
+/// ```
+pub fn final_tree<R: BufRead>(mut input: R) -> Result<MapleTree<Arc<u64>>, Error> {
+    let mut tree = None;
+    run_lines(&mut input, &mut io::sink(), &mut tree)?;
+    Ok(tree.unwrap_or_else(|| TreeKind::default().new_tree()))
+}
+
+/// Runs the lines of `input` against `tree`, which a `tree` line or the first op creates.
+fn run_lines<R: BufRead, W: Write>(
+    input: &mut R,
+    out: &mut W,
+    tree: &mut Option<Tree>,
+) -> Result<(), Error> {
     let mut text = Vec::new();
     let mut line = 0;
     loop {
@@ -461,7 +490,7 @@ fn run_lines<R: BufRead, W: Write>(input: &mut R, out: &mut W) -> Result<(), Err
         match parse_line(&text).map_err(malformed)? {
             Line::Blank => {}
             Line::Tree(_) if tree.is_some() => return Err(malformed(Malformed::TreeNotFirst)),
-            Line::Tree(kind) => tree = Some(kind.new_tree()),
+            Line::Tree(kind) => *tree = Some(kind.new_tree()),
             Line::Op(op) => {
                 let tree = tree.get_or_insert_with(|| TreeKind::default().new_tree());
                 apply(tree, op, out).map_err(|fault| match fault {
