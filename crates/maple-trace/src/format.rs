@@ -815,7 +815,8 @@ impl Display for Record {
     }
 }
 
-/// Percent-escapes what a token cannot hold: space, tab, newline, `%`, `#` and `]`. The empty
+/// Percent-escapes what a token cannot hold: white space, control characters, `%`, `#` and
+/// `]`. The empty
 /// string is written `%`, which no other string produces.
 pub(crate) fn escape_token(s: &str) -> String {
     if s.is_empty() {
@@ -824,7 +825,7 @@ pub(crate) fn escape_token(s: &str) -> String {
     let mut out = String::with_capacity(s.len());
     for c in s.chars() {
         match c {
-            ' ' | '\t' | '\n' | '\r' | '%' | '#' | ']' => {
+            c if c.is_ascii_whitespace() || c.is_control() || matches!(c, '%' | '#' | ']') => {
                 let mut buf = [0; 4];
                 for byte in c.encode_utf8(&mut buf).bytes() {
                     out.push_str(&format!("%{byte:02x}"));

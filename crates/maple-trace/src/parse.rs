@@ -291,7 +291,10 @@ fn unescape(field: &'static str, token: &str) -> Result<String, ParseErrorKind> 
     let mut rest = token.as_bytes();
     while let Some((&b, tail)) = rest.split_first() {
         if b == b'%' {
-            let hex = tail.get(..2).ok_or_else(bad)?;
+            let hex = tail
+                .get(..2)
+                .filter(|h| h.iter().all(u8::is_ascii_hexdigit))
+                .ok_or_else(bad)?;
             let hex = std::str::from_utf8(hex).map_err(|_| bad())?;
             bytes.push(u8::from_str_radix(hex, 16).map_err(|_| bad())?);
             rest = &tail[2..];

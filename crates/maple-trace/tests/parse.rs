@@ -244,6 +244,20 @@ fn hostile_input_names_the_line_and_the_reason() {
     assert_eq!(not_text.to_string(), "line 3: not UTF-8 text");
 }
 
+/// Found by the `trace` fuzz target: `%+c` was read as the byte 0x0c (a form feed), which was
+/// written back unescaped and split the name in two.
+#[test]
+fn escapes_are_two_hex_digits_and_control_characters_are_escaped() {
+    assert_eq!(
+        error_of("#mapletrace 1\n#name a%+cb\n"),
+        "line 2: bad header value `a%+cb`"
+    );
+    let text = "#mapletrace 1\n#name a%0cb%00%7f\n";
+    let trace = parse(text.as_bytes()).unwrap();
+    assert_eq!(trace.header.name.as_deref(), Some("a\u{c}b\0\u{7f}"));
+    assert_eq!(trace.to_string(), text);
+}
+
 #[test]
 fn long_tokens_are_clipped_in_messages() {
     let long = "z".repeat(10_000);
@@ -352,7 +366,7 @@ fn arb_backing() -> impl Strategy<Value = Backing> {
     prop_oneof![
         Just(Backing::Anon),
         (0u32..100).prop_map(|id| Backing::File(FileId(id))),
-        "[ -~]{0,12}".prop_map(Backing::Named),
+        "[\\x00-\\x7f\\u{a0}\\u{3000}é]{0,12}".prop_map(Backing::Named),
     ]
 }
 
@@ -401,7 +415,7 @@ proptest! {
     /// Any records of one address space, written and parsed back, are the same records.
     #[test]
     fn written_traces_parse_back(
-        program in "[ -~]{0,10}",
+        program in "[\\x00-\\x7f\\u{a0}é]{0,10}",
         ops in proptest::collection::vec((arb_memory_op(), 1u32..5), 0..20),
         snapshot in arb_snapshot(),
     ) {

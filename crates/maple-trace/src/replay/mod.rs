@@ -451,10 +451,10 @@ impl<'t, I: VmaIndex + TreeStats> Replayer<'t, I> {
 
     /// Steps not yet judged when a space ends count by the last comparison's verdict.
     fn finish_space(&mut self, space: SpaceId) {
-        if let Some(s) = self.spaces.remove(&space) {
-            if !s.unjudged_bad {
-                self.report.steps_matching += s.unjudged;
-            }
+        if let Some(s) = self.spaces.remove(&space)
+            && !s.unjudged_bad
+        {
+            self.report.steps_matching += s.unjudged;
         }
     }
 
