@@ -114,11 +114,15 @@ fn summary(program: &str, outcome: &CaptureOutcome, output: &Path, size: u64) ->
         .map(|(kind, n)| format!("{kind} {}", thousands(*n)))
         .collect();
     let mut text = format!(
-        "maple capture: {program} {} after {:.2} s. Recorded {} ops ({}; {} failed) and {} \
-         snapshots of {} address spaces (peak {} VMAs) from {} processes and {} threads, \
-         {} files; wrote {} ({}).",
+        "maple capture: {program} {} after {:.2} s ({} syscall stops; maps read {} times and \
+         smaps {} times, in {:.2} s). Recorded {} ops ({}; {} failed) and {} snapshots of {} address \
+         spaces (peak {} VMAs) from {} processes and {} threads, {} files; wrote {} ({}).",
         outcome.status,
         stats.elapsed.as_secs_f64(),
+        thousands(stats.syscall_stops),
+        thousands(stats.maps_reads),
+        thousands(stats.smaps_reads),
+        stats.layout_time.as_secs_f64(),
         thousands(stats.ops),
         kinds.join(", "),
         thousands(stats.failed_ops),

@@ -84,6 +84,16 @@ pub(crate) fn base_name(path: &str) -> &str {
     path.rsplit('/').next().unwrap_or(path)
 }
 
+/// The backing of a maps line before file ids are given.
+enum RawBacking<'a> {
+    /// A bracketed kernel name, or a path without device or inode (its last component).
+    Named(&'a str),
+    /// A file, keyed by device and inode.
+    File,
+    /// No path, no identity.
+    Anon,
+}
+
 /// One VMA as the maps line shows it, before file ids are given.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) struct RawVma<'a> {
@@ -180,19 +190,42 @@ impl RawVma<'_> {
     /// file (memfd, `/dev/zero (deleted)` for shared anonymous memory, deleted files, anon
     /// inodes such as `anon_inode:[io_uring]`); the rest is anonymous.
     pub(crate) fn backing(&self, files: &mut FileTable, records: &mut Vec<Record>) -> Backing {
+        match self.kind() {
+            RawBacking::Named(name) => Backing::Named(name.to_owned()),
+            RawBacking::File => Backing::File(files.id(self.key, self.path, records)),
+            RawBacking::Anon => Backing::Anon,
+        }
+    }
+
+    /// Whether this maps line shows `vma`: same range, permissions, offset and backing (a file
+    /// without an id yet is a new file). Flags are not compared: maps lines have none.
+    pub(crate) fn looks_like(&self, vma: &SnapshotVma, files: &FileTable) -> bool {
+        let [read, write, exec, shared] = self.perms;
+        let plain = (self.start, self.end, read, write, exec, shared, self.offset)
+            == (
+                vma.start, vma.end, vma.read, vma.write, vma.exec, vma.shared, vma.offset,
+            );
+        plain
+            && match self.kind() {
+                RawBacking::Named(name) => matches!(&vma.backing, Backing::Named(n) if n == name),
+                RawBacking::File => {
+                    matches!(vma.backing, Backing::File(id) if files.known(self.key) == Some(id))
+                }
+                RawBacking::Anon => vma.backing == Backing::Anon,
+            }
+    }
+
+    /// What kind of backing the path and identity show.
+    fn kind(&self) -> RawBacking<'_> {
         let path = self.path;
         if path.len() >= 2 && path.starts_with('[') && path.ends_with(']') {
-            return Backing::Named(path[1..path.len() - 1].to_owned());
-        }
-        let has_identity = self.key.inode != 0 || self.key.major != 0 || self.key.minor != 0;
-        if has_identity {
-            Backing::File(files.id(self.key, path, records))
+            RawBacking::Named(&path[1..path.len() - 1])
+        } else if self.key.inode != 0 || self.key.major != 0 || self.key.minor != 0 {
+            RawBacking::File
         } else if path.is_empty() {
-            Backing::Anon
+            RawBacking::Anon
         } else {
-            // A path without device or inode: kernel-made areas this crate does not know by
-            // name. Keep only the last component, like any name.
-            Backing::Named(base_name(path).to_owned())
+            RawBacking::Named(base_name(path))
         }
     }
 

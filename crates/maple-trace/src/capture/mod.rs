@@ -65,8 +65,10 @@
 //! # Snapshots
 //!
 //! After a call that may change the layout (every recorded call except `brk(NULL)` and
-//! `madvise` advice that acts on pages only), the recorder reads `/proc/TID/smaps` and writes
-//! `S` if the VMAs or their flags differ from the last snapshot of that space. If another
+//! `madvise` advice that acts on pages only), the recorder reads the layout and writes `S` if
+//! the VMAs or their flags differ from the last snapshot of that space. `/proc/TID/maps` is
+//! read first; the much dearer `/proc/TID/smaps` (it walks the page tables) only when `maps`
+//! changed or the call may have changed flags alone (`madvise`, `mlock`, `mseal`, ...). If another
 //! task of the same space is inside such a call at that moment, the read waits until the last
 //! of them leaves, so a snapshot always shows exactly the effect of the ops before it (see
 //! the recorder's invariant R3). Files become ids by device and inode; no path is written.
@@ -238,6 +240,10 @@ pub struct CaptureStats {
     pub peak_vmas: usize,
     /// `/proc/TID/smaps` reads.
     pub smaps_reads: u64,
+    /// `/proc/TID/maps` reads (made first, to skip `smaps` when nothing changed).
+    pub maps_reads: u64,
+    /// Time spent reading and parsing `/proc/TID/maps` and `/proc/TID/smaps`.
+    pub layout_time: Duration,
     /// Snapshots that waited for another task's call in flight.
     pub deferred_snapshots: u64,
     /// `process_madvise` calls on processes outside the trace (not recorded).

@@ -125,6 +125,29 @@ impl Entry {
     }
 }
 
+impl Entry {
+    /// Whether the call may change the flags of a VMA while its `/proc/PID/maps` line stays
+    /// the same: `madvise` with advice that is not page-only, the `mlock` family, `mseal`,
+    /// `MAP_FIXED` mappings (which may replace a mapping with one that looks the same),
+    /// `mremap` with `MREMAP_DONTUNMAP` (the old VMA loses `VM_LOCKED`) and
+    /// `remap_file_pages`. Every other layout-changing call shows its effect in `maps`.
+    pub(crate) fn may_change_flags(&self) -> bool {
+        match self.nr {
+            nr::MADVISE => self.class() == Class::ChangesLayout,
+            nr::MLOCK
+            | nr::MLOCK2
+            | nr::MUNLOCK
+            | nr::MLOCKALL
+            | nr::MUNLOCKALL
+            | nr::MSEAL
+            | nr::REMAP_FILE_PAGES => true,
+            nr::MMAP => low32(self.args[3]) & MapFlags::FIXED != 0,
+            nr::MREMAP => low32(self.args[3]) & RemapFlags::DONTUNMAP != 0,
+            _ => false,
+        }
+    }
+}
+
 /// An operation decoded from a call, with what the recorder still has to resolve.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) struct Decoded {
@@ -431,6 +454,21 @@ mod tests {
         );
         assert!(decode(&entry(nr::PRCTL, [15, 0, 0, 0, 0, 0]), 0).is_none());
         assert!(decode(&entry(nr::CLONE, [0; 6]), 0).is_none());
+    }
+
+    /// Only calls that can change flags in place force a read of smaps.
+    #[test]
+    fn flag_changing_calls() {
+        let flags = |nr, args| entry(nr, args).may_change_flags();
+        assert!(flags(nr::MADVISE, [0, 0, 10, 0, 0, 0]));
+        assert!(!flags(nr::MADVISE, [0, 0, 4, 0, 0, 0]));
+        assert!(flags(nr::MLOCK, [0; 6]));
+        assert!(flags(nr::MMAP, [0, 0, 3, 0x32, 0, 0]));
+        assert!(!flags(nr::MMAP, [0, 0, 3, 0x22, 0, 0]));
+        assert!(flags(nr::MREMAP, [0, 0, 0, 5, 0, 0]));
+        assert!(!flags(nr::MREMAP, [0, 0, 0, 1, 0, 0]));
+        assert!(!flags(nr::MUNMAP, [0; 6]));
+        assert!(!flags(nr::MPROTECT, [0; 6]));
     }
 
     /// Calls that cannot touch the layout are recorded without a snapshot read.

@@ -559,6 +559,10 @@ impl Proc for ProcFs {
         std::fs::read_to_string(format!("/proc/{tid}/smaps")).ok()
     }
 
+    fn maps(&mut self, tid: i32) -> Option<String> {
+        std::fs::read_to_string(format!("/proc/{tid}/maps")).ok()
+    }
+
     fn fd_file(&mut self, tid: i32, fd: i32) -> Option<FileKey> {
         if fd < 0 {
             return None;
