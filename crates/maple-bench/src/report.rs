@@ -67,7 +67,8 @@ pub fn load_average() -> String {
 pub struct Target {
     /// What the issue asks.
     pub target: &'static str,
-    /// Whether the run meets it; `None` when the run has no figure for it.
+    /// Whether the run meets it; `None` for a figure reported without a target, or when the run
+    /// has no figure for it.
     pub met: Option<bool>,
     /// The figures it was judged on.
     pub detail: String,
@@ -95,6 +96,9 @@ pub struct Report {
     /// The issue's targets.
     pub targets: Vec<Target>,
 }
+
+/// The detail of a target the run has no figures for.
+const NO_FIGURES: &str = "no figures in this run";
 
 /// The columns of the single-threaded tables, ours first.
 const COLUMNS: [&str; 5] = [
@@ -304,7 +308,8 @@ impl Report {
             let met = match t.met {
                 Some(true) => "**met**",
                 Some(false) => "**missed**",
-                None => "not measured",
+                None if t.detail == NO_FIGURES => "not measured",
+                None => "reported",
             };
             let _ = writeln!(s, "| {} | {met} | {} |", t.target, t.detail);
         }
@@ -345,7 +350,7 @@ impl Report {
                     ratio(*r),
                     parts.join(", ")
                 ),
-                None => "no figures".to_owned(),
+                None => NO_FIGURES.to_owned(),
             };
             targets.push(Target {
                 target,
@@ -410,7 +415,7 @@ impl Report {
             Pattern::Gapped => "bytes per entry on gapped ranges (reported, no target)",
         };
         let detail = match worst {
-            None => "no figures".to_owned(),
+            None => NO_FIGURES.to_owned(),
             Some(w) if smaller.is_empty() => format!(
                 "every structure uses more than maple's nodes x 256; closest {} at N={} {} ({})",
                 w.peer,
@@ -449,7 +454,7 @@ impl Report {
             target: "readers beside an active writer: at least 3x the read throughput of RwLock<BTreeMap>",
             met: worst.map(|w| w.ratio_busy >= 3.0),
             detail: if parts.is_empty() {
-                "no figures".to_owned()
+                NO_FIGURES.to_owned()
             } else {
                 format!(
                     "{} reader(s) + 1 writer: {}",
