@@ -666,6 +666,8 @@ fn draw_box(out: &mut String, b: &NodeBox, node: &LayoutNode, on_path: bool, slo
         b.y + 27.0,
         escape(&b.span)
     );
+    // Slot numbers end at the second character, so that 9 and 10 line up.
+    let num_x = tx + text_w(2);
     let col_range = tx + text_w(4);
     let col_content = col_range + text_w(b.cols[0] + 2);
     let col_gap = col_content + text_w(b.cols[1] + 2);
@@ -685,7 +687,7 @@ fn draw_box(out: &mut String, b: &NodeBox, node: &LayoutNode, on_path: bool, slo
         let strong = if chosen { " class=\"path-text\"" } else { "" };
         let _ = write!(
             out,
-            "<text x=\"{tx:.1}\" y=\"{base:.1}\"{strong}>{i:>2}</text>\
+            "<text x=\"{num_x:.1}\" y=\"{base:.1}\" text-anchor=\"end\"{strong}>{i}</text>\
              <text x=\"{col_range:.1}\" y=\"{base:.1}\"{strong}>{}</text>\
              <text class=\"{}\" x=\"{col_content:.1}\" y=\"{base:.1}\">{}</text>",
             escape(&row.range),
