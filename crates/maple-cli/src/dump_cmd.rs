@@ -8,6 +8,7 @@
 //! - `maple dump --script FILE` runs a tree script ([`script::final_tree`]) and shows the tree
 //!   it leaves.
 //!
+//! `--hex` prints a script's indices in hex (a trace's always are); values stay decimal.
 //! `--index I` (decimal or `0x` hex) names an index: the text ends with the path a lookup of it
 //! takes, and the picture highlights that path. `--svg OUT.svg` writes the picture
 //! ([`draw::svg`]); the text is then printed only with `--text`.
@@ -230,16 +231,20 @@ fn from_script(path: &Path, hex: bool, index: Option<u64>) -> Result<Shown, Stri
             e => format!("{}: {e}", path.display()),
         })?;
     let nums = Numbers { hex };
-    let layout = tree.layout(|v| nums.index(*v));
+    // Values print in decimal, as the script's `L` and `D` answers do; --hex is for indices.
+    let layout = tree.layout(|v| v.to_string());
     let title = format!("script {}", file_name(path));
     let mut text = format!("{title}\n\n");
-    let dump = if hex {
-        tree.dump(DumpFormat::Hex)
-            .values(|v, f| write!(f, "{v:#x}"))
+    let format = if hex {
+        DumpFormat::Hex
     } else {
-        tree.dump(DumpFormat::Dec).values(|v, f| write!(f, "{v}"))
+        DumpFormat::Dec
     };
-    let _ = write!(text, "{dump}");
+    let _ = write!(
+        text,
+        "{}",
+        tree.dump(format).values(|v, f| write!(f, "{v}"))
+    );
     path_line(&mut text, &layout, index, nums);
     Ok(Shown {
         text,
