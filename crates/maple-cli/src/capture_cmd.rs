@@ -142,6 +142,13 @@ fn summary(program: &str, outcome: &CaptureOutcome, output: &Path, size: u64) ->
             stats.signals_dropped
         );
     }
+    if stats.resyncs > 0 {
+        let _ = write!(
+            text,
+            " Warning: {} syscall stops were out of step and taken as entries.",
+            stats.resyncs
+        );
+    }
     if stats.foreign_calls > 0 {
         let _ = write!(
             text,

@@ -1,7 +1,7 @@
 //! The records of a trace and how each one is written as a line.
 //!
 //! [`Trace`] is a header and a list of [`Record`]s; the text form is described in the crate docs.
-//! Every type here prints itself in exactly the form the [parser](crate::parse) reads, so writing
+//! Every type here prints itself in exactly the form the [parser](crate::parse()) reads, so writing
 //! and parsing round-trip.
 
 use std::fmt::{self, Display, Formatter, Write as _};
@@ -394,6 +394,40 @@ impl Display for Advice {
     }
 }
 
+/// How the file descriptor given to `mmap` was opened (`O_ACCMODE`): it decides whether a
+/// shared mapping may be written (`VM_MAYWRITE`, `VM_SHARED`) and whether `mmap` may ask for
+/// write access at all. Written after the file id: `f3:r`, `f3:w`, `f3:rw`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum OpenMode {
+    /// `O_RDONLY`.
+    Read,
+    /// `O_WRONLY`.
+    Write,
+    /// `O_RDWR`.
+    ReadWrite,
+}
+
+impl OpenMode {
+    /// The suffix letters (`r`, `w`, `rw`).
+    pub fn letters(self) -> &'static str {
+        match self {
+            OpenMode::Read => "r",
+            OpenMode::Write => "w",
+            OpenMode::ReadWrite => "rw",
+        }
+    }
+
+    /// The mode of `O_ACCMODE` bits (0, 1 or 2); `None` for 3, which Linux reserves.
+    pub fn from_accmode(bits: u32) -> Option<OpenMode> {
+        match bits & 3 {
+            0 => Some(OpenMode::Read),
+            1 => Some(OpenMode::Write),
+            2 => Some(OpenMode::ReadWrite),
+            _ => None,
+        }
+    }
+}
+
 /// Memory system calls that have no letter of their own, written `o` with the syscall's name.
 ///
 /// Each takes a fixed number of hex arguments ([`OtherCall::arity`]).
@@ -500,6 +534,9 @@ pub enum Op {
         flags: MapFlags,
         /// The file mapped, or `None` for anonymous memory (or when the descriptor was bad).
         file: Option<FileId>,
+        /// How the descriptor was opened, when the capture could tell (`None` for anonymous
+        /// memory, and in traces imported from strace).
+        mode: Option<OpenMode>,
         /// The file offset in bytes.
         offset: u64,
         /// The address mapped, or the error.
@@ -755,6 +792,7 @@ impl Display for Record {
                         prot,
                         flags,
                         file,
+                        mode,
                         offset,
                         ret,
                     } => {
@@ -762,6 +800,9 @@ impl Display for Record {
                         match file {
                             Some(id) => write!(f, "{id}")?,
                             None => f.write_char('-')?,
+                        }
+                        if let Some(mode) = mode {
+                            write!(f, ":{}", mode.letters())?;
                         }
                         write!(f, " {offset:x} {}", ShowResult(ret))
                     }

@@ -7,7 +7,7 @@
 //! [`maple_mm`] and comparing with each snapshot proves, step by step, that the model does what
 //! Linux did.
 //!
-//! This crate holds the format ([`format`]), its parser ([`parse()`]), compressed files
+//! This crate holds the format ([`mod@format`]), its parser ([`parse()`]), compressed files
 //! ([`io`]).
 //!
 //! # The format

@@ -9,8 +9,8 @@ use std::collections::HashSet;
 use std::fmt::{self, Display, Formatter};
 
 use crate::format::{
-    Advice, Backing, Errno, FORMAT_VERSION, FileId, Header, MAGIC, MapFlags, Op, OtherCall, Prot,
-    Record, RemapFlags, SnapshotVma, SpaceId, SysResult, ThreadId, Trace,
+    Advice, Backing, Errno, FORMAT_VERSION, FileId, Header, MAGIC, MapFlags, Op, OpenMode,
+    OtherCall, Prot, Record, RemapFlags, SnapshotVma, SpaceId, SysResult, ThreadId, Trace,
 };
 
 /// Why a trace could not be read: the line (counting from 1) and the reason.
@@ -367,11 +367,29 @@ fn parse_prot(token: &str) -> Result<Prot, ParseErrorKind> {
     Ok(Prot(bits | more))
 }
 
-fn parse_file_ref(token: &str) -> Result<Option<FileId>, ParseErrorKind> {
+/// Reads `-`, `f<n>` or `f<n>:<mode>` (`r`, `w`, `rw`).
+fn parse_file_ref(token: &str) -> Result<(Option<FileId>, Option<OpenMode>), ParseErrorKind> {
     if token == "-" {
-        return Ok(None);
+        return Ok((None, None));
     }
-    parse_file_id(token).map(Some)
+    let (id, mode) = match token.split_once(':') {
+        Some((id, mode)) => {
+            let mode = match mode {
+                "r" => OpenMode::Read,
+                "w" => OpenMode::Write,
+                "rw" => OpenMode::ReadWrite,
+                _ => {
+                    return Err(ParseErrorKind::BadField {
+                        field: "file",
+                        token: clip(token),
+                    });
+                }
+            };
+            (id, Some(mode))
+        }
+        None => (token, None),
+    };
+    Ok((Some(parse_file_id(id)?), mode))
 }
 
 fn parse_file_id(token: &str) -> Result<FileId, ParseErrorKind> {
@@ -618,7 +636,7 @@ impl Parser {
                     MapFlags::LETTERS,
                     Some("0"),
                 )?);
-                let file = parse_file_ref(fields.next("file")?)?;
+                let (file, mode) = parse_file_ref(fields.next("file")?)?;
                 let offset = fields.hex("offset")?;
                 let ret = fields.result()?;
                 Op::Mmap {
@@ -627,6 +645,7 @@ impl Parser {
                     prot,
                     flags,
                     file,
+                    mode,
                     offset,
                     ret,
                 }

@@ -526,6 +526,7 @@ impl Importer {
                     prot,
                     flags,
                     file,
+                    mode: None,
                     offset,
                     ret,
                 }

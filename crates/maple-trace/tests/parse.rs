@@ -1,8 +1,8 @@
 //! The trace format: round trips and hostile input.
 
 use maple_trace::format::{
-    Advice, Backing, Errno, FileId, Header, MapFlags, Op, OtherCall, Prot, Record, RemapFlags,
-    SnapshotVma, SpaceId, ThreadId, Trace,
+    Advice, Backing, Errno, FileId, Header, MapFlags, Op, OpenMode, OtherCall, Prot, Record,
+    RemapFlags, SnapshotVma, SpaceId, ThreadId, Trace,
 };
 use maple_trace::parse;
 use proptest::prelude::*;
@@ -22,7 +22,9 @@ v 1000 3000 r-xp 0 f1 rd,ex,mr,mw,me
 v 3000 4000 rw-p 2000 f1 A
 v 7ff000 800000 rw-p 0 [stack] rd,wr,mr,mw,me,gd,ac A
 m 1 t1 0 2000 rw- pa - 0 7f0437ce4000
-m 1 t1 7f0437b1f000 156000 r-x pFD f2 26000 7f0437b1f000
+m 1 t1 7f0437b1f000 156000 r-x pFD f2:r 26000 7f0437b1f000
+m 1 t1 7f0437b1f000 156000 r-x s f2:rw 26000 7f0437b1f000
+m 1 t1 7f0437b1f000 156000 r-x s f2:w 26000 !EACCES
 m 1 t2 0 1000 --- paRK+40000000 - 0 !EEXIST
 m 1 t2 0 1000 rwx 0 - 0 !E#200
 u 1 t1 7f0437cdb000 8787 0
@@ -55,7 +57,7 @@ fn every_record_round_trips() {
     assert_eq!(trace.header.name.as_deref(), Some("every record"));
     assert_eq!(trace.header.kernel.as_deref(), Some("6.18.44"));
     assert_eq!(trace.snapshot_count(), 3);
-    assert_eq!(trace.op_count(), 23);
+    assert_eq!(trace.op_count(), 25);
     let named = trace.records.iter().find_map(|r| match r {
         Record::FileName {
             file: FileId(2),
@@ -292,6 +294,7 @@ fn arb_memory_op() -> impl Strategy<Value = Op> {
                 len,
                 prot: Prot(prot),
                 flags: MapFlags(flags),
+                mode: file.and_then(|f| OpenMode::from_accmode(f % 4)),
                 file: file.map(FileId),
                 offset,
                 ret,

@@ -30,12 +30,15 @@
 //!
 //! Every task stops at every system call entry and exit (`PTRACE_SYSCALL`).
 //!
-//! - **Syscall stops.** Entry and exit alternate per task; a task starts outside a call (new
-//!   tasks do not report the exit of the `clone` that made them, and the shell was seized
-//!   outside one). With glibc, `PTRACE_GET_SYSCALL_INFO` says which one it is instead. At the
-//!   entry the tracer reads `orig_rax` and the six argument registers, at the exit `rax`; the
-//!   recorder turns the pair into an op at the exit, so ops are in the order the exits were
-//!   seen.
+//! - **Syscall stops.** Entry and exit alternate per task, and a task starts outside a call:
+//!   new tasks do not report the exit of the `clone` that made them (the kernel clears their
+//!   syscall tracing until the tracer resumes them), the shell was seized after its `kill`
+//!   returned, and `execve` reports its exit after `PTRACE_EVENT_EXEC`. As a safety net, the
+//!   exit of a recorded call must show the call's number in `orig_rax`, or the stop is taken
+//!   as an entry ([`CaptureStats::resyncs`]). `PTRACE_GET_SYSCALL_INFO` is not used: nix's
+//!   wrapper passes a buffer size of 0, so its `op` is uninitialised memory. At the entry the
+//!   tracer reads `orig_rax` and the six argument registers, at the exit `rax`; the recorder
+//!   turns the pair into an op at the exit, so ops are in the order the exits were seen.
 //! - **fork, vfork, clone, clone3.** The flags are read at the entry stop (`clone`'s first
 //!   argument; the first `u64` of `struct clone_args` for `clone3`, read with
 //!   `process_vm_readv`; none for `fork`; `CLONE_VM | CLONE_VFORK` for `vfork`). At the
@@ -250,6 +253,8 @@ pub struct CaptureStats {
     pub foreign_calls: u64,
     /// Syscall stops handled (entries and exits).
     pub syscall_stops: u64,
+    /// Exit stops that turned out to be entries (see the module docs; expected to stay 0).
+    pub resyncs: u64,
     /// Signals passed on to the program.
     pub signals_forwarded: u64,
     /// Real-time signals that could not be passed on (see the module docs).

@@ -81,9 +81,9 @@ pub(crate) struct Recorder {
 }
 
 impl Recorder {
-    /// Whether task `tid` is between the entry and the exit of a recorded call.
-    pub(crate) fn has_pending(&self, tid: i32) -> bool {
-        self.tasks.get(&tid).is_some_and(|t| t.pending.is_some())
+    /// The number of the recorded call task `tid` is inside (between its entry and exit).
+    pub(crate) fn pending_call(&self, tid: i32) -> Option<u64> {
+        self.tasks.get(&tid)?.pending.map(|e| e.nr)
     }
 
     /// The statistics so far.

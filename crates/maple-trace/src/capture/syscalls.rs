@@ -209,6 +209,7 @@ pub(crate) fn decode(entry: &Entry, ret: u64) -> Option<Decoded> {
                     prot: Prot(low32(a2)),
                     flags,
                     file: None,
+                    mode: None,
                     offset: a5,
                     ret: result(ret),
                 },

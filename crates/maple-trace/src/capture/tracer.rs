@@ -295,20 +295,37 @@ impl Tracer {
         self.recorder.stats_mut().syscall_stops += 1;
         let pid = Pid::from_raw(tid);
         let state = self.tasks.entry(tid).or_default();
-        let entering = syscall_direction(pid).unwrap_or(!state.in_syscall);
-        state.in_syscall = entering;
-        if entering {
-            if let Ok(regs) = ptrace::getregs(pid) {
+        // NOTE: entry and exit stops alternate (see the module docs). nix's
+        // `ptrace::syscall_info` cannot tell them apart: it passes a buffer size of 0, so the
+        // kernel fills nothing and the `op` it returns is whatever was on the stack.
+        let mut entering = !state.in_syscall;
+        let pending = self.recorder.pending_call(tid);
+        let regs = if entering || pending.is_some() {
+            ptrace::getregs(pid).ok()
+        } else {
+            None
+        };
+        // A recorded call's exit shows the call's number in `orig_rax`; if it does not, this
+        // is an entry and the alternation was lost (never seen; kept as a safety net).
+        if let (false, Some(nr), Some(regs)) = (entering, pending, &regs)
+            && regs.orig_rax != nr
+        {
+            entering = true;
+            self.recorder.stats_mut().resyncs += 1;
+        }
+        if let Some(state) = self.tasks.get_mut(&tid) {
+            state.in_syscall = entering;
+        }
+        if let Some(regs) = regs {
+            if entering {
                 let entry = Entry {
                     nr: regs.orig_rax,
                     args: [regs.rdi, regs.rsi, regs.rdx, regs.r10, regs.r8, regs.r9],
                 };
                 self.on_entry(tid, entry);
+            } else {
+                self.recorder.exit_call(tid, regs.rax, &mut self.proc);
             }
-        } else if self.recorder.has_pending(tid)
-            && let Ok(regs) = ptrace::getregs(pid)
-        {
-            self.recorder.exit_call(tid, regs.rax, &mut self.proc);
         }
         resume(tid, None);
     }
@@ -448,22 +465,6 @@ impl Tracer {
         }
         self.recorder.exit(tid, &mut self.proc);
     }
-}
-
-/// Whether a syscall stop is an entry (`true`) or an exit, from `PTRACE_GET_SYSCALL_INFO`.
-#[cfg(target_env = "gnu")]
-fn syscall_direction(pid: Pid) -> Option<bool> {
-    match ptrace::syscall_info(pid).ok()?.op {
-        nix::libc::PTRACE_SYSCALL_INFO_ENTRY => Some(true),
-        nix::libc::PTRACE_SYSCALL_INFO_EXIT => Some(false),
-        _ => None,
-    }
-}
-
-/// Without glibc's definitions, entry and exit are told apart by alternation alone.
-#[cfg(not(target_env = "gnu"))]
-fn syscall_direction(_pid: Pid) -> Option<bool> {
-    None
 }
 
 /// Resumes a stopped task until its next syscall stop, delivering `signal`. A task that

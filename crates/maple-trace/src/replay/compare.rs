@@ -108,10 +108,13 @@ impl Shape {
         }
     }
 
-    /// Whether the kernel shows the heap or the stack: names that stand for plain anonymous
-    /// memory, which the model does not name.
+    /// Whether the name is one the model has no counterpart for and that takes no part in
+    /// merging: `[heap]`, `[stack]`, `[vdso]`, `[vvar]` and other kernel names. Names set by
+    /// the program (`[anon:NAME]`, `[anon_shmem:NAME]`) keep VMAs apart and are compared.
     fn plain_name(&self) -> bool {
-        matches!(self.name.as_deref(), None | Some("heap") | Some("stack"))
+        self.name
+            .as_deref()
+            .is_none_or(|n| !n.starts_with("anon:") && !n.starts_with("anon_shmem:"))
     }
 
     /// Whether both describe the same memory at `addr`: same flags, same file at the same

@@ -38,8 +38,8 @@ pub use compare::{Mismatch, Resync};
 use compare::{Shape, Verdict, classify, compared_mask, windows};
 
 use crate::format::{
-    Errno, FileId, MapFlags, Op, OtherCall, Record, RemapFlags, SnapshotVma, SpaceId, SysResult,
-    ThreadId, Trace,
+    Errno, FileId, MapFlags, Op, OpenMode, OtherCall, Record, RemapFlags, SnapshotVma, SpaceId,
+    SysResult, ThreadId, Trace,
 };
 
 /// The VMA index the address spaces use.
@@ -329,15 +329,15 @@ struct Replayer<'t, I: VmaIndex> {
     trace: &'t Trace,
     options: ReplayOptions,
     spaces: HashMap<SpaceId, Space<I>>,
-    files: HashMap<FileId, Arc<File>>,
+    files: HashMap<(FileId, Option<OpenMode>), Arc<File>>,
     /// Model file ids the model made itself (shared anonymous memory), bound to the kernel's.
-    bound_files: HashMap<MmFileId, FileId>,
+    bound_files: HashMap<(SpaceId, MmFileId), FileId>,
     next_anon: u64,
     report: Report,
     flag_mask: u64,
 }
 
-/// Model file ids for trace files; the model's own shmem files use other numbers.
+/// Model file ids for trace files; the model's own shmem files have the top bit set.
 fn model_file_id(id: FileId) -> MmFileId {
     MmFileId(u64::from(id.0))
 }
@@ -442,10 +442,18 @@ impl<'t, I: VmaIndex + TreeStats> Replayer<'t, I> {
         }
     }
 
-    fn file(&mut self, id: FileId) -> Arc<File> {
+    /// The model's file for a trace file opened with `mode` (read and write when unknown).
+    fn file(&mut self, id: FileId, mode: Option<OpenMode>) -> Arc<File> {
         self.files
-            .entry(id)
-            .or_insert_with(|| Arc::new(File::new(model_file_id(id))))
+            .entry((id, mode))
+            .or_insert_with(|| {
+                let file = File::new(model_file_id(id));
+                Arc::new(match mode {
+                    Some(OpenMode::Read) => file.read_only(),
+                    Some(OpenMode::Write) => file.write_only(),
+                    Some(OpenMode::ReadWrite) | None => file,
+                })
+            })
             .clone()
     }
 
@@ -567,9 +575,10 @@ impl<'t, I: VmaIndex + TreeStats> Replayer<'t, I> {
         let file = match op {
             Op::Mmap {
                 file: Some(id),
+                mode,
                 flags,
                 ..
-            } if !flags.has(MapFlags::ANONYMOUS) => Some(self.file(*id)),
+            } if !flags.has(MapFlags::ANONYMOUS) => Some(self.file(*id, *mode)),
             _ => None,
         };
         let t = Instant::now();
@@ -748,11 +757,12 @@ impl<'t, I: VmaIndex + TreeStats> Replayer<'t, I> {
         for vma in s.mm.iter() {
             let file = vma.file().map(|f| {
                 let id = f.id();
-                match self.bound_files.get(&id) {
+                if id.0 >> 63 == 0 {
+                    // A trace file.
+                    return FileId(id.0 as u32);
+                }
+                match self.bound_files.get(&(space, id)) {
                     Some(&trace_id) => trace_id,
-                    None if self.files.contains_key(&FileId(id.0 as u32)) && id.0 < 1 << 32 => {
-                        FileId(id.0 as u32)
-                    }
                     None => {
                         unbound.push((out.len(), id));
                         FileId(u32::MAX)
@@ -784,7 +794,7 @@ impl<'t, I: VmaIndex + TreeStats> Replayer<'t, I> {
                     _ => None,
                 });
             if let Some(kernel_id) = kernel_id {
-                self.bound_files.insert(id, kernel_id);
+                self.bound_files.insert((space, id), kernel_id);
                 out[index].file = Some(kernel_id);
             }
         }
@@ -1018,7 +1028,7 @@ impl<'t, I: VmaIndex + TreeStats> Replayer<'t, I> {
         let mut vma = Vma::anonymous(k.start, k.end, VmFlags::from_bits(flags));
         match &k.backing {
             crate::format::Backing::File(id) => {
-                let file = self.file(*id);
+                let file = self.file(*id, None);
                 vma = vma.with_file(file).with_pgoff(k.offset >> 12);
             }
             crate::format::Backing::Anon | crate::format::Backing::Named(_) => {}
