@@ -29,3 +29,101 @@ fn an_mmap_that_matches() {
         assert_eq!(report.steps, 3);
     }
 }
+
+const STACK: &str = "v 7ffffffde000 7ffffffff000 rw-p 0 [stack] rd,wr,mr,mw,me,gd,ac\n";
+
+/// A snapshot that disagrees with the model is a divergence, named by kind and step, and the
+/// replay goes on from the kernel's layout.
+#[test]
+fn a_wrong_snapshot_is_a_divergence() {
+    let text = format!(
+        "#mapletrace 1\nN 1 t1 demo\nS 1 1\n{STACK}\
+         m 1 t1 0 2000 rw- pa - 0 7f0000000000\n\
+         S 1 2\nv 7f0000000000 7f0000002000 r--p 0 - rd,mr,mw,me,ac\n{STACK}\
+         u 1 t1 7f0000000000 2000 0\nS 1 1\n{STACK}X 1\n"
+    );
+    for engine in [Engine::Maple, Engine::BTree] {
+        let report = run(&text, engine);
+        assert!(!report.all_match(), "{report}");
+        assert_eq!(report.steps, 4);
+        assert_eq!(report.steps_matching, 3);
+        assert_eq!(report.divergences.get("permissions"), Some(&1), "{report}");
+        let first = report.first_divergence.as_ref().unwrap();
+        assert_eq!(first.step, 2);
+        assert!(first.op.starts_with("m 1 t1"), "{}", first.op);
+        assert!(
+            report.to_string().contains("first divergence at step 2"),
+            "{report}"
+        );
+    }
+}
+
+/// A stack that grew on page faults is resynchronised and counted, not hidden.
+#[test]
+fn stack_growth_is_counted() {
+    let text = format!(
+        "#mapletrace 1\nN 1 t1 demo\nS 1 1\n{STACK}\
+         m 1 t1 0 2000 rw- pa - 0 7f0000000000\n\
+         S 1 2\nv 7f0000000000 7f0000002000 rw-p 0 - rd,wr,mr,mw,me,ac\n\
+         v 7ffffffdc000 7ffffffff000 rw-p 0 [stack] rd,wr,mr,mw,me,gd,ac\nX 1\n"
+    );
+    let report = run(&text, Engine::Maple);
+    assert!(report.all_match(), "{report}");
+    assert_eq!(report.resyncs.get("stack-growth"), Some(&1), "{report}");
+    assert!(report.divergences.is_empty());
+}
+
+/// A failed call is replayed and must fail alike.
+#[test]
+fn failed_calls_fail_alike() {
+    let text = format!(
+        "#mapletrace 1\nN 1 t1 demo\nS 1 1\n{STACK}\
+         m 1 t1 0 0 rw- pa - 0 !EINVAL\nu 1 t1 7f0000000001 1000 !EINVAL\nX 1\n"
+    );
+    let report = run(&text, Engine::Maple);
+    assert!(report.all_match(), "{report}");
+    assert_eq!(
+        report.failures_reproduced.values().sum::<u64>(),
+        2,
+        "{report}"
+    );
+    // The model cannot fail a call that succeeds: claiming it failed is a divergence.
+    let text = format!(
+        "#mapletrace 1\nN 1 t1 demo\nS 1 1\n{STACK}m 1 t1 0 1000 rw- pa - 0 !EINVAL\nX 1\n"
+    );
+    let report = run(&text, Engine::Maple);
+    assert_eq!(report.divergences.get("result"), Some(&1), "{report}");
+}
+
+/// Every trace shipped in `testdata/traces` replays with both engines, every step matching
+/// the kernel; explained differences are counted apart.
+#[test]
+fn shipped_traces_match_the_kernel() {
+    let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/../../testdata/traces");
+    let mut paths: Vec<_> = std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.to_string_lossy().ends_with(".mtrace.zst"))
+        .collect();
+    paths.sort();
+    assert!(paths.len() >= 6, "{paths:?}");
+    for path in paths {
+        let trace = maple_trace::io::read_file(&path).unwrap();
+        let mut steps = None;
+        for engine in [Engine::Maple, Engine::BTree] {
+            let options = ReplayOptions {
+                check: true,
+                engine,
+            };
+            let report = replay(&trace, &options, &mut |_, _| {}).unwrap();
+            assert!(report.all_match(), "{}:\n{report}", path.display());
+            assert!(
+                report.divergences.is_empty(),
+                "{}:\n{report}",
+                path.display()
+            );
+            assert!(report.comparisons > 0 && report.steps > 10);
+            assert_eq!(*steps.get_or_insert(report.steps), report.steps);
+        }
+    }
+}

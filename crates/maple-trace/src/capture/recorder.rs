@@ -32,7 +32,7 @@ use std::time::Instant;
 use super::CaptureStats;
 use super::layout::{FileKey, FileTable, parse_smaps};
 use super::syscalls::{Class, Entry, decode};
-use crate::format::{Backing, Op, Record, SnapshotVma, SpaceId, ThreadId};
+use crate::format::{Backing, Op, OpenMode, Record, SnapshotVma, SpaceId, ThreadId};
 
 /// The recorder's window on the traced processes.
 pub(crate) trait Proc {
@@ -42,6 +42,9 @@ pub(crate) trait Proc {
     fn maps(&mut self, tid: i32) -> Option<String>;
     /// The identity of the file open as descriptor `fd` in task `tid`.
     fn fd_file(&mut self, tid: i32, fd: i32) -> Option<FileKey>;
+    /// The access mode (`O_RDONLY`, `O_WRONLY`, `O_RDWR`) descriptor `fd` of task `tid` was
+    /// opened with.
+    fn fd_mode(&mut self, tid: i32, fd: i32) -> Option<OpenMode>;
     /// The process a pidfd of task `tid` refers to.
     fn pidfd_pid(&mut self, tid: i32, fd: i32) -> Option<i32>;
 }
@@ -236,7 +239,14 @@ impl Recorder {
             return;
         };
         let mut op = decoded.op;
-        if let (Op::Mmap { file, ret, .. }, Some(fd)) = (&mut op, decoded.mmap_fd) {
+        if let (
+            Op::Mmap {
+                file, mode, ret, ..
+            },
+            Some(fd),
+        ) = (&mut op, decoded.mmap_fd)
+        {
+            *mode = proc.fd_mode(tid, fd);
             let layout = match &fresh {
                 Some(vmas) => Some(vmas.as_slice()),
                 None if layout_read => self.spaces.get(&space_id).and_then(|s| s.last.as_deref()),
@@ -479,6 +489,9 @@ mod tests {
         fn fd_file(&mut self, tid: i32, fd: i32) -> Option<FileKey> {
             self.fds.get(&(tid, fd)).copied()
         }
+        fn fd_mode(&mut self, tid: i32, fd: i32) -> Option<OpenMode> {
+            self.fds.contains_key(&(tid, fd)).then_some(OpenMode::Read)
+        }
         fn pidfd_pid(&mut self, _tid: i32, _fd: i32) -> Option<i32> {
             None
         }
@@ -625,7 +638,7 @@ X 1
     }
 
     /// A successful file mmap takes the file id of the VMA it made; a failed one resolves its
-    /// descriptor to a known file, or `-`.
+    /// descriptor to a known file, or `-`. Both carry the descriptor's open mode.
     #[test]
     fn mmap_files_resolve() {
         let mut proc = FakeProc::default();
@@ -662,11 +675,11 @@ X 1
         let (records, _) = rec.finish();
         let text = text(&records);
         assert!(
-            text.contains("f f2 data\nm 1 t1 0 1000 r-- p f2 0 7000\n"),
+            text.contains("f f2 data\nm 1 t1 0 1000 r-- p f2:r 0 7000\n"),
             "{text}"
         );
         assert!(
-            text.contains("m 1 t1 0 1000 r-- p f1 0 !ENODEV\n"),
+            text.contains("m 1 t1 0 1000 r-- p f1:r 0 !ENODEV\n"),
             "{text}"
         );
         assert!(text.contains("m 1 t1 0 1000 r-- p - 0 !EBADF\n"), "{text}");

@@ -21,7 +21,7 @@ use super::layout::{FileKey, base_name};
 use super::recorder::{Proc, Recorder};
 use super::syscalls::{CLONE_THREAD, CLONE_VFORK, CLONE_VM, Entry, SIGCHLD, nr};
 use super::{Capture, CaptureError, CaptureOutcome, ExitStatus, Progress, permission};
-use crate::format::{Header, Trace};
+use crate::format::{Header, OpenMode, Trace};
 
 /// The shell line that starts the program: stop, wait to be traced, then exec `$0 "$@"`.
 const START_SCRIPT: &str = r#"kill -STOP $$; exec "$0" "$@""#;
@@ -570,6 +570,16 @@ impl Proc for ProcFs {
         }
         let meta = std::fs::metadata(format!("/proc/{tid}/fd/{fd}")).ok()?;
         Some(FileKey::from_stat(meta.dev(), meta.ino()))
+    }
+
+    fn fd_mode(&mut self, tid: i32, fd: i32) -> Option<OpenMode> {
+        if fd < 0 {
+            return None;
+        }
+        // The `flags:` line of fdinfo is the file's `f_flags` in octal.
+        let info = std::fs::read_to_string(format!("/proc/{tid}/fdinfo/{fd}")).ok()?;
+        let flags = info.lines().find_map(|line| line.strip_prefix("flags:"))?;
+        OpenMode::from_accmode(u32::from_str_radix(flags.trim(), 8).ok()?)
     }
 
     fn pidfd_pid(&mut self, tid: i32, fd: i32) -> Option<i32> {

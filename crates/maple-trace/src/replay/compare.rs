@@ -319,6 +319,25 @@ fn same_memory(ours: &[Shape], kernel: &[Shape]) -> bool {
     })
 }
 
+/// `VM_ACCOUNT` (`ac`).
+const VM_ACCOUNT: u64 = 0x10_0000;
+
+/// Whether the sides differ only in `VM_ACCOUNT`, on private anonymous VMAs that cannot be
+/// written. `mprotect` that takes write access away keeps the charge of a VMA that has an
+/// anon_vma and drops it otherwise, and whether a page fault made one is not visible.
+fn account_only(ours: &[Shape], kernel: &[Shape]) -> bool {
+    ours.len() == kernel.len()
+        && ours.iter().zip(kernel).all(|(o, k)| {
+            o.start == k.start
+                && o.end == k.end
+                && o.file.is_none()
+                && k.file.is_none()
+                && o.flags & (0x2 | 0x8) == 0
+                && (o.flags ^ k.flags) == VM_ACCOUNT
+                && o.name == k.name
+        })
+}
+
 /// Explains the difference in one window, or names what is wrong.
 ///
 /// `unmodelled` says whether a call the model does not implement ran in this space since the
@@ -336,6 +355,9 @@ pub(crate) fn classify(ours: &[Shape], kernel: &[Shape], unmodelled: bool) -> Ve
     }
     if unmodelled {
         return Explained(Resync::UnmodelledCall);
+    }
+    if account_only(ours, kernel) {
+        return Explained(Resync::AnonVma);
     }
     if ours.is_empty()
         && kernel.iter().all(|k| {
@@ -490,6 +512,23 @@ mod tests {
             Explained(Resync::StackGrowth)
         );
         // The kernel kept two private pieces apart that the model merged.
+        // The charge of a read-only private VMA depends on its anon_vma; not for writable ones.
+        assert_eq!(
+            classify(
+                &[anon(0x1000, 0x3000, 0x1)],
+                &[anon(0x1000, 0x3000, 0x1 | VM_ACCOUNT)],
+                false
+            ),
+            Explained(Resync::AnonVma)
+        );
+        assert_eq!(
+            classify(
+                &[anon(0x1000, 0x3000, RW)],
+                &[anon(0x1000, 0x3000, RW | VM_ACCOUNT)],
+                false
+            ),
+            Wrong(Mismatch::Flags)
+        );
         let split = [anon(0x1000, 0x2000, RW), anon(0x2000, 0x3000, RW)];
         assert_eq!(
             classify(&[anon(0x1000, 0x3000, RW)], &split, false),
