@@ -367,11 +367,9 @@ fn parse_prot(token: &str) -> Result<Prot, ParseErrorKind> {
     Ok(Prot(bits | more))
 }
 
-/// Reads `-`, `f<n>` or `f<n>:<mode>` (`r`, `w`, `rw`).
+/// Reads `-`, `f<n>`, `f<n>:<mode>` or `-:<mode>` (`r`, `w`, `rw`; a descriptor whose file
+/// has no id, such as a ring buffer unmapped before any snapshot showed it).
 fn parse_file_ref(token: &str) -> Result<(Option<FileId>, Option<OpenMode>), ParseErrorKind> {
-    if token == "-" {
-        return Ok((None, None));
-    }
     let (id, mode) = match token.split_once(':') {
         Some((id, mode)) => {
             let mode = match mode {
@@ -389,6 +387,9 @@ fn parse_file_ref(token: &str) -> Result<(Option<FileId>, Option<OpenMode>), Par
         }
         None => (token, None),
     };
+    if id == "-" {
+        return Ok((None, mode));
+    }
     Ok((Some(parse_file_id(id)?), mode))
 }
 

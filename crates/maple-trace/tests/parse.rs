@@ -25,6 +25,7 @@ m 1 t1 0 2000 rw- pa - 0 7f0437ce4000
 m 1 t1 7f0437b1f000 156000 r-x pFD f2:r 26000 7f0437b1f000
 m 1 t1 7f0437b1f000 156000 r-x s f2:rw 26000 7f0437b1f000
 m 1 t1 7f0437b1f000 156000 r-x s f2:w 26000 !EACCES
+m 1 t1 0 2000 rw- s -:rw 10000000 7f0437b00000
 m 1 t2 0 1000 --- paRK+40000000 - 0 !EEXIST
 m 1 t2 0 1000 rwx 0 - 0 !E#200
 u 1 t1 7f0437cdb000 8787 0
@@ -57,7 +58,7 @@ fn every_record_round_trips() {
     assert_eq!(trace.header.name.as_deref(), Some("every record"));
     assert_eq!(trace.header.kernel.as_deref(), Some("6.18.44"));
     assert_eq!(trace.snapshot_count(), 3);
-    assert_eq!(trace.op_count(), 25);
+    assert_eq!(trace.op_count(), 26);
     let named = trace.records.iter().find_map(|r| match r {
         Record::FileName {
             file: FileId(2),
@@ -285,20 +286,25 @@ fn arb_memory_op() -> impl Strategy<Value = Op> {
             any::<u64>(),
             any::<u32>(),
             any::<u32>(),
-            proptest::option::of(0u32..50),
+            (
+                proptest::option::of(0u32..50),
+                proptest::option::of(0u32..3)
+            ),
             any::<u64>(),
             arb_result()
         )
-            .prop_map(|(addr, len, prot, flags, file, offset, ret)| Op::Mmap {
-                addr,
-                len,
-                prot: Prot(prot),
-                flags: MapFlags(flags),
-                mode: file.and_then(|f| OpenMode::from_accmode(f % 4)),
-                file: file.map(FileId),
-                offset,
-                ret,
-            }),
+            .prop_map(
+                |(addr, len, prot, flags, (file, mode), offset, ret)| Op::Mmap {
+                    addr,
+                    len,
+                    prot: Prot(prot),
+                    flags: MapFlags(flags),
+                    mode: mode.and_then(OpenMode::from_accmode),
+                    file: file.map(FileId),
+                    offset,
+                    ret,
+                }
+            ),
         (any::<u64>(), any::<u64>(), arb_result()).prop_map(|(addr, len, ret)| Op::Munmap {
             addr,
             len,

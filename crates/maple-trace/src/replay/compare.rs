@@ -230,6 +230,11 @@ pub enum Resync {
     /// The kernel kept apart shared file VMAs the model merged: two opens of one file are two
     /// `struct file`s, which `/proc` shows alike.
     FileInstance,
+    /// A file's `mmap` hook or mount changed the flags of its mapping: a driver added
+    /// `VM_IO`, `VM_PFNMAP`, `VM_MIXEDMAP`, `VM_DONTEXPAND`, `VM_DONTDUMP` or `VM_DONTCOPY`
+    /// (io_uring rings, perf buffers, devices), or a `noexec` mount took `VM_MAYEXEC` away.
+    /// The replay learns it for that file and models its later mappings alike.
+    MmapHook,
     /// A VMA the kernel made without a system call of the program (`[uprobes]`, say).
     KernelMapping,
     /// A call the model does not implement changed the layout (`mseal`, `mbind`,
@@ -244,6 +249,7 @@ impl Resync {
             Resync::StackGrowth => "stack-growth",
             Resync::AnonVma => "anon_vma",
             Resync::FileInstance => "file-instance",
+            Resync::MmapHook => "mmap-hook",
             Resync::KernelMapping => "kernel-mapping",
             Resync::UnmodelledCall => "unmodelled-call",
         }
@@ -338,6 +344,42 @@ fn account_only(ours: &[Shape], kernel: &[Shape]) -> bool {
         })
 }
 
+/// Flags a driver's `mmap` hook may add: `VM_DONTCOPY`, `VM_DONTEXPAND`, `VM_IO`,
+/// `VM_PFNMAP`, `VM_DONTDUMP`, `VM_MIXEDMAP`.
+pub(crate) const HOOK_ADDS: u64 = 0x2_0000 | 0x4_0000 | 0x4000 | 0x400 | 0x400_0000 | 0x1000_0000;
+
+/// `VM_MAYEXEC`, which a `noexec` mount takes away.
+pub(crate) const VM_MAYEXEC: u64 = 0x40;
+
+/// Where the sides differ only as a file's `mmap` hook or mount makes them differ (same
+/// VMAs of the same file at the same offsets; the kernel has extra [`HOOK_ADDS`] flags or
+/// lacks `VM_MAYEXEC`): each file with what the kernel added and whether it dropped
+/// `VM_MAYEXEC`. Empty when the difference is anything else.
+pub(crate) fn hook_flags(ours: &[Shape], kernel: &[Shape]) -> Vec<(FileId, u64, bool)> {
+    let mut out = Vec::new();
+    if ours.len() != kernel.len() {
+        return out;
+    }
+    for (o, k) in ours.iter().zip(kernel) {
+        let added = k.flags & !o.flags;
+        let dropped = o.flags & !k.flags;
+        let fits = o.start == k.start
+            && o.end == k.end
+            && o.offset == k.offset
+            && added & !HOOK_ADDS == 0
+            && dropped & !VM_MAYEXEC == 0;
+        match (o.file, k.file) {
+            (Some(a), Some(b)) if a == b && fits => {
+                if added | dropped != 0 {
+                    out.push((a, added, dropped != 0));
+                }
+            }
+            _ => return Vec::new(),
+        }
+    }
+    out
+}
+
 /// Explains the difference in one window, or names what is wrong.
 ///
 /// `unmodelled` says whether a call the model does not implement ran in this space since the
@@ -358,6 +400,9 @@ pub(crate) fn classify(ours: &[Shape], kernel: &[Shape], unmodelled: bool) -> Ve
     }
     if account_only(ours, kernel) {
         return Explained(Resync::AnonVma);
+    }
+    if !hook_flags(ours, kernel).is_empty() {
+        return Explained(Resync::MmapHook);
     }
     if ours.is_empty()
         && kernel.iter().all(|k| {
@@ -525,6 +570,35 @@ mod tests {
             classify(
                 &[anon(0x1000, 0x3000, RW)],
                 &[anon(0x1000, 0x3000, RW | VM_ACCOUNT)],
+                false
+            ),
+            Wrong(Mismatch::Flags)
+        );
+        // A driver's flags and a noexec mount, on a file; not on anonymous memory.
+        let ring = Shape {
+            file: Some(FileId(3)),
+            ..anon(0x1000, 0x3000, RW | 0x8 | 0x80)
+        };
+        let hooked = Shape {
+            flags: (ring.flags | 0x4_0000 | 0x1000_0000) & !VM_MAYEXEC,
+            ..ring.clone()
+        };
+        assert_eq!(
+            classify(
+                std::slice::from_ref(&ring),
+                std::slice::from_ref(&hooked),
+                false
+            ),
+            Explained(Resync::MmapHook)
+        );
+        assert_eq!(
+            hook_flags(std::slice::from_ref(&ring), std::slice::from_ref(&hooked)),
+            [(FileId(3), 0x4_0000 | 0x1000_0000, true)]
+        );
+        assert_eq!(
+            classify(
+                &[anon(0x1000, 0x3000, RW)],
+                &[anon(0x1000, 0x3000, RW | 0x4000)],
                 false
             ),
             Wrong(Mismatch::Flags)

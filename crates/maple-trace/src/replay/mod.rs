@@ -12,7 +12,8 @@
 //! its address space finds no unexplained difference. A difference is *explained* when kernel
 //! state that no system call shows accounts for it: a stack that grew on page faults, VMAs
 //! kept apart by their anon_vmas (which exist only once a page was touched), two opens of a
-//! file, a mapping the kernel made itself, or a call the model does not implement. Explained
+//! file, a file's `mmap` hook or `noexec` mount (learned for that file from then on), a
+//! mapping the kernel made itself, or a call the model does not implement. Explained
 //! differences are copied from the snapshot and counted by kind ([`Resync`]); nothing is
 //! hidden. Anything else is a divergence ([`Mismatch`]); the first is kept with the VMAs of
 //! both sides around it, the model is copied from the kernel there, and the replay goes on.
@@ -330,6 +331,11 @@ struct Replayer<'t, I: VmaIndex> {
     options: ReplayOptions,
     spaces: HashMap<SpaceId, Space<I>>,
     files: HashMap<(FileId, Option<OpenMode>), Arc<File>>,
+    /// Per file, the flags its `mmap` hook adds and whether its mount is `noexec`, learned
+    /// from snapshots ([`Resync::MmapHook`]).
+    hooks: HashMap<FileId, (u64, bool)>,
+    /// Files made by [`Replayer::unknown_file`] so far.
+    unknown_files: u64,
     /// Model file ids the model made itself (shared anonymous memory), bound to the kernel's.
     bound_files: HashMap<(SpaceId, MmFileId), FileId>,
     next_anon: u64,
@@ -349,6 +355,8 @@ impl<'t, I: VmaIndex + TreeStats> Replayer<'t, I> {
             options: *options,
             spaces: HashMap::new(),
             files: HashMap::new(),
+            hooks: HashMap::new(),
+            unknown_files: 0,
             bound_files: HashMap::new(),
             next_anon: 1 << 48,
             report: Report {
@@ -444,10 +452,17 @@ impl<'t, I: VmaIndex + TreeStats> Replayer<'t, I> {
 
     /// The model's file for a trace file opened with `mode` (read and write when unknown).
     fn file(&mut self, id: FileId, mode: Option<OpenMode>) -> Arc<File> {
+        let hook = self.hooks.get(&id).copied();
         self.files
             .entry((id, mode))
             .or_insert_with(|| {
-                let file = File::new(model_file_id(id));
+                let mut file = File::new(model_file_id(id));
+                if let Some((added, noexec)) = hook {
+                    file = file.with_mmap_flags(VmFlags::from_bits(added));
+                    if noexec {
+                        file = file.noexec();
+                    }
+                }
                 Arc::new(match mode {
                     Some(OpenMode::Read) => file.read_only(),
                     Some(OpenMode::Write) => file.write_only(),
@@ -455,6 +470,29 @@ impl<'t, I: VmaIndex + TreeStats> Replayer<'t, I> {
                 })
             })
             .clone()
+    }
+
+    /// A file with a model id of its own (bit 63 set, like the model's shmem files, so that
+    /// comparisons bind it to the kernel's id of the same memory).
+    fn unknown_file(&mut self, mode: Option<OpenMode>) -> Arc<File> {
+        self.unknown_files += 1;
+        let file = File::new(MmFileId(1 << 63 | 1 << 62 | self.unknown_files));
+        Arc::new(match mode {
+            Some(OpenMode::Read) => file.read_only(),
+            Some(OpenMode::Write) => file.write_only(),
+            Some(OpenMode::ReadWrite) | None => file,
+        })
+    }
+
+    /// Records what files' `mmap` hooks or mounts do, as a snapshot showed it, so that later
+    /// mappings of those files get the same flags.
+    fn learn_hooks(&mut self, learned: Vec<(FileId, u64, bool)>) {
+        for (id, added, noexec) in learned {
+            let hook = self.hooks.entry(id).or_default();
+            hook.0 |= added;
+            hook.1 |= noexec;
+            self.files.retain(|(file, _), _| *file != id);
+        }
     }
 
     /// Steps not yet judged when a space ends count by the last comparison's verdict.
@@ -579,6 +617,15 @@ impl<'t, I: VmaIndex + TreeStats> Replayer<'t, I> {
                 flags,
                 ..
             } if !flags.has(MapFlags::ANONYMOUS) => Some(self.file(*id, *mode)),
+            // A descriptor whose file no snapshot showed (a ring buffer unmapped at once):
+            // a file of its own, bound to the kernel's id when a snapshot shows it.
+            Op::Mmap {
+                file: None,
+                mode,
+                flags,
+                ret: Ok(_),
+                ..
+            } if !flags.has(MapFlags::ANONYMOUS) => Some(self.unknown_file(*mode)),
             _ => None,
         };
         let t = Instant::now();
@@ -837,6 +884,9 @@ impl<'t, I: VmaIndex + TreeStats> Replayer<'t, I> {
             match classify(o, k, unmodelled) {
                 Verdict::Explained(kind) => {
                     *self.report.resyncs.entry(kind.name()).or_default() += 1;
+                    if kind == Resync::MmapHook {
+                        self.learn_hooks(compare::hook_flags(o, k));
+                    }
                     self.copy_window(space, vmas, &kernel_indices, &window, kind)?;
                 }
                 Verdict::Wrong(kind) => {
