@@ -36,9 +36,10 @@ use crate::peers::{
 };
 use crate::point::{build, erase_all, insert_all, lookup_all};
 use crate::replay;
+use crate::trace;
 
 /// The workloads `--single` runs, in table order.
-pub const WORKLOADS: [&str; 12] = [
+pub const WORKLOADS: [&str; 13] = [
     "insert_seq",
     "insert_rand",
     "load_hit",
@@ -51,6 +52,7 @@ pub const WORKLOADS: [&str; 12] = [
     "alloc_high",
     "vma_churn",
     "replay",
+    "trace",
 ];
 
 /// Lookups per load workload.
@@ -62,6 +64,9 @@ const CHURN_OPS: usize = 10_000;
 
 /// The peers of `workload`, ours first.
 pub fn peers_of(workload: &str) -> Vec<&'static str> {
+    if workload == "trace" {
+        return trace::PEERS.iter().map(|&(name, _)| name).collect();
+    }
     let mut peers = vec![
         Maple::NAME,
         BTreeRanges::NAME,
@@ -96,8 +101,13 @@ pub struct SingleRun {
 /// # Errors
 ///
 /// An unknown workload or peer, a peer that does not take part in the workload, or unreadable
-/// captures.
-pub fn single(workload: &str, peer: &str, n: usize, traces: &Path) -> Result<SingleRun, String> {
+/// captures or traces.
+pub fn single(
+    workload: &str,
+    peer: &str,
+    n: usize,
+    settings: &Settings,
+) -> Result<SingleRun, String> {
     if !WORKLOADS.contains(&workload) {
         return Err(format!(
             "unknown workload {workload:?}; one of: {}",
@@ -112,6 +122,10 @@ pub fn single(workload: &str, peer: &str, n: usize, traces: &Path) -> Result<Sin
     }
     if n < 256 {
         return Err(format!("--n {n}: at least 256 entries"));
+    }
+    let traces = &settings.traces;
+    if workload == "trace" {
+        return trace_single(peer, settings);
     }
     match peer {
         p if p == Maple::NAME => single_for::<Maple>(workload, n, traces),
@@ -211,6 +225,36 @@ fn single_for<P: Peer + AllocInto>(
     Ok(run)
 }
 
+/// [`single`] for the replays of the shipped traces through maple-mm, with `peer`'s engine.
+fn trace_single(peer: &str, settings: &Settings) -> Result<SingleRun, String> {
+    let engine = trace::PEERS
+        .iter()
+        .find(|&&(name, _)| name == peer)
+        .map(|&(_, engine)| engine)
+        .ok_or_else(|| format!("peer {peer:?} does not run trace"))?;
+    let files = trace::find(&settings.vma_traces)?;
+    if files.is_empty() {
+        return Err(format!(
+            "no shipped traces (*{}) in {}",
+            trace::SUFFIX,
+            settings.vma_traces.display()
+        ));
+    }
+    let traces = trace::load(&files)?;
+    let replayed = callgrind_measured_region(|| {
+        traces
+            .iter()
+            .map(|t| trace::replay_once(&t.trace, engine))
+            .collect::<Result<Vec<_>, String>>()
+    })?;
+    let (ops, check) = replayed
+        .iter()
+        .fold((0, (0, 0)), |(ops, (a, b)), &(_, steps, (x, y))| {
+            (ops + steps, (a + x, b + y))
+        });
+    Ok(SingleRun { ops, check })
+}
+
 /// [`single`] for an allocation workload on allocator `A`.
 fn alloc_single<A: Allocator>(workload: &str, n: usize) -> SingleRun {
     let space = Fragmented::new(n);
@@ -297,8 +341,10 @@ pub fn run(
     let dir = std::env::temp_dir().join(format!("maple-bench-callgrind-{}", std::process::id()));
     std::fs::create_dir_all(&dir).map_err(|e| format!("{}: {e}", dir.display()))?;
     let n = settings.callgrind_n;
+    let have_traces = !trace::find(&settings.vma_traces)?.is_empty();
     let cells: Vec<(&'static str, &'static str)> = WORKLOADS
         .iter()
+        .filter(|&&w| w != "trace" || have_traces)
         .flat_map(|&w| peers_of(w).into_iter().map(move |p| (w, p)))
         .collect();
     let next = Mutex::new(0usize);
@@ -320,7 +366,7 @@ pub fn run(
                     };
                     progress(&format!("callgrind {workload} {peer} n={n}"));
                     let out = dir.join(format!("{workload}.{}.out", peer.replace(' ', "_")));
-                    let r = one(exe, &out, workload, peer, n, &settings.traces);
+                    let r = one(exe, &out, workload, peer, n, settings);
                     results
                         .lock()
                         .unwrap_or_else(std::sync::PoisonError::into_inner)[i] = Some(r);
@@ -366,7 +412,7 @@ fn one(
     workload: &str,
     peer: &str,
     n: usize,
-    traces: &Path,
+    settings: &Settings,
 ) -> ChildResult {
     let output = Command::new("valgrind")
         .arg("--tool=callgrind")
@@ -382,7 +428,9 @@ fn one(
             &n.to_string(),
             "--traces",
         ])
-        .arg(traces)
+        .arg(&settings.traces)
+        .arg("--vma-traces")
+        .arg(&settings.vma_traces)
         .output()
         .map_err(|e| format!("cannot run valgrind: {e}"))?;
     let stdout = String::from_utf8_lossy(&output.stdout);
@@ -428,11 +476,15 @@ mod tests {
 
     #[test]
     fn every_peer_of_every_workload_agrees_in_single_mode() {
-        let traces = Settings::new(true).traces;
+        let settings = Settings::new(true);
+        let have_traces = !trace::find(&settings.vma_traces).unwrap().is_empty();
         for workload in WORKLOADS {
+            if workload == "trace" && !have_traces {
+                continue;
+            }
             let runs: Vec<SingleRun> = peers_of(workload)
                 .into_iter()
-                .map(|p| single(workload, p, 1_000, &traces).unwrap())
+                .map(|p| single(workload, p, 1_000, &settings).unwrap())
                 .collect();
             assert!(runs[0].ops > 0, "{workload}");
             assert!(runs.iter().all(|r| *r == runs[0]), "{workload}: {runs:?}");
@@ -441,9 +493,13 @@ mod tests {
 
     #[test]
     fn single_rejects_unknown_names() {
-        let traces = Settings::new(true).traces;
-        assert!(single("nope", "maple", 1_000, &traces).is_err());
-        assert!(single("load_hit", "vm-allocator", 1_000, &traces).is_err());
-        assert!(single("load_hit", "maple", 10, &traces).is_err());
+        let mut settings = Settings::new(true);
+        assert!(single("nope", "maple", 1_000, &settings).is_err());
+        assert!(single("load_hit", "vm-allocator", 1_000, &settings).is_err());
+        assert!(single("load_hit", "maple", 10, &settings).is_err());
+        assert!(single("trace", "rangemap", 1_000, &settings).is_err());
+        settings.vma_traces = PathBuf::from("/no/such/folder");
+        let e = single("trace", "maple", 1_000, &settings).unwrap_err();
+        assert!(e.contains("no shipped traces"), "{e}");
     }
 }

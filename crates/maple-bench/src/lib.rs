@@ -7,7 +7,8 @@
 //! - [`input`]: seeded inputs (entry layouts, shuffles, queries, the fragmented space);
 //! - [`peers`]: the structures under test behind one interface;
 //! - [`measure`]: rounds, medians, ratios and the cross-checks between peers;
-//! - [`point`], [`gap`], [`churn`], [`replay`], [`concurrent`], [`memory`]: the workloads;
+//! - [`point`], [`gap`], [`churn`], [`replay`], [`trace`], [`concurrent`], [`memory`]: the
+//!   workloads;
 //! - [`callgrind`]: instruction counts of single workloads under valgrind;
 //! - [`report`] and [`plot`]: the Markdown tables, the targets, JSON and SVG.
 //!
@@ -130,6 +131,7 @@ pub mod plot;
 pub mod point;
 pub mod replay;
 pub mod report;
+pub mod trace;
 
 /// How much work a run does.
 #[derive(Clone, Debug)]
@@ -161,6 +163,8 @@ pub struct Settings {
     pub readers: usize,
     /// Folder of the kernel captures (`*.mt.xz`).
     pub traces: PathBuf,
+    /// Folder of the shipped traces of real programs (`*.mtrace.zst`); may not exist.
+    pub vma_traces: PathBuf,
     /// Entry count of the instruction counts (`--callgrind`).
     pub callgrind_n: usize,
 }
@@ -174,6 +178,10 @@ impl Settings {
         let traces = PathBuf::from(concat!(
             env!("CARGO_MANIFEST_DIR"),
             "/../../testdata/kernel-ftrace"
+        ));
+        let vma_traces = PathBuf::from(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/../../testdata/traces"
         ));
         if quick {
             Self {
@@ -190,6 +198,7 @@ impl Settings {
                 concurrent_sizes: vec![100_000],
                 readers,
                 traces,
+                vma_traces,
                 callgrind_n: 1_000,
             }
         } else {
@@ -207,6 +216,7 @@ impl Settings {
                 concurrent_sizes: vec![1_000, 100_000, 1_000_000],
                 readers,
                 traces,
+                vma_traces,
                 callgrind_n: 10_000,
             }
         }

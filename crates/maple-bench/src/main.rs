@@ -20,7 +20,9 @@ use std::time::Instant;
 
 use clap::{Parser, ValueEnum};
 use maple_bench::report::{Machine, Report, load_average};
-use maple_bench::{Settings, callgrind, churn, concurrent, gap, memory, plot, point, replay};
+use maple_bench::{
+    Settings, callgrind, churn, concurrent, gap, memory, plot, point, replay, trace,
+};
 
 /// The benchmark suite of maple-tree against a BTreeMap range map, rangemap, nodit,
 /// vm-allocator, RwLock<BTreeMap> and scc's TreeIndex.
@@ -49,6 +51,10 @@ struct Cli {
     /// Folder of the kernel captures (*.mt.xz) [default: the repository's testdata/kernel-ftrace].
     #[arg(long, value_name = "DIR")]
     traces: Option<PathBuf>,
+    /// Folder of the shipped traces of real programs (*.mtrace.zst) [default: the repository's
+    /// testdata/traces; skipped when it holds none].
+    #[arg(long, value_name = "DIR")]
+    vma_traces: Option<PathBuf>,
     /// Run one workload's measured operations once and print `ops=.. check=..` (the child
     /// process of --callgrind; run it under valgrind by hand to count one cell).
     #[arg(long, value_name = "WORKLOAD")]
@@ -76,6 +82,8 @@ enum Group {
     Churn,
     /// Replays of the kernel captures.
     Replay,
+    /// Replays of the shipped traces of real programs through maple-mm.
+    Trace,
     /// Readers beside a writer.
     Concurrent,
     /// Bytes per entry.
@@ -115,6 +123,9 @@ fn main() -> ExitCode {
     if let Some(t) = &cli.traces {
         settings.traces.clone_from(t);
     }
+    if let Some(t) = &cli.vma_traces {
+        settings.vma_traces.clone_from(t);
+    }
 
     if let Some(args) = &cli.memory_row {
         let n = args[0]
@@ -133,7 +144,7 @@ fn main() -> ExitCode {
             return usage_error("--single needs --peer");
         };
         let n = cli.n.unwrap_or(settings.callgrind_n);
-        return match callgrind::single(workload, peer, n, &settings.traces) {
+        return match callgrind::single(workload, peer, n, &settings) {
             Ok(run) => {
                 println!("{}", callgrind::format_single(&run));
                 ExitCode::SUCCESS
@@ -151,6 +162,7 @@ fn main() -> ExitCode {
             Group::Gap,
             Group::Churn,
             Group::Replay,
+            Group::Trace,
             Group::Concurrent,
             Group::Memory,
         ]
@@ -176,6 +188,17 @@ fn main() -> ExitCode {
             settings.traces.display()
         ));
     }
+    // The shipped traces may not exist yet (then they are skipped), but a folder given by hand
+    // must.
+    if groups.contains(&Group::Trace)
+        && let Some(dir) = &cli.vma_traces
+        && !dir.is_dir()
+    {
+        return usage_error(&format!(
+            "--vma-traces {}: not a folder (give the folder of the *.mtrace.zst traces)",
+            dir.display()
+        ));
+    }
     let exe = match std::env::current_exe() {
         Ok(exe) => exe,
         Err(e) => return run_error(&format!("cannot find this program's path: {e}")),
@@ -197,6 +220,7 @@ fn main() -> ExitCode {
         memory: Vec::new(),
         callgrind: Vec::new(),
         targets: Vec::new(),
+        skipped: Vec::new(),
     };
 
     if groups.contains(&Group::Point) {
@@ -214,6 +238,12 @@ fn main() -> ExitCode {
     }
     if groups.contains(&Group::Replay) {
         match replay::run(&settings, &mut step) {
+            Ok(cells) => report.cells.extend(cells),
+            Err(e) => return run_error(&e),
+        }
+    }
+    if groups.contains(&Group::Trace) {
+        match trace::run(&settings, &mut step, &mut report.skipped) {
             Ok(cells) => report.cells.extend(cells),
             Err(e) => return run_error(&e),
         }

@@ -62,14 +62,48 @@ pub fn load_average() -> String {
         .unwrap_or_else(|_| "unknown".to_owned())
 }
 
+/// How a run stands against one of the issue's targets.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Verdict {
+    /// The figures meet the target.
+    Met,
+    /// The figures miss the target.
+    Missed,
+    /// A figure the issue asks to report, without a target.
+    Reported,
+    /// The run did not measure the size the target is set at (`--quick`); the figures at its
+    /// largest size are shown as an indication only.
+    Indicative,
+    /// The run has no figures for it (`--only`).
+    NotMeasured,
+}
+
+impl Verdict {
+    /// `Met` or `Missed`.
+    fn of(met: bool) -> Self {
+        if met { Verdict::Met } else { Verdict::Missed }
+    }
+
+    /// The word in the targets table.
+    pub fn label(self) -> &'static str {
+        match self {
+            Verdict::Met => "**met**",
+            Verdict::Missed => "**missed**",
+            Verdict::Reported => "reported",
+            Verdict::Indicative => "indicative (no 1M in this run)",
+            Verdict::NotMeasured => "not measured",
+        }
+    }
+}
+
 /// One of the issue's targets, judged on a run.
 #[derive(Clone, Debug, Serialize)]
 pub struct Target {
     /// What the issue asks.
     pub target: &'static str,
-    /// Whether the run meets it; `None` for a figure reported without a target, or when the run
-    /// has no figure for it.
-    pub met: Option<bool>,
+    /// How the run stands against it.
+    pub verdict: Verdict,
     /// The figures it was judged on.
     pub detail: String,
 }
@@ -95,6 +129,8 @@ pub struct Report {
     pub callgrind: Vec<IrRow>,
     /// The issue's targets.
     pub targets: Vec<Target>,
+    /// Workloads left out because their inputs do not exist, and why.
+    pub skipped: Vec<String>,
 }
 
 /// The detail of a target the run has no figures for.
@@ -120,8 +156,8 @@ fn ns(v: f64) -> String {
     }
 }
 
-/// A ratio such as `2.31x`.
-fn ratio(v: f64) -> String {
+/// A ratio such as `2.31x`, with a precision that suits its size.
+pub fn ratio(v: f64) -> String {
     if v >= 100.0 {
         format!("{v:.0}x")
     } else if v >= 10.0 {
@@ -149,6 +185,9 @@ impl Report {
         self.memory_table(&mut s);
         self.callgrind_table(&mut s);
         self.targets_table(&mut s);
+        for note in &self.skipped {
+            let _ = writeln!(s, "Skipped: {note}.\n");
+        }
         s
     }
 
@@ -176,7 +215,7 @@ impl Report {
         }
         let _ = writeln!(
             s,
-            "\nN: entries (point and gap workloads), live entries (vma_churn), operations in the capture (replay). µs: microseconds per operation.\n"
+            "\nN: entries (point and gap workloads), live entries (vma_churn), operations in the capture (replay_*), steps in the trace (trace_*: maple-mm with the maple tree or a BTreeMap as its VMA index). µs: microseconds per operation.\n"
         );
     }
 
@@ -278,7 +317,7 @@ impl Report {
         for w in workloads {
             let rows: Vec<&IrRow> = self.callgrind.iter().filter(|r| r.workload == w).collect();
             let n = rows.first().map_or(0, |r| r.n);
-            let n = if w == "vma_churn" || w == "replay" {
+            let n = if matches!(w, "vma_churn" | "replay" | "trace") {
                 "–".to_owned()
             } else {
                 size_label(n)
@@ -305,13 +344,7 @@ impl Report {
         let _ = writeln!(s, "| target | met? | figures (this run) |");
         let _ = writeln!(s, "|---|---|---|");
         for t in &self.targets {
-            let met = match t.met {
-                Some(true) => "**met**",
-                Some(false) => "**missed**",
-                None if t.detail == NO_FIGURES => "not measured",
-                None => "reported",
-            };
-            let _ = writeln!(s, "| {} | {met} | {} |", t.target, t.detail);
+            let _ = writeln!(s, "| {} | {} | {} |", t.target, t.verdict.label(), t.detail);
         }
         let _ = writeln!(s);
     }
@@ -342,7 +375,12 @@ impl Report {
                     }
                 }
             }
-            let met = worst.as_ref().map(|(r, _)| *r >= bar);
+            // The ratio targets are set at a million entries.
+            let verdict = match &worst {
+                None => Verdict::NotMeasured,
+                Some(_) if largest != Some(1_000_000) => Verdict::Indicative,
+                Some((r, _)) => Verdict::of(*r >= bar),
+            };
             let detail = match &worst {
                 Some((r, who)) => format!(
                     "{}lowest {} ({who}); {}",
@@ -354,7 +392,7 @@ impl Report {
             };
             targets.push(Target {
                 target,
-                met,
+                verdict,
                 detail,
             });
         };
@@ -425,13 +463,14 @@ impl Report {
             ),
             Some(_) => format!("as small as or smaller than maple: {}", smaller.join("; ")),
         };
-        let met = match pattern {
-            Pattern::Adjacent => worst.map(|w| w.ratio > 1.0),
-            Pattern::Gapped => None,
+        let verdict = match (pattern, worst) {
+            (_, None) => Verdict::NotMeasured,
+            (Pattern::Adjacent, Some(w)) => Verdict::of(w.ratio > 1.0),
+            (Pattern::Gapped, Some(_)) => Verdict::Reported,
         };
         Target {
             target,
-            met,
+            verdict,
             detail,
         }
     }
@@ -452,7 +491,7 @@ impl Report {
             .collect();
         Target {
             target: "readers beside an active writer: at least 3x the read throughput of RwLock<BTreeMap>",
-            met: worst.map(|w| w.ratio_busy >= 3.0),
+            verdict: worst.map_or(Verdict::NotMeasured, |w| Verdict::of(w.ratio_busy >= 3.0)),
             detail: if parts.is_empty() {
                 NO_FIGURES.to_owned()
             } else {

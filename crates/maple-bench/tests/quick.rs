@@ -1,5 +1,5 @@
 //! The peers agree on small inputs, and the binary's modes behave: bad arguments, `--single`,
-//! a small run with JSON and SVG output.
+//! a small run with JSON and SVG output, shipped traces present or absent.
 
 use std::process::Command;
 
@@ -104,6 +104,7 @@ fn bad_arguments_give_one_line_and_status_2() {
         &["--single", "no_such_workload", "--peer", "maple"],
         &["--peer", "maple"],
         &["--traces", "/no/such/folder", "--only", "replay"],
+        &["--vma-traces", "/no/such/folder", "--only", "trace"],
     ] {
         let out = bench().args(args).output().unwrap();
         let stderr = String::from_utf8_lossy(&out.stderr);
@@ -168,5 +169,58 @@ fn a_small_run_writes_json_and_svg() {
         let text = std::fs::read_to_string(svg.join(file)).unwrap();
         assert!(text.starts_with("<svg") && text.contains("maple"), "{file}");
     }
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[test]
+fn shipped_traces_are_replayed_on_both_vma_indexes() {
+    let dir = std::env::temp_dir().join(format!("maple-bench-traces-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let text = "#mapletrace 1\nN 1 t1 demo\n\
+        S 1 1\nv 7ffffffde000 7ffffffff000 rw-p 0 [stack] rd,wr,mr,mw,me,gd,ac\n\
+        m 1 t1 0 4000 rw- pa - 0 7f0000000000\n\
+        p 1 t1 7f0000001000 1000 r-- 0\n\
+        X 1\n";
+    let trace = maple_trace::parse(text.as_bytes()).unwrap();
+    maple_trace::io::write_file(&dir.join("demo.mtrace.zst"), &trace).unwrap();
+    let json = dir.join("out.json");
+    let out = bench()
+        .args(["--quick", "--only", "trace", "--vma-traces"])
+        .arg(&dir)
+        .arg("--json")
+        .arg(&json)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let table = String::from_utf8(out.stdout).unwrap();
+    assert!(table.contains("| trace_demo | 4 |"), "{table}");
+    let doc: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&json).unwrap()).unwrap();
+    let peers = doc["cells"][0]["peers"].as_array().unwrap();
+    let names: Vec<&str> = peers.iter().map(|p| p["peer"].as_str().unwrap()).collect();
+    assert_eq!(names, ["maple", "btreemap"]);
+    assert!(doc["skipped"].as_array().unwrap().is_empty());
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[test]
+fn an_empty_trace_folder_is_skipped_with_a_note() {
+    let dir = std::env::temp_dir().join(format!("maple-bench-no-traces-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let out = bench()
+        .args(["--quick", "--only", "trace", "--vma-traces"])
+        .arg(&dir)
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    let table = String::from_utf8(out.stdout).unwrap();
+    assert!(
+        table.contains("Skipped: trace replays: no shipped traces"),
+        "{table}"
+    );
     std::fs::remove_dir_all(&dir).unwrap();
 }
