@@ -4,7 +4,8 @@
 //!   for every workload measured at more than one N (and `time_concurrent_reads.svg`, the time
 //!   per read beside the writer);
 //! - `ratios.svg`: every peer's ratio to the maple tree at the largest N of each workload, as
-//!   horizontal bars from 1 on a logarithmic axis (right of 1: the maple tree is faster);
+//!   horizontal bars from 1 on a logarithmic axis, each with its value (right of 1: the maple
+//!   tree is faster);
 //! - `memory.svg`: bytes per entry of every structure at the largest N, in ascending order, on
 //!   adjacent and on gapped entries.
 
@@ -14,7 +15,7 @@ use plotters::prelude::*;
 use plotters::style::text_anchor::{HPos, Pos, VPos};
 
 use crate::memory::MAPLE_NODES;
-use crate::report::{Report, size_label};
+use crate::report::{Report, ratio, size_label};
 
 /// The colour of a peer in every plot.
 fn colour(peer: &str) -> RGBColor {
@@ -121,7 +122,40 @@ pub fn write_all(report: &Report, dir: &Path) -> Result<Vec<PathBuf>, String> {
     Ok(written)
 }
 
-/// A log-log line chart of `series` (name, points).
+/// Width of a line chart: the plot, then its legend on the right.
+const LINE_WIDTH: u32 = 980;
+/// Width of the legend column of a line chart.
+const LEGEND_WIDTH: u32 = 200;
+
+/// Tick marks of a logarithmic axis over `[lo, hi]`: labelled ones (`1, 2, 5 x 10^k` on a
+/// short axis, `10^k` on one spanning more than three decades) and light grid lines at the
+/// other `1..9 x 10^k`.
+fn log_ticks(lo: f64, hi: f64) -> (Vec<f64>, Vec<f64>) {
+    let mut all = Vec::new();
+    let mut decade = 10f64.powf(lo.log10().floor());
+    while decade <= hi {
+        for m in 1..10 {
+            let v = decade * f64::from(m);
+            if v >= lo && v <= hi {
+                all.push((m, v));
+            }
+        }
+        decade *= 10.0;
+    }
+    let labelled: &[i32] = if hi / lo > 1e3 { &[1] } else { &[1, 2, 5] };
+    let (bold, light): (Vec<_>, Vec<_>) = all.into_iter().partition(|(m, _)| labelled.contains(m));
+    let mut bold: Vec<f64> = bold.into_iter().map(|(_, v)| v).collect();
+    let mut light: Vec<f64> = light.into_iter().map(|(_, v)| v).collect();
+    if bold.len() < 3 {
+        // A very short axis: label every tick.
+        bold.append(&mut light);
+        bold.sort_by(f64::total_cmp);
+    }
+    (bold, light)
+}
+
+/// A log-log line chart of `series` (name, points), ticks on the x axis at the measured
+/// sizes, the legend beside the plot.
 fn line_chart(
     path: &Path,
     title: &str,
@@ -131,28 +165,45 @@ fn line_chart(
 ) -> Result<(), String> {
     let points = series.iter().flat_map(|(_, p)| p.iter());
     let (mut x0, mut x1, mut y0, mut y1) = (f64::MAX, f64::MIN, f64::MAX, f64::MIN);
+    let mut xs: Vec<f64> = Vec::new();
     for &(x, y) in points {
         x0 = x0.min(x);
         x1 = x1.max(x);
         y0 = y0.min(y);
         y1 = y1.max(y);
+        if !xs.contains(&x) {
+            xs.push(x);
+        }
     }
-    let root = SVGBackend::new(path, (900, 560)).into_drawing_area();
+    xs.sort_by(f64::total_cmp);
+    let (x_lo, x_hi) = (x0 / 1.6, x1 * 1.6);
+    let (y_lo, y_hi) = (y0 / 1.6, y1 * 1.6);
+    let (y_bold, y_light) = log_ticks(y_lo, y_hi);
+    let (_, mut x_light) = log_ticks(x_lo, x_hi);
+    x_light.retain(|x| !xs.contains(x));
+    let root = SVGBackend::new(path, (LINE_WIDTH, 560)).into_drawing_area();
     root.fill(&WHITE).map_err(err)?;
-    let mut chart = ChartBuilder::on(&root)
+    let (plot_area, legend_area) = root.split_horizontally(LINE_WIDTH - LEGEND_WIDTH);
+    let mut chart = ChartBuilder::on(&plot_area)
         .caption(title, ("sans-serif", 22))
         .margin(16)
         .x_label_area_size(50)
         .y_label_area_size(80)
         .build_cartesian_2d(
-            (x0 / 1.5..x1 * 1.5).log_scale(),
-            (y0 / 2.0..y1 * 2.0).log_scale(),
+            (x_lo..x_hi)
+                .log_scale()
+                .with_key_points(xs)
+                .with_light_points(x_light),
+            (y_lo..y_hi)
+                .log_scale()
+                .with_key_points(y_bold)
+                .with_light_points(y_light),
         )
         .map_err(err)?;
     chart
         .configure_mesh()
-        .y_labels(12)
-        .light_line_style(RGBColor(240, 240, 240))
+        .bold_line_style(RGBColor(200, 200, 200))
+        .light_line_style(RGBColor(238, 238, 238))
         .x_desc(x_desc)
         .y_desc(y_desc)
         .x_label_formatter(&|x| size_label(x.round() as u64))
@@ -165,21 +216,26 @@ fn line_chart(
         let c = colour(name);
         chart
             .draw_series(LineSeries::new(pts.iter().copied(), c.stroke_width(2)))
-            .map_err(err)?
-            .label(*name)
-            .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 24, y)], c.stroke_width(3)));
+            .map_err(err)?;
         chart
             .draw_series(pts.iter().map(|&p| Circle::new(p, 4, c.filled())))
             .map_err(err)?;
     }
-    chart
-        .configure_series_labels()
-        .position(SeriesLabelPosition::UpperLeft)
-        .background_style(WHITE.mix(0.85))
-        .border_style(BLACK)
-        .label_font(("sans-serif", 15))
-        .draw()
-        .map_err(err)?;
+    let font =
+        TextStyle::from(("sans-serif", 15).into_font()).pos(Pos::new(HPos::Left, VPos::Center));
+    for (i, (name, _)) in series.iter().enumerate() {
+        let c = colour(name);
+        let y = 70 + 26 * i as i32;
+        legend_area
+            .draw(&PathElement::new(vec![(4, y), (32, y)], c.stroke_width(3)))
+            .map_err(err)?;
+        legend_area
+            .draw(&Circle::new((18, y), 4, c.filled()))
+            .map_err(err)?;
+        legend_area
+            .draw(&Text::new((*name).to_owned(), (40, y), font.clone()))
+            .map_err(err)?;
+    }
     root.present().map_err(err)
 }
 
@@ -233,7 +289,7 @@ fn ratio_bars(report: &Report) -> Vec<Bar> {
             continue;
         };
         for p in largest.peers.iter().skip(1) {
-            let label = if largest.group == "replay" {
+            let label = if matches!(largest.group, "replay" | "trace") {
                 largest.workload.clone()
             } else {
                 format!("{} {}", largest.workload, size_label(largest.n))
@@ -280,13 +336,14 @@ fn bar_chart(path: &Path, title: &str, x_desc: &str, bars: &[Bar]) -> Result<(),
     let (lo, hi) = bars.iter().fold((1.0f64, 1.0f64), |(lo, hi), b| {
         (lo.min(b.value), hi.max(b.value))
     });
+    // Room for the value beside the longest bars on either side.
     let mut chart = ChartBuilder::on(&root)
         .caption(title, ("sans-serif", 20))
         .margin(14)
         .x_label_area_size(46)
         .y_label_area_size(300)
         .build_cartesian_2d(
-            (lo / 1.6..hi * 1.6).log_scale(),
+            (lo / 3.0..hi * 4.0).log_scale(),
             // `into_segmented` makes one segment more than the range holds.
             (0..(rows as i32 - 1).max(1)).into_segmented(),
         )
@@ -324,6 +381,19 @@ fn bar_chart(path: &Path, title: &str, x_desc: &str, bars: &[Bar]) -> Result<(),
             anno.label(b.peer.clone())
                 .legend(move |(x, y)| Rectangle::new([(x, y - 6), (x + 16, y + 6)], c.filled()));
         }
+        // The value past the end of the bar: right of it above 1, left of it below.
+        let (x, h) = if b.value >= 1.0 {
+            (b.value * 1.06, HPos::Left)
+        } else {
+            (b.value / 1.06, HPos::Right)
+        };
+        chart
+            .draw_series(std::iter::once(Text::new(
+                ratio(b.value),
+                (x, SegmentValue::CenterOf(row)),
+                TextStyle::from(("sans-serif", 12).into_font()).pos(Pos::new(h, VPos::Center)),
+            )))
+            .map_err(err)?;
     }
     chart
         .draw_series(std::iter::once(PathElement::new(
@@ -425,4 +495,30 @@ fn memory_chart(report: &Report, path: &Path) -> Result<(), String> {
             .map_err(err)?;
     }
     root.present().map_err(err)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn log_ticks_label_one_two_five_on_short_axes_and_decades_on_long_ones() {
+        let (bold, light) = log_ticks(30.0, 900.0);
+        assert_eq!(bold, vec![50.0, 100.0, 200.0, 500.0]);
+        assert!(light.contains(&40.0) && light.contains(&300.0) && light.contains(&900.0));
+        assert!(!light.contains(&1000.0) && !light.contains(&20.0));
+        let (bold, _) = log_ticks(300.0, 3e7);
+        assert_eq!(bold, vec![1e3, 1e4, 1e5, 1e6, 1e7]);
+        // A very short axis labels every tick.
+        let (bold, _) = log_ticks(350.0, 900.0);
+        assert_eq!(bold, vec![400.0, 500.0, 600.0, 700.0, 800.0, 900.0]);
+    }
+
+    #[test]
+    fn axis_numbers_are_short() {
+        assert_eq!(format_number(2_000_000.0), "2M");
+        assert_eq!(format_number(1_500.0), "1.5k");
+        assert_eq!(format_number(0.25), "0.25");
+        assert_eq!(format_number(20.0), "20");
+    }
 }
