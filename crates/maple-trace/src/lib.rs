@@ -7,8 +7,37 @@
 //! [`maple_mm`] and comparing with each snapshot proves, step by step, that the model does what
 //! Linux did.
 //!
-//! This crate holds the format ([`mod@format`]), its parser ([`parse()`]), compressed files
-//! ([`io`]).
+//! This crate holds:
+//! - the format ([`mod@format`]), its parser ([`parse()`], with `line N: reason` errors for
+//!   any malformed input) and compressed files ([`io`]);
+//! - the ptrace recorder behind `maple capture` ([`capture`]), which follows forks, vforks,
+//!   threads and execs and reads `/proc/TID/smaps` after every call that changed a layout;
+//! - the importer of `strace -f` logs behind `maple import-strace` ([`strace`]);
+//! - the replay behind `maple replay` and `maple dump` ([`replay`]), which runs each address
+//!   space through [`maple_mm`], compares it with every snapshot, and explains, counts or
+//!   reports every difference.
+//!
+//! ```
+//! use maple_trace::replay::{replay, ReplayOptions};
+//!
+//! let text = "#mapletrace 1\nN 1 t1 demo\n\
+//!     S 1 1\nv 7ffffffde000 7ffffffff000 rw-p 0 [stack] rd,wr,mr,mw,me,gd,ac\n\
+//!     m 1 t1 0 3000 rw- pa - 0 7f0000000000\n\
+//!     S 1 2\nv 7f0000000000 7f0000003000 rw-p 0 - rd,wr,mr,mw,me,ac\n\
+//!     v 7ffffffde000 7ffffffff000 rw-p 0 [stack] rd,wr,mr,mw,me,gd,ac\n\
+//!     p 1 t1 7f0000001000 1000 r-- 0\n\
+//!     S 1 4\nv 7f0000000000 7f0000001000 rw-p 0 - rd,wr,mr,mw,me,ac\n\
+//!     v 7f0000001000 7f0000002000 r--p 0 - rd,mr,mw,me,ac\n\
+//!     v 7f0000002000 7f0000003000 rw-p 0 - rd,wr,mr,mw,me,ac\n\
+//!     v 7ffffffde000 7ffffffff000 rw-p 0 [stack] rd,wr,mr,mw,me,gd,ac\n\
+//!     X 1\n";
+//! let trace = maple_trace::parse(text.as_bytes())?;
+//! let options = ReplayOptions { check: true, ..Default::default() };
+//! let report = replay(&trace, &options, &mut |_, _| {})?;
+//! // exec, mmap, mprotect (which split the mapping in three) and exit all match Linux.
+//! assert_eq!((report.steps, report.steps_matching), (4, 4));
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
 //!
 //! # The format
 //!
@@ -29,7 +58,7 @@
 //! | `N` | `as thr prog` | a new address space made by exec (or the first program); a snapshot of the layout exec built follows |
 //! | `F` | `as parent thr` | fork: `as` is a copy of `parent` |
 //! | `X` | `as` | the last task using `as` exited or exec'd |
-//! | `m` | `as thr addr len prot flags file off ret` | `mmap`: `addr` the hint (0 for NULL), `prot` as `rwx` with `-`, `flags` letters below, `file` `f<n>` or `-`, `off` in bytes, `ret` the address |
+//! | `m` | `as thr addr len prot flags file off ret` | `mmap`: `addr` the hint (0 for NULL), `prot` as `rwx` with `-`, `flags` letters below, `file` `f<n>` or `-`, followed by `:r`, `:w` or `:rw` when the descriptor's open mode is known (a shared mapping of a read-only descriptor loses `VM_SHARED` and `VM_MAYWRITE`), `off` in bytes, `ret` the address |
 //! | `u` | `as thr addr len ret` | `munmap` |
 //! | `p` | `as thr addr len prot ret [k<key>]` | `mprotect`, or `pkey_mprotect` with its key; `prot` may end in `G` or `U` (PROT_GROWSDOWN/UP) |
 //! | `b` | `as thr req ret` | `brk`: `req` 0 is `brk(NULL)`; `ret` is the break afterwards |
