@@ -351,3 +351,43 @@ fn python_threads_mmap_and_fork() {
         "the child has no VMA at the DONTFORK page {dontfork:x}"
     );
 }
+
+/// A C program making every recorded call (mmap flavours, mprotect splits, mlock, madvise,
+/// set_vma_name, mremap, shared file and anonymous mappings, brk, pkey_mprotect, mseal),
+/// with three threads mapping and unmapping at once, a fork and a vfork: captured, then
+/// replayed with every step matching the kernel (`write_read_check`).
+#[test]
+fn c_program_with_every_call() {
+    let dir = std::env::temp_dir().join(format!("maple-capture-c-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let program = dir.join("every_call");
+    let source = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/programs/every_call.c");
+    let built = std::process::Command::new("cc")
+        .args(["-O1", "-pthread", "-o"])
+        .arg(&program)
+        .arg(source)
+        .status();
+    if !built.is_ok_and(|s| s.success()) {
+        eprintln!("skipping: no C compiler");
+        return;
+    }
+    let data = dir.join("data");
+    let outcome = capture(program.to_str().unwrap(), &[data.to_str().unwrap()]);
+    let _ = std::fs::remove_dir_all(&dir);
+    let Some(outcome) = outcome else {
+        return;
+    };
+    assert!(outcome.status.success(), "{}", outcome.status);
+    let trace = &outcome.trace;
+    let text = write_read_check(trace, "every_call");
+    for call in [
+        "o 1 t1 mlockall",
+        "o 1 t1 mseal",
+        "o 1 t1 set_vma_name",
+        "r 1 t1",
+        "F 2 1",
+    ] {
+        assert!(text.contains(call), "{call}");
+    }
+    assert!(outcome.stats.threads >= 4);
+}

@@ -237,6 +237,14 @@ pub enum Resync {
     MmapHook,
     /// A VMA the kernel made without a system call of the program (`[uprobes]`, say).
     KernelMapping,
+    /// Calls of two threads that ran in another order than the capture saw them return: an
+    /// `mmap` got an address that a later-recorded `munmap` or `mremap` of another thread
+    /// freed, so that call is replayed first.
+    CallOrder,
+    /// A fork while other threads of the parent were inside memory calls: the child copies
+    /// the parent at an instant between their entries and exits, which the capture cannot
+    /// see. The child's first snapshot gives its layout.
+    ForkRace,
     /// A call the model does not implement changed the layout (`mseal`, `mbind`,
     /// `set_vma_name`, `shmat`, `remap_file_pages`, `map_shadow_stack`...).
     UnmodelledCall,
@@ -251,6 +259,8 @@ impl Resync {
             Resync::FileInstance => "file-instance",
             Resync::MmapHook => "mmap-hook",
             Resync::KernelMapping => "kernel-mapping",
+            Resync::ForkRace => "fork-race",
+            Resync::CallOrder => "call-order",
             Resync::UnmodelledCall => "unmodelled-call",
         }
     }
@@ -382,9 +392,10 @@ pub(crate) fn hook_flags(ours: &[Shape], kernel: &[Shape]) -> Vec<(FileId, u64, 
 
 /// Explains the difference in one window, or names what is wrong.
 ///
-/// `unmodelled` says whether a call the model does not implement ran in this space since the
-/// last comparison.
-pub(crate) fn classify(ours: &[Shape], kernel: &[Shape], unmodelled: bool) -> Verdict {
+/// `excuse` names kernel activity the model could not follow since the last comparison (a
+/// call it does not implement, a fork while sibling threads were inside calls), which then
+/// explains any difference.
+pub(crate) fn classify(ours: &[Shape], kernel: &[Shape], excuse: Option<Resync>) -> Verdict {
     use Verdict::{Explained, Wrong};
     // A stack that grew on page faults: the same VMA, starting lower in the kernel.
     if let ([o], [k]) = (ours, kernel)
@@ -395,8 +406,8 @@ pub(crate) fn classify(ours: &[Shape], kernel: &[Shape], unmodelled: bool) -> Ve
     {
         return Explained(Resync::StackGrowth);
     }
-    if unmodelled {
-        return Explained(Resync::UnmodelledCall);
+    if let Some(excuse) = excuse {
+        return Explained(excuse);
     }
     if account_only(ours, kernel) {
         return Explained(Resync::AnonVma);
@@ -553,7 +564,7 @@ mod tests {
             ..anon(0x7000, 0x9000, RW | 0x100)
         };
         assert_eq!(
-            classify(&[anon(0x8000, 0x9000, RW | 0x100)], &[stack], false),
+            classify(&[anon(0x8000, 0x9000, RW | 0x100)], &[stack], None),
             Explained(Resync::StackGrowth)
         );
         // The kernel kept two private pieces apart that the model merged.
@@ -562,7 +573,7 @@ mod tests {
             classify(
                 &[anon(0x1000, 0x3000, 0x1)],
                 &[anon(0x1000, 0x3000, 0x1 | VM_ACCOUNT)],
-                false
+                None
             ),
             Explained(Resync::AnonVma)
         );
@@ -570,7 +581,7 @@ mod tests {
             classify(
                 &[anon(0x1000, 0x3000, RW)],
                 &[anon(0x1000, 0x3000, RW | VM_ACCOUNT)],
-                false
+                None
             ),
             Wrong(Mismatch::Flags)
         );
@@ -587,7 +598,7 @@ mod tests {
             classify(
                 std::slice::from_ref(&ring),
                 std::slice::from_ref(&hooked),
-                false
+                None
             ),
             Explained(Resync::MmapHook)
         );
@@ -599,18 +610,18 @@ mod tests {
             classify(
                 &[anon(0x1000, 0x3000, RW)],
                 &[anon(0x1000, 0x3000, RW | 0x4000)],
-                false
+                None
             ),
             Wrong(Mismatch::Flags)
         );
         let split = [anon(0x1000, 0x2000, RW), anon(0x2000, 0x3000, RW)];
         assert_eq!(
-            classify(&[anon(0x1000, 0x3000, RW)], &split, false),
+            classify(&[anon(0x1000, 0x3000, RW)], &split, None),
             Explained(Resync::AnonVma)
         );
         // ... and the other way round is the model's fault.
         assert_eq!(
-            classify(&split, &[anon(0x1000, 0x3000, RW)], false),
+            classify(&split, &[anon(0x1000, 0x3000, RW)], None),
             Wrong(Mismatch::MissedMerge)
         );
         let shared = [
@@ -618,14 +629,14 @@ mod tests {
             file(0x2000, 0x3000, 0x1 | 0x8, 1, 0x1000),
         ];
         assert_eq!(
-            classify(&[file(0x1000, 0x3000, 0x1 | 0x8, 1, 0)], &shared, false),
+            classify(&[file(0x1000, 0x3000, 0x1 | 0x8, 1, 0)], &shared, None),
             Explained(Resync::FileInstance)
         );
         assert_eq!(
             classify(
                 &[anon(0x1000, 0x3000, RW)],
                 &[anon(0x1000, 0x3000, 0x1)],
-                false
+                None
             ),
             Wrong(Mismatch::Permissions)
         );
@@ -633,7 +644,7 @@ mod tests {
             classify(
                 &[anon(0x1000, 0x3000, RW)],
                 &[anon(0x1000, 0x3000, RW | 0x2_0000)],
-                false
+                None
             ),
             Wrong(Mismatch::Flags)
         );
@@ -641,7 +652,7 @@ mod tests {
             classify(
                 &[file(0x1000, 0x3000, 0x1, 1, 0)],
                 &[file(0x1000, 0x3000, 0x1, 2, 0)],
-                false
+                None
             ),
             Wrong(Mismatch::File)
         );
@@ -649,20 +660,24 @@ mod tests {
             classify(
                 &[file(0x1000, 0x3000, 0x1, 1, 0)],
                 &[file(0x1000, 0x3000, 0x1, 1, 0x1000)],
-                false
+                None
             ),
             Wrong(Mismatch::Offset)
         );
         assert_eq!(
-            classify(&[], &[anon(0x1000, 0x3000, RW)], false),
+            classify(&[], &[anon(0x1000, 0x3000, RW)], None),
             Wrong(Mismatch::Missing)
         );
         assert_eq!(
-            classify(&[anon(0x1000, 0x3000, RW)], &[], false),
+            classify(&[anon(0x1000, 0x3000, RW)], &[], None),
             Wrong(Mismatch::Extra)
         );
         assert_eq!(
-            classify(&[anon(0x1000, 0x3000, RW)], &[], true),
+            classify(
+                &[anon(0x1000, 0x3000, RW)],
+                &[],
+                Some(Resync::UnmodelledCall)
+            ),
             Explained(Resync::UnmodelledCall)
         );
         let uprobes = Shape {
@@ -670,14 +685,14 @@ mod tests {
             ..anon(0x1000, 0x2000, 0x4)
         };
         assert_eq!(
-            classify(&[], &[uprobes], false),
+            classify(&[], &[uprobes], None),
             Explained(Resync::KernelMapping)
         );
         assert_eq!(
             classify(
                 &[anon(0x1000, 0x1800, RW), anon(0x1800, 0x3000, RW)],
                 &[anon(0x1000, 0x2000, RW), anon(0x2000, 0x3000, RW)],
-                false
+                None
             ),
             Wrong(Mismatch::Boundaries)
         );

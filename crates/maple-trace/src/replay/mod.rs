@@ -21,7 +21,16 @@
 //! In a space with one thread every operation is checked against the layout right after it
 //! (an unchanged layout has no new snapshot). With several threads, the capture may take a
 //! snapshot only once all of their calls in flight have returned; a step there is judged at
-//! the next snapshot of its space.
+//! the next snapshot of its space. Threads also make calls at once, and the capture records
+//! them in the order it saw them return: where the kernel's results prove another order (an
+//! `mmap` got an address another thread's later-recorded `munmap` freed), the replay runs
+//! them in the kernel's order and counts it ([`Resync::CallOrder`]). A fork while sibling
+//! threads were inside calls copies the parent at an instant the capture cannot see; the
+//! child's first snapshot decides ([`Resync::ForkRace`]).
+//!
+//! A trace records neither resource limits nor capabilities: the model locks memory without
+//! a limit, and calls the kernel refused for such reasons are skipped and counted
+//! ([`Report::failures_skipped`]).
 
 mod compare;
 
@@ -283,6 +292,18 @@ impl TreeStats for BTreeIndex {
     }
 }
 
+/// The model's configuration: Linux's defaults, except that locked memory is not limited.
+/// A trace does not record `RLIMIT_MEMLOCK` or `CAP_IPC_LOCK`, so locking calls are replayed
+/// as the kernel allowed them, and a lock the kernel refused for the limit is skipped
+/// ([`Report::failures_skipped`]).
+fn model_config() -> maple_mm::AddressSpaceConfig {
+    maple_mm::AddressSpaceConfig {
+        rlimit_memlock: u64::MAX,
+        cap_ipc_lock: true,
+        ..maple_mm::AddressSpaceConfig::default()
+    }
+}
+
 /// Errors that come from state the model does not hold: replaying such a failed call would
 /// succeed in the model.
 const UNMODELLED_ERRORS: &[&str] = &[
@@ -318,8 +339,9 @@ struct Space<I: VmaIndex> {
     /// than the kernel's result.
     unjudged: u64,
     unjudged_bad: bool,
-    /// A call the model does not implement ran since the last comparison.
-    unmodelled: bool,
+    /// Kernel activity the model could not follow since the last comparison (a call it does
+    /// not implement, or a fork racing with the parent's other threads).
+    excuse: Option<Resync>,
     /// Whether the break is known (the first `brk` tells it).
     brk_known: bool,
     /// The record of the last operation, for divergence reports.
@@ -406,6 +428,8 @@ impl<'t, I: VmaIndex + TreeStats> Replayer<'t, I> {
                 Record::FileName { .. } => {}
             }
         }
+        // Calls of other threads replayed ahead of their place (see `calls_to_take_first`).
+        let mut taken_early = vec![false; records.len()];
         for (i, record) in records.iter().enumerate() {
             if i % 4096 == 0 {
                 progress(i, records.len());
@@ -414,8 +438,25 @@ impl<'t, I: VmaIndex + TreeStats> Replayer<'t, I> {
                 Record::FileName { .. } => {}
                 Record::Snapshot { space, vmas } => self.snapshot(*space, vmas)?,
                 Record::Op { space, thread, op } => {
+                    if taken_early[i] {
+                        continue;
+                    }
                     if stop.is_some_and(|stop| self.report.steps >= stop) {
                         break;
+                    }
+                    for j in self.calls_to_take_first(i, &taken_early) {
+                        let Record::Op { space, thread, op } = &records[j] else {
+                            continue;
+                        };
+                        taken_early[j] = true;
+                        *self
+                            .report
+                            .resyncs
+                            .entry(Resync::CallOrder.name())
+                            .or_default() += 1;
+                        self.report.steps += 1;
+                        *self.report.ops.entry(op.name()).or_default() += 1;
+                        self.op(*space, *thread, op, j)?;
                     }
                     self.report.steps += 1;
                     *self.report.ops.entry(op.name()).or_default() += 1;
@@ -437,6 +478,75 @@ impl<'t, I: VmaIndex + TreeStats> Replayer<'t, I> {
         progress(records.len(), records.len());
         self.report.elapsed = started.elapsed();
         Ok(())
+    }
+
+    /// Calls that must have run before record `i`, though the capture saw them return later.
+    ///
+    /// Threads of one space make calls at once; the capture records each when it sees the
+    /// call return, and that order can differ from the order in which the kernel ran them.
+    /// The kernel's results tell: an `mmap` that let the kernel choose, and got an address
+    /// the model still holds, ran after another thread's `munmap` or `mremap` freed it. Those
+    /// calls (the first of their thread after `i`, before the space's next snapshot) are
+    /// replayed first and counted as [`Resync::CallOrder`].
+    fn calls_to_take_first(&self, i: usize, taken: &[bool]) -> Vec<usize> {
+        let records = &self.trace.records;
+        let Record::Op {
+            space,
+            thread,
+            op:
+                Op::Mmap {
+                    len,
+                    flags,
+                    ret: Ok(addr),
+                    ..
+                },
+        } = &records[i]
+        else {
+            return Vec::new();
+        };
+        let Some(s) = self.spaces.get(space) else {
+            return Vec::new();
+        };
+        let end = addr.saturating_add(len.next_multiple_of(4096));
+        if flags.has(MapFlags::FIXED)
+            || flags.has(MapFlags::FIXED_NOREPLACE)
+            || s.mm.range(*addr, end).next().is_none()
+        {
+            return Vec::new();
+        }
+        let mut out = Vec::new();
+        let mut seen_threads = HashSet::from([*thread]);
+        for (j, record) in records.iter().enumerate().skip(i + 1) {
+            let (t, op) = match record {
+                Record::Snapshot { space: s, .. } if s == space => break,
+                Record::Op {
+                    space: s,
+                    thread,
+                    op,
+                } if s == space && !taken[j] => (*thread, op),
+                _ => continue,
+            };
+            let frees = match op {
+                Op::Munmap {
+                    addr: a,
+                    len: l,
+                    ret: Ok(_),
+                }
+                | Op::Mremap {
+                    old_addr: a,
+                    old_len: l,
+                    ret: Ok(_),
+                    ..
+                } => *a < end && *addr < a.saturating_add(*l),
+                _ => false,
+            };
+            // Only a thread's first pending call may move: its own calls stay in order.
+            if frees && !seen_threads.contains(&t) {
+                out.push(j);
+            }
+            seen_threads.insert(t);
+        }
+        out
     }
 
     fn step(&self) -> u64 {
@@ -527,7 +637,7 @@ impl<'t, I: VmaIndex + TreeStats> Replayer<'t, I> {
                 threads: HashSet::new(),
                 unjudged: 0,
                 unjudged_bad: false,
-                unmodelled: false,
+                excuse: None,
                 brk_known,
                 last_record: 0,
             },
@@ -543,8 +653,7 @@ impl<'t, I: VmaIndex + TreeStats> Replayer<'t, I> {
     ) -> Result<(), ReplayError> {
         match op {
             Op::NewSpace { .. } => {
-                let mm = self
-                    .timed(|_| AddressSpace::with_index(maple_mm::AddressSpaceConfig::default()));
+                let mm = self.timed(|_| AddressSpace::with_index(model_config()));
                 self.new_space(space, mm, Vec::new(), false);
             }
             Op::Fork { parent } => {
@@ -552,12 +661,16 @@ impl<'t, I: VmaIndex + TreeStats> Replayer<'t, I> {
                     return Err(self.error(format!("fork of unknown space {parent}")));
                 };
                 let (kernel, brk_known) = (p.kernel.clone(), p.brk_known);
+                let racing = p.threads.len() > 1;
                 let t = Instant::now();
                 let child = p.mm.fork();
                 self.report.model_time += t.elapsed();
                 let child =
                     child.map_err(|e| self.error(format!("fork failed in the model: {e}")))?;
                 self.new_space(space, child, kernel, brk_known);
+                if racing && let Some(s) = self.spaces.get_mut(&space) {
+                    s.excuse = Some(Resync::ForkRace);
+                }
             }
             Op::Exit => {
                 // The space ends: its last steps are judged by its last comparison.
@@ -605,7 +718,16 @@ impl<'t, I: VmaIndex + TreeStats> Replayer<'t, I> {
         let kernel_ret = op_result(op);
         if let Some(Err(errno)) = kernel_ret {
             let name = errno.to_string();
-            if UNMODELLED_ERRORS.contains(&name.as_str()) {
+            // mlockall fails with ENOMEM only over RLIMIT_MEMLOCK.
+            let over_limit = name == "ENOMEM"
+                && matches!(
+                    op,
+                    Op::Other {
+                        call: OtherCall::Mlockall,
+                        ..
+                    }
+                );
+            if UNMODELLED_ERRORS.contains(&name.as_str()) || over_limit {
                 *self.report.failures_skipped.entry(name).or_default() += 1;
                 return Ok(());
             }
@@ -737,7 +859,7 @@ impl<'t, I: VmaIndex + TreeStats> Replayer<'t, I> {
                 ),
                 OtherCall::Munlockall => Some(s.mm.munlockall().map(|()| 0)),
                 _ => {
-                    s.unmodelled = true;
+                    s.excuse = Some(Resync::UnmodelledCall);
                     None
                 }
             },
@@ -872,16 +994,16 @@ impl<'t, I: VmaIndex + TreeStats> Replayer<'t, I> {
         }
         let kernel: Vec<Shape> = vmas
             .iter()
-            .filter(|v| v.end <= maple_mm::AddressSpaceConfig::default().task_size + 0x1000)
+            .filter(|v| v.end <= model_config().task_size + 0x1000)
             .map(|v| Shape::of_snapshot(v, mask))
             .collect();
-        let unmodelled = self.spaces[&space].unmodelled;
+        let excuse = self.spaces[&space].excuse;
         let mut bad = false;
         for window in windows(&ours, &kernel) {
             let o = &ours[window.ours.clone()];
             let k = &kernel[window.kernel.clone()];
             let kernel_indices: Vec<usize> = window.kernel.clone().collect();
-            match classify(o, k, unmodelled) {
+            match classify(o, k, excuse) {
                 Verdict::Explained(kind) => {
                     *self.report.resyncs.entry(kind.name()).or_default() += 1;
                     if kind == Resync::MmapHook {
@@ -920,7 +1042,7 @@ impl<'t, I: VmaIndex + TreeStats> Replayer<'t, I> {
         }
         s.unjudged = 0;
         s.unjudged_bad = false;
-        s.unmodelled = false;
+        s.excuse = None;
         Ok(())
     }
 
@@ -994,7 +1116,7 @@ impl<'t, I: VmaIndex + TreeStats> Replayer<'t, I> {
         indices: &[usize],
         range: Option<(u64, u64)>,
     ) -> Result<(), ReplayError> {
-        let task_size = maple_mm::AddressSpaceConfig::default().task_size;
+        let task_size = model_config().task_size;
         let mut new = Vec::new();
         for &i in indices {
             let k = &vmas[i];
