@@ -356,6 +356,8 @@ struct Replayer<'t, I: VmaIndex> {
     /// Per file, the flags its `mmap` hook adds and whether its mount is `noexec`, learned
     /// from snapshots ([`Resync::MmapHook`]).
     hooks: HashMap<FileId, (u64, bool)>,
+    /// The names of trace files (`f` records), shown in the model's maps listing.
+    file_names: HashMap<FileId, Arc<str>>,
     /// Files made by [`Replayer::unknown_file`] so far.
     unknown_files: u64,
     /// Model file ids the model made itself (shared anonymous memory), bound to the kernel's.
@@ -379,6 +381,14 @@ impl<'t, I: VmaIndex + TreeStats> Replayer<'t, I> {
             files: HashMap::new(),
             hooks: HashMap::new(),
             unknown_files: 0,
+            file_names: trace
+                .records
+                .iter()
+                .filter_map(|r| match r {
+                    Record::FileName { file, name } => Some((*file, Arc::from(name.as_str()))),
+                    _ => None,
+                })
+                .collect(),
             bound_files: HashMap::new(),
             next_anon: 1 << 48,
             report: Report {
@@ -563,10 +573,14 @@ impl<'t, I: VmaIndex + TreeStats> Replayer<'t, I> {
     /// The model's file for a trace file opened with `mode` (read and write when unknown).
     fn file(&mut self, id: FileId, mode: Option<OpenMode>) -> Arc<File> {
         let hook = self.hooks.get(&id).copied();
+        let name = self.file_names.get(&id).cloned();
         self.files
             .entry((id, mode))
             .or_insert_with(|| {
                 let mut file = File::new(model_file_id(id));
+                if let Some(name) = name {
+                    file = file.with_name(name);
+                }
                 if let Some((added, noexec)) = hook {
                     file = file.with_mmap_flags(VmFlags::from_bits(added));
                     if noexec {
