@@ -435,8 +435,8 @@ impl<'t, T: Entry> WriteGuard<'t, T> {
     ///
     /// The count is the worst case for this store on the tree as it is, worked out as the
     /// kernel does: nothing for a store that changes one leaf in place, one node for a leaf
-    /// copied in RCU mode, `2h + 1` for a split or a rebalance and `3h + 1` for a spanning
-    /// store, in a tree of height `h`. The reservation is for one store only: storing consumes
+    /// copied in RCU mode, `2h + 1` for a split, and `3h + 1` for a spanning store or a
+    /// rebalance (which may take in a cousin node), in a tree of height `h`. The reservation is for one store only: storing consumes
     /// it, and dropping it unused drops the value and leaves the nodes in the pool.
     ///
     /// # Errors

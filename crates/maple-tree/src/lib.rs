@@ -130,8 +130,8 @@
 //! # Failure
 //!
 //! A write first plans what it will do, then reserves every node that plan may need (the
-//! kernel's counts: none for a change in place, one for a copied leaf, `2h + 1` for a split or
-//! a rebalance, `3h + 1` for a spanning store, in a tree of height `h`), and only then changes
+//! kernel's counts: none for a change in place, one for a copied leaf, `2h + 1` for a split,
+//! `3h + 1` for a spanning store or a rebalance, in a tree of height `h`), and only then changes
 //! the tree. So the only point of failure comes before any change: a failed allocation leaves
 //! the tree exactly as it was, and the value is handed back in the error. The methods that
 //! return `Result` report it; [`MapleTree::erase`] aborts like `Vec` and

@@ -203,6 +203,33 @@ fn read(tree: &Tree, rng: &mut Rng) -> u64 {
     }
 }
 
+/// The writer's sequence alone, far longer than the concurrent test reaches: every write
+/// checks (in debug builds) that it took no more nodes than it reserved. At write 2.6 million
+/// a rebalance that took in a cousin node used 2h + 2 nodes when 2h + 1 were reserved; a
+/// rebalance now reserves 3h + 1, like a spanning store.
+#[test]
+fn a_long_writer_run_stays_within_its_reservations() {
+    let ledger = Arc::new(Ledger::default());
+    let tree = Tree::new_alloc();
+    let mut rng = Rng::new(7);
+    for _ in 0..20_000 {
+        write(&tree, &mut rng, &ledger);
+    }
+    let mut rng = Rng::new(1);
+    for _ in 0..2_700_000 {
+        write(&tree, &mut rng, &ledger);
+    }
+    tree.check_invariants().unwrap();
+    let entries = tree.len();
+    drop(tree);
+    maple_tree::flush_deferred();
+    let (made, dropped) = (
+        ledger.made.load(Ordering::Relaxed),
+        ledger.dropped.load(Ordering::Relaxed),
+    );
+    assert!(entries > 0 && made >= dropped, "{entries} {made} {dropped}");
+}
+
 #[test]
 fn readers_never_see_a_torn_or_misplaced_entry() {
     let target = target_reads();

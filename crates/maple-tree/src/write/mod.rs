@@ -454,16 +454,22 @@ impl<'a, T: Entry> Writer<'a, T> {
         }
     }
 
-    /// The nodes a plan may take from the pool, at worst, for a tree of `height`: what the
-    /// kernel reserves per store type (a split or a rebalance replaces up to two nodes per
-    /// level and adds a root, `2h + 1`; a spanning store up to three per level, `3h + 1`).
+    /// The nodes a plan may take from the pool, at worst, for a tree of `height`.
+    ///
+    /// A split grows each level by at most one slot, so each level is cut into at most two
+    /// nodes, and a new root may come on top: `2h + 1`, as the kernel reserves. A rebalance
+    /// can take in a cousin (a neighbour under another parent); the levels between the leaf
+    /// and the common ancestor then gather two old nodes each, which can be cut into three,
+    /// so it is bounded like a spanning store: three nodes per level and a root, `3h + 1`.
+    /// (Three is the most [`rebuild`](Writer::rebuild) ever cuts a level into.)
     fn plan_nodes(&self, plan: &Plan, height: usize, req: &Request) -> usize {
         match plan {
             Plan::Root(_) => usize::from(req.word != 0),
             Plan::ExactFit => 0,
             Plan::Leaf { in_place: true, .. } => 0,
             Plan::Leaf { kind, .. } => match kind {
-                StoreKind::Split | StoreKind::Rebalance => 2 * height + 1,
+                StoreKind::Split => 2 * height + 1,
+                StoreKind::Rebalance => 3 * height + 1,
                 _ => 1,
             },
             Plan::Spanning { .. } => 3 * height + 1,
