@@ -367,6 +367,15 @@ struct Replayer<'t, I: VmaIndex> {
     flag_mask: u64,
 }
 
+/// The file as opened with `mode` (read and write when unknown).
+fn with_mode(file: File, mode: Option<OpenMode>) -> File {
+    match mode {
+        Some(OpenMode::Read) => file.read_only(),
+        Some(OpenMode::Write) => file.write_only(),
+        Some(OpenMode::ReadWrite) | None => file,
+    }
+}
+
 /// Model file ids for trace files; the model's own shmem files have the top bit set.
 fn model_file_id(id: FileId) -> MmFileId {
     MmFileId(u64::from(id.0))
@@ -587,11 +596,7 @@ impl<'t, I: VmaIndex + TreeStats> Replayer<'t, I> {
                         file = file.noexec();
                     }
                 }
-                Arc::new(match mode {
-                    Some(OpenMode::Read) => file.read_only(),
-                    Some(OpenMode::Write) => file.write_only(),
-                    Some(OpenMode::ReadWrite) | None => file,
-                })
+                Arc::new(with_mode(file, mode))
             })
             .clone()
     }
@@ -601,11 +606,7 @@ impl<'t, I: VmaIndex + TreeStats> Replayer<'t, I> {
     fn unknown_file(&mut self, mode: Option<OpenMode>) -> Arc<File> {
         self.unknown_files += 1;
         let file = File::new(MmFileId(1 << 63 | 1 << 62 | self.unknown_files));
-        Arc::new(match mode {
-            Some(OpenMode::Read) => file.read_only(),
-            Some(OpenMode::Write) => file.write_only(),
-            Some(OpenMode::ReadWrite) | None => file,
-        })
+        Arc::new(with_mode(file, mode))
     }
 
     /// Records what files' `mmap` hooks or mounts do, as a snapshot showed it, so that later
