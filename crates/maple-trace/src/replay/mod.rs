@@ -304,6 +304,13 @@ fn model_config() -> maple_mm::AddressSpaceConfig {
     }
 }
 
+/// Advices whose result depends on the kernel's build and settings, not on the layout:
+/// `MADV_COLLAPSE` (the transparent huge page settings), `MADV_HWPOISON` and
+/// `MADV_SOFT_OFFLINE` (`CONFIG_MEMORY_FAILURE` and `CAP_SYS_ADMIN`). None changes a VMA.
+fn config_dependent(op: &Op) -> bool {
+    matches!(op, Op::Madvise { advice, .. } if matches!(advice.0, 25 | 100 | 101))
+}
+
 /// Errors that come from state the model does not hold: replaying such a failed call would
 /// succeed in the model.
 const UNMODELLED_ERRORS: &[&str] = &[
@@ -742,7 +749,7 @@ impl<'t, I: VmaIndex + TreeStats> Replayer<'t, I> {
                         ..
                     }
                 );
-            if UNMODELLED_ERRORS.contains(&name.as_str()) || over_limit {
+            if UNMODELLED_ERRORS.contains(&name.as_str()) || over_limit || config_dependent(op) {
                 *self.report.failures_skipped.entry(name).or_default() += 1;
                 return Ok(());
             }
@@ -804,6 +811,9 @@ impl<'t, I: VmaIndex + TreeStats> Replayer<'t, I> {
                 s.mm.mprotect(*addr, *len, MmProt::from_bits(prot.0))
                     .map(|()| 0),
             ),
+            // Whether these work depends on the kernel's build and settings; none changes a
+            // VMA, so their success is not compared.
+            Op::Madvise { .. } if config_dependent(op) => None,
             Op::Madvise {
                 addr, len, advice, ..
             } => Some(
