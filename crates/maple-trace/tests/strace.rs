@@ -174,3 +174,20 @@ fn bad_logs_name_the_line() {
         );
     }
 }
+
+/// An imported log has no snapshots: asked to check, the replay runs unchecked (nothing to
+/// compare with) instead of reporting every mapping as extra.
+#[test]
+fn imported_logs_replay_unchecked() {
+    use maple_trace::replay::{ReplayOptions, replay};
+    let trace = import(&shipped("git-log-p.strace.xz")).unwrap();
+    let options = ReplayOptions {
+        check: true,
+        ..ReplayOptions::default()
+    };
+    let report = replay(&trace, &options, &mut |_, _| {}).unwrap();
+    assert!(!report.checked);
+    assert_eq!(report.comparisons, 0);
+    assert!(report.divergences.is_empty(), "{report}");
+    assert!(report.steps > 4000 && report.all_match(), "{report}");
+}

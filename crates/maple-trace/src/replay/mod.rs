@@ -75,7 +75,8 @@ impl Engine {
 /// How to replay.
 #[derive(Debug, Clone, Copy, Default)]
 pub struct ReplayOptions {
-    /// Compare with every kernel snapshot.
+    /// Compare with every kernel snapshot (ignored for a trace without snapshots, which
+    /// replays unchecked: [`Report::checked`] tells).
     pub check: bool,
     /// The VMA index.
     pub engine: Engine,
@@ -209,6 +210,12 @@ pub fn replay(
     options: &ReplayOptions,
     progress: &mut dyn FnMut(usize, usize),
 ) -> Result<Report, ReplayError> {
+    // Without snapshots (an strace import) there is no kernel layout to compare with, and
+    // comparing with an empty one would report every mapping as extra.
+    let options = &ReplayOptions {
+        check: options.check && trace.snapshot_count() > 0,
+        ..*options
+    };
     match options.engine {
         Engine::Maple => Replayer::<MapleIndex>::new(trace, options).run(progress),
         Engine::BTree => Replayer::<BTreeIndex>::new(trace, options).run(progress),
