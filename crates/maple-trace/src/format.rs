@@ -515,10 +515,14 @@ pub enum Op {
         /// The program's file name, without its directory.
         program: String,
     },
-    /// `F space parent thread`: fork; the space starts as a copy of `parent`.
+    /// `F space parent thread [racing]`: fork; the space starts as a copy of `parent`.
     Fork {
         /// The space that was copied.
         parent: SpaceId,
+        /// Other threads of `parent` were inside memory calls at the fork (written
+        /// `racing`): the copy may hold effects of their calls, which are recorded after
+        /// this line, when they returned.
+        racing: bool,
     },
     /// `X space`: the last task using the space exited or exec'd.
     Exit,
@@ -777,11 +781,14 @@ impl Display for Record {
             Record::FileName { file, name } => write!(f, "f {file} {}", escape_token(name)),
             Record::Op { space, thread, op } => {
                 write!(f, "{} {space}", op.letter())?;
-                if let Op::Fork { parent } = op {
+                if let Op::Fork { parent, .. } = op {
                     write!(f, " {parent}")?;
                 }
                 if let Some(thread) = thread {
                     write!(f, " {thread}")?;
+                }
+                if let Op::Fork { racing: true, .. } = op {
+                    f.write_str(" racing")?;
                 }
                 match op {
                     Op::NewSpace { program } => write!(f, " {}", escape_token(program)),

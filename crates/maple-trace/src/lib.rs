@@ -56,7 +56,7 @@
 //! | Record | Fields | Meaning |
 //! |---|---|---|
 //! | `N` | `as thr prog` | a new address space made by exec (or the first program); a snapshot of the layout exec built follows |
-//! | `F` | `as parent thr` | fork: `as` is a copy of `parent` |
+//! | `F` | `as parent thr [racing]` | fork: `as` is a copy of `parent`; `racing` when other threads of `parent` were inside memory calls at the fork (the copy may hold effects of calls recorded after this line) |
 //! | `X` | `as` | the last task using `as` exited or exec'd |
 //! | `m` | `as thr addr len prot flags file off ret` | `mmap`: `addr` the hint (0 for NULL), `prot` as `rwx` with `-`, `flags` letters below, `file` `f<n>` or `-`, followed by `:r`, `:w` or `:rw` when the descriptor's open mode is known (a shared mapping of a read-only descriptor loses `VM_SHARED` and `VM_MAYWRITE`), `off` in bytes, `ret` the address |
 //! | `u` | `as thr addr len ret` | `munmap` |

@@ -604,11 +604,16 @@ impl Parser {
             "F" => {
                 let parent = fields.space()?;
                 let thread = fields.thread()?;
+                let racing = match fields.tokens.next() {
+                    None => false,
+                    Some("racing") => true,
+                    Some(extra) => return Err(ParseErrorKind::ExtraField(clip(extra))),
+                };
                 self.require_live(parent)?;
                 if !self.live.insert(space) {
                     return Err(ParseErrorKind::SpaceExists(space));
                 }
-                (Some(thread), Op::Fork { parent })
+                (Some(thread), Op::Fork { parent, racing })
             }
             "X" => {
                 self.require_live(space)?;

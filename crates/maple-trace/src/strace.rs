@@ -501,7 +501,10 @@ impl Importer {
                     self.records.push(Record::Op {
                         space,
                         thread: Some(thread),
-                        op: Op::Fork { parent },
+                        op: Op::Fork {
+                            parent,
+                            racing: false,
+                        },
                     });
                 }
                 return Ok(());

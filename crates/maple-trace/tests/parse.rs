@@ -42,7 +42,7 @@ a 1 t1 7f30855cb000 2000 #77 !EINVAL
 o 1 t1 mlock 1000 2000 0
 o 1 t1 munlockall 0
 o 1 t1 set_vma_name 1000 2000 1 0
-F 2 1 t3
+F 2 1 t3 racing
 S 2 1
 v 1000 3000 r-xp 0 [anon:glibc%20malloc]
 S 2 0
@@ -160,6 +160,10 @@ fn hostile_input_names_the_line_and_the_reason() {
         (
             "#mapletrace 1\nF 2 1 t1\n",
             "line 2: address space 1 does not exist here",
+        ),
+        (
+            "#mapletrace 1\nN 1 t1 a\nF 2 1 t2 fast\n",
+            "line 3: unexpected field `fast` at the end of the line",
         ),
         (
             "#mapletrace 1\nN 1 t1 a\nN 1 t1 a\n",

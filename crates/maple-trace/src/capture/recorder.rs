@@ -160,6 +160,12 @@ impl Recorder {
             );
             return;
         }
+        // Siblings inside layout-changing calls may have changed the layout the child copies
+        // before their exits, which are recorded after the fork.
+        let racing = self
+            .spaces
+            .get(&parent_space)
+            .is_some_and(|s| s.in_flight > 0);
         let thread = self.new_thread();
         let space = self.new_space(child);
         self.tasks.insert(
@@ -175,6 +181,7 @@ impl Recorder {
             Some(thread),
             Op::Fork {
                 parent: parent_space,
+                racing,
             },
         );
         self.snapshot(space, child, proc, true);

@@ -685,19 +685,18 @@ impl<'t, I: VmaIndex + TreeStats> Replayer<'t, I> {
                 let mm = self.timed(|_| AddressSpace::with_index(model_config()));
                 self.new_space(space, mm, Vec::new(), false);
             }
-            Op::Fork { parent } => {
+            Op::Fork { parent, racing } => {
                 let Some(p) = self.spaces.get(parent) else {
                     return Err(self.error(format!("fork of unknown space {parent}")));
                 };
                 let (kernel, brk_known) = (p.kernel.clone(), p.brk_known);
-                let racing = p.threads.len() > 1;
                 let t = Instant::now();
                 let child = p.mm.fork();
                 self.report.model_time += t.elapsed();
                 let child =
                     child.map_err(|e| self.error(format!("fork failed in the model: {e}")))?;
                 self.new_space(space, child, kernel, brk_known);
-                if racing && let Some(s) = self.spaces.get_mut(&space) {
+                if *racing && let Some(s) = self.spaces.get_mut(&space) {
                     s.excuse = Some(Resync::ForkRace);
                 }
             }
