@@ -348,7 +348,6 @@ struct Space<I: VmaIndex> {
     mm: AddressSpace<I>,
     /// The kernel's layout at its last snapshot.
     kernel: Vec<SnapshotVma>,
-    threads: HashSet<ThreadId>,
     /// Steps since the last comparison, and whether one of them returned something else
     /// than the kernel's result.
     unjudged: u64,
@@ -447,19 +446,39 @@ impl<'t, I: VmaIndex + TreeStats> Replayer<'t, I> {
         // its snapshot kept its layout through the op.
         let mut next_is_snapshot = vec![false; records.len()];
         let mut last_op: HashMap<SpaceId, usize> = HashMap::new();
+        // Ops whose space had calls of several threads between the snapshots around them: the
+        // capture may have deferred the snapshot, so they are judged at the next one.
+        let mut threads_between = vec![false; records.len()];
+        let mut batch: HashMap<SpaceId, (Vec<usize>, HashSet<Option<ThreadId>>)> = HashMap::new();
+        let mut close = |batch: (Vec<usize>, HashSet<Option<ThreadId>>)| {
+            if batch.1.len() > 1 {
+                for i in batch.0 {
+                    threads_between[i] = true;
+                }
+            }
+        };
         for (i, record) in records.iter().enumerate() {
             match record {
-                Record::Op { space, .. } => {
+                Record::Op { space, thread, .. } => {
                     last_op.insert(*space, i);
+                    let entry = batch.entry(*space).or_default();
+                    entry.0.push(i);
+                    entry.1.insert(*thread);
                 }
                 Record::Snapshot { space, .. } => {
                     if let Some(&op) = last_op.get(space) {
                         next_is_snapshot[op] = true;
                     }
                     last_op.remove(space);
+                    if let Some(b) = batch.remove(space) {
+                        close(b);
+                    }
                 }
                 Record::FileName { .. } => {}
             }
+        }
+        for b in batch.into_values() {
+            close(b);
         }
         // Calls of other threads replayed ahead of their place (see `calls_to_take_first`).
         let mut taken_early = vec![false; records.len()];
@@ -470,7 +489,7 @@ impl<'t, I: VmaIndex + TreeStats> Replayer<'t, I> {
             match record {
                 Record::FileName { .. } => {}
                 Record::Snapshot { space, vmas } => self.snapshot(*space, vmas)?,
-                Record::Op { space, thread, op } => {
+                Record::Op { space, op, .. } => {
                     if taken_early[i] {
                         continue;
                     }
@@ -478,7 +497,7 @@ impl<'t, I: VmaIndex + TreeStats> Replayer<'t, I> {
                         break;
                     }
                     for j in self.calls_to_take_first(i, &taken_early) {
-                        let Record::Op { space, thread, op } = &records[j] else {
+                        let Record::Op { space, op, .. } = &records[j] else {
                             continue;
                         };
                         taken_early[j] = true;
@@ -489,16 +508,14 @@ impl<'t, I: VmaIndex + TreeStats> Replayer<'t, I> {
                             .or_default() += 1;
                         self.report.steps += 1;
                         *self.report.ops.entry(op.name()).or_default() += 1;
-                        self.op(*space, *thread, op, j)?;
+                        self.op(*space, op, j)?;
                     }
                     self.report.steps += 1;
                     *self.report.ops.entry(op.name()).or_default() += 1;
-                    self.op(*space, *thread, op, i)?;
-                    let single_thread =
-                        self.spaces.get(space).is_some_and(|s| s.threads.len() <= 1);
+                    self.op(*space, op, i)?;
                     if self.options.check
                         && !next_is_snapshot[i]
-                        && single_thread
+                        && !threads_between[i]
                         && self.spaces.contains_key(space)
                     {
                         // The layout did not change in the kernel: compare with the last one.
@@ -663,7 +680,6 @@ impl<'t, I: VmaIndex + TreeStats> Replayer<'t, I> {
             Space {
                 mm,
                 kernel,
-                threads: HashSet::new(),
                 unjudged: 0,
                 unjudged_bad: false,
                 excuse: None,
@@ -673,13 +689,7 @@ impl<'t, I: VmaIndex + TreeStats> Replayer<'t, I> {
         );
     }
 
-    fn op(
-        &mut self,
-        space: SpaceId,
-        thread: Option<ThreadId>,
-        op: &Op,
-        record: usize,
-    ) -> Result<(), ReplayError> {
+    fn op(&mut self, space: SpaceId, op: &Op, record: usize) -> Result<(), ReplayError> {
         match op {
             Op::NewSpace { .. } => {
                 let mm = self.timed(|_| AddressSpace::with_index(model_config()));
@@ -713,9 +723,6 @@ impl<'t, I: VmaIndex + TreeStats> Replayer<'t, I> {
         let Some(s) = self.spaces.get_mut(&space) else {
             return Err(self.error(format!("operation on unknown space {space}")));
         };
-        if let Some(thread) = thread {
-            s.threads.insert(thread);
-        }
         s.unjudged += 1;
         s.last_record = record;
         let outcome = self.apply(space, op);
