@@ -377,6 +377,11 @@ impl Importer {
         if let Some(&space) = self.task_space.get(&task) {
             return space;
         }
+        self.exec_space(task, "?".to_owned())
+    }
+
+    /// A new space made by exec (`N`), whose only user is `task`.
+    fn exec_space(&mut self, task: u64, program: String) -> SpaceId {
         let space = self.new_space();
         let thread = self.thread(task);
         self.task_space.insert(task, space);
@@ -384,9 +389,7 @@ impl Importer {
         self.records.push(Record::Op {
             space,
             thread: Some(thread),
-            op: Op::NewSpace {
-                program: "?".to_owned(),
-            },
+            op: Op::NewSpace { program },
         });
         space
     }
@@ -446,21 +449,12 @@ impl Importer {
                         .unwrap_or("?")
                         .to_owned();
                     self.drop_user(task);
-                    let space = self.new_space();
-                    let thread = self.thread(task);
-                    self.task_space.insert(task, space);
-                    self.users.insert(space, 1);
-                    self.records.push(Record::Op {
-                        space,
-                        thread: Some(thread),
-                        op: Op::NewSpace {
-                            program: if program.is_empty() {
-                                "?".into()
-                            } else {
-                                program
-                            },
-                        },
-                    });
+                    let program = if program.is_empty() {
+                        "?".into()
+                    } else {
+                        program
+                    };
+                    self.exec_space(task, program);
                 }
                 return Ok(());
             }
