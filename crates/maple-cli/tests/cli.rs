@@ -2,10 +2,14 @@
 //! scripts with their exact output, exit statuses and stderr for bad input, and (when
 //! `MAPLE_KERNEL_SETS` names the folder) a replay of the kernel's erase2 sets.
 
+mod common;
+
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
+
+use common::{success, text};
 
 /// The `maple` binary built for these tests.
 fn maple() -> Command {
@@ -45,22 +49,6 @@ fn run_stdin(script: &[u8]) -> Output {
 /// Runs `maple` with `args`.
 fn run_args(args: &[&str]) -> Output {
     maple().args(args).output().expect("maple runs")
-}
-
-fn text(bytes: &[u8]) -> &str {
-    std::str::from_utf8(bytes).expect("output is UTF-8")
-}
-
-/// Asserts a successful run with empty stderr and returns stdout.
-fn success(output: &Output) -> &str {
-    assert_eq!(
-        output.status.code(),
-        Some(0),
-        "stderr: {}",
-        text(&output.stderr)
-    );
-    assert_eq!(text(&output.stderr), "");
-    text(&output.stdout)
 }
 
 /// A script on stdin prints one line per query, in order.

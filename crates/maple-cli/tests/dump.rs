@@ -2,9 +2,13 @@
 //! a real trace step (gcc's strace capture, imported), as text and as SVG, and one error line
 //! with exit status 1 for every kind of bad input.
 
+mod common;
+
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 use std::sync::OnceLock;
+
+use common::{success, text};
 
 /// The `maple` binary built for these tests.
 fn maple(args: &[&str]) -> Output {
@@ -45,22 +49,6 @@ fn gcc_trace() -> &'static str {
         maple_trace::io::write_file(Path::new(&path), &trace).expect("the trace is written");
         path
     })
-}
-
-fn text(bytes: &[u8]) -> &str {
-    std::str::from_utf8(bytes).expect("output is UTF-8")
-}
-
-/// Asserts a successful run with empty stderr and returns stdout.
-fn success(output: &Output) -> &str {
-    assert_eq!(
-        output.status.code(),
-        Some(0),
-        "stderr: {}",
-        text(&output.stderr)
-    );
-    assert_eq!(text(&output.stderr), "");
-    text(&output.stdout)
 }
 
 /// Asserts exit status 1, nothing on stdout and one `maple: ` line on stderr; returns it.
