@@ -11,7 +11,7 @@ use crate::error::OutOfMemory;
 use crate::node::entry::{Entry, Values};
 use crate::node::{NodeKind, NodeRef};
 use crate::rcu::Guard;
-use crate::tree::Core;
+use crate::root::Core;
 use crate::validate::count_nodes;
 use crate::write::Writer;
 use crate::write::big_node::{self, Item};

@@ -16,7 +16,7 @@ use core::ops::{Bound, RangeBounds};
 use crate::node::entry::{Entry, Values};
 use crate::range::Range;
 use crate::rcu::Guard;
-use crate::tree::Core;
+use crate::root::Core;
 use crate::walk::{self, Dead, Frame, Path};
 
 /// Where a cursor stands. Linux: `enum maple_status`.

@@ -10,7 +10,7 @@
 
 use crate::node::NodeRef;
 use crate::rcu::Guard;
-use crate::tree::Core;
+use crate::root::Core;
 use crate::walk::{Frame, Path, root_frame};
 
 /// The largest empty run in the leaf of `frame` (read from the node, not the cached end).

@@ -15,8 +15,9 @@ use crate::node::entry::{Entry, Values};
 use crate::node::pool::{Pool, out_of_memory};
 use crate::range::Range;
 use crate::rcu::{self, Guard};
+use crate::root::Core;
 use crate::sync::MutexGuard;
-use crate::tree::{Core, GapRequest, MapleTree};
+use crate::tree::{GapRequest, MapleTree};
 use crate::walk;
 use crate::write::Writer;
 

@@ -203,6 +203,7 @@ mod layout;
 mod node;
 mod range;
 mod rcu;
+mod root;
 mod sync;
 mod tree;
 mod validate;

@@ -5,56 +5,16 @@ use core::marker::PhantomData;
 use core::ops::RangeInclusive;
 use std::sync::PoisonError;
 
-use crate::sync::{Arc, AtomicUsize, Mutex, Ordering};
+use crate::sync::{Arc, Mutex};
 
 use crate::dump::{Dump, DumpFormat};
 use crate::error::{AllocError, ClearError, GapError, InsertError, StoreError};
 use crate::guard::{ReadGuard, WriteGuard};
-use crate::node::RootCell;
 use crate::node::entry::Entry;
 use crate::node::pool::{Pool, PoolStats};
 use crate::range::Range;
+use crate::root::Core;
 use crate::validate::{self, InvariantViolation};
-
-/// The state readers share with the writer: the root and a few counters.
-#[derive(Debug)]
-pub(crate) struct Core {
-    pub(crate) root: RootCell,
-    height: AtomicUsize,
-    len: AtomicUsize,
-    /// Whether internal nodes track gaps (Linux: `MT_FLAGS_ALLOC_RANGE`).
-    pub(crate) alloc: bool,
-}
-
-impl Core {
-    fn new(alloc: bool) -> Self {
-        Self {
-            root: RootCell::default(),
-            height: AtomicUsize::new(0),
-            len: AtomicUsize::new(0),
-            alloc,
-        }
-    }
-
-    pub(crate) fn height(&self) -> usize {
-        self.height.load(Ordering::Relaxed)
-    }
-
-    /// Only the writer calls this.
-    pub(crate) fn set_height(&self, height: usize) {
-        self.height.store(height, Ordering::Relaxed);
-    }
-
-    pub(crate) fn len(&self) -> usize {
-        self.len.load(Ordering::Relaxed)
-    }
-
-    /// Only the writer calls this.
-    pub(crate) fn add_len(&self, added: usize, removed: usize) {
-        let len = self.len.load(Ordering::Relaxed);
-        self.len.store(len + added - removed, Ordering::Relaxed);
-    }
-}
 
 /// A range B-tree after the Linux kernel's Maple Tree: non-overlapping inclusive ranges
 /// `[first, last]` of `u64` indices, each mapped to a value.

@@ -22,7 +22,7 @@ use core::fmt;
 use crate::node::{NodeKind, NodeRef};
 use crate::range::Range;
 use crate::rcu::Guard;
-use crate::tree::Core;
+use crate::root::Core;
 use crate::walk::{Frame, root_frame};
 
 /// Which invariant a [`InvariantViolation`] broke.

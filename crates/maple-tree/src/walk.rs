@@ -10,7 +10,7 @@ use arrayvec::ArrayVec;
 
 use crate::node::{MAX_HEIGHT, NodeRef};
 use crate::rcu::Guard;
-use crate::tree::Core;
+use crate::root::Core;
 
 /// One level of a walk: a node, the range it covers and the slot of interest.
 ///

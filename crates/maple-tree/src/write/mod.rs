@@ -47,7 +47,7 @@ use crate::node::NodeRef;
 use crate::node::entry::{Entry, Values};
 use crate::node::pool::Pool;
 use crate::rcu::{self, Guard};
-use crate::tree::Core;
+use crate::root::Core;
 use crate::walk::{self, Frame, Path};
 use big_node::BigNode;
 
