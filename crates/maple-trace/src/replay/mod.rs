@@ -318,6 +318,36 @@ fn config_dependent(op: &Op) -> bool {
     matches!(op, Op::Madvise { advice, .. } if matches!(advice.0, 25 | 100 | 101))
 }
 
+/// Whether the model implements `call` (the locking calls); the others change nothing in it.
+fn modelled(call: OtherCall) -> bool {
+    matches!(
+        call,
+        OtherCall::Mlock
+            | OtherCall::Mlock2
+            | OtherCall::Munlock
+            | OtherCall::Mlockall
+            | OtherCall::Munlockall
+    )
+}
+
+/// Runs one call of the model and adds its time to `model_time`.
+///
+/// The call itself runs inside [`model_call`], which is never inlined, so that an instruction
+/// count can collect in it alone (`maple-bench`'s `trace_model` workload:
+/// `valgrind --tool=callgrind --toggle-collect='*model_call*'`).
+fn timed<R>(model_time: &mut Duration, f: impl FnOnce() -> R) -> R {
+    let started = Instant::now();
+    let r = model_call(f);
+    *model_time += started.elapsed();
+    r
+}
+
+/// Runs `f`: every call of the model goes through here (see [`timed`]).
+#[inline(never)]
+fn model_call<R>(f: impl FnOnce() -> R) -> R {
+    f()
+}
+
 /// Errors that come from state the model does not hold: replaying such a failed call would
 /// succeed in the model.
 const UNMODELLED_ERRORS: &[&str] = &[
@@ -344,10 +374,10 @@ const UNMODELLED_ERRORS: &[&str] = &[
 ];
 
 /// One address space being replayed.
-struct Space<I: VmaIndex> {
+struct Space<'t, I: VmaIndex> {
     mm: AddressSpace<I>,
-    /// The kernel's layout at its last snapshot.
-    kernel: Vec<SnapshotVma>,
+    /// The kernel's layout at its last snapshot (borrowed from the trace: never copied).
+    kernel: &'t [SnapshotVma],
     /// Steps since the last comparison, and whether one of them returned something else
     /// than the kernel's result.
     unjudged: u64,
@@ -364,7 +394,7 @@ struct Space<I: VmaIndex> {
 struct Replayer<'t, I: VmaIndex> {
     trace: &'t Trace,
     options: ReplayOptions,
-    spaces: HashMap<SpaceId, Space<I>>,
+    spaces: HashMap<SpaceId, Space<'t, I>>,
     files: HashMap<(FileId, Option<OpenMode>), Arc<File>>,
     /// Per file, the flags its `mmap` hook adds and whether its mount is `noexec`, learned
     /// from snapshots ([`Resync::MmapHook`]).
@@ -519,8 +549,8 @@ impl<'t, I: VmaIndex + TreeStats> Replayer<'t, I> {
                         && self.spaces.contains_key(space)
                     {
                         // The layout did not change in the kernel: compare with the last one.
-                        let kernel = self.spaces[space].kernel.clone();
-                        self.compare(*space, &kernel, true)?;
+                        let kernel = self.spaces[space].kernel;
+                        self.compare(*space, kernel, true)?;
                     }
                 }
             }
@@ -660,18 +690,11 @@ impl<'t, I: VmaIndex + TreeStats> Replayer<'t, I> {
         }
     }
 
-    fn timed<R>(&mut self, f: impl FnOnce(&mut Self) -> R) -> R {
-        let t = Instant::now();
-        let r = f(self);
-        self.report.model_time += t.elapsed();
-        r
-    }
-
     fn new_space(
         &mut self,
         space: SpaceId,
         mm: AddressSpace<I>,
-        kernel: Vec<SnapshotVma>,
+        kernel: &'t [SnapshotVma],
         brk_known: bool,
     ) {
         self.report.spaces += 1;
@@ -692,17 +715,17 @@ impl<'t, I: VmaIndex + TreeStats> Replayer<'t, I> {
     fn op(&mut self, space: SpaceId, op: &Op, record: usize) -> Result<(), ReplayError> {
         match op {
             Op::NewSpace { .. } => {
-                let mm = self.timed(|_| AddressSpace::with_index(model_config()));
-                self.new_space(space, mm, Vec::new(), false);
+                let mm = timed(&mut self.report.model_time, || {
+                    AddressSpace::with_index(model_config())
+                });
+                self.new_space(space, mm, &[], false);
             }
             Op::Fork { parent, racing } => {
                 let Some(p) = self.spaces.get(parent) else {
                     return Err(self.error(format!("fork of unknown space {parent}")));
                 };
-                let (kernel, brk_known) = (p.kernel.clone(), p.brk_known);
-                let t = Instant::now();
-                let child = p.mm.fork();
-                self.report.model_time += t.elapsed();
+                let (kernel, brk_known) = (p.kernel, p.brk_known);
+                let child = timed(&mut self.report.model_time, || p.mm.fork());
                 let child =
                     child.map_err(|e| self.error(format!("fork failed in the model: {e}")))?;
                 self.new_space(space, child, kernel, brk_known);
@@ -785,12 +808,33 @@ impl<'t, I: VmaIndex + TreeStats> Replayer<'t, I> {
             } if !flags.has(MapFlags::ANONYMOUS) => Some(self.unknown_file(*mode)),
             _ => None,
         };
-        let t = Instant::now();
         let s = self
             .spaces
             .get_mut(&space)
             .expect("caller checked the space");
-        let model: Option<Result<u64, MmErrno>> = match op {
+        if let Op::Brk { request, ret } = op
+            && !s.brk_known
+        {
+            // The first break of a program is random: learn it from the first query, or from
+            // the heap the kernel shows.
+            let heap = s
+                .kernel
+                .iter()
+                .find(|k| matches!(&k.backing, crate::format::Backing::Named(n) if n == "heap"));
+            let base = match (request, heap) {
+                (0, _) | (_, None) => *ret,
+                (_, Some(heap)) => heap.start,
+            };
+            s.mm.set_brk_base(base);
+            s.brk_known = true;
+        }
+        if let Op::Other { call, .. } = op
+            && !modelled(*call)
+        {
+            s.excuse = Some(Resync::UnmodelledCall);
+        }
+        let mm = &mut s.mm;
+        let model: Option<Result<u64, MmErrno>> = timed(&mut self.report.model_time, || match op {
             Op::NewSpace { .. } | Op::Fork { .. } | Op::Exit => None,
             Op::Mmap {
                 addr,
@@ -808,7 +852,7 @@ impl<'t, I: VmaIndex + TreeStats> Replayer<'t, I> {
                     flags_bits = (flags_bits & !MapFlags::FIXED_NOREPLACE) | MapFlags::FIXED;
                     at = *placed;
                 }
-                Some(s.mm.mmap(
+                Some(mm.mmap(
                     at,
                     *len,
                     MmProt::from_bits(prot.0),
@@ -817,11 +861,11 @@ impl<'t, I: VmaIndex + TreeStats> Replayer<'t, I> {
                     *offset,
                 ))
             }
-            Op::Munmap { addr, len, .. } => Some(s.mm.munmap(*addr, *len).map(|()| 0)),
+            Op::Munmap { addr, len, .. } => Some(mm.munmap(*addr, *len).map(|()| 0)),
             Op::Mprotect {
                 addr, len, prot, ..
             } => Some(
-                s.mm.mprotect(*addr, *len, MmProt::from_bits(prot.0))
+                mm.mprotect(*addr, *len, MmProt::from_bits(prot.0))
                     .map(|()| 0),
             ),
             // Whether these work depends on the kernel's build and settings; none changes a
@@ -830,34 +874,10 @@ impl<'t, I: VmaIndex + TreeStats> Replayer<'t, I> {
             Op::Madvise {
                 addr, len, advice, ..
             } => Some(
-                s.mm.madvise(*addr, *len, maple_mm::Advice(advice.0 as i32))
+                mm.madvise(*addr, *len, maple_mm::Advice(advice.0 as i32))
                     .map(|()| 0),
             ),
-            Op::Brk { request, ret } => {
-                if !s.brk_known {
-                    // The first break of a program is random: learn it from the first query,
-                    // or from the heap the kernel shows.
-                    let heap = s
-                        .kernel
-                        .iter()
-                        .find(|k| k.backing == crate::format::Backing::Named("heap".into()));
-                    let base = match (request, heap) {
-                        (0, _) | (_, None) => *ret,
-                        (_, Some(heap)) => heap.start,
-                    };
-                    s.mm.set_brk_base(base);
-                    s.brk_known = true;
-                }
-                let now = s.mm.brk(*request);
-                self.report.model_time += t.elapsed();
-                return if now == *ret {
-                    Ok(())
-                } else {
-                    Err(format!(
-                        "brk({request:#x}) returned {now:#x}, the kernel {ret:#x}"
-                    ))
-                };
-            }
+            Op::Brk { request, .. } => Some(Ok(mm.brk(*request))),
             Op::Mremap {
                 old_addr,
                 old_len,
@@ -876,7 +896,7 @@ impl<'t, I: VmaIndex + TreeStats> Replayer<'t, I> {
                     bits |= RemapFlags::FIXED | RemapFlags::MAYMOVE;
                     target = *moved;
                 }
-                Some(s.mm.mremap(
+                Some(mm.mremap(
                     *old_addr,
                     *old_len,
                     *new_len,
@@ -885,24 +905,29 @@ impl<'t, I: VmaIndex + TreeStats> Replayer<'t, I> {
                 ))
             }
             Op::Other { call, args, .. } => match call {
-                OtherCall::Mlock => Some(s.mm.mlock(args[0], args[1]).map(|()| 0)),
+                OtherCall::Mlock => Some(mm.mlock(args[0], args[1]).map(|()| 0)),
                 OtherCall::Mlock2 => Some(
-                    s.mm.mlock2(args[0], args[1], MlockFlags::from_bits(args[2] as u32))
+                    mm.mlock2(args[0], args[1], MlockFlags::from_bits(args[2] as u32))
                         .map(|()| 0),
                 ),
-                OtherCall::Munlock => Some(s.mm.munlock(args[0], args[1]).map(|()| 0)),
-                OtherCall::Mlockall => Some(
-                    s.mm.mlockall(McFlags::from_bits(args[0] as u32))
-                        .map(|()| 0),
-                ),
-                OtherCall::Munlockall => Some(s.mm.munlockall().map(|()| 0)),
-                _ => {
-                    s.excuse = Some(Resync::UnmodelledCall);
-                    None
+                OtherCall::Munlock => Some(mm.munlock(args[0], args[1]).map(|()| 0)),
+                OtherCall::Mlockall => {
+                    Some(mm.mlockall(McFlags::from_bits(args[0] as u32)).map(|()| 0))
                 }
+                OtherCall::Munlockall => Some(mm.munlockall().map(|()| 0)),
+                _ => None,
             },
-        };
-        self.report.model_time += t.elapsed();
+        });
+        if let Op::Brk { request, ret } = op {
+            let now = model.and_then(Result::ok).unwrap_or_default();
+            return if now == *ret {
+                Ok(())
+            } else {
+                Err(format!(
+                    "brk({request:#x}) returned {now:#x}, the kernel {ret:#x}"
+                ))
+            };
+        }
         let (Some(model), Some(kernel)) = (model, kernel_ret) else {
             return Ok(());
         };
@@ -927,7 +952,7 @@ impl<'t, I: VmaIndex + TreeStats> Replayer<'t, I> {
     }
 
     /// A snapshot: the exec layout of a new space, or a point to compare.
-    fn snapshot(&mut self, space: SpaceId, vmas: &[SnapshotVma]) -> Result<(), ReplayError> {
+    fn snapshot(&mut self, space: SpaceId, vmas: &'t [SnapshotVma]) -> Result<(), ReplayError> {
         let Some(s) = self.spaces.get(&space) else {
             return Err(self.error(format!("snapshot of unknown space {space}")));
         };
@@ -937,7 +962,7 @@ impl<'t, I: VmaIndex + TreeStats> Replayer<'t, I> {
             let all: Vec<usize> = (0..vmas.len()).collect();
             self.copy_kernel(space, vmas, &all, None)?;
             let s = self.spaces.get_mut(&space).expect("space exists");
-            s.kernel = vmas.to_vec();
+            s.kernel = vmas;
             if !s.unjudged_bad {
                 self.report.steps_matching += s.unjudged;
             }
@@ -952,7 +977,7 @@ impl<'t, I: VmaIndex + TreeStats> Replayer<'t, I> {
             s.unjudged = 0;
         }
         if let Some(s) = self.spaces.get_mut(&space) {
-            s.kernel = vmas.to_vec();
+            s.kernel = vmas;
         }
         Ok(())
     }
@@ -1013,7 +1038,7 @@ impl<'t, I: VmaIndex + TreeStats> Replayer<'t, I> {
     fn compare(
         &mut self,
         space: SpaceId,
-        vmas: &[SnapshotVma],
+        vmas: &'t [SnapshotVma],
         immediate: bool,
     ) -> Result<(), ReplayError> {
         self.report.comparisons += 1;
@@ -1024,7 +1049,7 @@ impl<'t, I: VmaIndex + TreeStats> Replayer<'t, I> {
         };
         // Shared anonymous files: bind ids using this snapshot before comparing.
         if let Some(s) = self.spaces.get_mut(&space) {
-            s.kernel = vmas.to_vec();
+            s.kernel = vmas;
         }
         let mut ours = self.model_shapes(space);
         for o in &mut ours {
