@@ -1,9 +1,10 @@
-//! `maple capture [-o FILE] [-n NAME] -- PROGRAM ARGS...`: runs a program under the ptrace
+//! `maple capture [-o FILE] [-n NAME] [--force] -- PROGRAM ARGS...`: runs a program under the ptrace
 //! recorder of [`maple_trace::capture`] and writes its trace, zstd-compressed.
 //!
 //! While the program runs, a spinner line on stderr shows the processes alive and seen, the
 //! ops and snapshots recorded and the time (hidden when stderr is not a terminal, or with
-//! `--quiet`). At the end one paragraph sums up the capture, and `maple capture` exits with
+//! `--quiet`). The output file is checked before the program starts: its folder must be
+//! writable, and an existing file is replaced only with `--force`. At the end one paragraph sums up the capture, and `maple capture` exits with
 //! the program's status (128 plus the signal number if a signal killed it). A capture that
 //! cannot run (ptrace refused, program not found) prints one line and exits with 1.
 
@@ -18,6 +19,8 @@ use clap::Args;
 use indicatif::{ProgressBar, ProgressStyle};
 use maple_trace::capture::{Capture, CaptureOutcome, Progress};
 
+use crate::output::{Output, OutputError};
+
 /// The arguments of `maple capture`.
 #[derive(Debug, Args)]
 pub struct CaptureArgs {
@@ -31,6 +34,9 @@ pub struct CaptureArgs {
     /// No progress line.
     #[arg(short, long)]
     pub quiet: bool,
+    /// Replace the output file if it exists.
+    #[arg(short, long)]
+    pub force: bool,
     /// The program to run (a path, or a name looked up in PATH) and its arguments.
     #[arg(
         value_name = "PROGRAM",
@@ -55,6 +61,14 @@ pub fn run(args: CaptureArgs) -> ExitCode {
         .output
         .clone()
         .unwrap_or_else(|| PathBuf::from(format!("{base}.mtrace.zst")));
+    // The output is checked (and created, as NAME.partial) before the program starts.
+    let (file_out, file) = match Output::create(&output, args.force) {
+        Ok(created) => created,
+        Err(e) => {
+            eprintln!("maple capture: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
     let mut capture = Capture::new(program, program_args);
     if let Some(name) = &args.name {
         capture = capture.name(name.clone());
@@ -65,12 +79,19 @@ pub fn run(args: CaptureArgs) -> ExitCode {
     let outcome = match outcome {
         Ok(outcome) => outcome,
         Err(e) => {
+            file_out.discard();
             eprintln!("maple capture: {e}");
             return ExitCode::FAILURE;
         }
     };
-    if let Err(e) = maple_trace::io::write_file(&output, &outcome.trace) {
-        eprintln!("maple capture: cannot write the trace: {e}");
+    let written = maple_trace::io::write(&file, &outcome.trace)
+        .and_then(|()| file.sync_all())
+        .map_err(|source| OutputError::Io {
+            path: output.clone(),
+            source,
+        });
+    if let Err(e) = written.and_then(|()| file_out.commit()) {
+        eprintln!("maple capture: {e}");
         return ExitCode::FAILURE;
     }
     let size = std::fs::metadata(&output).map(|m| m.len()).unwrap_or(0);

@@ -175,7 +175,7 @@ fn one_line(e: &clap::Error) -> String {
 }
 
 /// An I/O error as a person reads it: `No such file or directory`, without `(os error 2)`.
-fn describe(e: &io::Error) -> String {
+pub(crate) fn describe(e: &io::Error) -> String {
     let text = e.to_string();
     match text.rfind(" (os error ") {
         Some(at) if text.ends_with(')') => text[..at].to_owned(),

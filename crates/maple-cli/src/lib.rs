@@ -24,5 +24,6 @@ pub mod capture_cmd;
 pub mod cli;
 pub mod draw;
 pub mod dump_cmd;
+pub mod output;
 pub mod script;
 pub mod trace_cmd;

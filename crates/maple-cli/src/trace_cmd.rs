@@ -10,6 +10,8 @@ use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use maple_trace::replay::{Engine, ReplayOptions, Report, replay};
 use serde_json::json;
 
+use crate::output::{Output, OutputError};
+
 /// The VMA index to replay with.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum EngineArg {
@@ -42,9 +44,13 @@ pub struct ImportArgs {
     /// The `strace -f` log (plain, xz or zstd).
     #[arg(value_name = "LOG")]
     pub log: PathBuf,
-    /// Where to write the trace (default: the log's name with `.mtrace.zst`).
+    /// Where to write the trace [default: beside the log, its name with `.strace.mtrace.zst`
+    /// for the log's suffix, so that it cannot take the name `maple capture` gives a trace].
     #[arg(short, long, value_name = "FILE")]
     pub output: Option<PathBuf>,
+    /// Replace the output file if it exists.
+    #[arg(short, long)]
+    pub force: bool,
 }
 
 /// A progress bar on stderr, drawn only on a terminal.
@@ -166,31 +172,44 @@ fn report_json(file: &Path, trace: &maple_trace::Trace, report: &Report) -> serd
 
 /// `maple import-strace`.
 pub fn import_command(args: &ImportArgs) -> ExitCode {
-    let bytes = match maple_trace::io::read_bytes(&args.log) {
-        Ok(bytes) => bytes,
+    let output = args
+        .output
+        .clone()
+        .unwrap_or_else(|| default_output(&args.log));
+    let (file_out, file) = match Output::create(&output, args.force) {
+        Ok(created) => created,
         Err(e) => {
             eprintln!("maple: {e}");
             return ExitCode::FAILURE;
         }
     };
-    let mut trace = match maple_trace::strace::import(&bytes) {
+    let imported = maple_trace::io::read_bytes(&args.log)
+        .map_err(|e| e.to_string())
+        .and_then(|bytes| {
+            maple_trace::strace::import(&bytes).map_err(|e| format!("{}: {e}", args.log.display()))
+        });
+    let mut trace = match imported {
         Ok(trace) => trace,
         Err(e) => {
-            eprintln!("maple: {}: {e}", args.log.display());
+            file_out.discard();
+            eprintln!("maple: {e}");
             return ExitCode::FAILURE;
         }
     };
-    let output = args
-        .output
-        .clone()
-        .unwrap_or_else(|| default_output(&args.log));
     let name = output.file_name().map(|n| {
         n.to_string_lossy()
             .trim_end_matches(".mtrace.zst")
+            .trim_end_matches(".strace")
             .to_owned()
     });
     trace.header.name = name;
-    if let Err(e) = maple_trace::io::write_file(&output, &trace) {
+    let written = maple_trace::io::write(&file, &trace)
+        .and_then(|()| file.sync_all())
+        .map_err(|source| OutputError::Io {
+            path: output.clone(),
+            source,
+        });
+    if let Err(e) = written.and_then(|()| file_out.commit()) {
         eprintln!("maple: {e}");
         return ExitCode::FAILURE;
     }
@@ -216,7 +235,8 @@ pub fn import_command(args: &ImportArgs) -> ExitCode {
     ExitCode::SUCCESS
 }
 
-/// `gcc.strace.xz` becomes `gcc.mtrace.zst` beside it.
+/// `gcc.strace.xz` becomes `gcc.strace.mtrace.zst` beside it (`maple capture -- gcc` writes
+/// `gcc.mtrace.zst`, which an import must not replace).
 fn default_output(log: &Path) -> PathBuf {
     let name = log
         .file_name()
@@ -229,5 +249,24 @@ fn default_output(log: &Path) -> PathBuf {
         .trim_end_matches(".log")
         .trim_end_matches(".txt");
     let stem = if stem.is_empty() { "trace" } else { stem };
-    log.with_file_name(format!("{stem}.mtrace.zst"))
+    log.with_file_name(format!("{stem}.strace.mtrace.zst"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Imported traces are named after the log, with `.strace` kept before `.mtrace.zst`.
+    #[test]
+    fn import_names_cannot_take_a_capture_name() {
+        for (log, trace) in [
+            ("dir/gcc.strace.xz", "dir/gcc.strace.mtrace.zst"),
+            ("node.strace", "node.strace.mtrace.zst"),
+            ("run.log.zst", "run.strace.mtrace.zst"),
+            ("plain", "plain.strace.mtrace.zst"),
+            (".strace", "trace.strace.mtrace.zst"),
+        ] {
+            assert_eq!(default_output(Path::new(log)), Path::new(trace), "{log}");
+        }
+    }
 }

@@ -115,9 +115,26 @@ pub fn write_file(path: &Path, trace: &Trace) -> Result<(), FileError> {
         source,
     };
     let file = std::fs::File::create(path).map_err(io_err)?;
-    let mut encoder = zstd::stream::write::Encoder::new(file, ZSTD_LEVEL).map_err(io_err)?;
-    encoder
-        .write_all(trace.to_string().as_bytes())
-        .map_err(io_err)?;
-    encoder.finish().map_err(io_err)?.sync_all().map_err(io_err)
+    write(&file, trace).map_err(io_err)?;
+    file.sync_all().map_err(io_err)
+}
+
+/// Writes a trace as zstd-compressed text to `out`.
+///
+/// # Errors
+/// What writing to `out` failed with.
+///
+/// # Examples
+/// ```
+/// let trace = maple_trace::parse(b"#mapletrace 1\nN 1 t1 true\nX 1\n")?;
+/// let mut bytes = Vec::new();
+/// maple_trace::io::write(&mut bytes, &trace)?;
+/// let back = maple_trace::io::decompress(bytes)?;
+/// assert_eq!(maple_trace::parse(&back)?, trace);
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+pub fn write(out: impl Write, trace: &Trace) -> io::Result<()> {
+    let mut encoder = zstd::stream::write::Encoder::new(out, ZSTD_LEVEL)?;
+    encoder.write_all(trace.to_string().as_bytes())?;
+    encoder.finish()?.flush()
 }

@@ -44,6 +44,8 @@ pub enum ParseErrorKind {
         field: &'static str,
         /// What was there.
         token: String,
+        /// What the field takes (`a hex number of at most 64 bits`).
+        expected: &'static str,
     },
     /// A field is not in its expected form.
     BadField {
@@ -76,6 +78,19 @@ pub enum ParseErrorKind {
     },
     /// A file id was named twice by `f` lines.
     FileNamedTwice(FileId),
+    /// The file is another kind of log that another command reads.
+    OtherFormat(OtherFormat),
+}
+
+/// Logs that look like traces but are not, and the command that reads each.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum OtherFormat {
+    /// An `strace -f` log: `maple import-strace` turns it into a trace.
+    Strace,
+    /// A capture of the kernel's own maple-tree operations made with ftrace
+    /// (`testdata/kernel-ftrace`): `maple-bench --traces` replays those.
+    Ftrace,
 }
 
 impl Display for ParseErrorKind {
@@ -96,9 +111,11 @@ impl Display for ParseErrorKind {
             ParseErrorKind::ExtraField(t) => {
                 write!(f, "unexpected field `{t}` at the end of the line")
             }
-            ParseErrorKind::BadNumber { field, token } => {
-                write!(f, "{field} `{token}` is not a number that fits in 64 bits")
-            }
+            ParseErrorKind::BadNumber {
+                field,
+                token,
+                expected,
+            } => write!(f, "{field} `{token}` is not {expected}"),
             ParseErrorKind::BadField { field, token } => write!(f, "bad {field} `{token}`"),
             ParseErrorKind::UnknownRecord(t) => write!(f, "unknown record `{t}`"),
             ParseErrorKind::UnknownSyscall(t) => write!(f, "unknown syscall `{t}`"),
@@ -115,6 +132,14 @@ impl Display for ParseErrorKind {
                 write!(f, "snapshot announces {expected} VMAs but has {found}")
             }
             ParseErrorKind::FileNamedTwice(id) => write!(f, "file {id} is named twice"),
+            ParseErrorKind::OtherFormat(OtherFormat::Strace) => f.write_str(
+                "this is an strace log, not a maple trace: `maple import-strace LOG` turns it \
+                 into one",
+            ),
+            ParseErrorKind::OtherFormat(OtherFormat::Ftrace) => f.write_str(
+                "this is an ftrace capture of the kernel's maple-tree operations, not a maple \
+                 trace of system calls: `maple-bench --traces DIR` replays such captures",
+            ),
         }
     }
 }
@@ -162,7 +187,7 @@ pub fn parse(bytes: &[u8]) -> Result<Trace, ParseError> {
             kind,
         })?;
     }
-    let last_line = text.lines().count();
+    let last_line = text.lines().count().max(1);
     parser.finish().map_err(|kind| ParseError {
         line: last_line,
         kind,
@@ -203,6 +228,7 @@ impl<'a> Fields<'a> {
         parse_hex(token).ok_or_else(|| ParseErrorKind::BadNumber {
             field,
             token: clip(token),
+            expected: HEX,
         })
     }
 
@@ -211,6 +237,7 @@ impl<'a> Fields<'a> {
         parse_decimal(token).ok_or_else(|| ParseErrorKind::BadNumber {
             field,
             token: clip(token),
+            expected: DECIMAL,
         })
     }
 
@@ -244,6 +271,7 @@ impl<'a> Fields<'a> {
                 .ok_or_else(|| ParseErrorKind::BadNumber {
                     field: "result",
                     token: clip(token),
+                    expected: HEX,
                 }),
         }
     }
@@ -253,6 +281,36 @@ impl<'a> Fields<'a> {
             Some(extra) => Err(ParseErrorKind::ExtraField(clip(extra))),
             None => Ok(()),
         }
+    }
+}
+
+/// What a hex field takes, for error messages.
+const HEX: &str = "a hex number (without 0x) of at most 64 bits";
+/// What a decimal field (an address space id, a count) takes, for error messages.
+const DECIMAL: &str = "a decimal number below 2^32";
+
+/// Whether a first line looks like `strace -f` output: an optional task id (`1234 ` or
+/// `[pid 1234] `) and timestamp, then `name(`, or a `+++`/`---` line.
+fn looks_like_strace(line: &str) -> bool {
+    let mut rest = line.trim_start();
+    if let Some(after) = rest.strip_prefix("[pid") {
+        rest = after.split_once(']').map_or("", |(_, r)| r).trim_start();
+    }
+    // A task id, then a timestamp (`12:00:01.123456` or `1700000000.123`), each optional.
+    for _ in 0..2 {
+        let digits = rest.trim_start_matches(|c: char| c.is_ascii_digit() || c == ':' || c == '.');
+        if digits.len() < rest.len() && digits.starts_with(' ') {
+            rest = digits.trim_start();
+        }
+    }
+    if rest.starts_with("+++ ") || rest.starts_with("--- ") {
+        return true;
+    }
+    match rest.split_once('(') {
+        Some((name, _)) => {
+            !name.is_empty() && name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_')
+        }
+        None => false,
     }
 }
 
@@ -482,6 +540,9 @@ impl Parser {
         if !self.seen_magic {
             let mut words = line.split_ascii_whitespace();
             if words.next() != Some(MAGIC) {
+                if looks_like_strace(line) {
+                    return Err(ParseErrorKind::OtherFormat(OtherFormat::Strace));
+                }
                 return Err(ParseErrorKind::BadMagic);
             }
             let version = words.next().ok_or(ParseErrorKind::BadMagic)?;
@@ -565,6 +626,9 @@ impl Parser {
         if !self.records.is_empty() || slot.is_some() {
             return Err(ParseErrorKind::BadHeader(clip(line)));
         }
+        if key == "source" && line[first.len()..].trim_start().starts_with("ftrace") {
+            return Err(ParseErrorKind::OtherFormat(OtherFormat::Ftrace));
+        }
         let mut words = line.split_ascii_whitespace().skip(1);
         let value = words
             .next()
@@ -589,6 +653,10 @@ impl Parser {
             letter,
             "N" | "F" | "X" | "m" | "u" | "p" | "b" | "r" | "a" | "o"
         ) {
+            // An ftrace capture of the kernel's tree starts with `T tree program`.
+            if letter == "T" && self.records.is_empty() {
+                return Err(ParseErrorKind::OtherFormat(OtherFormat::Ftrace));
+            }
             return Err(ParseErrorKind::UnknownRecord(clip(letter)));
         }
         let space = fields.space()?;

@@ -703,7 +703,7 @@ pub fn import(bytes: &[u8]) -> Result<Trace, ImportError> {
     }
     if events.is_empty() {
         return Err(ImportError {
-            line: text.lines().count(),
+            line: text.lines().count().max(1),
             kind: ImportErrorKind::Empty,
         });
     }

@@ -391,3 +391,41 @@ fn c_program_with_every_call() {
     }
     assert!(outcome.stats.threads >= 4);
 }
+
+/// Builds `tests/programs/NAME.c` into a scratch folder; `None` (after saying why) without a
+/// C compiler.
+fn build_program(name: &str) -> Option<(PathBuf, PathBuf)> {
+    let dir = std::env::temp_dir().join(format!("maple-capture-{name}-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let program = dir.join(name);
+    let source = format!("{}/tests/programs/{name}.c", env!("CARGO_MANIFEST_DIR"));
+    let built = std::process::Command::new("cc")
+        .args(["-O2", "-o"])
+        .arg(&program)
+        .arg(source)
+        .status();
+    if !built.is_ok_and(|s| s.success()) {
+        eprintln!("skipping: no C compiler");
+        return None;
+    }
+    Some((dir, program))
+}
+
+/// The scale program at a small size: 400 one-page VMAs that cannot merge, then 400 random
+/// munmap and MAP_FIXED calls; captured and replayed with every step matching the kernel.
+#[test]
+fn many_vmas_small() {
+    let Some((dir, program)) = build_program("many_vmas") else {
+        return;
+    };
+    let outcome = capture(program.to_str().unwrap(), &["400", "7"]);
+    let _ = std::fs::remove_dir_all(&dir);
+    let Some(outcome) = outcome else {
+        return;
+    };
+    assert!(outcome.status.success(), "{}", outcome.status);
+    write_read_check(&outcome.trace, "many_vmas");
+    assert!(outcome.stats.peak_vmas > 400, "{:?}", outcome.stats);
+    let calls = outcome.stats.ops_by_kind["mmap"] + outcome.stats.ops_by_kind["munmap"];
+    assert!(calls > 800, "{calls}");
+}

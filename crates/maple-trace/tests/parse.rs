@@ -112,7 +112,7 @@ fn error_of(text: &str) -> String {
 #[test]
 fn hostile_input_names_the_line_and_the_reason() {
     let cases: &[(&str, &str)] = &[
-        ("", "line 0: not a maple trace (expected `#mapletrace 1`)"),
+        ("", "line 1: not a maple trace (expected `#mapletrace 1`)"),
         (
             "hello\n",
             "line 1: not a maple trace (expected `#mapletrace 1`)",
@@ -131,15 +131,15 @@ fn hostile_input_names_the_line_and_the_reason() {
         ),
         (
             "#mapletrace 1\nN 1 t1 a\nu 1 t1 10000000000000000 1000 0\n",
-            "line 3: address `10000000000000000` is not a number that fits in 64 bits",
+            "line 3: address `10000000000000000` is not a hex number (without 0x) of at most 64 bits",
         ),
         (
             "#mapletrace 1\nN 99999999999 t1 a\n",
-            "line 2: address space `99999999999` is not a number that fits in 64 bits",
+            "line 2: address space `99999999999` is not a decimal number below 2^32",
         ),
         (
             "#mapletrace 1\nN 1 t1 a\nu 1 t1 -5 1000 0\n",
-            "line 3: address `-5` is not a number that fits in 64 bits",
+            "line 3: address `-5` is not a hex number (without 0x) of at most 64 bits",
         ),
         (
             "#mapletrace 1\nN 1 t1 a\nz 1 t1\n",
@@ -242,6 +242,34 @@ fn hostile_input_names_the_line_and_the_reason() {
         (
             "#mapletrace 1\n\u{0}\u{1}\n",
             "line 2: unknown record `\u{0}\u{1}`",
+        ),
+        // A snapshot's space id is decimal and 32 bits: the message says so.
+        (
+            "#mapletrace 1\nS 18446744073709551615 1\n",
+            "line 2: address space `18446744073709551615` is not a decimal number below 2^32",
+        ),
+        // Other logs say what they are and which command reads them.
+        (
+            "32200 mmap(NULL, 8192, PROT_READ, MAP_PRIVATE|MAP_ANONYMOUS, -1, 0) = 0x7f0000000000\n",
+            "line 1: this is an strace log, not a maple trace: `maple import-strace LOG` turns it into one",
+        ),
+        (
+            "[pid  4242] 12:00:01.123456 brk(NULL) = 0x5000\n",
+            "line 1: this is an strace log, not a maple trace: `maple import-strace LOG` turns it into one",
+        ),
+        (
+            "execve(\"/bin/true\", [\"true\"], 0x7ffd /* 5 vars */) = 0\n",
+            "line 1: this is an strace log, not a maple trace: `maple import-strace LOG` turns it into one",
+        ),
+        (
+            "#mapletrace 1\n#name gcc\n#source ftrace maple_tree:ma_write\nT 1 cc1\n",
+            "line 3: this is an ftrace capture of the kernel's maple-tree operations, not a maple \
+             trace of system calls: `maple-bench --traces DIR` replays such captures",
+        ),
+        (
+            "#mapletrace 1\nT 1 cc1\nS 1 1000 1fff 3\n",
+            "line 2: this is an ftrace capture of the kernel's maple-tree operations, not a maple \
+             trace of system calls: `maple-bench --traces DIR` replays such captures",
         ),
     ];
     for &(text, expected) in cases {

@@ -137,7 +137,7 @@ fn line_shapes_strace_prints() {
 #[test]
 fn bad_logs_name_the_line() {
     let cases: &[(&[u8], &str)] = &[
-        (b"", "line 0: no system call in the log"),
+        (b"", "line 1: no system call in the log"),
         (
             b"1 mmap(NULL, 4096) = 0x1000\n",
             "line 1: mmap has no argument 3",
