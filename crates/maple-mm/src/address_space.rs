@@ -82,6 +82,13 @@ pub struct AddressSpaceConfig {
     pub cap_sys_rawio: bool,
     /// `vm.overcommit_memory == 2`: `MAP_NORESERVE` is then ignored.
     pub overcommit_never: bool,
+    /// Memory protection keys the CPU and kernel offer: 16 on x86-64 with PKU (the kernel
+    /// enabled it: `ospke` in `/proc/cpuinfo`), 0 without, the default. With keys, key 0 is
+    /// every VMA's key at first, `pkey_alloc` hands out the others, `pkey_mprotect` sets
+    /// them, and a `PROT_EXEC`-only mapping gets an execute-only key of its own. Without,
+    /// every key but -1 is `EINVAL` and `pkey_alloc` fails. At most 16 count (4 bits of
+    /// `vm_flags`).
+    pub pkeys: u32,
 }
 
 impl AddressSpaceConfig {
@@ -132,6 +139,7 @@ impl Default for AddressSpaceConfig {
             cap_ipc_lock: false,
             cap_sys_rawio: false,
             overcommit_never: false,
+            pkeys: 0,
         }
     }
 }
@@ -248,6 +256,11 @@ pub struct AddressSpace<I: VmaIndex = MapleIndex> {
     pub(crate) def_flags: VmFlags,
     next_anon_vma: u64,
     next_shmem: u64,
+    /// Protection keys allocated, one bit per key (`mm->context.pkey_allocation_map`).
+    pub(crate) pkeys_allocated: u16,
+    /// The key of execute-only mappings, once one was needed
+    /// (`mm->context.execute_only_pkey`).
+    pub(crate) execute_only_pkey: Option<u32>,
     /// Boundaries where Linux leaves mergeable VMAs apart (M6).
     pub(crate) tolerated: BTreeSet<u64>,
     pub(crate) scratch: Window,
@@ -305,6 +318,8 @@ impl<I: VmaIndex> AddressSpace<I> {
     /// assert_eq!(mm.map_count(), 0);
     /// ```
     pub fn with_index(config: AddressSpaceConfig) -> Self {
+        // Key 0 is allocated implicitly when keys exist.
+        let pkeys_allocated = u16::from(config.pkeys > 0);
         AddressSpace {
             config,
             index: I::new(),
@@ -316,6 +331,8 @@ impl<I: VmaIndex> AddressSpace<I> {
             def_flags: VmFlags::empty(),
             next_anon_vma: 1,
             next_shmem: 1,
+            pkeys_allocated,
+            execute_only_pkey: None,
             tolerated: BTreeSet::new(),
             scratch: Window::default(),
             #[cfg(feature = "fault-injection")]
@@ -710,6 +727,8 @@ impl<I: VmaIndex> AddressSpace<I> {
         child.vmas = self.vmas.clone();
         child.next_anon_vma = self.next_anon_vma;
         child.next_shmem = self.next_shmem;
+        child.pkeys_allocated = self.pkeys_allocated;
+        child.execute_only_pkey = self.execute_only_pkey;
         child.start_brk = self.start_brk;
         child.brk = self.brk;
         child.start_stack = self.start_stack;

@@ -49,6 +49,9 @@ pub enum Errno {
     /// `EINVAL` (22): an argument is invalid.
     #[doc(alias = "EINVAL")]
     Inval,
+    /// `ENOSPC` (28): every protection key is allocated (`pkey_alloc`).
+    #[doc(alias = "ENOSPC")]
+    NoSpc,
     /// `EOVERFLOW` (75): the file offset plus the length overflow.
     #[doc(alias = "EOVERFLOW")]
     Overflow,
@@ -73,6 +76,7 @@ impl Errno {
             Errno::Fault => 14,
             Errno::Exist => 17,
             Errno::Inval => 22,
+            Errno::NoSpc => 28,
             Errno::Overflow => 75,
             Errno::OpNotSupp => 95,
         }
@@ -93,6 +97,7 @@ impl Errno {
             Errno::Fault => "EFAULT",
             Errno::Exist => "EEXIST",
             Errno::Inval => "EINVAL",
+            Errno::NoSpc => "ENOSPC",
             Errno::Overflow => "EOVERFLOW",
             Errno::OpNotSupp => "EOPNOTSUPP",
         }
@@ -116,6 +121,7 @@ impl Errno {
             Errno::Fault,
             Errno::Exist,
             Errno::Inval,
+            Errno::NoSpc,
             Errno::Overflow,
             Errno::OpNotSupp,
         ]

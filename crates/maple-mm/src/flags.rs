@@ -232,6 +232,14 @@ bit_set! {
         NOHUGEPAGE = 0x40000000;
         /// KSM may merge its pages: `MADV_MERGEABLE` (`VM_MERGEABLE`).
         MERGEABLE = 0x80000000;
+        /// Protection key, bit 0 (`VM_PKEY_BIT0`); see [`VmFlags::PKEY`].
+        PKEY_BIT0 = 1 << 32;
+        /// Protection key, bit 1 (`VM_PKEY_BIT1`).
+        PKEY_BIT1 = 1 << 33;
+        /// Protection key, bit 2 (`VM_PKEY_BIT2`).
+        PKEY_BIT2 = 1 << 34;
+        /// Protection key, bit 3 (`VM_PKEY_BIT3`).
+        PKEY_BIT3 = 1 << 35;
         /// Pages may be dropped under pressure: `MAP_DROPPABLE` (`VM_DROPPABLE`).
         DROPPABLE = 1 << 40;
     }
@@ -271,6 +279,38 @@ impl VmFlags {
     pub const DATA_DEFAULT: VmFlags = VmFlags(
         Self::READ.0 | Self::WRITE.0 | Self::MAYREAD.0 | Self::MAYWRITE.0 | Self::MAYEXEC.0,
     );
+
+    /// The four bits that hold a VMA's memory protection key (x86-64 has 16 keys; Linux:
+    /// `ARCH_VM_PKEY_FLAGS`). Keys are part of the flags, so VMAs with different keys never
+    /// merge.
+    ///
+    /// ```
+    /// use maple_mm::VmFlags;
+    /// assert_eq!(VmFlags::PKEY.bits(), 0xf << 32);
+    /// ```
+    pub const PKEY: VmFlags = VmFlags(0xf << 32);
+
+    /// The flags that hold protection key `key` (its low four bits; Linux:
+    /// `arch_calc_vm_prot_bits()`).
+    ///
+    /// ```
+    /// use maple_mm::VmFlags;
+    /// assert_eq!(VmFlags::from_pkey(5), VmFlags::PKEY_BIT0 | VmFlags::PKEY_BIT2);
+    /// assert_eq!(VmFlags::from_pkey(5).pkey(), 5);
+    /// ```
+    pub const fn from_pkey(key: u32) -> VmFlags {
+        VmFlags(((key & 0xf) as u64) << 32)
+    }
+
+    /// The protection key these flags hold (Linux: `vma_pkey()`).
+    ///
+    /// ```
+    /// use maple_mm::VmFlags;
+    /// assert_eq!((VmFlags::READ | VmFlags::PKEY_BIT1).pkey(), 2);
+    /// ```
+    pub const fn pkey(self) -> u32 {
+        ((self.0 & Self::PKEY.0) >> 32) as u32
+    }
 
     /// The access flags for `PROT_*` bits (Linux: `calc_vm_prot_bits()`).
     ///

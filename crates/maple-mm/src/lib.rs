@@ -6,7 +6,9 @@
 //! [`mmap`](AddressSpace::mmap), [`munmap`](AddressSpace::munmap),
 //! [`mprotect`](AddressSpace::mprotect), [`madvise`](AddressSpace::madvise),
 //! [`mlock`](AddressSpace::mlock) and friends, [`brk`](AddressSpace::brk),
-//! [`mremap`](AddressSpace::mremap), plus [`fork`](AddressSpace::fork),
+//! [`mremap`](AddressSpace::mremap), memory protection keys
+//! ([`pkey_alloc`](AddressSpace::pkey_alloc), [`pkey_mprotect`](AddressSpace::pkey_mprotect)),
+//! plus [`fork`](AddressSpace::fork),
 //! [`exec`](AddressSpace::exec), page [`fault`](AddressSpace::fault)s and stack growth.
 //! Each follows what Linux 6.x does to the VMA layout: where a mapping is placed, where VMAs
 //! are split, which neighbours merge, which `errno` comes back and when `max_map_count` is
@@ -101,7 +103,7 @@
 //!
 //! Memory contents, page tables and reclaim are not modelled; a fault only records that a
 //! VMA has an `anon_vma`. Left out as well: hugetlbfs (`MAP_HUGETLB` fails as it does with no
-//! huge pages reserved), `mseal`, memory protection keys, shadow stacks, userfaultfd, NUMA
+//! huge pages reserved), `mseal`, shadow stacks, userfaultfd, NUMA
 //! policies, anonymous VMA names, soft-dirty tracking, `VM_GROWSUP` architectures, 5-level
 //! paging, and commit-charge accounting beyond `overcommit_memory = 2` being off or on.
 
@@ -122,6 +124,7 @@ mod mprotect;
 mod mremap;
 mod munmap;
 mod ops;
+mod pkey;
 mod split;
 mod unmapped_area;
 mod vma;

@@ -153,6 +153,12 @@ impl<I: VmaIndex> AddressSpace<I> {
         {
             return Err(Errno::Exist);
         }
+        // Execute-only memory gets the execute-only protection key, where keys exist.
+        if prot == Prot::EXEC
+            && let Some(key) = self.execute_only_pkey()
+        {
+            vm_flags |= VmFlags::from_pkey(key);
+        }
         if flags.contains(MapFlags::LOCKED)
             && !self.config.cap_ipc_lock
             && self.config.rlimit_memlock == 0

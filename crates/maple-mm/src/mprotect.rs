@@ -48,6 +48,47 @@ impl<I: VmaIndex> AddressSpace<I> {
     /// Linux: `mprotect()`, `do_mprotect_pkey()`.
     #[doc(alias = "do_mprotect_pkey")]
     pub fn mprotect(&mut self, start: u64, len: u64, prot: Prot) -> Result<(), Errno> {
+        self.pkey_mprotect(start, len, prot, -1)
+    }
+
+    /// [`mprotect`](Self::mprotect) that also sets the protection key of every VMA in the
+    /// range to `pkey`, which must be allocated ([`pkey_alloc`](Self::pkey_alloc), or key 0);
+    /// -1 keeps each VMA's key, as `mprotect` does. VMAs with different keys do not merge.
+    ///
+    /// # Errors
+    ///
+    /// As [`mprotect`](Self::mprotect), and [`Errno::Inval`] for a key that is not allocated:
+    /// on a machine without protection keys, any key but -1.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use maple_mm::{AddressSpace, AddressSpaceConfig, Errno, MapFlags, Prot};
+    ///
+    /// let anon = MapFlags::PRIVATE | MapFlags::ANONYMOUS;
+    /// let rw = Prot::READ | Prot::WRITE;
+    /// let mut pku = AddressSpace::with_config(AddressSpaceConfig { pkeys: 16, ..Default::default() });
+    /// let a = pku.mmap(0, 0x3000, rw, anon, None, 0)?;
+    /// let key = pku.pkey_alloc(0, 0)?;
+    /// pku.pkey_mprotect(a + 0x1000, 0x1000, rw, key as i32)?;
+    /// assert_eq!(pku.map_count(), 3); // same protection, another key: split
+    /// assert_eq!(pku.vma_lookup(a + 0x1000).unwrap().flags().pkey(), key);
+    ///
+    /// let mut none = AddressSpace::new(); // no protection keys: only -1 is valid
+    /// let b = none.mmap(0, 0x3000, rw, anon, None, 0)?;
+    /// assert_eq!(none.pkey_mprotect(b, 0x1000, rw, 0), Err(Errno::Inval));
+    /// none.pkey_mprotect(b, 0x1000, Prot::READ, -1)?;
+    /// # Ok::<(), Errno>(())
+    /// ```
+    ///
+    /// Linux: `pkey_mprotect()`, `do_mprotect_pkey()`.
+    pub fn pkey_mprotect(
+        &mut self,
+        start: u64,
+        len: u64,
+        prot: Prot,
+        pkey: i32,
+    ) -> Result<(), Errno> {
         let grows = prot & (Prot::GROWSDOWN | Prot::GROWSUP);
         let prot = prot.without(grows);
         if grows == (Prot::GROWSDOWN | Prot::GROWSUP) || !page_aligned(start) {
@@ -63,6 +104,9 @@ impl<I: VmaIndex> AddressSpace<I> {
             .without(Prot::READ | Prot::WRITE | Prot::EXEC | Prot::SEM)
             .is_empty()
         {
+            return Err(Errno::Inval);
+        }
+        if pkey != -1 && !self.pkey_is_allocated(pkey) {
             return Err(Errno::Inval);
         }
         let mut start = start;
@@ -81,9 +125,16 @@ impl<I: VmaIndex> AddressSpace<I> {
                 return Err(Errno::Inval);
             }
         }
+        // A plain mprotect to execute-only memory takes the execute-only key (allocated on
+        // first use); Linux asks for it at the first VMA of the loop, which always runs.
+        let exec_only = if pkey == -1 && prot == Prot::EXEC {
+            self.execute_only_pkey()
+        } else {
+            None
+        };
         let mut w = self.window();
         w.load(self, start, end);
-        let result = self.mprotect_window(&mut w, start, end, prot);
+        let result = self.mprotect_window(&mut w, start, end, prot, pkey, exec_only);
         self.commit(w)?;
         result
     }
@@ -95,6 +146,8 @@ impl<I: VmaIndex> AddressSpace<I> {
         start: u64,
         end: u64,
         prot: Prot,
+        pkey: i32,
+        exec_only: Option<u32>,
     ) -> Result<(), Errno> {
         let mut nstart = start;
         let mut i = w.first_ending_after(start);
@@ -107,7 +160,10 @@ impl<I: VmaIndex> AddressSpace<I> {
                 return Err(Errno::NoMem);
             }
             let old = w.vma(i).flags;
-            let newflags = VmFlags::from_prot(prot) | old.without(VmFlags::ACCESS);
+            let key = self.mprotect_pkey(old, prot, pkey, exec_only);
+            let newflags = VmFlags::from_prot(prot)
+                | VmFlags::from_pkey(key)
+                | old.without(VmFlags::ACCESS | VmFlags::PKEY);
             // Each access flag needs its VM_MAY* flag, four bits up.
             let may = VmFlags::from_bits(newflags.bits() >> 4);
             if !(newflags & VmFlags::ACCESS).without(may).is_empty() {
