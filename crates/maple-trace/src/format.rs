@@ -462,6 +462,10 @@ pub enum OtherCall {
     SetMempolicyHomeNode,
     /// `process_madvise(pidfd, iovec, vlen, advice, flags)` on this process (ranges not recorded).
     ProcessMadvise,
+    /// `pkey_alloc(flags, access_rights)`, returning the key.
+    PkeyAlloc,
+    /// `pkey_free(key)`.
+    PkeyFree,
 }
 
 const OTHER_CALLS: &[(OtherCall, &str, usize)] = &[
@@ -483,6 +487,8 @@ const OTHER_CALLS: &[(OtherCall, &str, usize)] = &[
         4,
     ),
     (OtherCall::ProcessMadvise, "process_madvise", 1),
+    (OtherCall::PkeyAlloc, "pkey_alloc", 2),
+    (OtherCall::PkeyFree, "pkey_free", 1),
 ];
 
 impl OtherCall {
@@ -671,8 +677,9 @@ impl Display for Backing {
 
 /// One VMA of a kernel snapshot, as `/proc/PID/smaps` showed it.
 ///
-/// Written `v start end perms offset backing [flags] [A]`, with `perms` as in `/proc/PID/maps`
-/// (`rw-p`) and `flags` the two-letter `VmFlags` joined by commas (`rd,wr,mr,mw,me,ac`).
+/// Written `v start end perms offset backing [flags] [A] [pkey<n>]`, with `perms` as in
+/// `/proc/PID/maps` (`rw-p`), `flags` the two-letter `VmFlags` joined by commas
+/// (`rd,wr,mr,mw,me,ac`), and the protection key when it is not 0.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct SnapshotVma {
     /// First address.
@@ -697,6 +704,9 @@ pub struct SnapshotVma {
     /// written as a final `A`. Such a VMA has an anon_vma, which decides some merges; a VMA
     /// without anonymous pages may still have one (its pages freed), so `false` proves nothing.
     pub anon_pages: bool,
+    /// The memory protection key (`ProtectionKey:` in `/proc/PID/smaps`, shown on machines
+    /// with keys), written `pkey<n>` when it is not 0.
+    pub pkey: u32,
 }
 
 impl SnapshotVma {
@@ -734,6 +744,9 @@ impl Display for SnapshotVma {
         }
         if self.anon_pages {
             f.write_str(" A")?;
+        }
+        if self.pkey != 0 {
+            write!(f, " pkey{}", self.pkey)?;
         }
         Ok(())
     }
@@ -896,6 +909,19 @@ pub struct Header {
     pub arch: Option<String>,
     /// `#source`: how the trace was made (`maple-capture`, `strace`).
     pub source: Option<String>,
+    /// `#pkeys`: how many memory protection keys the capturing machine had: 16 on x86-64
+    /// with PKU, 0 without. The replay models that machine, whatever CPU it runs on. A trace
+    /// without the line (written before it existed, or imported from strace) replays as from
+    /// a machine without keys ([`Header::pkey_count`]).
+    pub pkeys: Option<u32>,
+}
+
+impl Header {
+    /// The protection keys of the capturing machine: `#pkeys`, or 0 when the header does not
+    /// say.
+    pub fn pkey_count(&self) -> u32 {
+        self.pkeys.unwrap_or(0)
+    }
 }
 
 /// A whole trace: header and records in the order they happened.
@@ -937,6 +963,9 @@ impl Display for Header {
             if let Some(value) = value {
                 writeln!(f, "#{key} {}", escape_token(value))?;
             }
+        }
+        if let Some(pkeys) = self.pkeys {
+            writeln!(f, "#pkeys {pkeys}")?;
         }
         Ok(())
     }

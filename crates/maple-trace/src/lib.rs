@@ -46,8 +46,10 @@
 //! stored compressed with zstd (xz and plain text are read too).
 //!
 //! The first line is `#mapletrace 1`. Header lines follow: `#name NAME`, `#kernel RELEASE`
-//! (from `uname -r`), `#arch MACHINE` (from `uname -m`), `#source HOW`. Any other line starting
-//! with `#` is a comment. Names are percent-escaped (`%20` for a space).
+//! (from `uname -r`), `#arch MACHINE` (from `uname -m`), `#source HOW`, `#pkeys N` (the memory
+//! protection keys of the capturing machine: 16 on x86-64 with PKU, 0 without; a trace without
+//! the line replays as from a machine without keys). Any other line starting with `#` is a
+//! comment. Names are percent-escaped (`%20` for a space).
 //!
 //! Nothing from the capturing machine's file system appears: files become ids `f<n>` (one per
 //! device and inode), threads `t<n>` and address spaces small numbers, all in order of first
@@ -60,13 +62,13 @@
 //! | `X` | `as` | the last task using `as` exited or exec'd |
 //! | `m` | `as thr addr len prot flags file off ret` | `mmap`: `addr` the hint (0 for NULL), `prot` as `rwx` with `-`, `flags` letters below, `file` `f<n>` or `-`, followed by `:r`, `:w` or `:rw` when the descriptor's open mode is known (a shared mapping of a read-only descriptor loses `VM_SHARED` and `VM_MAYWRITE`), `off` in bytes, `ret` the address |
 //! | `u` | `as thr addr len ret` | `munmap` |
-//! | `p` | `as thr addr len prot ret [k<key>]` | `mprotect`, or `pkey_mprotect` with its key; `prot` may end in `G` or `U` (PROT_GROWSDOWN/UP) |
+//! | `p` | `as thr addr len prot ret [k<key>]` | `mprotect`, or `pkey_mprotect` with its key (decimal, -1 written 4294967295); `prot` may end in `G` or `U` (PROT_GROWSDOWN/UP) |
 //! | `b` | `as thr req ret` | `brk`: `req` 0 is `brk(NULL)`; `ret` is the break afterwards |
 //! | `r` | `as thr old oldlen newlen flags newaddr ret` | `mremap`: flags `M` maymove, `F` fixed, `D` dontunmap, `0` none; `newaddr` 0 when absent |
 //! | `a` | `as thr addr len advice ret` | `madvise`, advice without `MADV_` (`DONTFORK`) |
-//! | `o` | `as thr name args... ret` | other calls: `mlock addr len`, `mlock2 addr len flags`, `munlock addr len`, `mlockall flags`, `munlockall`, `mseal addr len flags`, `mbind addr len mode`, `remap_file_pages addr size prot pgoff flags`, `shmat id addr flags`, `shmdt addr`, `map_shadow_stack addr size flags`, `set_vma_name addr len set`, `set_mempolicy_home_node addr len node flags`, `process_madvise advice` |
+//! | `o` | `as thr name args... ret` | other calls: `mlock addr len`, `mlock2 addr len flags`, `munlock addr len`, `mlockall flags`, `munlockall`, `mseal addr len flags`, `mbind addr len mode`, `remap_file_pages addr size prot pgoff flags`, `shmat id addr flags`, `shmdt addr`, `map_shadow_stack addr size flags`, `set_vma_name addr len set`, `set_mempolicy_home_node addr len node flags`, `process_madvise advice`, `pkey_alloc flags rights` (returning the key), `pkey_free key` |
 //! | `S` | `as n` | a snapshot: the kernel's layout of `as` after every record above; `n` `v` lines follow |
-//! | `v` | `start end perms off file [flags] [A]` | one VMA of a snapshot: `[start, end)`, `perms` as in `/proc/PID/maps` (`r-xp`), `file` `f<n>`, `-` or a bracketed kernel name (`[heap]`, `[stack]`, `[vdso]`, `[anon:NAME]`), `flags` the `VmFlags` of `/proc/PID/smaps` joined by commas, `A` when smaps showed anonymous pages in it (so it has an anon_vma) |
+//! | `v` | `start end perms off file [flags] [A] [pkey<n>]` | one VMA of a snapshot: `[start, end)`, `perms` as in `/proc/PID/maps` (`r-xp`), `file` `f<n>`, `-` or a bracketed kernel name (`[heap]`, `[stack]`, `[vdso]`, `[anon:NAME]`), `flags` the `VmFlags` of `/proc/PID/smaps` joined by commas, `A` when smaps showed anonymous pages in it (so it has an anon_vma), `pkey<n>` its protection key when not 0 |
 //! | `f` | `f<n> name` | the name of a file id |
 //!
 //! Results are hex, or `!` and the error name (`!ENOMEM`). `mmap` flag letters: `p` private,

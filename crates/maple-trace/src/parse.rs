@@ -336,6 +336,18 @@ fn parse_decimal(token: &str) -> Option<u32> {
     token.parse().ok()
 }
 
+/// The one value of a header line (`#name VALUE`).
+fn header_value(line: &str) -> Result<&str, ParseErrorKind> {
+    let mut words = line.split_ascii_whitespace().skip(1);
+    let value = words
+        .next()
+        .ok_or(ParseErrorKind::MissingField("header value"))?;
+    if let Some(extra) = words.next() {
+        return Err(ParseErrorKind::ExtraField(clip(extra)));
+    }
+    Ok(value)
+}
+
 /// Reverses [`crate::format::escape_token`].
 fn unescape(field: &'static str, token: &str) -> Result<String, ParseErrorKind> {
     if token == "%" {
@@ -499,8 +511,9 @@ fn parse_vma(fields: &mut Fields<'_>) -> Result<SnapshotVma, ParseErrorKind> {
     let backing = parse_backing(fields.next("file")?)?;
     let mut flags = Vec::new();
     let mut anon_pages = false;
+    let mut pkey = 0;
     let mut token = fields.tokens.next();
-    if let Some(list) = token.filter(|&t| t != "A") {
+    if let Some(list) = token.filter(|&t| t != "A" && !t.starts_with("pkey")) {
         for mnemonic in list.split(',') {
             match mnemonic.as_bytes() {
                 &[a, b] if a.is_ascii_alphanumeric() && b.is_ascii_alphanumeric() => {
@@ -518,7 +531,18 @@ fn parse_vma(fields: &mut Fields<'_>) -> Result<SnapshotVma, ParseErrorKind> {
     }
     if token == Some("A") {
         anon_pages = true;
-    } else if let Some(extra) = token {
+        token = fields.tokens.next();
+    }
+    if let Some(key) = token.and_then(|t| t.strip_prefix("pkey")) {
+        pkey = parse_decimal(key)
+            .filter(|&k| k != 0)
+            .ok_or_else(|| ParseErrorKind::BadField {
+                field: "protection key",
+                token: clip(token.unwrap_or_default()),
+            })?;
+        token = fields.tokens.next();
+    }
+    if let Some(extra) = token {
         return Err(ParseErrorKind::ExtraField(clip(extra)));
     }
     Ok(SnapshotVma {
@@ -532,6 +556,7 @@ fn parse_vma(fields: &mut Fields<'_>) -> Result<SnapshotVma, ParseErrorKind> {
         backing,
         flags,
         anon_pages,
+        pkey,
     })
 }
 
@@ -620,6 +645,7 @@ impl Parser {
             "kernel" => &mut self.header.kernel,
             "arch" => &mut self.header.arch,
             "source" => &mut self.header.source,
+            "pkeys" => return self.pkeys_header(line),
             // Any other `#` line is a comment.
             _ => return Ok(()),
         };
@@ -629,14 +655,22 @@ impl Parser {
         if key == "source" && line[first.len()..].trim_start().starts_with("ftrace") {
             return Err(ParseErrorKind::OtherFormat(OtherFormat::Ftrace));
         }
-        let mut words = line.split_ascii_whitespace().skip(1);
-        let value = words
-            .next()
-            .ok_or(ParseErrorKind::MissingField("header value"))?;
-        if let Some(extra) = words.next() {
-            return Err(ParseErrorKind::ExtraField(clip(extra)));
+        *slot = Some(unescape("header value", header_value(line)?)?);
+        Ok(())
+    }
+
+    /// `#pkeys N`: the protection keys of the capturing machine, a decimal count.
+    fn pkeys_header(&mut self, line: &str) -> Result<(), ParseErrorKind> {
+        if !self.records.is_empty() || self.header.pkeys.is_some() {
+            return Err(ParseErrorKind::BadHeader(clip(line)));
         }
-        *slot = Some(unescape("header value", value)?);
+        let value = header_value(line)?;
+        let count = parse_decimal(value).ok_or_else(|| ParseErrorKind::BadNumber {
+            field: "protection key count",
+            token: clip(value),
+            expected: DECIMAL,
+        })?;
+        self.header.pkeys = Some(count);
         Ok(())
     }
 

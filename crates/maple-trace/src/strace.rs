@@ -277,6 +277,9 @@ const LOCK_NAMES: &[(&str, u64)] = &[
     ("MLOCK_ONFAULT", 1),
 ];
 
+/// `pkey_alloc` access rights.
+const PKEY_RIGHTS: &[(&str, u64)] = &[("PKEY_DISABLE_ACCESS", 1), ("PKEY_DISABLE_WRITE", 2)];
+
 const CLONE_VM: u64 = 0x100;
 
 /// Reads `A|B|0x40|21<<MAP_HUGE_SHIFT` with the names in `table`.
@@ -592,6 +595,7 @@ impl Importer {
                         (OtherCall::Mlockall, 0) | (OtherCall::Mlock2, 2) => {
                             parse_flags(token, LOCK_NAMES)?
                         }
+                        (OtherCall::PkeyAlloc, 1) => parse_flags(token, PKEY_RIGHTS)?,
                         (OtherCall::Mbind, 2) | (OtherCall::ProcessMadvise, _) => {
                             parse_number(token).unwrap_or(0)
                         }

@@ -49,6 +49,14 @@ fn write_read_check(trace: &Trace, file: &str) -> String {
     let release = std::fs::read_to_string("/proc/sys/kernel/osrelease").unwrap();
     assert_eq!(back.header.kernel.as_deref(), Some(release.trim()));
     assert_eq!(back.header.arch.as_deref(), Some("x86_64"));
+    // The machine's protection keys, as the kernel reports them in /proc/cpuinfo: x86-64
+    // has 16 when it enabled PKU (`ospke`), none otherwise.
+    let cpuinfo = std::fs::read_to_string("/proc/cpuinfo").unwrap();
+    let pku = cpuinfo
+        .lines()
+        .filter(|l| l.starts_with("flags"))
+        .any(|l| l.split_ascii_whitespace().any(|f| f == "ospke"));
+    assert_eq!(back.header.pkeys, Some(if pku { 16 } else { 0 }));
 
     // No path of this machine: no `/` anywhere (names are base names, files are ids).
     for (i, line) in text.lines().enumerate() {
@@ -353,7 +361,7 @@ fn python_threads_mmap_and_fork() {
 }
 
 /// A C program making every recorded call (mmap flavours, mprotect splits, mlock, madvise,
-/// set_vma_name, mremap, shared file and anonymous mappings, brk, pkey_mprotect, mseal),
+/// set_vma_name, mremap, shared file and anonymous mappings, brk, protection keys, mseal),
 /// with three threads mapping and unmapping at once, a fork and a vfork: captured, then
 /// replayed with every step matching the kernel (`write_read_check`).
 #[test]
@@ -382,6 +390,8 @@ fn c_program_with_every_call() {
     let text = write_read_check(trace, "every_call");
     for call in [
         "o 1 t1 mlockall",
+        "o 1 t1 pkey_alloc",
+        "o 1 t1 pkey_free",
         "o 1 t1 mseal",
         "o 1 t1 set_vma_name",
         "r 1 t1",

@@ -14,12 +14,13 @@ const EVERY_RECORD: &str = "\
 #kernel 6.18.44
 #arch x86_64
 #source maple-capture
+#pkeys 16
 f f1 libc.so.6
 f f2 my%20file%23
 N 1 t1 true
 S 1 3
 v 1000 3000 r-xp 0 f1 rd,ex,mr,mw,me
-v 3000 4000 rw-p 2000 f1 A
+v 3000 4000 rw-p 2000 f1 A pkey2
 v 7ff000 800000 rw-p 0 [stack] rd,wr,mr,mw,me,gd,ac A
 m 1 t1 0 2000 rw- pa - 0 7f0437ce4000
 m 1 t1 7f0437b1f000 156000 r-x pFD f2:r 26000 7f0437b1f000
@@ -42,9 +43,11 @@ a 1 t1 7f30855cb000 2000 #77 !EINVAL
 o 1 t1 mlock 1000 2000 0
 o 1 t1 munlockall 0
 o 1 t1 set_vma_name 1000 2000 1 0
+o 1 t1 pkey_alloc 0 1 1
+o 1 t1 pkey_free ffffffff !EINVAL
 F 2 1 t3 racing
 S 2 1
-v 1000 3000 r-xp 0 [anon:glibc%20malloc]
+v 1000 3000 r-xp 0 [anon:glibc%20malloc] pkey15
 S 2 0
 X 1
 N 3 t3 cc1
@@ -58,7 +61,8 @@ fn every_record_round_trips() {
     assert_eq!(trace.header.name.as_deref(), Some("every record"));
     assert_eq!(trace.header.kernel.as_deref(), Some("6.18.44"));
     assert_eq!(trace.snapshot_count(), 3);
-    assert_eq!(trace.op_count(), 26);
+    assert_eq!(trace.op_count(), 28);
+    assert_eq!(trace.header.pkeys, Some(16));
     let named = trace.records.iter().find_map(|r| match r {
         Record::FileName {
             file: FileId(2),
@@ -83,6 +87,17 @@ fn every_record_round_trips() {
         | MapFlags::STACK
         | 0x4000_0000;
     assert_eq!(unknown_flags, Some(MapFlags(expected)));
+}
+
+/// `#pkeys` (the capturing machine's protection keys) is optional: a trace without it, written
+/// before it existed, reads as from a machine without keys.
+#[test]
+fn protection_key_header_is_optional() {
+    let old = parse(b"#mapletrace 1\n#kernel 6.1\nN 1 t1 a\nX 1\n").unwrap();
+    assert_eq!((old.header.pkeys, old.header.pkey_count()), (None, 0));
+    let new = parse(b"#mapletrace 1\n#pkeys 0\nN 1 t1 a\nX 1\n").unwrap();
+    assert_eq!((new.header.pkeys, new.header.pkey_count()), (Some(0), 0));
+    assert_eq!(new.to_string(), "#mapletrace 1\n#pkeys 0\nN 1 t1 a\nX 1\n");
 }
 
 #[test]
@@ -237,6 +252,18 @@ fn hostile_input_names_the_line_and_the_reason() {
             "#mapletrace 1\nf f1 a\nf f1 b\n",
             "line 3: file f1 is named twice",
         ),
+        (
+            "#mapletrace 1\n#pkeys many\n",
+            "line 2: protection key count `many` is not a decimal number below 2^32",
+        ),
+        (
+            "#mapletrace 1\n#pkeys 16\n#pkeys 0\n",
+            "line 3: unexpected header `#pkeys 0`",
+        ),
+        (
+            "#mapletrace 1\nN 1 t1 a\nS 1 1\nv 1000 2000 rw-p 0 - rd pkey0\n",
+            "line 4: bad protection key `pkey0`",
+        ),
         ("#mapletrace 1\nN 1 t1 a%zz\n", "line 2: bad program `a%zz`"),
         ("#mapletrace 1\nN 1 t1 a%2\n", "line 2: bad program `a%2`"),
         (
@@ -384,7 +411,7 @@ fn arb_memory_op() -> impl Strategy<Value = Op> {
             }
         ),
         (
-            0usize..3,
+            0usize..5,
             proptest::collection::vec(any::<u64>(), 5),
             arb_result()
         )
@@ -393,6 +420,8 @@ fn arb_memory_op() -> impl Strategy<Value = Op> {
                     OtherCall::Mlock2,
                     OtherCall::Munlockall,
                     OtherCall::RemapFilePages,
+                    OtherCall::PkeyAlloc,
+                    OtherCall::PkeyFree,
                 ][which];
                 Op::Other {
                     call,
@@ -423,6 +452,7 @@ fn arb_snapshot() -> impl Strategy<Value = Vec<SnapshotVma>> {
                 proptest::sample::select(vec![*b"rd", *b"wr", *b"gd", *b"ac", *b"dc", *b"9z"]),
                 0..4,
             ),
+            proptest::sample::select(vec![0u32, 0, 1, 15]),
         ),
         0..6,
     )
@@ -431,7 +461,7 @@ fn arb_snapshot() -> impl Strategy<Value = Vec<SnapshotVma>> {
         parts
             .into_iter()
             .map(
-                |(gap, len, [read, write, exec, shared], offset, backing, flags)| {
+                |(gap, len, [read, write, exec, shared], offset, backing, flags, pkey)| {
                     let start = at + gap;
                     at = start + len;
                     SnapshotVma {
@@ -445,6 +475,7 @@ fn arb_snapshot() -> impl Strategy<Value = Vec<SnapshotVma>> {
                         backing,
                         flags,
                         anon_pages: offset % 2 == 0,
+                        pkey,
                     }
                 },
             )
@@ -459,6 +490,7 @@ proptest! {
         program in "[\\x00-\\x7f\\u{a0}é]{0,10}",
         ops in proptest::collection::vec((arb_memory_op(), 1u32..5), 0..20),
         snapshot in arb_snapshot(),
+        pkeys in proptest::option::of(0u32..20),
     ) {
         let space = SpaceId(1);
         let mut records = vec![
@@ -469,7 +501,7 @@ proptest! {
             records.push(Record::Op { space, thread: Some(ThreadId(thread)), op });
         }
         records.push(Record::Op { space, thread: None, op: Op::Exit });
-        let trace = Trace { header: Header { name: Some("p t".into()), ..Header::default() }, records };
+        let trace = Trace { header: Header { name: Some("p t".into()), pkeys, ..Header::default() }, records };
         let text = trace.to_string();
         let parsed = parse(text.as_bytes()).map_err(|e| TestCaseError::fail(format!("{e}\n{text}")))?;
         prop_assert_eq!(&parsed, &trace);

@@ -156,3 +156,57 @@ fn calls_of_threads_in_kernel_order() {
     assert!(!report.all_match(), "{report}");
     assert!(!report.resyncs.contains_key("call-order"));
 }
+
+/// Protection keys follow the machine the trace was captured on (`#pkeys`), never the CPU
+/// that replays: the same program replays with every step matching from a machine without
+/// keys (every key `EINVAL`, as Linux 6.18 answers on a CPU without PKU) and from one with
+/// x86-64's 16 (keys allocated, a key splitting a VMA, an execute-only mapping taking its own
+/// key); with the header swapped, both diverge.
+#[test]
+fn protection_keys_follow_the_capturing_machine() {
+    let rw = "rd,wr,mr,mw,me,ac";
+    let body = |pkeys: u32, alloc: &str, set_key: &str, after: &str, exec_key: &str| {
+        format!(
+            "#mapletrace 1\n#pkeys {pkeys}\nN 1 t1 demo\nS 1 1\n{STACK}\
+             m 1 t1 0 3000 rw- pa - 0 7f0000000000\n\
+             S 1 2\nv 7f0000000000 7f0000003000 rw-p 0 - {rw}\n{STACK}\
+             o 1 t1 pkey_alloc 0 0 {alloc}\n\
+             p 1 t1 7f0000001000 1000 rw- {set_key} k1\n{after}\
+             m 1 t1 7f0000010000 1000 --x paF - 0 7f0000010000\n\
+             S 1 3\nv 7f0000000000 7f0000003000 rw-p 0 - {rw}\n\
+             v 7f0000010000 7f0000011000 --xp 0 - ex,mr,mw,me{exec_key}\n{STACK}X 1\n"
+        )
+    };
+    let without = body(0, "!EINVAL", "!EINVAL", "", "");
+    let split = format!(
+        "S 1 4\nv 7f0000000000 7f0000001000 rw-p 0 - {rw}\n\
+         v 7f0000001000 7f0000002000 rw-p 0 - {rw} pkey1\n\
+         v 7f0000002000 7f0000003000 rw-p 0 - {rw}\n{STACK}"
+    );
+    let with = body(16, "1", "0", &split, " pkey2")
+        // The execute-only mapping's snapshot still shows the key-1 split.
+        .replace(
+            &format!("S 1 3\nv 7f0000000000 7f0000003000 rw-p 0 - {rw}\n"),
+            &format!(
+                "S 1 5\nv 7f0000000000 7f0000001000 rw-p 0 - {rw}\n\
+                 v 7f0000001000 7f0000002000 rw-p 0 - {rw} pkey1\n\
+                 v 7f0000002000 7f0000003000 rw-p 0 - {rw}\n"
+            ),
+        );
+    for text in [&without, &with] {
+        for engine in [Engine::Maple, Engine::BTree] {
+            let report = run(text, engine);
+            assert!(report.all_match(), "{text}\n{report}");
+            assert_eq!(report.steps, 6, "{report}");
+        }
+    }
+    // The header decides: a trace from a machine without keys replayed as if it had them
+    // (and the other way round) diverges at the calls whose answers the keys decide.
+    let report = run(&without.replace("#pkeys 0", "#pkeys 16"), Engine::Maple);
+    assert_eq!(report.divergences.get("result"), Some(&2), "{report}");
+    let report = run(&with.replace("#pkeys 16", "#pkeys 0"), Engine::Maple);
+    assert!(!report.all_match(), "{report}");
+    // A trace written before the header existed replays as from a machine without keys.
+    let old = without.replace("#pkeys 0\n", "");
+    assert!(run(&old, Engine::Maple).all_match());
+}

@@ -105,6 +105,18 @@ pub(crate) struct RawVma<'a> {
     path: &'a str,
     flags: Vec<[u8; 2]>,
     anon_pages: bool,
+    pkey: u32,
+}
+
+/// How many protection keys a machine has, from any `/proc/PID/smaps` text of it: Linux shows
+/// a `ProtectionKey:` line per VMA exactly when the CPU has keys and the kernel enabled them
+/// (x86-64 PKU: 16 keys); otherwise there are none.
+pub(crate) fn pkey_count(smaps: &str) -> u32 {
+    if smaps.lines().any(|l| l.starts_with("ProtectionKey:")) {
+        16
+    } else {
+        0
+    }
 }
 
 /// Parses a maps line: `start-end perms offset major:minor inode [path]`.
@@ -135,6 +147,7 @@ fn parse_maps_line(line: &str) -> Option<RawVma<'_>> {
         path,
         flags: Vec::new(),
         anon_pages: false,
+        pkey: 0,
     })
 }
 
@@ -163,6 +176,12 @@ pub(crate) fn parse_smaps(text: &str) -> Vec<RawVma<'_>> {
             if let Some(vma) = vmas.last_mut() {
                 let kb = size.split_ascii_whitespace().next().unwrap_or("0");
                 vma.anon_pages = kb.parse::<u64>().is_ok_and(|kb| kb > 0);
+            }
+            continue;
+        }
+        if let Some(key) = line.strip_prefix("ProtectionKey:") {
+            if let Some(vma) = vmas.last_mut() {
+                vma.pkey = key.trim().parse().unwrap_or(0);
             }
             continue;
         }
@@ -247,6 +266,7 @@ impl RawVma<'_> {
             backing: self.backing(files, records),
             flags: self.flags.clone(),
             anon_pages: self.anon_pages,
+            pkey: self.pkey,
         }
     }
 }
@@ -274,6 +294,7 @@ VmFlags: rd wr sh mr mw me ms
 7f36e9f78000-7f36e9f79000 rw-p 00000000 00:00 0                          [anon:glibc malloc]
 VmFlags: rd wr mr mw me ac 
 7f36e9f79000-7f36e9f7b000 r-xp 00002000 fe:00 247282                     /usr/bin/head
+ProtectionKey:         3
 VmFlags: rd ex mr mw me 
 ffffffffff600000-ffffffffff601000 --xp 00000000 00:00 0                  [vsyscall]
 VmFlags: ex 
@@ -299,13 +320,22 @@ VmFlags: ex
                 "v 7f36e9f54000 7f36e9f76000 rw-p 0 - rd,wr,mr,mw,me,ac",
                 "v 7f36e9f76000 7f36e9f78000 rw-s 0 f2 rd,wr,sh,mr,mw,me,ms",
                 "v 7f36e9f78000 7f36e9f79000 rw-p 0 [anon:glibc%20malloc] rd,wr,mr,mw,me,ac",
-                "v 7f36e9f79000 7f36e9f7b000 r-xp 2000 f1 rd,ex,mr,mw,me",
+                "v 7f36e9f79000 7f36e9f7b000 r-xp 2000 f1 rd,ex,mr,mw,me pkey3",
                 "v ffffffffff600000 ffffffffff601000 --xp 0 [vsyscall] ex",
             ]
         );
         let names: Vec<String> = records.iter().map(ToString::to_string).collect();
         assert_eq!(names, ["f f1 head", "f f2 zero%20(deleted)"]);
         assert_eq!(files.len(), 2);
+        assert_eq!(
+            pkey_count(SMAPS),
+            16,
+            "ProtectionKey lines: a machine with keys"
+        );
+        assert_eq!(
+            pkey_count("1000-2000 r--p 00000000 00:00 0\nVmFlags: rd\n"),
+            0
+        );
     }
 
     /// Plain maps text (no VmFlags) parses too, and out-of-order lines are dropped.

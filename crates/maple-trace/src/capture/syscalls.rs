@@ -30,6 +30,8 @@ pub(crate) mod nr {
     pub(crate) const EXECVEAT: u64 = 322;
     pub(crate) const MLOCK2: u64 = 325;
     pub(crate) const PKEY_MPROTECT: u64 = 329;
+    pub(crate) const PKEY_ALLOC: u64 = 330;
+    pub(crate) const PKEY_FREE: u64 = 331;
     pub(crate) const CLONE3: u64 = 435;
     pub(crate) const PROCESS_MADVISE: u64 = 440;
     pub(crate) const SET_MEMPOLICY_HOME_NODE: u64 = 450;
@@ -100,6 +102,8 @@ impl Entry {
             }
             nr::PRCTL if a0 == PR_SET_VMA && a1 == PR_SET_VMA_ANON_NAME => Class::ChangesLayout,
             nr::PRCTL => Class::Ignored,
+            // They change which keys `pkey_mprotect` accepts, not the layout.
+            nr::PKEY_ALLOC | nr::PKEY_FREE => Class::Recorded,
             nr::MMAP
             | nr::MPROTECT
             | nr::MUNMAP
@@ -129,8 +133,9 @@ impl Entry {
     /// Whether the call may change the flags of a VMA while its `/proc/PID/maps` line stays
     /// the same: `madvise` with advice that is not page-only, the `mlock` family, `mseal`,
     /// `MAP_FIXED` mappings (which may replace a mapping with one that looks the same),
-    /// `mremap` with `MREMAP_DONTUNMAP` (the old VMA loses `VM_LOCKED`) and
-    /// `remap_file_pages`. Every other layout-changing call shows its effect in `maps`.
+    /// `mremap` with `MREMAP_DONTUNMAP` (the old VMA loses `VM_LOCKED`),
+    /// `remap_file_pages` and `pkey_mprotect` (a VMA's key shows only in `smaps`). Every other
+    /// layout-changing call shows its effect in `maps`.
     pub(crate) fn may_change_flags(&self) -> bool {
         match self.nr {
             nr::MADVISE => self.class() == Class::ChangesLayout,
@@ -140,7 +145,8 @@ impl Entry {
             | nr::MLOCKALL
             | nr::MUNLOCKALL
             | nr::MSEAL
-            | nr::REMAP_FILE_PAGES => true,
+            | nr::REMAP_FILE_PAGES
+            | nr::PKEY_MPROTECT => true,
             nr::MMAP => low32(self.args[3]) & MapFlags::FIXED != 0,
             nr::MREMAP => low32(self.args[3]) & RemapFlags::DONTUNMAP != 0,
             _ => false,
@@ -266,6 +272,8 @@ pub(crate) fn decode(entry: &Entry, ret: u64) -> Option<Decoded> {
         nr::MAP_SHADOW_STACK => other(OtherCall::MapShadowStack, &[a0, a1, u64::from(low32(a2))]),
         nr::PRCTL => other(OtherCall::SetVmaName, &[a2, a3, u64::from(a4 != 0)]),
         nr::SET_MEMPOLICY_HOME_NODE => other(OtherCall::SetMempolicyHomeNode, &[a0, a1, a2, a3]),
+        nr::PKEY_ALLOC => other(OtherCall::PkeyAlloc, &[a0, a1]),
+        nr::PKEY_FREE => other(OtherCall::PkeyFree, &[u64::from(low32(a0))]),
         nr::PROCESS_MADVISE => Some(Decoded {
             op: Op::Other {
                 call: OtherCall::ProcessMadvise,
@@ -433,6 +441,18 @@ mod tests {
                 "o 1 t1 set_mempolicy_home_node 1000 2000 1 0 0",
             ),
             (
+                nr::PKEY_ALLOC,
+                [0, 1, 0, 0, 0, 0],
+                0u64.wrapping_sub(22),
+                "o 1 t1 pkey_alloc 0 1 !EINVAL",
+            ),
+            (
+                nr::PKEY_FREE,
+                [u64::MAX, 0, 0, 0, 0, 0],
+                0u64.wrapping_sub(22),
+                "o 1 t1 pkey_free ffffffff !EINVAL",
+            ),
+            (
                 nr::PROCESS_MADVISE,
                 [5, 0x10, 1, 14, 0, 0],
                 0x1000,
@@ -470,6 +490,7 @@ mod tests {
         assert!(!flags(nr::MREMAP, [0, 0, 0, 1, 0, 0]));
         assert!(!flags(nr::MUNMAP, [0; 6]));
         assert!(!flags(nr::MPROTECT, [0; 6]));
+        assert!(flags(nr::PKEY_MPROTECT, [0; 6]));
     }
 
     /// Calls that cannot touch the layout are recorded without a snapshot read.
@@ -484,6 +505,8 @@ mod tests {
             entry(nr::MADVISE, [0, 0, 4, 0, 0, 0]).class(),
             Class::Recorded
         );
+        assert_eq!(entry(nr::PKEY_ALLOC, [0; 6]).class(), Class::Recorded);
+        assert_eq!(entry(nr::PKEY_FREE, [0; 6]).class(), Class::Recorded);
         assert_eq!(
             entry(nr::MADVISE, [0, 0, 10, 0, 0, 0]).class(),
             Class::ChangesLayout

@@ -85,12 +85,20 @@ pub(super) fn run(
         kernel: field(nix::sys::utsname::UtsName::release),
         arch: field(nix::sys::utsname::UtsName::machine),
         source: Some("maple-capture".to_owned()),
+        pkeys: Some(machine_pkeys()),
     };
     Ok(CaptureOutcome {
         trace: Trace { header, records },
         stats,
         status,
     })
+}
+
+/// The protection keys of this machine, as the kernel shows them in the recorder's own
+/// `/proc/self/smaps` (see [`super::layout::pkey_count`]): traces record it so that a replay on any
+/// machine models the capturing one.
+fn machine_pkeys() -> u32 {
+    std::fs::read_to_string("/proc/self/smaps").map_or(0, |text| super::layout::pkey_count(&text))
 }
 
 /// Checks that `program` names an executable file, directly or through `PATH`, as the shell's

@@ -43,14 +43,22 @@ pub(crate) const COMPARED_FLAGS: &[([u8; 2], u64)] = &[
     (*b"mg", 0x8000_0000),
 ];
 
-/// The bits of [`COMPARED_FLAGS`].
+/// The `vm_flags` bits of a VMA's protection key (x86-64: four bits from bit 32), which
+/// `/proc/PID/smaps` shows as `ProtectionKey:` rather than as mnemonics.
+pub(crate) const PKEY_BITS: u64 = 0xf << 32;
+
+/// The bits of [`COMPARED_FLAGS`] and the protection key.
 pub(crate) fn compared_mask() -> u64 {
-    COMPARED_FLAGS.iter().fold(0, |acc, &(_, bit)| acc | bit)
+    COMPARED_FLAGS
+        .iter()
+        .fold(PKEY_BITS, |acc, &(_, bit)| acc | bit)
 }
 
-/// The `vm_flags` bits named by a snapshot VMA's mnemonics (only the compared ones).
+/// The `vm_flags` bits named by a snapshot VMA's mnemonics (only the compared ones), with its
+/// protection key.
 pub(crate) fn flags_of(vma: &SnapshotVma) -> u64 {
-    vma.flags.iter().fold(0, |acc, m| {
+    let key = (u64::from(vma.pkey) << 32) & PKEY_BITS;
+    vma.flags.iter().fold(key, |acc, m| {
         acc | COMPARED_FLAGS
             .iter()
             .find(|(name, _)| name == m)
@@ -58,14 +66,20 @@ pub(crate) fn flags_of(vma: &SnapshotVma) -> u64 {
     })
 }
 
-/// Writes `vm_flags` bits as mnemonics (`rd,wr,mr`).
+/// Writes `vm_flags` bits as mnemonics (`rd,wr,mr`), then the protection key if not 0
+/// (`rd,wr pkey3`).
 pub(crate) fn mnemonics(bits: u64) -> String {
     let names: Vec<&str> = COMPARED_FLAGS
         .iter()
         .filter(|&&(_, bit)| bits & bit != 0)
         .map(|(name, _)| std::str::from_utf8(name).unwrap_or("??"))
         .collect();
-    names.join(",")
+    let mut text = names.join(",");
+    let key = (bits & PKEY_BITS) >> 32;
+    if key != 0 {
+        text.push_str(&format!(" pkey{key}"));
+    }
+    text
 }
 
 /// What a VMA looks like from `/proc/PID/smaps`, on either side of a comparison.

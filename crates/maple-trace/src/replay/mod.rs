@@ -30,7 +30,8 @@
 //!
 //! A trace records neither resource limits nor capabilities: the model locks memory without
 //! a limit, and calls the kernel refused for such reasons are skipped and counted
-//! ([`Report::failures_skipped`]).
+//! ([`Report::failures_skipped`]). It does record the capturing machine's memory protection
+//! keys (`#pkeys`): the model has those, whatever CPU replays.
 
 mod compare;
 
@@ -299,16 +300,23 @@ impl TreeStats for BTreeIndex {
     }
 }
 
-/// The model's configuration: Linux's defaults, except that locked memory is not limited.
-/// A trace does not record `RLIMIT_MEMLOCK` or `CAP_IPC_LOCK`, so locking calls are replayed
-/// as the kernel allowed them, and a lock the kernel refused for the limit is skipped
-/// ([`Report::failures_skipped`]).
-fn model_config() -> maple_mm::AddressSpaceConfig {
+/// The model's configuration: Linux's defaults, except that locked memory is not limited,
+/// with the protection keys the capturing machine had (`#pkeys`, never the replaying
+/// machine's). A trace does not record `RLIMIT_MEMLOCK` or `CAP_IPC_LOCK`, so locking calls
+/// are replayed as the kernel allowed them, and a lock the kernel refused for the limit is
+/// skipped ([`Report::failures_skipped`]).
+fn model_config(trace: &Trace) -> maple_mm::AddressSpaceConfig {
     maple_mm::AddressSpaceConfig {
         rlimit_memlock: u64::MAX,
         cap_ipc_lock: true,
+        pkeys: trace.header.pkey_count(),
         ..maple_mm::AddressSpaceConfig::default()
     }
+}
+
+/// An `int` argument recorded as a register's low 32 bits (or, from strace, sign-extended).
+fn int_arg(value: u64) -> i32 {
+    (value as u32).cast_signed()
 }
 
 /// Advices whose result depends on the kernel's build and settings, not on the layout:
@@ -327,6 +335,8 @@ fn modelled(call: OtherCall) -> bool {
             | OtherCall::Munlock
             | OtherCall::Mlockall
             | OtherCall::Munlockall
+            | OtherCall::PkeyAlloc
+            | OtherCall::PkeyFree
     )
 }
 
@@ -394,6 +404,8 @@ struct Space<'t, I: VmaIndex> {
 struct Replayer<'t, I: VmaIndex> {
     trace: &'t Trace,
     options: ReplayOptions,
+    /// The configuration of every address space ([`model_config`]).
+    config: maple_mm::AddressSpaceConfig,
     spaces: HashMap<SpaceId, Space<'t, I>>,
     files: HashMap<(FileId, Option<OpenMode>), Arc<File>>,
     /// Per file, the flags its `mmap` hook adds and whether its mount is `noexec`, learned
@@ -429,6 +441,7 @@ impl<'t, I: VmaIndex + TreeStats> Replayer<'t, I> {
         Replayer {
             trace,
             options: *options,
+            config: model_config(trace),
             spaces: HashMap::new(),
             files: HashMap::new(),
             hooks: HashMap::new(),
@@ -715,8 +728,9 @@ impl<'t, I: VmaIndex + TreeStats> Replayer<'t, I> {
     fn op(&mut self, space: SpaceId, op: &Op, record: usize) -> Result<(), ReplayError> {
         match op {
             Op::NewSpace { .. } => {
+                let config = self.config.clone();
                 let mm = timed(&mut self.report.model_time, || {
-                    AddressSpace::with_index(model_config())
+                    AddressSpace::with_index(config)
                 });
                 self.new_space(space, mm, &[], false);
             }
@@ -863,10 +877,19 @@ impl<'t, I: VmaIndex + TreeStats> Replayer<'t, I> {
             }
             Op::Munmap { addr, len, .. } => Some(mm.munmap(*addr, *len).map(|()| 0)),
             Op::Mprotect {
-                addr, len, prot, ..
+                addr,
+                len,
+                prot,
+                pkey,
+                ..
             } => Some(
-                mm.mprotect(*addr, *len, MmProt::from_bits(prot.0))
-                    .map(|()| 0),
+                mm.pkey_mprotect(
+                    *addr,
+                    *len,
+                    MmProt::from_bits(prot.0),
+                    pkey.map_or(-1, u32::cast_signed),
+                )
+                .map(|()| 0),
             ),
             // Whether these work depends on the kernel's build and settings; none changes a
             // VMA, so their success is not compared.
@@ -915,6 +938,8 @@ impl<'t, I: VmaIndex + TreeStats> Replayer<'t, I> {
                     Some(mm.mlockall(McFlags::from_bits(args[0] as u32)).map(|()| 0))
                 }
                 OtherCall::Munlockall => Some(mm.munlockall().map(|()| 0)),
+                OtherCall::PkeyAlloc => Some(mm.pkey_alloc(args[0], args[1]).map(u64::from)),
+                OtherCall::PkeyFree => Some(mm.pkey_free(int_arg(args[0])).map(|()| 0)),
                 _ => None,
             },
         });
@@ -932,9 +957,7 @@ impl<'t, I: VmaIndex + TreeStats> Replayer<'t, I> {
             return Ok(());
         };
         match (model, kernel) {
-            (Ok(a), Ok(b)) if a == b || !matches!(op, Op::Mmap { .. } | Op::Mremap { .. }) => {
-                Ok(())
-            }
+            (Ok(a), Ok(b)) if a == b || !returns_value(op) => Ok(()),
             (Err(a), Err(b)) if a.code() == i32::from(b.0) => {
                 *self
                     .report
@@ -1057,7 +1080,7 @@ impl<'t, I: VmaIndex + TreeStats> Replayer<'t, I> {
         }
         let kernel: Vec<Shape> = vmas
             .iter()
-            .filter(|v| v.end <= model_config().task_size + 0x1000)
+            .filter(|v| v.end <= self.config.task_size + 0x1000)
             .map(|v| Shape::of_snapshot(v, mask))
             .collect();
         let excuse = self.spaces[&space].excuse;
@@ -1179,7 +1202,7 @@ impl<'t, I: VmaIndex + TreeStats> Replayer<'t, I> {
         indices: &[usize],
         range: Option<(u64, u64)>,
     ) -> Result<(), ReplayError> {
-        let task_size = model_config().task_size;
+        let task_size = self.config.task_size;
         let mut new = Vec::new();
         for &i in indices {
             let k = &vmas[i];
@@ -1293,6 +1316,19 @@ fn op_result(op: &Op) -> Option<SysResult> {
         Op::Brk { ret, .. } => Some(Ok(*ret)),
         Op::NewSpace { .. } | Op::Fork { .. } | Op::Exit => None,
     }
+}
+
+/// Whether the call's success value says something (an address, a key), rather than 0.
+fn returns_value(op: &Op) -> bool {
+    matches!(
+        op,
+        Op::Mmap { .. }
+            | Op::Mremap { .. }
+            | Op::Other {
+                call: OtherCall::PkeyAlloc,
+                ..
+            }
+    )
 }
 
 fn show_result(r: SysResult) -> String {

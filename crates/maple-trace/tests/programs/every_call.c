@@ -51,6 +51,12 @@ int main(int argc, char **argv) {
   mmap(0, 4 * pg, PROT_READ|PROT_WRITE, MAP_PRIVATE, ro, 4 * pg);
   void *b0 = sbrk(0); sbrk(40 * pg); sbrk(-20 * pg); brk(b0);
   syscall(SYS_pkey_mprotect, a + 60 * pg, pg, PROT_READ, 0);
+  /* Protection keys: EINVAL everywhere without PKU; with it a key splits a VMA, and
+   * execute-only memory gets a key of its own. */
+  long key = syscall(SYS_pkey_alloc, 0, 0);
+  syscall(SYS_pkey_mprotect, a + 62 * pg, pg, PROT_READ|PROT_WRITE, key);
+  syscall(SYS_pkey_free, key); syscall(SYS_pkey_free, key);
+  mmap(0, 2 * pg, PROT_EXEC, MAP_PRIVATE|MAP_ANONYMOUS, -1, 0);
   pthread_t t[3]; for (int i = 0; i < 3; i++) pthread_create(&t[i], 0, thr, 0);
   pid_t p = fork(); if (p == 0) { munmap(a, 16 * pg); mprotect(s, pg, PROT_NONE); _exit(0); }
   for (int i = 0; i < 3; i++) pthread_join(t[i], 0);
