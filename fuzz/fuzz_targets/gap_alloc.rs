@@ -39,12 +39,12 @@ fuzz_target!(|ops: Vec<Op>| {
         match *op {
             Op::Occupy { first, len } => {
                 let (a, b) = (scale(first), scale(first) + u64::from(len));
-                tree.exclusive().store_range(a, b, value).unwrap();
+                tree.exclusive().store_range(a..=b, value).unwrap();
                 model.store(a, b, Some(u64::from(value)));
             }
             Op::Free { first, len } => {
                 let (a, b) = (scale(first), scale(first) + u64::from(len));
-                tree.exclusive().clear_range(a, b).unwrap();
+                tree.exclusive().clear_range(a..=b).unwrap();
                 model.store(a, b, None);
             }
             Op::Search {
@@ -61,7 +61,7 @@ fuzz_target!(|ops: Vec<Op>| {
                 let (min, max) = (scale(min) + shift, scale(max) + shift);
                 let size = u64::from(size % 100_000);
                 let align = 1u64 << (align % 12);
-                let mut request = GapRequest::new(size, min..=max).align(align);
+                let mut request = GapRequest::new(min..=max, size).align(align);
                 if top_down {
                     request = request.top_down();
                 }

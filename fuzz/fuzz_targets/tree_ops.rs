@@ -65,12 +65,12 @@ fuzz_target!(|input: Input| {
             match *op {
                 Op::Store { first, len, value } => {
                     let (a, b) = range(first, len);
-                    w.store_range(a, b, u32::from(value)).unwrap();
+                    w.store_range(a..=b, u32::from(value)).unwrap();
                     model.store(a, b, Some(u64::from(value)));
                 }
                 Op::Insert { first, len, value } => {
                     let (a, b) = range(first, len);
-                    let ok = w.insert_range(a, b, u32::from(value)).is_ok();
+                    let ok = w.insert_range(a..=b, u32::from(value)).is_ok();
                     assert_eq!(ok, model.is_vacant(a, b));
                     if ok {
                         model.store(a, b, Some(u64::from(value)));
@@ -78,7 +78,7 @@ fuzz_target!(|input: Input| {
                 }
                 Op::Clear { first, len } => {
                     let (a, b) = range(first, len);
-                    w.clear_range(a, b).unwrap();
+                    w.clear_range(a..=b).unwrap();
                     model.store(a, b, None);
                 }
                 Op::Erase { index } => {
@@ -88,19 +88,19 @@ fuzz_target!(|input: Input| {
                 Op::Find { start, limit } => {
                     let (s, l) = (start.get(), limit.get());
                     let got = w
-                        .find(s, l)
+                        .find(s..=l)
                         .map(|(r, v)| (r.first(), r.last(), u64::from(v)));
                     assert_eq!(got, model.find(s, l));
                 }
                 Op::FindRev { start, min } => {
                     let (s, m) = (start.get(), min.get());
                     let got = w
-                        .find_rev(s, m)
+                        .find_rev(m..=s)
                         .map(|(r, v)| (r.first(), r.last(), u64::from(v)));
                     assert_eq!(got, model.find_rev(s, m));
                 }
                 Op::Full { value } => {
-                    w.store_range(0, u64::MAX, u32::from(value)).unwrap();
+                    w.store_range(0..=u64::MAX, u32::from(value)).unwrap();
                     model.store(0, u64::MAX, Some(u64::from(value)));
                 }
             }

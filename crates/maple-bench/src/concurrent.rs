@@ -53,7 +53,7 @@ impl Shared for SharedMaple {
         {
             let mut w = tree.exclusive();
             for j in 0..n {
-                if w.insert_range(16 * j, 16 * j + 9, 1).is_err() {
+                if w.insert_range(16 * j..=16 * j + 9, 1).is_err() {
                     mismatch("concurrent build", "maple refused a fresh range");
                 }
             }
@@ -67,13 +67,13 @@ impl Shared for SharedMaple {
     }
 
     fn store(&self, first: u64, last: u64, value: u32) {
-        if self.0.store_range(first, last, value).is_err() {
+        if self.0.store_range(first..=last, value).is_err() {
             mismatch("concurrent", "maple: out of memory");
         }
     }
 
     fn clear(&self, first: u64, last: u64) {
-        if self.0.clear_range(first, last).is_err() {
+        if self.0.clear_range(first..=last).is_err() {
             mismatch("concurrent", "maple: out of memory");
         }
     }

@@ -77,7 +77,7 @@ impl Peer for Maple {
 
     #[inline]
     fn insert(&mut self, first: u64, last: u64, value: u32) -> bool {
-        self.0.exclusive().insert_range(first, last, value).is_ok()
+        self.0.exclusive().insert_range(first..=last, value).is_ok()
     }
 
     #[inline]
@@ -99,14 +99,14 @@ impl Peer for Maple {
 
     #[inline]
     fn store(&mut self, first: u64, last: u64, value: u32) {
-        if self.0.exclusive().store_range(first, last, value).is_err() {
+        if self.0.exclusive().store_range(first..=last, value).is_err() {
             out_of_memory(Self::NAME);
         }
     }
 
     #[inline]
     fn clear(&mut self, first: u64, last: u64) {
-        if self.0.exclusive().clear_range(first, last).is_err() {
+        if self.0.exclusive().clear_range(first..=last).is_err() {
             out_of_memory(Self::NAME);
         }
     }
@@ -130,7 +130,7 @@ impl Peer for Maple {
 
 /// A gap request for `size` indices in `[min, max]`, lowest or highest fit.
 fn request(size: u64, min: u64, max: u64, top_down: bool) -> GapRequest {
-    let r = GapRequest::new(size, min..=max);
+    let r = GapRequest::new(min..=max, size);
     if top_down { r.top_down() } else { r }
 }
 

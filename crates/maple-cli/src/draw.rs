@@ -166,7 +166,7 @@ impl Numbers {
 ///
 /// let tree = maple_tree::MapleTree::new();
 /// for i in 0..2000u32 {
-///     tree.insert_range(u64::from(i) * 10, u64::from(i) * 10 + 4, i).unwrap();
+///     tree.insert_range(u64::from(i) * 10..=u64::from(i) * 10 + 4, i).unwrap();
 /// }
 /// let layout = tree.layout(|v| v.to_string());
 /// assert!(layout.nodes.len() > 150);
@@ -412,7 +412,7 @@ fn subtree_width(
 /// use maple_cli::draw::{DrawOptions, svg};
 ///
 /// let tree = maple_tree::MapleTree::new_alloc();
-/// tree.insert_range(0x1000, 0x1fff, 1u32).unwrap();
+/// tree.insert_range(0x1000..=0x1fff, 1u32).unwrap();
 /// let layout = tree.layout(|v| format!("vma {v}"));
 /// let picture = svg(&layout, &DrawOptions { hex: true, index: Some(0x1800), ..Default::default() });
 /// assert!(picture.starts_with("<svg "));
@@ -774,7 +774,7 @@ mod tests {
         };
         for i in 0..n {
             let first = u64::from(i) * 0x3000;
-            tree.insert_range(first, first + 0x1fff, i + 1).unwrap();
+            tree.insert_range(first..=first + 0x1fff, i + 1).unwrap();
         }
         tree
     }
@@ -866,7 +866,7 @@ mod tests {
     #[test]
     fn text_is_escaped() {
         let tree: MapleTree<Box<String>> = MapleTree::new();
-        tree.insert_range(1, 2, Box::new("<script>&\"x\"'".into()))
+        tree.insert_range(1..=2, Box::new("<script>&\"x\"'".into()))
             .unwrap();
         let layout = tree.layout(|s: &String| s.clone());
         let options = DrawOptions {
@@ -885,7 +885,7 @@ mod tests {
     #[test]
     fn long_labels_are_cut() {
         let tree: MapleTree<Box<String>> = MapleTree::new();
-        tree.insert_range(1, 2, Box::new("x".repeat(500))).unwrap();
+        tree.insert_range(1..=2, Box::new("x".repeat(500))).unwrap();
         let picture = svg(
             &tree.layout(|s: &String| s.clone()),
             &DrawOptions::default(),

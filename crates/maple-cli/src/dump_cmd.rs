@@ -312,7 +312,7 @@ mod tests {
     fn path_line_names_each_level() {
         let tree = maple_tree::MapleTree::new_alloc();
         for i in 0..30u32 {
-            tree.insert_range(u64::from(i) * 0x100, u64::from(i) * 0x100 + 0x7f, i)
+            tree.insert_range(u64::from(i) * 0x100..=u64::from(i) * 0x100 + 0x7f, i)
                 .unwrap();
         }
         let layout = tree.layout(|v| format!("v{v}"));

@@ -525,7 +525,7 @@ fn writer(tree: &mut Tree) -> maple_tree::WriteGuard<'_, Arc<u64>> {
 fn apply<W: Write>(tree: &mut Tree, op: Op, out: &mut W) -> Result<(), Fault> {
     match op {
         Op::Store { first, last, value } => {
-            if let Err(e) = writer(tree).store_range(first, last, Arc::new(value.unwrap_or(first)))
+            if let Err(e) = writer(tree).store_range(first..=last, Arc::new(value.unwrap_or(first)))
             {
                 match e.kind() {
                     StoreErrorKind::InvalidRange => writeln!(out, "invalid")?,
@@ -533,13 +533,13 @@ fn apply<W: Write>(tree: &mut Tree, op: Op, out: &mut W) -> Result<(), Fault> {
                 }
             }
         }
-        Op::Clear { first, last } => match writer(tree).clear_range(first, last) {
+        Op::Clear { first, last } => match writer(tree).clear_range(first..=last) {
             Ok(()) => {}
             Err(ClearError::InvalidRange) => writeln!(out, "invalid")?,
             Err(e) => return Err(Fault::Tree(e.to_string())),
         },
         Op::Insert { first, last, value } => {
-            match writer(tree).insert_range(first, last, Arc::new(value.unwrap_or(first))) {
+            match writer(tree).insert_range(first..=last, Arc::new(value.unwrap_or(first))) {
                 Ok(()) => writeln!(out, "ok")?,
                 Err(e) => match e.kind() {
                     InsertErrorKind::Occupied => writeln!(out, "occupied")?,
@@ -553,8 +553,8 @@ fn apply<W: Write>(tree: &mut Tree, op: Op, out: &mut W) -> Result<(), Fault> {
             None => writeln!(out, "none")?,
         },
         Op::Lookup { index } => print_entry(out, tree.read().get_range(index))?,
-        Op::Find { start, limit } => print_entry(out, tree.read().find(start, limit))?,
-        Op::FindRev { start, min } => print_entry(out, tree.read().find_rev(start, min))?,
+        Op::Find { start, limit } => print_entry(out, tree.read().find(start..=limit))?,
+        Op::FindRev { start, min } => print_entry(out, tree.read().find_rev(min..=start))?,
         Op::Gap {
             min,
             max,
@@ -562,9 +562,9 @@ fn apply<W: Write>(tree: &mut Tree, op: Op, out: &mut W) -> Result<(), Fault> {
             rev,
         } => {
             let found = if rev {
-                tree.find_gap_rev(min, max, size)
+                tree.find_gap_rev(min..=max, size)
             } else {
-                tree.find_gap(min, max, size)
+                tree.find_gap(min..=max, size)
             };
             match found {
                 Ok(start) => writeln!(out, "{start}")?,
@@ -607,7 +607,7 @@ fn alloc<W: Write>(
     rev: bool,
     out: &mut W,
 ) -> Result<(), Fault> {
-    let request = GapRequest::new(size, min..=max);
+    let request = GapRequest::new(min..=max, size);
     let request = if rev { request.top_down() } else { request };
     let mut w = writer(tree);
     let start = match w.find_gap_for(request) {
@@ -622,7 +622,7 @@ fn alloc<W: Write>(
             "the gap search returned {start}, where {size} indices do not fit"
         )));
     };
-    match w.insert_range(start, last, Arc::new(value.unwrap_or(start))) {
+    match w.insert_range(start..=last, Arc::new(value.unwrap_or(start))) {
         Ok(()) => Ok(writeln!(out, "{start}")?),
         Err(e) => Err(Fault::Tree(format!(
             "the gap search returned {start}, but inserting [{start}, {last}] failed: {e}"

@@ -373,9 +373,9 @@ fn write_tree(
     let last = write.end - 1;
     match write.id {
         Some(id) => w
-            .store_range(write.start, last, id.0)
+            .store_range(write.start..=last, id.0)
             .map_err(|_| OutOfMemory),
-        None => w.clear_range(write.start, last).map_err(|_| OutOfMemory),
+        None => w.clear_range(write.start..=last).map_err(|_| OutOfMemory),
     }
 }
 
@@ -397,12 +397,12 @@ impl VmaIndex for MapleIndex {
 
     fn find(&self, addr: u64, limit: u64) -> Option<IndexEntry> {
         let guard = self.tree.read();
-        guard.find(addr, limit).map(|(r, id)| entry_of(r, id))
+        guard.find(addr..=limit).map(|(r, id)| entry_of(r, id))
     }
 
     fn find_rev(&self, addr: u64, min: u64) -> Option<IndexEntry> {
         let guard = self.tree.read();
-        guard.find_rev(addr, min).map(|(r, id)| entry_of(r, id))
+        guard.find_rev(min..=addr).map(|(r, id)| entry_of(r, id))
     }
 
     fn collect(&self, start: u64, end: u64, out: &mut Vec<IndexEntry>) {
@@ -414,7 +414,7 @@ impl VmaIndex for MapleIndex {
     }
 
     fn gap(&self, min: u64, max: u64, size: u64, top_down: bool) -> Option<u64> {
-        let mut request = GapRequest::new(size, min..=max);
+        let mut request = GapRequest::new(min..=max, size);
         if top_down {
             request = request.top_down();
         }

@@ -216,7 +216,7 @@ impl Structure for Maple {
 impl RangeOps for WriteGuard<'_, u32> {
     #[inline]
     fn insert_range(&mut self, first: u64, last: u64, value: u32) -> bool {
-        WriteGuard::insert_range(self, first, last, value).is_ok()
+        WriteGuard::insert_range(self, first..=last, value).is_ok()
     }
 
     #[inline]
@@ -237,7 +237,7 @@ impl RangeOps for WriteGuard<'_, u32> {
 
     #[inline]
     fn find_gap(&self, size: u64) -> Option<u64> {
-        self.find_gap_for(GapRequest::new(size, 0..=u64::MAX)).ok()
+        self.find_gap_for(GapRequest::new(0..=u64::MAX, size)).ok()
     }
 }
 

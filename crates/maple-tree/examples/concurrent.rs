@@ -59,7 +59,8 @@ impl Shared for Maple {
         let mut tree = MapleTree::new();
         let mut w = tree.exclusive();
         for j in 0..n {
-            w.insert_range(16 * j, 16 * j + 9, 1).expect("fresh ranges");
+            w.insert_range(16 * j..=16 * j + 9, 1)
+                .expect("fresh ranges");
         }
         drop(w);
         Self(tree)
@@ -70,11 +71,11 @@ impl Shared for Maple {
     }
 
     fn store(&self, first: u64, last: u64, value: u32) {
-        self.0.store_range(first, last, value).expect("store");
+        self.0.store_range(first..=last, value).expect("store");
     }
 
     fn clear(&self, first: u64, last: u64) {
-        self.0.clear_range(first, last).expect("clear");
+        self.0.clear_range(first..=last).expect("clear");
     }
 }
 
@@ -269,16 +270,16 @@ fn writer_cost(n: u64, time: Duration) -> (f64, f64) {
                 let (first, last) = (16 * j, 16 * j + 9);
                 match rng.below(3) {
                     0 => {
-                        w.clear_range(first, last).expect("clear");
-                        w.store_range(first, last, 1).expect("store");
+                        w.clear_range(first..=last).expect("clear");
+                        w.store_range(first..=last, 1).expect("store");
                     }
                     1 => {
-                        w.store_range(first + 3, first + 5, 2).expect("store");
-                        w.store_range(first, last, 1).expect("store");
+                        w.store_range(first + 3..=first + 5, 2).expect("store");
+                        w.store_range(first..=last, 1).expect("store");
                     }
                     _ => {
-                        w.store_range(first, last + 4, 1).expect("store");
-                        w.clear_range(last + 1, last + 4).expect("clear");
+                        w.store_range(first..=last + 4, 1).expect("store");
+                        w.clear_range(last + 1..=last + 4).expect("clear");
                     }
                 }
             }

@@ -680,7 +680,10 @@ fn whole_tree(n: u64, reps: usize) -> (f64, f64, f64, f64) {
         })
         .collect();
     let mut source = maple_tree::MapleTree::new_alloc();
-    if source.bulk_load(entries.iter().copied()).is_err() {
+    if source
+        .bulk_load(entries.iter().map(|&(f, l, v)| (f..=l, v)))
+        .is_err()
+    {
         mismatch("bulk load", "the entries are sorted and fit");
     }
     let (mut clone, mut reinsert, mut bulk, mut ascending) = (vec![], vec![], vec![], vec![]);
@@ -696,7 +699,7 @@ fn whole_tree(n: u64, reps: usize) -> (f64, f64, f64, f64) {
             let guard = source.read();
             let mut w = again.exclusive();
             for (range, value) in guard.iter() {
-                if w.insert_range(range.first(), range.last(), value).is_err() {
+                if w.insert_range(range.first()..=range.last(), value).is_err() {
                     mismatch("re-insert", "an insert failed");
                 }
             }
@@ -707,7 +710,10 @@ fn whole_tree(n: u64, reps: usize) -> (f64, f64, f64, f64) {
         }
         let start = Instant::now();
         let mut loaded = maple_tree::MapleTree::new_alloc();
-        if loaded.bulk_load(entries.iter().copied()).is_err() {
+        if loaded
+            .bulk_load(entries.iter().map(|&(f, l, v)| (f..=l, v)))
+            .is_err()
+        {
             mismatch("bulk load", "the entries are sorted and fit");
         }
         bulk.push(ms(start));
@@ -716,7 +722,7 @@ fn whole_tree(n: u64, reps: usize) -> (f64, f64, f64, f64) {
         {
             let mut w = inserted.exclusive();
             for &(first, last, value) in &entries {
-                if w.insert_range(first, last, value).is_err() {
+                if w.insert_range(first..=last, value).is_err() {
                     mismatch("ascending inserts", "an insert failed");
                 }
             }
@@ -744,7 +750,7 @@ fn erase_paths(order: &[u64], reps: usize) -> (f64, f64) {
             let mut w = tree.exclusive();
             for &j in order {
                 let (first, last) = Pattern::Gapped.range(j);
-                if w.insert_range(first, last, 1u32).is_err() {
+                if w.insert_range(first..=last, 1u32).is_err() {
                     mismatch("erase paths", "an insert failed");
                 }
             }
@@ -791,7 +797,7 @@ fn value_cost<T: maple_tree::Entry>(
         if rcu {
             for &j in order {
                 let (first, last) = Pattern::Gapped.range(j);
-                if tree.insert_range(first, last, make(j)).is_err() {
+                if tree.insert_range(first..=last, make(j)).is_err() {
                     mismatch("value cost", "an insert failed");
                 }
             }
@@ -799,7 +805,7 @@ fn value_cost<T: maple_tree::Entry>(
             let mut w = tree.exclusive();
             for &j in order {
                 let (first, last) = Pattern::Gapped.range(j);
-                if w.insert_range(first, last, make(j)).is_err() {
+                if w.insert_range(first..=last, make(j)).is_err() {
                     mismatch("value cost", "an insert failed");
                 }
             }

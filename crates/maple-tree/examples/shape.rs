@@ -24,7 +24,7 @@ fn main() {
             }
             let mut w = tree.exclusive();
             for &i in &keys {
-                w.insert_range(16 * i, 16 * i + 9, 1u32).unwrap();
+                w.insert_range(16 * i..=16 * i + 9, 1u32).unwrap();
             }
             drop(w);
             println!(

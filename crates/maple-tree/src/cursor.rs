@@ -52,7 +52,7 @@ pub enum CursorState {
 ///
 /// let tree = MapleTree::new();
 /// for i in 0..10u32 {
-///     tree.insert_range(u64::from(i) * 100, u64::from(i) * 100 + 49, i).unwrap();
+///     tree.insert_range(u64::from(i) * 100..=u64::from(i) * 100 + 49, i).unwrap();
 /// }
 /// let guard = tree.read();
 /// let mut cursor = guard.cursor(250);

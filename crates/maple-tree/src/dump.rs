@@ -42,7 +42,7 @@ pub type ValueFormatter<T> =
 /// use maple_tree::{DumpFormat, MapleTree};
 ///
 /// let tree = MapleTree::new();
-/// tree.insert_range(10, 19, 7u32).unwrap();
+/// tree.insert_range(10..=19, 7u32).unwrap();
 /// let text = tree
 ///     .dump(DumpFormat::Dec)
 ///     .values(|v, f| write!(f, "value {v}"))

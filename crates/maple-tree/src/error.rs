@@ -25,7 +25,7 @@ impl std::error::Error for OutOfMemory {}
 pub enum InsertErrorKind {
     /// Some index in the range already holds a value (Linux: `-EEXIST`).
     Occupied,
-    /// `first > last` (Linux: `-EINVAL`).
+    /// The range holds no index, as `5..5` (Linux: `-EINVAL`).
     InvalidRange,
     /// A node could not be allocated (Linux: `-ENOMEM`).
     OutOfMemory,
@@ -35,7 +35,7 @@ pub enum InsertErrorKind {
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub enum StoreErrorKind {
-    /// `first > last` (Linux: `-EINVAL`).
+    /// The range holds no index, as `5..5` (Linux: `-EINVAL`).
     InvalidRange,
     /// A node could not be allocated (Linux: `-ENOMEM`).
     OutOfMemory,
@@ -45,12 +45,12 @@ pub enum StoreErrorKind {
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub enum GapError {
-    /// No empty range of that size lies inside the window (Linux: `-EBUSY`). This includes a
-    /// window smaller than the size.
+    /// No empty run of that size lies inside the range (Linux: `-EBUSY`). This includes a
+    /// range smaller than the size.
     NoSpace,
     /// The size was 0 (Linux: `-EINVAL`).
     ZeroSize,
-    /// The window was empty: `min > max` (Linux: `-EINVAL`).
+    /// The range to search holds no index (Linux: `-EINVAL`).
     InvalidRange,
     /// The alignment was not a power of two.
     InvalidAlignment,
@@ -62,9 +62,9 @@ pub enum GapError {
 impl fmt::Display for GapError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(match self {
-            Self::NoSpace => "no empty range of that size in the window",
+            Self::NoSpace => "no free run of that size in the range",
             Self::ZeroSize => "the size is 0",
-            Self::InvalidRange => "the window is empty (min > max)",
+            Self::InvalidRange => "the range to search is empty",
             Self::InvalidAlignment => "the alignment is not a power of two",
             Self::NotAllocTree => "the tree does not track gaps",
         })
@@ -87,7 +87,7 @@ pub enum AllocErrorKind {
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub enum ClearError {
-    /// `first > last` (Linux: `-EINVAL`).
+    /// The range holds no index, as `5..5` (Linux: `-EINVAL`).
     InvalidRange,
     /// A node could not be allocated (Linux: `-ENOMEM`).
     OutOfMemory,
@@ -96,7 +96,7 @@ pub enum ClearError {
 impl fmt::Display for ClearError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(match self {
-            Self::InvalidRange => "invalid range: first > last",
+            Self::InvalidRange => "the range is empty",
             Self::OutOfMemory => "out of memory allocating a tree node",
         })
     }
@@ -161,16 +161,16 @@ value_error!(
     /// use maple_tree::{InsertErrorKind, MapleTree};
     ///
     /// let tree = MapleTree::new();
-    /// tree.insert_range(10, 19, 1u32).unwrap();
-    /// let err = tree.insert_range(15, 25, 2u32).unwrap_err();
+    /// tree.insert_range(10..=19, 1u32).unwrap();
+    /// let err = tree.insert_range(15..=25, 2u32).unwrap_err();
     /// assert_eq!(err.kind(), InsertErrorKind::Occupied);
     /// assert_eq!(err.into_value(), 2);
     /// ```
     InsertError,
     InsertErrorKind,
     |kind| match kind {
-        InsertErrorKind::Occupied => "the range is not empty",
-        InsertErrorKind::InvalidRange => "invalid range: first > last",
+        InsertErrorKind::Occupied => "an index of the range already holds a value",
+        InsertErrorKind::InvalidRange => "the range is empty",
         InsertErrorKind::OutOfMemory => "out of memory allocating a tree node",
     }
 );
@@ -180,7 +180,7 @@ value_error!(
     StoreError,
     StoreErrorKind,
     |kind| match kind {
-        StoreErrorKind::InvalidRange => "invalid range: first > last",
+        StoreErrorKind::InvalidRange => "the range is empty",
         StoreErrorKind::OutOfMemory => "out of memory allocating a tree node",
     }
 );
@@ -190,9 +190,9 @@ value_error!(
     AllocError,
     AllocErrorKind,
     |kind| match kind {
-        AllocErrorKind::Gap(GapError::NoSpace) => "no empty range of that size in the window",
+        AllocErrorKind::Gap(GapError::NoSpace) => "no free run of that size in the range",
         AllocErrorKind::Gap(GapError::ZeroSize) => "the size is 0",
-        AllocErrorKind::Gap(GapError::InvalidRange) => "the window is empty (min > max)",
+        AllocErrorKind::Gap(GapError::InvalidRange) => "the range to search is empty",
         AllocErrorKind::Gap(GapError::InvalidAlignment) => "the alignment is not a power of two",
         AllocErrorKind::Gap(GapError::NotAllocTree) => "the tree does not track gaps",
         AllocErrorKind::OutOfMemory => "out of memory allocating a tree node",
@@ -205,7 +205,7 @@ value_error!(
 pub enum BulkLoadError<T> {
     /// The tree already held entries.
     NotEmpty,
-    /// Entry `index` had `first > last`; its value is handed back.
+    /// Entry `index` had an empty range; its value is handed back.
     InvalidRange {
         /// Position of the entry in the input.
         index: usize,
@@ -238,7 +238,7 @@ impl<T> fmt::Display for BulkLoadError<T> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             Self::NotEmpty => f.write_str("the tree is not empty"),
-            Self::InvalidRange { index, .. } => write!(f, "entry {index}: first > last"),
+            Self::InvalidRange { index, .. } => write!(f, "entry {index}: the range is empty"),
             Self::Unsorted { index, .. } => {
                 write!(
                     f,

@@ -82,7 +82,7 @@ pub(crate) fn lookup(core: &Core, guard: &Guard, index: u64) -> Option<(Range, N
 ///
 /// ```
 /// let tree = maple_tree::MapleTree::new();
-/// tree.insert_range(1, 5, Box::new([1u8; 4])).unwrap();
+/// tree.insert_range(1..=5, Box::new([1u8; 4])).unwrap();
 /// let guard = tree.read();
 /// let (range, value) = guard.get_range(3).unwrap();
 /// assert_eq!((range.first(), range.last()), (1, 5));
@@ -120,23 +120,28 @@ macro_rules! read_api {
             lookup(self.core, self.rcu(), index).map(|(r, w)| (r, Values::<T>::borrow(w)))
         }
 
-        /// The first entry that intersects `[start, limit]`: the one containing `start`, else
-        /// the first one starting after `start` and at or before `limit`. `None` if
-        /// `start > limit`.
+        /// The first entry that intersects `range`: the one containing its first index, else
+        /// the first one starting inside it. `None` for an empty range.
+        ///
+        /// The same as `self.range(range).next()`, without the iterator's second cursor.
         ///
         /// Linux: `mt_find()`.
         #[doc(alias = "mt_find")]
-        pub fn find(&self, start: u64, limit: u64) -> Option<Found<'_, T>> {
-            self.cursor(start).find(limit)
+        pub fn find(&self, range: impl RangeBounds<u64>) -> Option<Found<'_, T>> {
+            let range = Range::from_bounds(range)?;
+            self.cursor(range.first()).find(range.last())
         }
 
-        /// The last entry that intersects `[min, start]`: the one containing `start`, else the
-        /// last one ending before `start` and at or after `min`. `None` if `start < min`.
+        /// The last entry that intersects `range`: the one containing its last index, else the
+        /// last one ending inside it. `None` for an empty range.
+        ///
+        /// The same as `self.range(range).next_back()`, without the iterator's second cursor.
         ///
         /// Linux: `mas_find_rev()`.
         #[doc(alias = "mas_find_rev")]
-        pub fn find_rev(&self, start: u64, min: u64) -> Option<Found<'_, T>> {
-            self.cursor(start).find_rev(min)
+        pub fn find_rev(&self, range: impl RangeBounds<u64>) -> Option<Found<'_, T>> {
+            let range = Range::from_bounds(range)?;
+            self.cursor(range.last()).find_rev(range.first())
         }
 
         /// Every entry, in ascending order.
@@ -222,8 +227,8 @@ enum PoolAccess<'t> {
 /// ```
 /// let tree = maple_tree::MapleTree::new();
 /// let mut w = tree.lock();
-/// w.store_range(0, 9, 1u32).unwrap();
-/// w.store_range(5, 14, 2u32).unwrap();
+/// w.store_range(0..=9, 1u32).unwrap();
+/// w.store_range(5..=14, 2u32).unwrap();
 /// assert_eq!(w.get(4), Some(1));
 /// assert_eq!(w.get(5), Some(2));
 /// ```
@@ -302,7 +307,7 @@ impl<'t, T: Entry> WriteGuard<'t, T> {
     ///
     /// Linux: `mtree_insert()`.
     pub fn insert(&mut self, index: u64, value: T) -> Result<(), InsertError<T>> {
-        self.insert_range(index, index, value)
+        self.insert_range(Range::single(index), value)
     }
 
     /// See [`MapleTree::insert_range`].
@@ -312,10 +317,15 @@ impl<'t, T: Entry> WriteGuard<'t, T> {
     /// `Occupied`, `InvalidRange` or `OutOfMemory`, with the value handed back.
     ///
     /// Linux: `mtree_insert_range()`.
-    pub fn insert_range(&mut self, first: u64, last: u64, value: T) -> Result<(), InsertError<T>> {
-        if first > last {
+    pub fn insert_range(
+        &mut self,
+        range: impl RangeBounds<u64>,
+        value: T,
+    ) -> Result<(), InsertError<T>> {
+        let Some(range) = Range::from_bounds(range) else {
             return Err(InsertError::new(InsertErrorKind::InvalidRange, value));
-        }
+        };
+        let (first, last) = (range.first(), range.last());
         self.with_writer(|w| {
             let word = value.into_raw();
             match w.insert(first, last, word) {
@@ -343,7 +353,7 @@ impl<'t, T: Entry> WriteGuard<'t, T> {
     where
         T: Clone,
     {
-        self.store_range(index, index, value)
+        self.store_range(Range::single(index), value)
     }
 
     /// See [`MapleTree::store_range`].
@@ -353,13 +363,18 @@ impl<'t, T: Entry> WriteGuard<'t, T> {
     /// `InvalidRange` or `OutOfMemory`, with the value handed back.
     ///
     /// Linux: `mtree_store_range()`, `mas_store_gfp()`.
-    pub fn store_range(&mut self, first: u64, last: u64, value: T) -> Result<(), StoreError<T>>
+    pub fn store_range(
+        &mut self,
+        range: impl RangeBounds<u64>,
+        value: T,
+    ) -> Result<(), StoreError<T>>
     where
         T: Clone,
     {
-        if first > last {
+        let Some(range) = Range::from_bounds(range) else {
             return Err(StoreError::new(StoreErrorKind::InvalidRange, value));
-        }
+        };
+        let (first, last) = (range.first(), range.last());
         self.with_writer(|w| {
             let word = value.into_raw();
             w.store(first, last, Some(word), Some(Values::<T>::clone_word))
@@ -375,13 +390,12 @@ impl<'t, T: Entry> WriteGuard<'t, T> {
     /// # Errors
     ///
     /// `InvalidRange` or `OutOfMemory`; the tree is unchanged.
-    pub fn clear_range(&mut self, first: u64, last: u64) -> Result<(), ClearError>
+    pub fn clear_range(&mut self, range: impl RangeBounds<u64>) -> Result<(), ClearError>
     where
         T: Clone,
     {
-        if first > last {
-            return Err(ClearError::InvalidRange);
-        }
+        let range = Range::from_bounds(range).ok_or(ClearError::InvalidRange)?;
+        let (first, last) = (range.first(), range.last());
         self.with_writer(|w| {
             w.store(first, last, None, Some(Values::<T>::clone_word))
                 .map(drop)
@@ -431,7 +445,7 @@ impl<'t, T: Entry> WriteGuard<'t, T> {
         })
     }
 
-    /// Reserves every node a store of `value` over `[first, last]` may need, so that the
+    /// Reserves every node a store of `value` over `range` may need, so that the
     /// store itself ([`Prealloc::store`]) cannot fail and allocates nothing.
     ///
     /// The count is the worst case for this store on the tree as it is, worked out as the
@@ -442,8 +456,8 @@ impl<'t, T: Entry> WriteGuard<'t, T> {
     ///
     /// # Errors
     ///
-    /// `InvalidRange` if `first > last`, `OutOfMemory` if the nodes could not be reserved; the
-    /// value is handed back.
+    /// `InvalidRange` if the range is empty, `OutOfMemory` if the nodes could not be reserved;
+    /// the value is handed back.
     ///
     /// # Examples
     ///
@@ -451,10 +465,10 @@ impl<'t, T: Entry> WriteGuard<'t, T> {
     /// let tree = maple_tree::MapleTree::new();
     /// let mut writer = tree.lock();
     /// for i in 0..100u32 {
-    ///     writer.insert_range(u64::from(i) * 10, u64::from(i) * 10 + 4, i).unwrap();
+    ///     writer.insert_range(u64::from(i) * 10..u64::from(i) * 10 + 5, i).unwrap();
     /// }
     /// // Reserve first (this may fail), then store (this cannot).
-    /// let reservation = writer.preallocate(3, 999, 7u32).unwrap();
+    /// let reservation = writer.preallocate(3..1000, 7u32).unwrap();
     /// assert!(reservation.nodes() > 0); // a spanning store
     /// reservation.store();
     /// assert_eq!(writer.get(500), Some(7));
@@ -464,16 +478,16 @@ impl<'t, T: Entry> WriteGuard<'t, T> {
     #[doc(alias = "mas_preallocate")]
     pub fn preallocate(
         &mut self,
-        first: u64,
-        last: u64,
+        range: impl RangeBounds<u64>,
         value: T,
     ) -> Result<Prealloc<'_, 't, T>, StoreError<T>>
     where
         T: Clone,
     {
-        if first > last {
+        let Some(range) = Range::from_bounds(range) else {
             return Err(StoreError::new(StoreErrorKind::InvalidRange, value));
-        }
+        };
+        let (first, last) = (range.first(), range.last());
         let word = value.into_raw();
         match self.reserve_for(first, last, Some(word)) {
             Ok(nodes) => Ok(Prealloc {
@@ -490,24 +504,21 @@ impl<'t, T: Entry> WriteGuard<'t, T> {
         }
     }
 
-    /// Reserves every node emptying `[first, last]` may need; see
-    /// [`preallocate`](Self::preallocate).
+    /// Reserves every node emptying `range` may need; see [`preallocate`](Self::preallocate).
     ///
     /// # Errors
     ///
-    /// [`ClearError::InvalidRange`] if `first > last`, [`ClearError::OutOfMemory`] if the nodes
-    /// could not be reserved.
+    /// [`ClearError::InvalidRange`] if the range is empty, [`ClearError::OutOfMemory`] if the
+    /// nodes could not be reserved.
     pub fn preallocate_clear(
         &mut self,
-        first: u64,
-        last: u64,
+        range: impl RangeBounds<u64>,
     ) -> Result<Prealloc<'_, 't, T>, ClearError>
     where
         T: Clone,
     {
-        if first > last {
-            return Err(ClearError::InvalidRange);
-        }
+        let range = Range::from_bounds(range).ok_or(ClearError::InvalidRange)?;
+        let (first, last) = (range.first(), range.last());
         let nodes = self
             .reserve_for(first, last, None)
             .map_err(|OutOfMemory| ClearError::OutOfMemory)?;
@@ -584,7 +595,7 @@ impl<'t, T: Entry> WriteGuard<'t, T> {
 /// let tree = maple_tree::MapleTree::new();
 /// let mut writer = tree.lock();
 /// for i in 0..5u32 {
-///     writer.insert_range(u64::from(i) * 10, u64::from(i) * 10 + 4, i).unwrap();
+///     writer.insert_range(u64::from(i) * 10..=u64::from(i) * 10 + 4, i).unwrap();
 /// }
 /// let mut cursor = writer.cursor_mut(0);
 /// // Erase every other entry while walking forwards.
@@ -651,15 +662,13 @@ impl<T: Entry> CursorMut<'_, '_, T> {
     ///
     /// # Errors
     ///
-    /// [`StoreErrorKind::InvalidRange`] if `first > last`.
+    /// [`StoreErrorKind::InvalidRange`] if the range is empty.
     ///
     /// Linux: `mas_set_range()`.
-    pub fn set_range(&mut self, first: u64, last: u64) -> Result<(), StoreErrorKind> {
-        if first > last {
-            return Err(StoreErrorKind::InvalidRange);
-        }
-        self.index = first;
-        self.last = last;
+    pub fn set_range(&mut self, range: impl RangeBounds<u64>) -> Result<(), StoreErrorKind> {
+        let range = Range::from_bounds(range).ok_or(StoreErrorKind::InvalidRange)?;
+        self.index = range.first();
+        self.last = range.last();
         self.state = CursorState::Start;
         Ok(())
     }
@@ -717,7 +726,7 @@ impl<T: Entry> CursorMut<'_, '_, T> {
     where
         T: Clone,
     {
-        self.writer.store_range(self.index, self.last, value)?;
+        self.writer.store_range(self.range(), value)?;
         self.state = CursorState::Start;
         Ok(())
     }
@@ -731,7 +740,7 @@ impl<T: Entry> CursorMut<'_, '_, T> {
     ///
     /// Linux: `mas_insert()`.
     pub fn insert(&mut self, value: T) -> Result<(), InsertError<T>> {
-        self.writer.insert_range(self.index, self.last, value)?;
+        self.writer.insert_range(self.range(), value)?;
         self.state = CursorState::Start;
         Ok(())
     }

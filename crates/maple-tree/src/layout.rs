@@ -150,7 +150,7 @@ impl LayoutNode {
     ///
     /// ```
     /// let tree = maple_tree::MapleTree::new();
-    /// tree.insert_range(10, 19, 1u32).unwrap();
+    /// tree.insert_range(10..=19, 1u32).unwrap();
     /// let layout = tree.layout(|v| v.to_string());
     /// let root = &layout.nodes[0];
     /// assert_eq!(root.slot_of(15), Some(1));
@@ -178,7 +178,7 @@ impl LayoutNode {
 ///
 /// let tree = MapleTree::new_alloc();
 /// for i in 0..20u32 {
-///     tree.insert_range(u64::from(i) * 100, u64::from(i) * 100 + 49, i).unwrap();
+///     tree.insert_range(u64::from(i) * 100..=u64::from(i) * 100 + 49, i).unwrap();
 /// }
 /// let layout = tree.layout(|v| format!("v{v}"));
 /// assert_eq!(layout.height, 2);
@@ -226,7 +226,7 @@ impl TreeLayout {
     ///
     /// ```
     /// let tree = maple_tree::MapleTree::new();
-    /// tree.insert_range(10, 19, 1u32).unwrap();
+    /// tree.insert_range(10..=19, 1u32).unwrap();
     /// let layout = tree.layout(|v| v.to_string());
     /// assert_eq!(layout.path_to(12), vec![(0, 1)]);
     /// assert_eq!(layout.path_to(20), vec![(0, 2)]);
@@ -272,7 +272,7 @@ impl<T: Entry> MapleTree<T> {
     /// use maple_tree::{LayoutKind, MapleTree, SlotContent};
     ///
     /// let tree = MapleTree::new();
-    /// tree.insert_range(0x10, 0x1f, 7u32).unwrap();
+    /// tree.insert_range(0x10..=0x1f, 7u32).unwrap();
     /// let layout = tree.layout(|v| format!("value {v}"));
     /// let root = layout.root().unwrap();
     /// assert_eq!(root.kind, LayoutKind::Leaf);

@@ -10,13 +10,13 @@
 //! use maple_tree::MapleTree;
 //!
 //! let tree = MapleTree::new_alloc();
-//! tree.insert_range(0x1000, 0x2fff, 1u32).unwrap();
-//! tree.insert_range(0x8000, 0x8fff, 2u32).unwrap();
+//! tree.insert_range(0x1000..=0x2fff, 1u32).unwrap();
+//! tree.insert_range(0x8000..=0x8fff, 2u32).unwrap();
 //! assert_eq!(tree.get(0x2abc), Some(1));
 //! // The lowest free range of 0x4000 indices at or above 0x1000:
-//! assert_eq!(tree.find_gap(0x1000, u64::MAX, 0x4000), Ok(0x3000));
+//! assert_eq!(tree.find_gap(0x1000..=u64::MAX, 0x4000), Ok(0x3000));
 //! // The highest one below 0x10000:
-//! assert_eq!(tree.find_gap_rev(0, 0xffff, 0x4000), Ok(0xc000));
+//! assert_eq!(tree.find_gap_rev(0..=0xffff, 0x4000), Ok(0xc000));
 //! ```
 //!
 //! # Ranges and pivots
@@ -144,7 +144,7 @@
 //! ```
 //! let tree = maple_tree::MapleTree::new();
 //! let mut writer = tree.lock();
-//! let reservation = writer.preallocate(10, 19, 1u32).expect("nodes for the store");
+//! let reservation = writer.preallocate(10..=19, 1u32).expect("nodes for the store");
 //! // ... nothing below can fail ...
 //! reservation.store();
 //! assert_eq!(writer.get(15), Some(1));

@@ -52,7 +52,7 @@ fn gapped(n: u64, alloc: bool) -> MapleTree<u32> {
     };
     let mut w = tree.exclusive();
     for i in 0..n {
-        w.insert_range(16 * i, 16 * i + 9, u32::try_from(i).unwrap())
+        w.insert_range(16 * i..=16 * i + 9, u32::try_from(i).unwrap())
             .unwrap();
     }
     drop(w);
@@ -337,7 +337,7 @@ fn spanning_empty_store_merges_with_the_next_leafs_gap() {
         assert_eq!(kind, StoreKind::Spanning);
         // The emptied range and the gaps on both sides are one empty run now.
         assert_eq!(
-            tree.find_gap(0, u64::MAX, range.last() - range.first() + 1 + 12),
+            tree.find_gap(0..=u64::MAX, range.last() - range.first() + 1 + 12),
             Ok(range.first() - 6)
         );
     }

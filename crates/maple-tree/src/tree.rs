@@ -2,7 +2,7 @@
 
 use core::fmt;
 use core::marker::PhantomData;
-use core::ops::RangeInclusive;
+use core::ops::RangeBounds;
 use std::sync::PoisonError;
 
 use crate::sync::{Arc, Mutex};
@@ -51,8 +51,8 @@ use crate::validate::{self, InvariantViolation};
 /// use maple_tree::MapleTree;
 ///
 /// let tree = MapleTree::new();
-/// tree.store_range(0x1000, 0x4fff, 1u32).unwrap();
-/// tree.store_range(0x2000, 0x2fff, 2u32).unwrap(); // cuts the first entry in two
+/// tree.store_range(0x1000..=0x4fff, 1u32).unwrap();
+/// tree.store_range(0x2000..=0x2fff, 2u32).unwrap(); // cuts the first entry in two
 /// assert_eq!(tree.get(0x1fff), Some(1));
 /// assert_eq!(tree.get(0x2800), Some(2));
 /// assert_eq!(tree.get(0x3000), Some(1));
@@ -151,8 +151,8 @@ impl<T: Entry> MapleTree<T> {
     /// ```
     /// let tree = maple_tree::MapleTree::new();
     /// let mut writer = tree.lock();
-    /// writer.insert_range(0, 9, 1u32).unwrap();
-    /// writer.insert_range(10, 19, 2u32).unwrap();
+    /// writer.insert_range(0..=9, 1u32).unwrap();
+    /// writer.insert_range(10..=19, 2u32).unwrap();
     /// assert_eq!(writer.len(), 2);
     /// ```
     ///
@@ -206,26 +206,30 @@ impl<T: Entry> MapleTree<T> {
         self.lock().insert(index, value)
     }
 
-    /// Stores `value` over `[first, last]` if every index in it is empty.
+    /// Stores `value` over `range` if every index in it is empty.
     ///
     /// # Errors
     ///
-    /// `Occupied` if any index of the range holds a value, `InvalidRange` if `first > last`,
-    /// `OutOfMemory` if a node could not be allocated. The value is handed back.
+    /// `Occupied` if any index of the range holds a value, `InvalidRange` if the range is
+    /// empty, `OutOfMemory` if a node could not be allocated. The value is handed back.
     ///
     /// # Examples
     ///
     /// ```
     /// let tree = maple_tree::MapleTree::new();
-    /// tree.insert_range(10, 19, 1u32).unwrap();
-    /// assert!(tree.insert_range(0, 10, 2u32).is_err());
-    /// assert!(tree.insert_range(0, 9, 2u32).is_ok());
+    /// tree.insert_range(10..20, 1u32).unwrap();
+    /// assert!(tree.insert_range(0..=10, 2u32).is_err());
+    /// assert!(tree.insert_range(0..=9, 2u32).is_ok());
     /// ```
     ///
     /// Linux: `mtree_insert_range()`.
     #[doc(alias = "mtree_insert_range")]
-    pub fn insert_range(&self, first: u64, last: u64, value: T) -> Result<(), InsertError<T>> {
-        self.lock().insert_range(first, last, value)
+    pub fn insert_range(
+        &self,
+        range: impl RangeBounds<u64>,
+        value: T,
+    ) -> Result<(), InsertError<T>> {
+        self.lock().insert_range(range, value)
     }
 
     /// Stores `value` at `index`, replacing what was there (an entry covering more than `index`
@@ -253,20 +257,20 @@ impl<T: Entry> MapleTree<T> {
         self.lock().store(index, value)
     }
 
-    /// Stores `value` over `[first, last]`, replacing whatever was there. Entries that partly
-    /// overlap the range keep the indices outside it; one entry cut in two is cloned.
+    /// Stores `value` over `range`, replacing whatever was there. Entries that partly overlap
+    /// the range keep the indices outside it; one entry cut in two is cloned.
     ///
     /// # Errors
     ///
-    /// `InvalidRange` if `first > last`, `OutOfMemory` if a node could not be allocated. The
-    /// value is handed back and the tree is unchanged.
+    /// `InvalidRange` if the range is empty, `OutOfMemory` if a node could not be allocated.
+    /// The value is handed back and the tree is unchanged.
     ///
     /// # Examples
     ///
     /// ```
     /// let tree = maple_tree::MapleTree::new();
-    /// tree.store_range(0, 99, 1u32).unwrap();
-    /// tree.store_range(40, 59, 2u32).unwrap();
+    /// tree.store_range(0..100, 1u32).unwrap();
+    /// tree.store_range(40..=59, 2u32).unwrap();
     /// let guard = tree.read();
     /// let ranges: Vec<_> = guard.iter().map(|(r, v)| (r.first(), r.last(), v)).collect();
     /// assert_eq!(ranges, [(0, 39, 1), (40, 59, 2), (60, 99, 1)]);
@@ -274,37 +278,37 @@ impl<T: Entry> MapleTree<T> {
     ///
     /// Linux: `mtree_store_range()`.
     #[doc(alias = "mtree_store_range")]
-    pub fn store_range(&self, first: u64, last: u64, value: T) -> Result<(), StoreError<T>>
+    pub fn store_range(&self, range: impl RangeBounds<u64>, value: T) -> Result<(), StoreError<T>>
     where
         T: Clone,
     {
-        self.lock().store_range(first, last, value)
+        self.lock().store_range(range, value)
     }
 
-    /// Empties `[first, last]`. Entries that partly overlap it keep the indices outside it.
+    /// Empties `range`. Entries that partly overlap it keep the indices outside it.
     ///
     /// # Errors
     ///
-    /// [`ClearError::InvalidRange`] if `first > last`, [`ClearError::OutOfMemory`] if a node
-    /// could not be allocated (the tree is then unchanged).
+    /// [`ClearError::InvalidRange`] if the range is empty, [`ClearError::OutOfMemory`] if a
+    /// node could not be allocated (the tree is then unchanged).
     ///
     /// # Examples
     ///
     /// ```
     /// let tree = maple_tree::MapleTree::new();
-    /// tree.store_range(0, 99, 1u32).unwrap();
-    /// tree.clear_range(10, 89).unwrap();
+    /// tree.store_range(0..100, 1u32).unwrap();
+    /// tree.clear_range(10..90).unwrap();
     /// assert_eq!(tree.get(9), Some(1));
     /// assert_eq!(tree.get(50), None);
     /// assert_eq!(tree.len(), 2);
     /// ```
     ///
     /// Linux: `mtree_store_range(mt, first, last, NULL, gfp)`.
-    pub fn clear_range(&self, first: u64, last: u64) -> Result<(), ClearError>
+    pub fn clear_range(&self, range: impl RangeBounds<u64>) -> Result<(), ClearError>
     where
         T: Clone,
     {
-        self.lock().clear_range(first, last)
+        self.lock().clear_range(range)
     }
 
     /// Removes the whole entry containing `index` and returns its value.
@@ -317,7 +321,7 @@ impl<T: Entry> MapleTree<T> {
     ///
     /// ```
     /// let tree = maple_tree::MapleTree::new();
-    /// tree.insert_range(100, 199, 7u32).unwrap();
+    /// tree.insert_range(100..=199, 7u32).unwrap();
     /// assert_eq!(tree.erase(150), Some(7));
     /// assert_eq!(tree.get(100), None);
     /// assert_eq!(tree.erase(150), None);
@@ -358,7 +362,7 @@ impl<T: Entry> MapleTree<T> {
     ///
     /// ```
     /// let tree = maple_tree::MapleTree::new();
-    /// tree.insert_range(10, 20, 3u32).unwrap();
+    /// tree.insert_range(10..=20, 3u32).unwrap();
     /// assert_eq!(tree.get(15), Some(3));
     /// assert_eq!(tree.get(21), None);
     /// ```
@@ -378,7 +382,7 @@ impl<T: Entry> MapleTree<T> {
     ///
     /// ```
     /// let tree = maple_tree::MapleTree::new();
-    /// tree.insert_range(10, 20, 3u32).unwrap();
+    /// tree.insert_range(10..=20, 3u32).unwrap();
     /// let (range, value) = tree.get_range(15).unwrap();
     /// assert_eq!((range.first(), range.last(), value), (10, 20, 3));
     /// ```
@@ -394,33 +398,37 @@ impl<T: Entry> MapleTree<T> {
             .map(|(r, w)| (r, crate::node::entry::Values::<T>::clone_value(w)))
     }
 
-    /// The lowest start `s` such that `[s, s + size - 1]` lies inside `[min, max]` and holds
+    /// The lowest start `s` such that the `size` indices from `s` lie inside `range` and hold
     /// no value.
+    ///
+    /// Every gap and allocation call takes its arguments in this order: where (`range`), how
+    /// many indices (`size`), then what to store.
     ///
     /// # Errors
     ///
-    /// [`GapError::NoSpace`] if nothing fits (including a window smaller than `size`);
-    /// `ZeroSize`, `InvalidRange` (`min > max`) or `NotAllocTree` for a request the tree
+    /// [`GapError::NoSpace`] if nothing fits (including a range smaller than `size`);
+    /// `ZeroSize`, `InvalidRange` (an empty range) or `NotAllocTree` for a request the tree
     /// rejects.
     ///
     /// # Examples
     ///
     /// ```
     /// let tree = maple_tree::MapleTree::new_alloc();
-    /// tree.insert_range(0, 99, 1u32).unwrap();
-    /// tree.insert_range(110, 199, 2u32).unwrap();
-    /// assert_eq!(tree.find_gap(0, 1000, 10), Ok(100));
-    /// assert_eq!(tree.find_gap(0, 1000, 11), Ok(200));
+    /// tree.insert_range(0..100, 1u32).unwrap();
+    /// tree.insert_range(110..200, 2u32).unwrap();
+    /// assert_eq!(tree.find_gap(0..=1000, 10), Ok(100));
+    /// assert_eq!(tree.find_gap(0..=1000, 11), Ok(200));
+    /// assert_eq!(tree.find_gap(.., 11), Ok(200));
     /// ```
     ///
     /// Linux: `mas_empty_area()`.
     #[doc(alias = "mas_empty_area")]
-    pub fn find_gap(&self, min: u64, max: u64, size: u64) -> Result<u64, GapError> {
-        self.read().find_gap_for(GapRequest::new(size, min..=max))
+    pub fn find_gap(&self, range: impl RangeBounds<u64>, size: u64) -> Result<u64, GapError> {
+        self.read().find_gap_for(GapRequest::new(range, size))
     }
 
-    /// The highest start `s` such that `[s, s + size - 1]` lies inside `[min, max]` and holds
-    /// no value.
+    /// The highest start `s` such that the `size` indices from `s` lie inside `range` and
+    /// hold no value.
     ///
     /// # Errors
     ///
@@ -430,19 +438,19 @@ impl<T: Entry> MapleTree<T> {
     ///
     /// ```
     /// let tree = maple_tree::MapleTree::new_alloc();
-    /// tree.insert_range(100, 199, 1u32).unwrap();
-    /// assert_eq!(tree.find_gap_rev(0, 299, 10), Ok(290));
-    /// assert_eq!(tree.find_gap_rev(0, 250, 100), Ok(0));
+    /// tree.insert_range(100..200, 1u32).unwrap();
+    /// assert_eq!(tree.find_gap_rev(0..300, 10), Ok(290));
+    /// assert_eq!(tree.find_gap_rev(0..=250, 100), Ok(0));
     /// ```
     ///
     /// Linux: `mas_empty_area_rev()`.
     #[doc(alias = "mas_empty_area_rev")]
-    pub fn find_gap_rev(&self, min: u64, max: u64, size: u64) -> Result<u64, GapError> {
+    pub fn find_gap_rev(&self, range: impl RangeBounds<u64>, size: u64) -> Result<u64, GapError> {
         self.read()
-            .find_gap_for(GapRequest::new(size, min..=max).top_down())
+            .find_gap_for(GapRequest::new(range, size).top_down())
     }
 
-    /// Finds the lowest free range of `size` indices inside `range`, stores `value` there and
+    /// Finds the lowest free run of `size` indices inside `range`, stores `value` there and
     /// returns its start.
     ///
     /// # Errors
@@ -453,8 +461,8 @@ impl<T: Entry> MapleTree<T> {
     ///
     /// ```
     /// let tree = maple_tree::MapleTree::new_alloc();
-    /// assert_eq!(tree.alloc_range(16, 0..=u64::MAX, 1u32).unwrap(), 0);
-    /// assert_eq!(tree.alloc_range(16, 0..=u64::MAX, 2u32).unwrap(), 16);
+    /// assert_eq!(tree.alloc_range(.., 16, 1u32).unwrap(), 0);
+    /// assert_eq!(tree.alloc_range(.., 16, 2u32).unwrap(), 16);
     /// assert_eq!(tree.get(20), Some(2));
     /// ```
     ///
@@ -462,15 +470,15 @@ impl<T: Entry> MapleTree<T> {
     #[doc(alias = "mtree_alloc_range")]
     pub fn alloc_range(
         &self,
+        range: impl RangeBounds<u64>,
         size: u64,
-        range: RangeInclusive<u64>,
         value: T,
     ) -> Result<u64, AllocError<T>> {
         self.lock()
-            .alloc_range_for(GapRequest::new(size, range), value)
+            .alloc_range_for(GapRequest::new(range, size), value)
     }
 
-    /// Finds the highest free range of `size` indices inside `range`, stores `value` there and
+    /// Finds the highest free run of `size` indices inside `range`, stores `value` there and
     /// returns its start.
     ///
     /// # Errors
@@ -481,19 +489,19 @@ impl<T: Entry> MapleTree<T> {
     ///
     /// ```
     /// let tree = maple_tree::MapleTree::new_alloc();
-    /// assert_eq!(tree.alloc_range_rev(0x1000, 0..=0xffff, 1u32).unwrap(), 0xf000);
+    /// assert_eq!(tree.alloc_range_rev(..0x10000, 0x1000, 1u32).unwrap(), 0xf000);
     /// ```
     ///
     /// Linux: `mtree_alloc_rrange()`.
     #[doc(alias = "mtree_alloc_rrange")]
     pub fn alloc_range_rev(
         &self,
+        range: impl RangeBounds<u64>,
         size: u64,
-        range: RangeInclusive<u64>,
         value: T,
     ) -> Result<u64, AllocError<T>> {
         self.lock()
-            .alloc_range_for(GapRequest::new(size, range).top_down(), value)
+            .alloc_range_for(GapRequest::new(range, size).top_down(), value)
     }
 
     /// Number of entries (values), not counting empty ranges.
@@ -596,7 +604,7 @@ impl<T: Entry> MapleTree<T> {
     /// ```
     /// let tree = maple_tree::MapleTree::new_alloc();
     /// for i in 0..1000u32 {
-    ///     tree.insert_range(u64::from(i) * 16, u64::from(i) * 16 + 9, i).unwrap();
+    ///     tree.insert_range(u64::from(i) * 16..=u64::from(i) * 16 + 9, i).unwrap();
     /// }
     /// assert!(tree.check_invariants().is_ok());
     /// ```
@@ -616,7 +624,7 @@ impl<T: Entry> MapleTree<T> {
     /// use maple_tree::{DumpFormat, MapleTree};
     ///
     /// let tree = MapleTree::new();
-    /// tree.insert_range(0x10, 0x1f, 1u32).unwrap();
+    /// tree.insert_range(0x10..=0x1f, 1u32).unwrap();
     /// let text = tree.dump(DumpFormat::Hex).to_string();
     /// assert!(text.contains("0x10-0x1f"));
     /// ```
@@ -642,7 +650,7 @@ impl<T: Entry + Clone> MapleTree<T> {
     /// ```
     /// let tree = maple_tree::MapleTree::new_alloc();
     /// for i in 0..1000u32 {
-    ///     tree.insert_range(u64::from(i) * 16, u64::from(i) * 16 + 9, i).unwrap();
+    ///     tree.insert_range(u64::from(i) * 16..=u64::from(i) * 16 + 9, i).unwrap();
     /// }
     /// let copy = tree.try_clone().unwrap();
     /// assert_eq!(copy.len(), 1000);
@@ -679,19 +687,20 @@ impl<T: Entry> MapleTree<T> {
     /// Fills an empty tree with entries sorted by range, in one pass: leaves are packed as full
     /// as the node rules allow, then each level above, instead of splitting node after node.
     ///
-    /// Each entry is `(first, last, value)` over `[first, last]`; each must start after the
-    /// previous one ends.
+    /// Each entry is `(range, value)`; each range must start after the previous one ends.
     ///
     /// # Errors
     ///
-    /// [`BulkLoadError`](crate::BulkLoadError): a tree that is not empty, an entry with `first > last` or one out of
-    /// order (its value handed back), or a failed allocation. The tree is left empty.
+    /// [`BulkLoadError`](crate::BulkLoadError): a tree that is not empty, an entry with an
+    /// empty range or one out of order (its value handed back), or a failed allocation. The
+    /// tree is left empty.
     ///
     /// # Examples
     ///
     /// ```
     /// let mut tree = maple_tree::MapleTree::new();
-    /// tree.bulk_load((0..10_000u32).map(|i| (u64::from(i) * 10, u64::from(i) * 10 + 4, i)))
+    /// let start = |i: u32| u64::from(i) * 10;
+    /// tree.bulk_load((0..10_000u32).map(|i| (start(i)..start(i) + 5, i)))
     ///     .unwrap();
     /// assert_eq!(tree.get(50_002), Some(5000));
     /// tree.check_invariants().unwrap();
@@ -699,9 +708,9 @@ impl<T: Entry> MapleTree<T> {
     ///
     /// Linux: `mas_expected_entries()` and the stores of its bulk mode.
     #[doc(alias = "mas_expected_entries")]
-    pub fn bulk_load(
+    pub fn bulk_load<R: RangeBounds<u64>>(
         &mut self,
-        entries: impl IntoIterator<Item = (u64, u64, T)>,
+        entries: impl IntoIterator<Item = (R, T)>,
     ) -> Result<(), crate::BulkLoadError<T>> {
         use crate::BulkLoadError;
         use crate::write::big_node::Item;
@@ -719,11 +728,12 @@ impl<T: Entry> MapleTree<T> {
                 }
             }
         };
-        for (index, (first, last, value)) in entries.into_iter().enumerate() {
-            if first > last {
+        for (index, (range, value)) in entries.into_iter().enumerate() {
+            let Some(range) = Range::from_bounds(range) else {
                 drop_items(&items);
                 return Err(BulkLoadError::InvalidRange { index, value });
-            }
+            };
+            let (first, last) = (range.first(), range.last());
             let Some(free) = next_free.filter(|&free| first >= free) else {
                 drop_items(&items);
                 return Err(BulkLoadError::Unsorted { index, value });
@@ -836,8 +846,8 @@ impl NodeCounter {
     }
 }
 
-/// A gap search request: `size` indices inside `[min, max]`, optionally aligned, lowest fit
-/// first or (with [`top_down`](Self::top_down)) highest.
+/// A gap search request: `size` indices inside a range, optionally aligned, lowest fit first
+/// or (with [`top_down`](Self::top_down)) highest.
 ///
 /// # Examples
 ///
@@ -845,8 +855,8 @@ impl NodeCounter {
 /// use maple_tree::{GapRequest, MapleTree};
 ///
 /// let tree = MapleTree::new_alloc();
-/// tree.insert_range(0, 0x1234, 1u32).unwrap();
-/// let request = GapRequest::new(0x1000, 0..=u64::MAX).align(0x1000);
+/// tree.insert_range(0..=0x1234, 1u32).unwrap();
+/// let request = GapRequest::new(.., 0x1000).align(0x1000);
 /// assert_eq!(tree.read().find_gap_for(request), Ok(0x2000));
 /// ```
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -860,11 +870,16 @@ pub struct GapRequest {
 
 impl GapRequest {
     /// `size` indices within `range`, lowest fit first, no alignment.
-    pub fn new(size: u64, range: RangeInclusive<u64>) -> Self {
+    ///
+    /// An empty `range` makes a request that every search rejects with
+    /// [`GapError::InvalidRange`].
+    pub fn new(range: impl RangeBounds<u64>, size: u64) -> Self {
+        // An empty range is kept as `min > max`, which the search rejects.
+        let (min, max) = Range::from_bounds(range).map_or((1, 0), |r| (r.first(), r.last()));
         Self {
             size,
-            min: *range.start(),
-            max: *range.end(),
+            min,
+            max,
             align: 1,
             top_down: false,
         }

@@ -1,8 +1,11 @@
 //! Public behaviour at the edges: index 0 and `u64::MAX`, full-range stores, rejected
 //! arguments (handed back, never a panic), cursor states and double-ended iteration.
 
+use core::ops::Bound;
+
 use maple_tree::{
-    CursorState, GapError, GapRequest, InsertErrorKind, MapleTree, Range, StoreErrorKind,
+    AllocErrorKind, ClearError, CursorState, GapError, GapRequest, InsertErrorKind, MapleTree,
+    Range, StoreErrorKind,
 };
 
 fn entries(tree: &MapleTree<u32>) -> Vec<(u64, u64, u32)> {
@@ -17,7 +20,7 @@ fn edges_of_the_key_space_are_ordinary_indices() {
     let tree = MapleTree::new();
     tree.insert(0, 1u32).unwrap();
     tree.insert(u64::MAX, 2u32).unwrap();
-    tree.insert_range(u64::MAX - 10, u64::MAX - 1, 3u32)
+    tree.insert_range(u64::MAX - 10..=u64::MAX - 1, 3u32)
         .unwrap();
     assert_eq!(tree.get(0), Some(1));
     assert_eq!(tree.get(u64::MAX), Some(2));
@@ -41,16 +44,16 @@ fn edges_of_the_key_space_are_ordinary_indices() {
 fn full_range_store_and_clear() {
     let tree = MapleTree::new();
     for i in 0..100u32 {
-        tree.insert_range(u64::from(i) * 10, u64::from(i) * 10 + 4, i)
+        tree.insert_range(u64::from(i) * 10..=u64::from(i) * 10 + 4, i)
             .unwrap();
     }
-    tree.store_range(0, u64::MAX, 7u32).unwrap();
+    tree.store_range(0..=u64::MAX, 7u32).unwrap();
     assert_eq!(entries(&tree), [(0, u64::MAX, 7)]);
     assert_eq!((tree.len(), tree.height()), (1, 1));
     // Cutting the full-range entry in the middle leaves two pieces with their own values.
-    tree.store_range(10, 20, 8u32).unwrap();
+    tree.store_range(10..=20, 8u32).unwrap();
     assert_eq!(entries(&tree), [(0, 9, 7), (10, 20, 8), (21, u64::MAX, 7)]);
-    tree.clear_range(0, u64::MAX).unwrap();
+    tree.clear_range(0..=u64::MAX).unwrap();
     assert!(tree.is_empty());
     assert_eq!(tree.height(), 0);
     assert_eq!(tree.get(5), None);
@@ -58,47 +61,55 @@ fn full_range_store_and_clear() {
 }
 
 #[test]
+#[expect(
+    clippy::reversed_empty_ranges,
+    reason = "empty ranges are the input under test"
+)]
 fn rejected_arguments_hand_the_value_back() {
     let tree = MapleTree::new();
-    let err = tree.insert_range(5, 4, 1u32).unwrap_err();
+    let err = tree.insert_range(5..=4, 1u32).unwrap_err();
     assert_eq!(
         (err.kind(), err.into_value()),
         (InsertErrorKind::InvalidRange, 1)
     );
-    let err = tree.store_range(9, 3, 2u32).unwrap_err();
+    let err = tree.store_range(9..=3, 2u32).unwrap_err();
     assert_eq!(
         (err.kind(), err.into_value()),
         (StoreErrorKind::InvalidRange, 2)
     );
     assert_eq!(
-        tree.clear_range(1, 0),
+        tree.clear_range(1..=0),
         Err(maple_tree::ClearError::InvalidRange)
     );
-    tree.insert_range(10, 20, 3u32).unwrap();
-    let err = tree.insert_range(20, 30, 4u32).unwrap_err();
+    tree.insert_range(10..=20, 3u32).unwrap();
+    let err = tree.insert_range(20..=30, 4u32).unwrap_err();
     assert_eq!((err.kind(), *err.value()), (InsertErrorKind::Occupied, 4));
     assert!(tree.is_empty() || tree.len() == 1);
 }
 
 #[test]
+#[expect(
+    clippy::reversed_empty_ranges,
+    reason = "empty ranges are the input under test"
+)]
 fn gap_requests_are_validated() {
     let range = MapleTree::<u32>::new();
-    assert_eq!(range.find_gap(0, 100, 10), Err(GapError::NotAllocTree));
+    assert_eq!(range.find_gap(0..=100, 10), Err(GapError::NotAllocTree));
     let tree = MapleTree::<u32>::new_alloc();
-    assert_eq!(tree.find_gap(0, 100, 0), Err(GapError::ZeroSize));
-    assert_eq!(tree.find_gap(100, 0, 1), Err(GapError::InvalidRange));
-    assert_eq!(tree.find_gap(0, 9, 11), Err(GapError::NoSpace));
-    assert_eq!(tree.find_gap(0, 9, 10), Ok(0));
-    assert_eq!(tree.find_gap_rev(0, 9, 10), Ok(0));
-    let request = GapRequest::new(4, 0..=100).align(3);
+    assert_eq!(tree.find_gap(0..=100, 0), Err(GapError::ZeroSize));
+    assert_eq!(tree.find_gap(100..=0, 1), Err(GapError::InvalidRange));
+    assert_eq!(tree.find_gap(0..=9, 11), Err(GapError::NoSpace));
+    assert_eq!(tree.find_gap(0..=9, 10), Ok(0));
+    assert_eq!(tree.find_gap_rev(0..=9, 10), Ok(0));
+    let request = GapRequest::new(0..=100, 4).align(3);
     assert_eq!(
         tree.read().find_gap_for(request),
         Err(GapError::InvalidAlignment)
     );
     // The largest possible size fits only in an empty tree over the whole space minus one.
-    assert_eq!(tree.find_gap(0, u64::MAX, u64::MAX), Ok(0));
-    assert_eq!(tree.find_gap_rev(0, u64::MAX, u64::MAX), Ok(1));
-    let err = tree.alloc_range(0, 0..=10, 5u32).unwrap_err();
+    assert_eq!(tree.find_gap(0..=u64::MAX, u64::MAX), Ok(0));
+    assert_eq!(tree.find_gap_rev(0..=u64::MAX, u64::MAX), Ok(1));
+    let err = tree.alloc_range(0..=10, 0, 5u32).unwrap_err();
     assert_eq!(err.into_value(), 5);
 }
 
@@ -106,28 +117,32 @@ fn gap_requests_are_validated() {
 fn reverse_gap_search_finds_fits_under_the_leftmost_slot() {
     // The kernel's reverse search with max = 2^64 - 1 misses a fit below the first entry.
     let tree = MapleTree::new_alloc();
-    tree.insert_range(100, u64::MAX, 1u32).unwrap();
-    assert_eq!(tree.find_gap_rev(0, u64::MAX, 10), Ok(90));
-    assert_eq!(tree.find_gap_rev(0, u64::MAX, 100), Ok(0));
-    assert_eq!(tree.find_gap_rev(0, u64::MAX, 101), Err(GapError::NoSpace));
-    assert_eq!(tree.find_gap(0, u64::MAX, 100), Ok(0));
+    tree.insert_range(100..=u64::MAX, 1u32).unwrap();
+    assert_eq!(tree.find_gap_rev(0..=u64::MAX, 10), Ok(90));
+    assert_eq!(tree.find_gap_rev(0..=u64::MAX, 100), Ok(0));
+    assert_eq!(tree.find_gap_rev(0..=u64::MAX, 101), Err(GapError::NoSpace));
+    assert_eq!(tree.find_gap(0..=u64::MAX, 100), Ok(0));
 }
 
 #[test]
+#[expect(
+    clippy::reversed_empty_ranges,
+    reason = "empty ranges are the input under test"
+)]
 fn find_rev_respects_min_when_the_only_entry_is_at_zero() {
     // The kernel's mas_find_rev ignores min when the tree is a single [0, 0] entry.
     let tree = MapleTree::new();
     tree.insert(0, 1u32).unwrap();
     let guard = tree.read();
-    assert!(guard.find_rev(5, 1).is_none());
-    assert_eq!(guard.find_rev(5, 0).map(|(_, v)| v), Some(1));
-    assert!(guard.find(1, u64::MAX).is_none());
+    assert!(guard.find_rev(1..=5).is_none());
+    assert_eq!(guard.find_rev(0..=5).map(|(_, v)| v), Some(1));
+    assert!(guard.find(1..).is_none());
     assert!(
-        guard.find(5, 4).is_none(),
+        guard.find(5..5).is_none(),
         "an empty interval finds nothing"
     );
     assert!(
-        guard.find_rev(4, 5).is_none(),
+        guard.find_rev(5..=4).is_none(),
         "an empty interval finds nothing"
     );
 }
@@ -135,16 +150,16 @@ fn find_rev_respects_min_when_the_only_entry_is_at_zero() {
 #[test]
 fn alloc_range_fills_from_both_ends() {
     let tree = MapleTree::new_alloc();
-    assert_eq!(tree.alloc_range(10, 0..=99, 1u32).unwrap(), 0);
-    assert_eq!(tree.alloc_range_rev(10, 0..=99, 2u32).unwrap(), 90);
-    assert_eq!(tree.alloc_range(10, 0..=99, 3u32).unwrap(), 10);
-    assert_eq!(tree.alloc_range_rev(10, 0..=99, 4u32).unwrap(), 80);
-    let request = GapRequest::new(5, 0..=99).align(16);
+    assert_eq!(tree.alloc_range(0..=99, 10, 1u32).unwrap(), 0);
+    assert_eq!(tree.alloc_range_rev(0..=99, 10, 2u32).unwrap(), 90);
+    assert_eq!(tree.alloc_range(0..=99, 10, 3u32).unwrap(), 10);
+    assert_eq!(tree.alloc_range_rev(0..=99, 10, 4u32).unwrap(), 80);
+    let request = GapRequest::new(0..=99, 5).align(16);
     let start = tree.lock().alloc_range_for(request, 5u32).unwrap();
     assert_eq!(start, 32);
-    let request = GapRequest::new(5, 0..=99).align(16).top_down();
+    let request = GapRequest::new(0..=99, 5).align(16).top_down();
     assert_eq!(tree.lock().alloc_range_for(request, 6u32).unwrap(), 64);
-    let err = tree.alloc_range(81, 0..=99, 7u32).unwrap_err();
+    let err = tree.alloc_range(0..=99, 81, 7u32).unwrap_err();
     assert_eq!(
         err.kind(),
         maple_tree::AllocErrorKind::Gap(GapError::NoSpace)
@@ -152,7 +167,7 @@ fn alloc_range_fills_from_both_ends() {
     tree.check_invariants().unwrap();
     // Near the top of the key space.
     assert_eq!(
-        tree.alloc_range_rev(16, 0..=u64::MAX, 8u32).unwrap(),
+        tree.alloc_range_rev(0..=u64::MAX, 16, 8u32).unwrap(),
         u64::MAX - 15
     );
     assert_eq!(tree.get(u64::MAX), Some(8));
@@ -162,7 +177,7 @@ fn alloc_range_fills_from_both_ends() {
 fn iteration_is_double_ended_and_bounded() {
     let tree = MapleTree::new();
     for i in 0..50u32 {
-        tree.insert_range(u64::from(i) * 10, u64::from(i) * 10 + 4, i)
+        tree.insert_range(u64::from(i) * 10..=u64::from(i) * 10 + 4, i)
             .unwrap();
     }
     let guard = tree.read();
@@ -202,7 +217,7 @@ fn iteration_is_double_ended_and_bounded() {
 fn cursor_overflow_resumes_with_a_larger_limit() {
     let tree = MapleTree::new();
     for i in 1..=5u32 {
-        tree.insert_range(u64::from(i) * 100, u64::from(i) * 100 + 9, i)
+        tree.insert_range(u64::from(i) * 100..=u64::from(i) * 100 + 9, i)
             .unwrap();
     }
     let guard = tree.read();
@@ -245,7 +260,7 @@ fn write_cursor_stores_and_erases_where_it_stands() {
     let mut writer = tree.lock();
     for i in 0..10u32 {
         writer
-            .insert_range(u64::from(i) * 10, u64::from(i) * 10 + 4, i)
+            .insert_range(u64::from(i) * 10..=u64::from(i) * 10 + 4, i)
             .unwrap();
     }
     let mut cursor = writer.cursor_mut(0);
@@ -253,7 +268,7 @@ fn write_cursor_stores_and_erases_where_it_stands() {
         if value % 3 == 0 {
             assert_eq!(cursor.erase(), Some(value));
         } else {
-            cursor.set_range(range.first(), range.last()).unwrap();
+            cursor.set_range(range.first()..=range.last()).unwrap();
             cursor.store(value * 100).unwrap();
         }
         cursor.set(range.last() + 1);
@@ -281,7 +296,7 @@ fn erasing_a_full_range_entry_hands_back_a_live_value() {
     // dropped the value it then returned.
     for exclusive in [true, false] {
         let mut tree = MapleTree::new_alloc();
-        tree.store_range(0, u64::MAX, std::sync::Arc::new(5u64))
+        tree.store_range(0..=u64::MAX, std::sync::Arc::new(5u64))
             .unwrap();
         let value = if exclusive {
             tree.exclusive().erase(77)
@@ -310,11 +325,101 @@ fn trees_are_send_and_sync_when_their_values_are() {
     send_sync::<MapleTree<std::sync::Arc<Vec<u8>>>>();
     // Readers on other threads see what the writer stored.
     let tree = std::sync::Arc::new(MapleTree::new());
-    tree.insert_range(0, 9, Box::new(String::from("shared")))
+    tree.insert_range(0..=9, Box::new(String::from("shared")))
         .unwrap();
     let reader = {
         let tree = std::sync::Arc::clone(&tree);
         std::thread::spawn(move || tree.read().get(5).map(|s| s.len()))
     };
     assert_eq!(reader.join().unwrap(), Some(6));
+}
+
+#[test]
+fn every_range_form_means_the_same_indices() {
+    use core::ops::Bound::{Excluded, Included, Unbounded};
+
+    // Each form names [10, 19]: the same store, the same entry.
+    let forms: [(Bound<u64>, Bound<u64>); 4] = [
+        (Included(10), Excluded(20)),
+        (Included(10), Included(19)),
+        (Excluded(9), Included(19)),
+        (Excluded(9), Excluded(20)),
+    ];
+    for form in forms {
+        let tree = MapleTree::new();
+        tree.insert_range(form, 1u32).unwrap();
+        assert_eq!(entries(&tree), [(10, 19, 1)], "{form:?}");
+    }
+    let tree = MapleTree::new();
+    tree.insert_range(10..20, 1u32).unwrap();
+    tree.insert_range(Range::new(20, 29).unwrap(), 2).unwrap();
+    tree.store_range(30..=39, 3).unwrap();
+    tree.store_range(40.., 4).unwrap();
+    tree.store_range(..5, 5).unwrap();
+    assert_eq!(
+        entries(&tree),
+        [
+            (0, 4, 5),
+            (10, 19, 1),
+            (20, 29, 2),
+            (30, 39, 3),
+            (40, u64::MAX, 4)
+        ]
+    );
+    tree.clear_range(..).unwrap();
+    assert!(tree.is_empty());
+    tree.check_invariants().unwrap();
+
+    // Every form that holds no index is rejected, by every method that takes a range.
+    let empty: [(Bound<u64>, Bound<u64>); 5] = [
+        (Included(5), Excluded(5)),
+        (Included(6), Included(5)),
+        (Excluded(5), Excluded(6)),
+        (Excluded(u64::MAX), Unbounded),
+        (Unbounded, Excluded(0)),
+    ];
+    let alloc = MapleTree::new_alloc();
+    for form in empty {
+        assert_eq!(Range::from_bounds(form), None, "{form:?}");
+        let e = tree.insert_range(form, 1u32).unwrap_err();
+        assert_eq!(
+            (e.kind(), e.into_value()),
+            (InsertErrorKind::InvalidRange, 1)
+        );
+        let e = tree.store_range(form, 2u32).unwrap_err();
+        assert_eq!(
+            (e.kind(), e.into_value()),
+            (StoreErrorKind::InvalidRange, 2)
+        );
+        assert_eq!(tree.clear_range(form), Err(ClearError::InvalidRange));
+        assert_eq!(alloc.find_gap(form, 1), Err(GapError::InvalidRange));
+        assert_eq!(alloc.find_gap_rev(form, 1), Err(GapError::InvalidRange));
+        let e = alloc.alloc_range(form, 1, 3u32).unwrap_err();
+        assert_eq!(
+            (e.kind(), e.into_value()),
+            (AllocErrorKind::Gap(GapError::InvalidRange), 3)
+        );
+        let guard = tree.read();
+        assert!(guard.find(form).is_none() && guard.find_rev(form).is_none());
+        assert_eq!(guard.range(form).count(), 0);
+    }
+    assert!(tree.is_empty() && alloc.is_empty());
+    assert!(
+        tree.lock().preallocate(5..5, 1).is_err() && tree.lock().preallocate_clear(5..5).is_err()
+    );
+}
+
+#[test]
+fn gap_and_allocation_calls_take_range_then_size_then_value() {
+    let tree = MapleTree::new_alloc();
+    tree.insert_range(0..0x1000, 1u32).unwrap();
+    // One order everywhere: where, how many, what.
+    assert_eq!(tree.find_gap(0x1000.., 0x100), Ok(0x1000));
+    assert_eq!(tree.find_gap_rev(..0x4000, 0x100), Ok(0x3f00));
+    assert_eq!(tree.alloc_range(0x1000.., 0x100, 2).unwrap(), 0x1000);
+    assert_eq!(tree.alloc_range_rev(..0x4000, 0x100, 3).unwrap(), 0x3f00);
+    let request = GapRequest::new(0x1000.., 0x100).align(0x1000);
+    assert_eq!(tree.read().find_gap_for(request), Ok(0x2000));
+    assert_eq!(tree.lock().alloc_range_for(request, 4).unwrap(), 0x2000);
+    tree.check_invariants().unwrap();
 }

@@ -24,7 +24,7 @@ fn random_tree(seed: u64, alloc: bool, n: u64) -> MapleTree<u32> {
         let first = rng.below(n * 20);
         let wide = rng.chance(5);
         let span = rng.below(if wide { 500 } else { 12 });
-        tree.store_range(first, first + span, u32::try_from(v).unwrap())
+        tree.store_range(first..=first + span, u32::try_from(v).unwrap())
             .unwrap();
     }
     tree
@@ -49,11 +49,11 @@ fn try_clone_copies_node_by_node() {
         );
         assert_eq!(copy.is_alloc(), tree.is_alloc());
         // The copy is independent of the original.
-        copy.clear_range(0, u64::MAX / 2).unwrap();
+        copy.clear_range(0..=u64::MAX / 2).unwrap();
         assert_eq!(tree.len(), entries(&tree).len());
         tree.check_invariants().unwrap();
         if alloc && !tree.is_empty() {
-            assert_eq!(copy.find_gap(0, u64::MAX, 1_000), Ok(0));
+            assert_eq!(copy.find_gap(0..=u64::MAX, 1_000), Ok(0));
         }
     }
 }
@@ -67,7 +67,7 @@ fn try_clone_clones_every_value_once() {
         let mut w = tree.exclusive();
         for i in 0..5_000u64 {
             made.fetch_add(1, Ordering::Relaxed);
-            w.insert_range(i * 4, i * 4 + 1, Counted::new(i, &drops))
+            w.insert_range(i * 4..=i * 4 + 1, Counted::new(i, &drops))
                 .unwrap();
         }
     }
@@ -127,7 +127,7 @@ fn bulk_load_builds_full_valid_trees() {
                     MapleTree::new()
                 };
                 tree.bulk_load(
-                    (0..n).map(|i| (i * stride, i * stride + 9, u32::try_from(i).unwrap())),
+                    (0..n).map(|i| (i * stride..=i * stride + 9, u32::try_from(i).unwrap())),
                 )
                 .unwrap();
                 tree.check_invariants()
@@ -143,12 +143,12 @@ fn bulk_load_builds_full_valid_trees() {
                 };
                 let mut w = incremental.exclusive();
                 for i in 0..n {
-                    w.insert_range(i * stride, i * stride + 9, 0u32).unwrap();
+                    w.insert_range(i * stride..=i * stride + 9, 0u32).unwrap();
                 }
                 drop(w);
                 assert!(tree.node_count() <= incremental.node_count(), "n {n}");
                 // The loaded tree takes further writes.
-                tree.store_range(5, n * stride + 100, 1).unwrap();
+                tree.store_range(5..=n * stride + 100, 1).unwrap();
                 tree.check_invariants().unwrap();
             }
         }
@@ -156,6 +156,10 @@ fn bulk_load_builds_full_valid_trees() {
 }
 
 #[test]
+#[expect(
+    clippy::reversed_empty_ranges,
+    reason = "an empty range is the input under test"
+)]
 fn bulk_load_rejects_bad_input_and_drops_what_it_took() {
     let drops = Arc::new(AtomicUsize::new(0));
     let mut tree = MapleTree::new();
@@ -164,7 +168,7 @@ fn bulk_load_rejects_bad_input_and_drops_what_it_took() {
         .bulk_load(
             input
                 .into_iter()
-                .map(|(f, l, i)| (f, l, Counted::new(i, &drops))),
+                .map(|(f, l, i)| (f..=l, Counted::new(i, &drops))),
         )
         .unwrap_err();
     match err {
@@ -178,14 +182,14 @@ fn bulk_load_rejects_bad_input_and_drops_what_it_took() {
     );
     assert!(tree.is_empty());
     let err = tree
-        .bulk_load([(5u64, 4u64, Counted::new(9, &drops))])
+        .bulk_load([(5u64..=4, Counted::new(9, &drops))])
         .unwrap_err();
     assert!(matches!(err, BulkLoadError::InvalidRange { index: 0, .. }));
-    tree.bulk_load([(0u64, u64::MAX, Counted::new(1, &drops))])
+    tree.bulk_load([(0u64..=u64::MAX, Counted::new(1, &drops))])
         .unwrap();
     assert_eq!(tree.len(), 1);
     assert!(matches!(
-        tree.bulk_load([(1u64, 1u64, Counted::new(2, &drops))]),
+        tree.bulk_load([(1u64..=1, Counted::new(2, &drops))]),
         Err(BulkLoadError::NotEmpty)
     ));
     tree.check_invariants().unwrap();

@@ -66,7 +66,7 @@ fn churn(exclusive: bool, seed: u64) {
                     let cuts = model
                         .get(first)
                         .is_some_and(|(f, l, _)| f < first && l > last);
-                    w.store_range(first, last, ledger.value(step)).unwrap();
+                    w.store_range(first..=last, ledger.value(step)).unwrap();
                     model.store(first, last, Some(step));
                     clones += usize::from(cuts);
                 }
@@ -74,13 +74,13 @@ fn churn(exclusive: bool, seed: u64) {
                     let cuts = model
                         .get(first)
                         .is_some_and(|(f, l, _)| f < first && l > last);
-                    w.clear_range(first, last).unwrap();
+                    w.clear_range(first..=last).unwrap();
                     model.store(first, last, None);
                     clones += usize::from(cuts);
                 }
                 3 => {
                     // A failed insert hands its value back, which the test then drops.
-                    if w.insert_range(first, last, ledger.value(step)).is_ok() {
+                    if w.insert_range(first..=last, ledger.value(step)).is_ok() {
                         model.store(first, last, Some(step));
                     }
                 }
@@ -92,7 +92,7 @@ fn churn(exclusive: bool, seed: u64) {
                 }
                 _ => {
                     let size = 1 + rng.below(40);
-                    let request = GapRequest::new(size, 0..=4000);
+                    let request = GapRequest::new(0..=4000, size);
                     let start = w.find_gap_for(request).ok();
                     match w.alloc_range_for(request, ledger.value(step)) {
                         Ok(s) => {

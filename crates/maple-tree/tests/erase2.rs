@@ -83,11 +83,11 @@ fn replay(set: &Set, exclusive: bool) -> MapleTree<NonZeroU64> {
             };
             match op {
                 'S' => {
-                    w.store_range(a, b, value(a)).unwrap();
+                    w.store_range(a..=b, value(a)).unwrap();
                     model.store(a, b, Some(a));
                 }
                 'N' => {
-                    w.clear_range(a, b).unwrap();
+                    w.clear_range(a..=b).unwrap();
                     model.store(a, b, None);
                 }
                 'E' => {
@@ -144,7 +144,7 @@ fn replay(set: &Set, exclusive: bool) -> MapleTree<NonZeroU64> {
 /// `mas_empty_area_rev(min, max, size)` must succeed with this `last`.
 fn gap_rev_last(tree: &MapleTree<NonZeroU64>, min: u64, max: u64, size: u64) -> u64 {
     let start = tree
-        .find_gap_rev(min, max, size)
+        .find_gap_rev(min..=max, size)
         .expect("the kernel's search succeeds");
     start + size - 1
 }
@@ -154,7 +154,7 @@ fn check_after(name: &str, tree: &MapleTree<NonZeroU64>) {
     let guard = tree.read();
     let load = |i: u64| guard.get_range(i).map(|(r, v)| (r, v.get()));
     match name {
-        "set2" => assert!(guard.find(140735933894656, 140735933906943).is_none()),
+        "set2" => assert!(guard.find(140735933894656..=140735933906943).is_none()),
         "set4" => assert!(guard.iter().count() > 0),
         "set11" => assert_eq!(
             gap_rev_last(tree, 12288, 140014592737280, 8192),
@@ -165,7 +165,7 @@ fn check_after(name: &str, tree: &MapleTree<NonZeroU64>) {
             drop(guard);
             let erased = tree.erase(140373516443648).map(NonZeroU64::get);
             assert_eq!(erased, Some(140373516443648));
-            let _ = tree.find_gap_rev(0, 140373518663680, 4096);
+            let _ = tree.find_gap_rev(0..=140373518663680, 4096);
             tree.check_invariants().unwrap();
         }
         "set16" => assert_eq!(

@@ -33,7 +33,7 @@ fn attempt(
         tree.lock()
     };
     match op {
-        0..=3 => match w.store_range(first, last, value) {
+        0..=3 => match w.store_range(first..=last, value) {
             Ok(()) => model.store(first, last, Some(u64::from(value))),
             Err(e) => {
                 assert_eq!(e.kind(), StoreErrorKind::OutOfMemory);
@@ -41,7 +41,7 @@ fn attempt(
                 return Outcome::OutOfMemory;
             }
         },
-        4..=5 => match w.insert_range(first, last, value) {
+        4..=5 => match w.insert_range(first..=last, value) {
             Ok(()) => model.store(first, last, Some(u64::from(value))),
             Err(e) if e.kind() == InsertErrorKind::Occupied => {
                 assert!(!model.is_vacant(first, last));
@@ -52,7 +52,7 @@ fn attempt(
                 return Outcome::OutOfMemory;
             }
         },
-        6 => match w.clear_range(first, last) {
+        6 => match w.clear_range(first..=last) {
             Ok(()) => model.store(first, last, None),
             Err(e) => {
                 assert_eq!(e, ClearError::OutOfMemory);
@@ -65,7 +65,7 @@ fn attempt(
         },
         _ => {
             let size = 1 + (last - first) % 64;
-            let request = GapRequest::new(size, first..=first + 100_000);
+            let request = GapRequest::new(first..=first + 100_000, size);
             let expect = model.find_gap(first, first + 100_000, size, 1, false);
             match w.alloc_range_for(request, value) {
                 Ok(start) => {

@@ -51,12 +51,12 @@ fn unmapped_area(
     let size = len.checked_add(mask)?;
     let max = hi.checked_sub(1)?;
     if top_down {
-        let start = tree.find_gap_rev(lo, max, size).ok()?;
+        let start = tree.find_gap_rev(lo..=max, size).ok()?;
         let gap_end = start + size - 1;
         let x = gap_end + 1 - len;
         Some(x - (x.wrapping_sub(ofs) & mask))
     } else {
-        let start = tree.find_gap(lo, max, size).ok()?;
+        let start = tree.find_gap(lo..=max, size).ok()?;
         Some(start + (ofs.wrapping_sub(start) & mask))
     }
 }
@@ -100,8 +100,8 @@ fn replay(name: &str, text: &str) -> usize {
                     None
                 };
                 match value {
-                    Some(v) => tree.store_range(first, last, v).unwrap(),
-                    None => tree.clear_range(first, last).unwrap(),
+                    Some(v) => tree.store_range(first..=last, v).unwrap(),
+                    None => tree.clear_range(first..=last).unwrap(),
                 }
                 model.store(first, last, value.map(NonZeroU64::get));
                 if let Err(e) = tree.check_invariants() {

@@ -30,7 +30,7 @@ fn tree_of_height(alloc: bool, height: usize, scattered: bool) -> MapleTree<u32>
             n
         };
         let (first, last) = entry(i);
-        tree.insert_range(first, last, u32::try_from(i).unwrap() + 1)
+        tree.insert_range(first..=last, u32::try_from(i).unwrap() + 1)
             .unwrap();
         n += 1;
         assert!(n < 100_000, "the tree never reached height {height}");
@@ -229,12 +229,12 @@ fn gaps_match_the_leaves_and_find_gap() {
                 assert_eq!(gap, largest_empty_run(&layout, child), "{name}");
                 let (lo, hi) = (slot.range.first(), slot.range.last());
                 if gap > 0 {
-                    let start = tree.find_gap(lo, hi, gap).unwrap();
+                    let start = tree.find_gap(lo..=hi, gap).unwrap();
                     assert!(lo <= start && start <= hi - (gap - 1), "{name}");
                 }
                 if gap < u64::MAX {
                     assert_eq!(
-                        tree.find_gap(lo, hi, gap + 1),
+                        tree.find_gap(lo..=hi, gap + 1),
                         Err(GapError::NoSpace),
                         "{name}: node {} slot [{lo}, {hi}] gap {gap}",
                         node.id
@@ -294,7 +294,9 @@ fn empty_trees_and_boxed_values() {
     assert_eq!(layout.children(0).count(), 0);
 
     let boxed: MapleTree<Box<String>> = MapleTree::new();
-    boxed.insert_range(5, 9, Box::new("<five>".into())).unwrap();
+    boxed
+        .insert_range(5..=9, Box::new("<five>".into()))
+        .unwrap();
     let layout = boxed.layout(|s: &String| s.clone());
     let &(leaf, slot) = layout.path_to(7).last().unwrap();
     assert_eq!(

@@ -59,7 +59,7 @@ fn gapped(n: u64) -> Tree {
     let mut tree = MapleTree::new();
     let mut w = tree.exclusive();
     for i in 0..n {
-        w.insert_range(16 * i, 16 * i + 9, Probe::new(16 * i, 16 * i + 9))
+        w.insert_range(16 * i..=16 * i + 9, Probe::new(16 * i, 16 * i + 9))
             .unwrap();
     }
     drop(w);
@@ -132,7 +132,7 @@ fn node_store_publishes_a_copy() {
         let writer = {
             let tree = tree.clone();
             thread::spawn(move || {
-                tree.store_range(20, 22, Probe::new(20, 22)).unwrap();
+                tree.store_range(20..=22, Probe::new(20, 22)).unwrap();
             })
         };
         check_read(&tree, 21, &[Some((16, 25)), Some((20, 22))]);
@@ -152,7 +152,7 @@ fn split_publishes_a_new_root() {
         let writer = {
             let tree = tree.clone();
             thread::spawn(move || {
-                tree.insert_range(128, 137, Probe::new(128, 137)).unwrap();
+                tree.insert_range(128..=137, Probe::new(128, 137)).unwrap();
             })
         };
         check_read(&tree, 130, &[None, Some((128, 137))]);
@@ -225,7 +225,7 @@ fn spanning_store_against_an_iterating_reader() {
         let writer = {
             let tree = tree.clone();
             thread::spawn(move || {
-                tree.store_range(40, 100, Probe::new(40, 100)).unwrap();
+                tree.store_range(40..=100, Probe::new(40, 100)).unwrap();
             })
         };
         {
@@ -258,7 +258,7 @@ fn append_in_place_against_a_reader() {
         let writer = {
             let tree = tree.clone();
             thread::spawn(move || {
-                tree.insert_range(48, 57, Probe::new(48, 57)).unwrap();
+                tree.insert_range(48..=57, Probe::new(48, 57)).unwrap();
             })
         };
         check_read(&tree, 50, &[None, Some((48, 57))]);
@@ -282,7 +282,7 @@ fn boundary_move_in_place_against_a_reader() {
         let writer = {
             let tree = tree.clone();
             thread::spawn(move || {
-                tree.clear_range(22, 25).unwrap();
+                tree.clear_range(22..=25).unwrap();
             })
         };
         check_read(&tree, 23, &[Some((16, 25)), None]);

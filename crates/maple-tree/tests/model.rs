@@ -70,12 +70,12 @@ fn run(seed: u64, ops: usize, universe: u64, alloc: bool, exclusive: bool) {
             match op {
                 0..=39 => {
                     desc = format!("store {first} {last} {value}");
-                    w.store_range(first, last, value).unwrap();
+                    w.store_range(first..=last, value).unwrap();
                     model.store(first, last, Some(u64::from(value)));
                 }
                 40..=54 => {
                     desc = format!("insert {first} {last} {value}");
-                    let ok = w.insert_range(first, last, value).is_ok();
+                    let ok = w.insert_range(first..=last, value).is_ok();
                     assert_eq!(ok, model.is_vacant(first, last), "{desc}");
                     if ok {
                         model.store(first, last, Some(u64::from(value)));
@@ -83,7 +83,7 @@ fn run(seed: u64, ops: usize, universe: u64, alloc: bool, exclusive: bool) {
                 }
                 55..=69 => {
                     desc = format!("clear {first} {last}");
-                    w.clear_range(first, last).unwrap();
+                    w.clear_range(first..=last).unwrap();
                     model.store(first, last, None);
                 }
                 70..=89 => {
@@ -101,7 +101,7 @@ fn run(seed: u64, ops: usize, universe: u64, alloc: bool, exclusive: bool) {
                     };
                     let rev = rng.chance(50);
                     desc = format!("alloc {min} {max} {size} rev={rev}");
-                    let mut req = GapRequest::new(size, min..=max);
+                    let mut req = GapRequest::new(min..=max, size);
                     if rev {
                         req = req.top_down();
                     }
@@ -147,11 +147,11 @@ fn run(seed: u64, ops: usize, universe: u64, alloc: bool, exclusive: bool) {
             assert_eq!(got, model.get(i), "get {i} after {desc}");
             let j = index(&mut rng, universe);
             let got = guard
-                .find(i, j)
+                .find(i..=j)
                 .map(|(r, v)| (r.first(), r.last(), value_of(v)));
             assert_eq!(got, model.find(i, j), "find {i} {j} after {desc}");
             let got = guard
-                .find_rev(i, j)
+                .find_rev(j..=i)
                 .map(|(r, v)| (r.first(), r.last(), value_of(v)));
             assert_eq!(got, model.find_rev(i, j), "find_rev {i} {j} after {desc}");
             if alloc {
@@ -159,7 +159,7 @@ fn run(seed: u64, ops: usize, universe: u64, alloc: bool, exclusive: bool) {
                 let align = 1 << rng.below(4);
                 let (lo, hi) = (i.min(j), i.max(j));
                 for rev in [false, true] {
-                    let mut req = GapRequest::new(size, lo..=hi).align(align);
+                    let mut req = GapRequest::new(lo..=hi, size).align(align);
                     if rev {
                         req = req.top_down();
                     }
@@ -232,11 +232,11 @@ fn random_ops_deep_trees() {
                 };
                 match rng.below(if growing { 10 } else { 12 }) {
                     0..=5 => {
-                        w.store_range(first, last, step).unwrap();
+                        w.store_range(first..=last, step).unwrap();
                         model.store(first, last, Some(u64::from(step)));
                     }
                     6..=7 => {
-                        if w.insert_range(first, last, step).is_ok() {
+                        if w.insert_range(first..=last, step).is_ok() {
                             model.store(first, last, Some(u64::from(step)));
                         }
                     }
@@ -244,7 +244,7 @@ fn random_ops_deep_trees() {
                         assert_eq!(w.erase(first).map(u64::from), model.erase(first));
                     }
                     _ => {
-                        w.clear_range(first, last).unwrap();
+                        w.clear_range(first..=last).unwrap();
                         model.store(first, last, None);
                     }
                 }
@@ -263,11 +263,11 @@ fn random_ops_deep_trees() {
                 let (a, b) = (rng.below(universe), rng.below(universe));
                 let (lo, hi) = (a.min(b), a.max(b));
                 assert_eq!(
-                    tree.find_gap(lo, hi, size).ok(),
+                    tree.find_gap(lo..=hi, size).ok(),
                     model.find_gap(lo, hi, size, 1, false)
                 );
                 assert_eq!(
-                    tree.find_gap_rev(lo, hi, size).ok(),
+                    tree.find_gap_rev(lo..=hi, size).ok(),
                     model.find_gap(lo, hi, size, 1, true)
                 );
             }

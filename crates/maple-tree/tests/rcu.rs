@@ -110,25 +110,25 @@ fn write(tree: &Tree, rng: &mut Rng, ledger: &Arc<Ledger>) {
     let last = (first + span).min(UNIVERSE);
     match rng.below(10) {
         0..=3 => {
-            tree.store_range(first, last, Stamp::new(first, last, ledger))
+            tree.store_range(first..=last, Stamp::new(first, last, ledger))
                 .unwrap();
         }
         4..=5 => {
-            let _ = tree.insert_range(first, last, Stamp::new(first, last, ledger));
+            let _ = tree.insert_range(first..=last, Stamp::new(first, last, ledger));
         }
-        6 => tree.clear_range(first, last).unwrap(),
+        6 => tree.clear_range(first..=last).unwrap(),
         7 => {
             // A batch under one lock: several writes that readers see one by one.
             let mut w = tree.lock();
             for k in 0..8 {
                 let a = (first + k * 100).min(UNIVERSE);
-                w.store_range(a, a + 40, Stamp::new(a, a + 40, ledger))
+                w.store_range(a..=a + 40, Stamp::new(a, a + 40, ledger))
                     .unwrap();
             }
         }
         8 => {
             let size = 1 + rng.below(256);
-            let request = GapRequest::new(size, first..=UNIVERSE);
+            let request = GapRequest::new(first..=UNIVERSE, size);
             let mut w = tree.lock();
             if let Ok(start) = w.find_gap_for(request) {
                 let stamp = Stamp::new(start, start + size - 1, ledger);
@@ -153,7 +153,7 @@ fn read(tree: &Tree, rng: &mut Rng) -> u64 {
         }
         4 => {
             let (start, limit) = (rng.below(UNIVERSE), rng.below(UNIVERSE));
-            if let Some((range, stamp)) = guard.find(start, limit) {
+            if let Some((range, stamp)) = guard.find(start..=limit) {
                 assert!(start <= limit && range.last() >= start && range.first() <= limit);
                 stamp.check(range.first(), range.last());
             }
@@ -195,7 +195,7 @@ fn read(tree: &Tree, rng: &mut Rng) -> u64 {
         _ => {
             let size = 1 + rng.below(1024);
             let min = rng.below(UNIVERSE);
-            if let Ok(start) = guard.find_gap_for(GapRequest::new(size, min..=u64::MAX)) {
+            if let Ok(start) = guard.find_gap_for(GapRequest::new(min..=u64::MAX, size)) {
                 assert!(start >= min && start.checked_add(size - 1).is_some());
             }
             1

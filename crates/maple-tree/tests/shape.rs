@@ -27,7 +27,7 @@ fn build(alloc: bool, keys: &[u64]) -> MapleTree<u32> {
     };
     let mut w = tree.exclusive();
     for &i in keys {
-        w.insert_range(16 * i, 16 * i + 9, 1).unwrap();
+        w.insert_range(16 * i..=16 * i + 9, 1).unwrap();
     }
     drop(w);
     tree.check_invariants().unwrap();

@@ -43,7 +43,7 @@ use std::sync::Arc;
 /// use std::sync::Arc;
 ///
 /// let tree: MapleTree<Arc<String>> = MapleTree::new();
-/// tree.insert_range(0x1000, 0x1fff, Arc::new(String::from("text"))).unwrap();
+/// tree.insert_range(0x1000..=0x1fff, Arc::new(String::from("text"))).unwrap();
 /// let guard = tree.read();
 /// assert_eq!(guard.get(0x1234).map(String::as_str), Some("text"));
 /// ```
