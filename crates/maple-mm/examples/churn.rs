@@ -154,6 +154,7 @@ enum Call {
     Find(u64, u64),
     FindRev(u64, u64),
     Collect(u64, u64),
+    Neighbourhood(u64, u64),
     Gap(u64, u64, u64, bool),
     Apply(usize, usize, WritePlan),
 }
@@ -197,6 +198,13 @@ impl<I: VmaIndex> VmaIndex for Recorder<I> {
     fn collect(&self, start: u64, end: u64, out: &mut Vec<IndexEntry>) {
         self.calls.borrow_mut().push(Call::Collect(start, end));
         self.inner.collect(start, end, out);
+    }
+
+    fn neighbourhood(&self, start: u64, end: u64, out: &mut Vec<IndexEntry>) {
+        self.calls
+            .borrow_mut()
+            .push(Call::Neighbourhood(start, end));
+        self.inner.neighbourhood(start, end, out);
     }
 
     fn gap(&self, min: u64, max: u64, size: u64, top_down: bool) -> Option<u64> {
@@ -249,6 +257,11 @@ fn replay<I: VmaIndex>(index: &mut I, calls: &[Call], writes: &[IndexWrite]) -> 
             Call::Collect(s, e) => {
                 scratch.clear();
                 index.collect(s, e, &mut scratch);
+                black_box(&scratch);
+            }
+            Call::Neighbourhood(s, e) => {
+                scratch.clear();
+                index.neighbourhood(s, e, &mut scratch);
                 black_box(&scratch);
             }
             Call::Gap(min, max, size, td) => {

@@ -263,7 +263,7 @@ pub struct AddressSpace<I: VmaIndex = MapleIndex> {
     pub(crate) execute_only_pkey: Option<u32>,
     /// Boundaries where Linux leaves mergeable VMAs apart (M6).
     pub(crate) tolerated: BTreeSet<u64>,
-    pub(crate) scratch: Window,
+    pub(crate) scratch: Option<Box<Window>>,
     /// Fault injection: the next commit that writes the index fails.
     #[cfg(feature = "fault-injection")]
     pub(crate) fail_next_write: bool,
@@ -334,7 +334,7 @@ impl<I: VmaIndex> AddressSpace<I> {
             pkeys_allocated,
             execute_only_pkey: None,
             tolerated: BTreeSet::new(),
-            scratch: Window::default(),
+            scratch: None,
             #[cfg(feature = "fault-injection")]
             fail_next_write: false,
         }

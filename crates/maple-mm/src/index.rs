@@ -220,6 +220,35 @@ pub trait VmaIndex: Sized + core::fmt::Debug {
     /// ```
     fn collect(&self, start: u64, end: u64, out: &mut Vec<IndexEntry>);
 
+    /// Appends to `out`, in ascending order, every entry that intersects `[start, end)`
+    /// (`end` raised to `start + 1` if below), the entry before them and the entry after them
+    /// (each if there is one): the VMAs a change of `[start, end)` may touch or merge with.
+    ///
+    /// The entry before is the last one that ends at or below the start of the first entry
+    /// intersecting the range (or at or below `start`); the entry after is the first one that
+    /// starts at or above the end of the last entry intersecting the range (or at or above
+    /// `end`). The maple index finds them all from one walk of the tree.
+    ///
+    /// ```
+    /// use maple_mm::{AddressSpace, MapFlags, Prot, VmaIndex};
+    /// let mut mm = AddressSpace::new();
+    /// let fixed = MapFlags::PRIVATE | MapFlags::ANONYMOUS | MapFlags::FIXED;
+    /// for (addr, prot) in [(0x10000, Prot::READ), (0x20000, Prot::WRITE), (0x30000, Prot::READ)] {
+    ///     mm.mmap(addr, 0x2000, prot, fixed, None, 0)?;
+    /// }
+    /// mm.mmap(0x40000, 0x2000, Prot::WRITE, fixed, None, 0)?;
+    /// let mut out = Vec::new();
+    /// mm.index().neighbourhood(0x21000, 0x22000, &mut out);
+    /// assert_eq!(out.iter().map(|e| e.start).collect::<Vec<_>>(), [0x10000, 0x20000, 0x30000]);
+    /// out.clear();
+    /// mm.index().neighbourhood(0x25000, 0x26000, &mut out);
+    /// assert_eq!(out.iter().map(|e| e.start).collect::<Vec<_>>(), [0x20000, 0x30000]);
+    /// # Ok::<(), maple_mm::Errno>(())
+    /// ```
+    ///
+    /// Linux: `vma_prev()`, `vma_find()` and `vma_next()` on one `vma_iterator`.
+    fn neighbourhood(&self, start: u64, end: u64, out: &mut Vec<IndexEntry>);
+
     /// The lowest (or, `top_down`, highest) `s` such that `[s, s + size - 1]` lies in
     /// `[min, max]` and holds no entry.
     ///
@@ -413,6 +442,43 @@ impl VmaIndex for MapleIndex {
         out.extend(guard.range(start..end).map(|(r, id)| entry_of(r, id)));
     }
 
+    fn neighbourhood(&self, start: u64, end: u64, out: &mut Vec<IndexEntry>) {
+        let end = end.max(start.saturating_add(1));
+        let guard = self.tree.read();
+        let mut cursor = guard.cursor(start);
+        // The entry containing `start`, or else the last one before it.
+        match cursor.find_rev(0) {
+            Some((found, id)) => {
+                // If it intersects the range, the one before it comes first; the cursor then
+                // steps forward over it again.
+                if found.last() >= start
+                    && let Some((before, before_id)) = cursor.prev(0)
+                {
+                    out.push(entry_of(before, before_id));
+                }
+                out.push(entry_of(found, id));
+                while let Some((range, id)) = cursor.next(u64::MAX) {
+                    if range.first() <= found.first() {
+                        continue;
+                    }
+                    out.push(entry_of(range, id));
+                    if range.first() >= end {
+                        break;
+                    }
+                }
+            }
+            None => {
+                let mut cursor = guard.cursor(start);
+                while let Some((range, id)) = cursor.find(u64::MAX) {
+                    out.push(entry_of(range, id));
+                    if range.first() >= end {
+                        break;
+                    }
+                }
+            }
+        }
+    }
+
     fn gap(&self, min: u64, max: u64, size: u64, top_down: bool) -> Option<u64> {
         let mut request = GapRequest::new(min..=max, size);
         if top_down {
@@ -580,6 +646,25 @@ impl VmaIndex for BTreeIndex {
         );
     }
 
+    fn neighbourhood(&self, start: u64, end: u64, out: &mut Vec<IndexEntry>) {
+        let end = end.max(start.saturating_add(1));
+        let mut below = self.map.range(..=start).rev();
+        if let Some((&s, &(e, id))) = below.next() {
+            if e > start
+                && let Some((&ps, &(pe, pid))) = below.next()
+            {
+                out.push(Self::hit(ps, pe, pid));
+            }
+            out.push(Self::hit(s, e, id));
+        }
+        for (&s, &(e, id)) in self.map.range((Bound::Excluded(start), Bound::Unbounded)) {
+            out.push(Self::hit(s, e, id));
+            if s >= end {
+                break;
+            }
+        }
+    }
+
     fn gap(&self, min: u64, max: u64, size: u64, top_down: bool) -> Option<u64> {
         if size == 0 || min > max || max - min < size - 1 {
             return None;
@@ -639,5 +724,88 @@ impl VmaIndex for BTreeIndex {
             prev_end = e;
         }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The neighbourhood by brute force over the entries, ascending.
+    fn reference(entries: &[IndexEntry], start: u64, end: u64) -> Vec<IndexEntry> {
+        let end = end.max(start + 1);
+        let inside: Vec<usize> = (0..entries.len())
+            .filter(|&i| entries[i].start < end && entries[i].end > start)
+            .collect();
+        let before = match inside.first() {
+            Some(&i) => i.checked_sub(1),
+            None => entries.iter().rposition(|e| e.end <= start),
+        };
+        let after = match inside.last() {
+            Some(&i) => Some(i + 1).filter(|&j| j < entries.len()),
+            None => entries.iter().position(|e| e.start >= end),
+        };
+        before
+            .into_iter()
+            .chain(inside)
+            .chain(after)
+            .map(|i| entries[i])
+            .collect()
+    }
+
+    #[test]
+    fn neighbourhoods_agree_with_brute_force_on_both_indexes() {
+        let mut seed = 0x9e37_79b9_7f4a_7c15u64;
+        let mut next = move |n: u64| {
+            seed ^= seed << 13;
+            seed ^= seed >> 7;
+            seed ^= seed << 17;
+            seed % n
+        };
+        for round in 0..40 {
+            // Entries of 1 to 3 pages with holes of 0 to 2 pages, 0 to 150 of them.
+            let mut entries = Vec::new();
+            let mut at = next(3);
+            for id in 0..next(150) as u32 {
+                let len = 1 + next(3);
+                entries.push(IndexEntry {
+                    start: at,
+                    end: at + len,
+                    id: VmaId(id),
+                });
+                at += len + next(3);
+            }
+            let writes: Vec<IndexWrite> = entries
+                .iter()
+                .map(|e| IndexWrite {
+                    start: e.start,
+                    end: e.end,
+                    id: Some(e.id),
+                })
+                .collect();
+            let mut maple = MapleIndex::new();
+            let mut btree = BTreeIndex::new();
+            maple.apply(&writes, WritePlan::Transaction).unwrap();
+            btree.apply(&writes, WritePlan::Transaction).unwrap();
+            for _ in 0..200 {
+                let start = next(at + 4);
+                let end = start + next(8);
+                let want = reference(&entries, start, end);
+                for (name, got) in [
+                    ("maple", {
+                        let mut out = Vec::new();
+                        maple.neighbourhood(start, end, &mut out);
+                        out
+                    }),
+                    ("btree", {
+                        let mut out = Vec::new();
+                        btree.neighbourhood(start, end, &mut out);
+                        out
+                    }),
+                ] {
+                    assert_eq!(got, want, "{name}, round {round}, [{start}, {end})");
+                }
+            }
+        }
     }
 }

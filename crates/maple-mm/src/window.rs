@@ -61,6 +61,23 @@ pub(crate) struct Window {
     pub(crate) tolerate: Vec<u64>,
     /// Scratch for loading.
     scratch: Vec<IndexEntry>,
+    /// Scratch for committing.
+    commit: CommitScratch,
+}
+
+/// The buffers of a commit, kept with the window so that a change allocates nothing once the
+/// address space has seen a few.
+#[derive(Debug, Default)]
+struct CommitScratch {
+    /// The id of each slot of the window, and whether it was reserved for a new VMA (to be
+    /// given back if the index write fails).
+    ids: Vec<(VmaId, bool)>,
+    /// The index writes.
+    writes: Vec<IndexWrite>,
+    /// Ranges the window no longer maps, then the layout before the writes.
+    pieces: Vec<(u64, u64)>,
+    /// A layout after a write.
+    layout: Vec<(u64, u64)>,
 }
 
 impl Window {
@@ -83,22 +100,22 @@ impl Window {
     /// to the next VMA's end becomes covered (W2).
     pub(crate) fn load<I: VmaIndex>(&mut self, mm: &AddressSpace<I>, a: u64, b: u64) {
         let b = b.max(a.saturating_add(1));
-        let lo_anchor = mm.index.lookup(a).map_or(a, |e| e.start);
-        let lo = match lo_anchor.checked_sub(1) {
-            Some(below) => mm.index.find_rev(below, 0).map_or(0, |e| e.start),
-            None => 0,
-        };
-        let hi_anchor = mm.index.lookup(b - 1).map_or(b, |e| e.end);
-        let hi = mm
-            .index
-            .find(hi_anchor, u64::MAX)
-            .map_or(u64::MAX, |e| e.end);
-        if self.is_covered(lo, hi) {
-            return;
-        }
         let mut found = core::mem::take(&mut self.scratch);
         found.clear();
-        mm.index.collect(lo, hi, &mut found);
+        mm.index.neighbourhood(a, b, &mut found);
+        // The VMA before the range starts the interval, the one after ends it.
+        let lo = match found.first() {
+            Some(e) if e.end <= a => e.start,
+            _ => 0,
+        };
+        let hi = match found.last() {
+            Some(e) if e.start >= b => e.end,
+            _ => u64::MAX,
+        };
+        if self.is_covered(lo, hi) {
+            self.scratch = found;
+            return;
+        }
         for e in &found {
             if self.intersects_covered(e.start, e.end) {
                 continue;
@@ -247,10 +264,10 @@ impl Window {
     }
 }
 
-/// A range map over a few entries, to check how the index will look after a write.
-fn simulate(layout: &mut Vec<(u64, u64)>, write: &IndexWrite) {
-    let mut out = Vec::with_capacity(layout.len() + 2);
-    for &(s, e) in layout.iter() {
+/// A range map over a few entries: `out` becomes `layout` after `write`.
+fn simulate(layout: &[(u64, u64)], write: &IndexWrite, out: &mut Vec<(u64, u64)>) {
+    out.clear();
+    for &(s, e) in layout {
         if e <= write.start || s >= write.end {
             out.push((s, e));
             continue;
@@ -266,19 +283,24 @@ fn simulate(layout: &mut Vec<(u64, u64)>, write: &IndexWrite) {
         out.push((write.start, write.end));
     }
     out.sort_unstable();
-    *layout = out;
 }
 
 /// Orders `writes` so that at most the first needs memory and the rest are relabels of
-/// whole entries, if that is possible; otherwise the change needs a transaction.
-fn plan_writes(old: &[IndexEntry], writes: &mut [IndexWrite]) -> WritePlan {
+/// whole entries, if that is possible; otherwise the change needs a transaction. `base` and
+/// `layout` are scratch.
+fn plan_writes(
+    old: &[IndexEntry],
+    writes: &mut [IndexWrite],
+    base: &mut Vec<(u64, u64)>,
+    layout: &mut Vec<(u64, u64)>,
+) -> WritePlan {
     if writes.len() <= 1 {
         return WritePlan::Direct;
     }
-    let base: Vec<(u64, u64)> = old.iter().map(|e| (e.start, e.end)).collect();
+    base.clear();
+    base.extend(old.iter().map(|e| (e.start, e.end)));
     for first in 0..writes.len() {
-        let mut layout = base.clone();
-        simulate(&mut layout, &writes[first]);
+        simulate(base, &writes[first], layout);
         let relabels = writes.iter().enumerate().all(|(i, w)| {
             i == first || (w.id.is_some() && layout.binary_search(&(w.start, w.end)).is_ok())
         });
@@ -290,17 +312,55 @@ fn plan_writes(old: &[IndexEntry], writes: &mut [IndexWrite]) -> WritePlan {
     WritePlan::Transaction
 }
 
+/// Appends writes that empty what the window no longer maps. Adjacent empty pieces inside one
+/// covered interval, with no VMA between them, become one write. `pieces` is scratch.
+fn push_clears(w: &Window, pieces: &mut Vec<(u64, u64)>, writes: &mut Vec<IndexWrite>) {
+    pieces.clear();
+    for old in &w.old {
+        let mut cursor = old.start;
+        let first = w.first_ending_after(old.start);
+        for slot in &w.vmas[first..] {
+            if slot.vma.start >= old.end {
+                break;
+            }
+            if slot.vma.start > cursor {
+                pieces.push((cursor, slot.vma.start));
+            }
+            cursor = cursor.max(slot.vma.end);
+        }
+        if cursor < old.end {
+            pieces.push((cursor, old.end));
+        }
+    }
+    pieces.sort_unstable();
+    let clears_from = writes.len();
+    for &(start, end) in pieces.iter() {
+        if let Some(last) = writes[clears_from..].last_mut()
+            && !w.any_in(last.end, start)
+            && w.covers(last.start, end)
+        {
+            last.end = end;
+            continue;
+        }
+        writes.push(IndexWrite {
+            start,
+            end,
+            id: None,
+        });
+    }
+}
+
 impl<I: VmaIndex> AddressSpace<I> {
     /// Opens the scratch window for a change.
-    pub(crate) fn window(&mut self) -> Window {
-        let mut w = core::mem::take(&mut self.scratch);
+    pub(crate) fn window(&mut self) -> Box<Window> {
+        let mut w = self.scratch.take().unwrap_or_default();
         w.reset(self.map_count);
         w
     }
 
     /// Gives the window back for reuse.
-    pub(crate) fn recycle(&mut self, w: Window) {
-        self.scratch = w;
+    pub(crate) fn recycle(&mut self, w: Box<Window>) {
+        self.scratch = Some(w);
     }
 
     /// Writes the window's state to the address space atomically: on error nothing changed.
@@ -309,7 +369,7 @@ impl<I: VmaIndex> AddressSpace<I> {
     /// # Errors
     ///
     /// [`Errno::NoMem`] if the index could not get memory.
-    pub(crate) fn commit(&mut self, mut w: Window) -> Result<(), Errno> {
+    pub(crate) fn commit(&mut self, mut w: Box<Window>) -> Result<(), Errno> {
         let result = self.commit_inner(&mut w);
         self.recycle(w);
         result
@@ -317,113 +377,78 @@ impl<I: VmaIndex> AddressSpace<I> {
 
     fn commit_inner(&mut self, w: &mut Window) -> Result<(), Errno> {
         w.debug_check();
-        // Id assignment (W3): the lowest slot of each origin keeps the id.
-        let mut ids: Vec<Option<VmaId>> = Vec::with_capacity(w.vmas.len());
-        for slot in &w.vmas {
-            let keep = slot
-                .origin
-                .filter(|o| !ids.contains(&Some(*o)) && w.old.iter().any(|e| e.id == *o));
-            ids.push(keep);
-        }
-        // New ids are reserved now and given back if the index write fails.
-        let mut fresh = Vec::new();
-        for id in &mut ids {
-            if id.is_none() {
-                let Some(new) = self.vmas.reserve() else {
-                    for f in fresh {
-                        self.vmas.release(f);
-                    }
-                    return Err(Errno::NoMem);
-                };
-                fresh.push(new);
-                *id = Some(new);
-            }
-        }
-        let ids: Vec<VmaId> = ids.into_iter().flatten().collect();
+        let mut scratch = core::mem::take(&mut w.commit);
+        let result = self.write_window(w, &mut scratch);
+        w.commit = scratch;
+        result
+    }
 
-        let mut writes = Vec::new();
-        for (slot, &id) in w.vmas.iter().zip(&ids) {
+    /// The commit itself, with its buffers in `c`.
+    fn write_window(&mut self, w: &mut Window, c: &mut CommitScratch) -> Result<(), Errno> {
+        // Id assignment (W3): the lowest slot of each origin keeps the id; new ids are reserved
+        // now and given back if the index write fails.
+        c.ids.clear();
+        for slot in &w.vmas {
+            let keep = slot.origin.filter(|o| {
+                !c.ids.iter().any(|&(id, _)| id == *o) && w.old.iter().any(|e| e.id == *o)
+            });
+            let Some(id) = keep.or_else(|| self.vmas.reserve()) else {
+                self.release_fresh(&c.ids);
+                return Err(Errno::NoMem);
+            };
+            c.ids.push((id, keep.is_none()));
+        }
+
+        c.writes.clear();
+        for (slot, &(id, _)) in w.vmas.iter().zip(&c.ids) {
             let (s, e) = (slot.vma.start, slot.vma.end);
             let in_place = w
                 .old
                 .iter()
                 .any(|o| o.id == id && o.start <= s && e <= o.end);
             if !in_place {
-                writes.push(IndexWrite {
+                c.writes.push(IndexWrite {
                     start: s,
                     end: e,
                     id: Some(id),
                 });
             }
         }
-        self.push_clears(w, &mut writes);
-        let plan = plan_writes(&w.old, &mut writes);
+        push_clears(w, &mut c.pieces, &mut c.writes);
+        let plan = plan_writes(&w.old, &mut c.writes, &mut c.pieces, &mut c.layout);
         #[cfg(feature = "fault-injection")]
-        if self.fail_next_write && !writes.is_empty() {
+        if self.fail_next_write && !c.writes.is_empty() {
             self.fail_next_write = false;
-            for f in fresh {
-                self.vmas.release(f);
-            }
+            self.release_fresh(&c.ids);
             return Err(Errno::NoMem);
         }
-        if let Err(oom) = self.index.apply(&writes, plan) {
-            for f in fresh {
-                self.vmas.release(f);
-            }
+        if let Err(oom) = self.index.apply(&c.writes, plan) {
+            self.release_fresh(&c.ids);
             return Err(oom.into());
         }
 
         // The index is written: nothing below can fail.
         for old in &w.old {
-            if !ids.contains(&old.id) {
+            if !c.ids.iter().any(|&(id, _)| id == old.id) {
                 self.vmas.release(old.id);
             }
         }
-        for (slot, &id) in w.vmas.iter().zip(&ids) {
-            self.vmas.set(id, slot.vma.clone());
-        }
         self.map_count = w.map_count();
         self.update_tolerated(w);
+        // The window is done with: its VMAs move into the address space.
+        for (slot, &(id, _)) in w.vmas.drain(..).zip(&c.ids) {
+            self.vmas.set(id, slot.vma);
+        }
         Ok(())
     }
 
-    /// Appends writes that empty what the window no longer maps. Adjacent empty pieces inside
-    /// one covered interval, with no VMA between them, become one write.
-    fn push_clears(&self, w: &Window, writes: &mut Vec<IndexWrite>) {
-        let mut pieces: Vec<(u64, u64)> = Vec::new();
-        for old in &w.old {
-            let mut cursor = old.start;
-            let first = w.first_ending_after(old.start);
-            for slot in &w.vmas[first..] {
-                if slot.vma.start >= old.end {
-                    break;
-                }
-                if slot.vma.start > cursor {
-                    pieces.push((cursor, slot.vma.start));
-                }
-                cursor = cursor.max(slot.vma.end);
-            }
-            if cursor < old.end {
-                pieces.push((cursor, old.end));
+    /// Gives back the ids reserved for new VMAs.
+    fn release_fresh(&mut self, ids: &[(VmaId, bool)]) {
+        for &(id, fresh) in ids {
+            if fresh {
+                self.vmas.release(id);
             }
         }
-        pieces.sort_unstable();
-        let mut merged: Vec<(u64, u64)> = Vec::new();
-        for (s, e) in pieces {
-            if let Some(last) = merged.last_mut()
-                && !w.any_in(last.1, s)
-                && w.covers(last.0, e)
-            {
-                last.1 = e;
-                continue;
-            }
-            merged.push((s, e));
-        }
-        writes.extend(merged.into_iter().map(|(start, end)| IndexWrite {
-            start,
-            end,
-            id: None,
-        }));
     }
 
     /// Keeps the set of tolerated boundaries (M6) current after a commit: boundaries inside the
