@@ -35,6 +35,15 @@ use std::sync::Arc;
 /// - `from_raw(into_raw(v))` gives back `v`, and `borrow_raw` on that word gives a view of `v`
 ///   that stays valid, while the word is not turned back into `Self`, for any lifetime the caller
 ///   picks; the tree picks the lifetime of the guard under which it read the word.
+/// - `borrow_raw` and `clone_raw` run on many threads at once, on the same word: every reader of
+///   the tree borrows the values it finds, concurrently with the other readers and with the
+///   writer, which clones a value when a store cuts its entry in two. They must therefore only
+///   read through the word (shared access), never take or change what it owns, and the views
+///   they return are used on those threads ([`Entry::Ref`] is `Send + Sync`). The word is turned
+///   back into `Self` (`from_raw`) only once no borrow of it can be in use: after a grace period
+///   in RCU mode, or by a writer that holds the tree exclusively.
+/// - If making a `Self` from a word asserts unique access to what the word owns (the type holds
+///   a `Box`), `clone_raw` is overridden so that it clones through shared access.
 ///
 /// # Examples
 ///
@@ -48,12 +57,36 @@ use std::sync::Arc;
 /// assert_eq!(guard.get(0x1234).map(String::as_str), Some("text"));
 /// ```
 ///
+/// A view that cannot be shared between threads is rejected, since readers on several threads
+/// hold views of one value at once:
+///
+/// ```compile_fail,E0277
+/// use core::cell::Cell;
+/// use core::num::NonZeroUsize;
+///
+/// struct Counter(Box<Cell<u64>>);
+///
+/// unsafe impl maple_tree::Entry for Counter {
+///     type Ref<'a> = &'a Cell<u64>; // `Cell` is not `Sync`
+///     fn into_raw(self) -> NonZeroUsize {
+///         NonZeroUsize::new(Box::into_raw(self.0).expose_provenance()).unwrap()
+///     }
+///     unsafe fn from_raw(raw: NonZeroUsize) -> Self {
+///         Counter(unsafe { Box::from_raw(core::ptr::with_exposed_provenance_mut(raw.get())) })
+///     }
+///     unsafe fn borrow_raw<'a>(raw: NonZeroUsize) -> &'a Cell<u64> {
+///         unsafe { &*core::ptr::with_exposed_provenance(raw.get()) }
+///     }
+/// }
+/// ```
+///
 /// Linux: the Rust binding's `ForeignOwnable`; `xa_mk_value()` for integers.
 #[doc(alias = "ForeignOwnable")]
 #[doc(alias = "xa_mk_value")]
 pub unsafe trait Entry: Send + 'static {
-    /// How a reader sees a stored value.
-    type Ref<'a>: Copy
+    /// How a reader sees a stored value. Readers on several threads hold views of one value at
+    /// once, so a view can be shared and sent between threads.
+    type Ref<'a>: Copy + Send + Sync
     where
         Self: 'a;
 
@@ -73,6 +106,29 @@ pub unsafe trait Entry: Send + 'static {
     ///
     /// `raw` came from [`Entry::into_raw`], and is not turned back into `Self` during `'a`.
     unsafe fn borrow_raw<'a>(raw: NonZeroUsize) -> Self::Ref<'a>;
+
+    /// Clones the value behind a slot word, leaving the word its owner.
+    ///
+    /// Readers may hold views of the value meanwhile ([`Entry::borrow_raw`]), so the clone must
+    /// go through shared access only. The provided implementation clones a temporary `Self`
+    /// made from the word and never dropped; that suits values that own no unique pointer (an
+    /// integer, an `Arc`, a `'static` reference), but a type holding a `Box` must override it,
+    /// since making a second `Box` asserts unique access to what readers are looking at.
+    ///
+    /// # Safety
+    ///
+    /// As for [`Entry::borrow_raw`]: `raw` came from [`Entry::into_raw`] and is not turned back
+    /// during the call.
+    unsafe fn clone_raw(raw: NonZeroUsize) -> Self
+    where
+        Self: Clone,
+    {
+        // SAFETY: the caller passes a live word; `ManuallyDrop` keeps its ownership with the
+        // word. An implementor whose values assert unique access overrides this method (the
+        // trait's contract), so the temporary `Self` disturbs no reader.
+        let original = ManuallyDrop::new(unsafe { Self::from_raw(raw) });
+        Self::clone(&original)
+    }
 }
 
 // SAFETY: `Box::into_raw` never returns null, `from_raw` reverses it, and the box's allocation
@@ -94,6 +150,19 @@ unsafe impl<U: Send + Sync + 'static> Entry for Box<U> {
         // SAFETY: the word is a live Box allocation for 'a, per the caller's contract.
         unsafe { &*core::ptr::with_exposed_provenance::<U>(raw.get()) }
     }
+
+    unsafe fn clone_raw(raw: NonZeroUsize) -> Self
+    where
+        Self: Clone,
+    {
+        let ptr = core::ptr::with_exposed_provenance::<U>(raw.get());
+        // SAFETY: a `Box` of a sized type is one non-null pointer (std guarantees this layout),
+        // so `ptr` can be read in place as the box it came from. The reference only lends that
+        // box: it is never moved out or dropped, and `Box::clone` reads the value through
+        // shared access, as the readers do.
+        let boxed = unsafe { &*core::ptr::from_ref(&ptr).cast::<Self>() };
+        boxed.clone()
+    }
 }
 
 // SAFETY: as for `Box`: `Arc::into_raw` is non-null, reversible, and keeps one strong count
@@ -114,6 +183,14 @@ unsafe impl<U: Send + Sync + 'static> Entry for Arc<U> {
     unsafe fn borrow_raw<'a>(raw: NonZeroUsize) -> &'a U {
         // SAFETY: the strong count owned by the word keeps the allocation alive for 'a.
         unsafe { &*core::ptr::with_exposed_provenance::<U>(raw.get()) }
+    }
+
+    unsafe fn clone_raw(raw: NonZeroUsize) -> Self {
+        let ptr = core::ptr::with_exposed_provenance::<U>(raw.get());
+        // SAFETY: the word owns a strong count, so the allocation is live.
+        unsafe { Arc::increment_strong_count(ptr) };
+        // SAFETY: the count just added is owned by the `Arc` made here.
+        unsafe { Arc::from_raw(ptr) }
     }
 }
 
@@ -227,14 +304,49 @@ impl<T: Entry> Values<T> {
         Self::clone_value(word).into_raw()
     }
 
-    /// Clones the value a word owns, without taking it.
+    /// Clones the value a word owns, without taking it, through shared access: readers may be
+    /// looking at it.
     pub(crate) fn clone_value(word: NonZeroUsize) -> T
     where
         T: Clone,
     {
-        // SAFETY: by V1 the word owns a live value; `ManuallyDrop` keeps that ownership with the
-        // word while we clone through it.
-        let original = ManuallyDrop::new(unsafe { T::from_raw(word) });
-        T::clone(&original)
+        // SAFETY: by V1 the word owns a live value, which is not turned back during the call.
+        unsafe { T::clone_raw(word) }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A writer clones a boxed value (to give the tail of a cut entry its own) while a reader
+    /// holds a shared borrow of it: the clone must go through shared access only. Natively this
+    /// always passes; Miri's Stacked Borrows model rejects a clone that makes a second owning
+    /// `Box` (`cargo +nightly miri test -p maple-tree --lib node::entry`).
+    #[test]
+    fn cloning_a_boxed_value_keeps_readers_borrows_valid() {
+        let word = Box::new(String::from("value")).into_raw();
+        let seen: &String = Values::<Box<String>>::borrow(word);
+        let clone = Values::<Box<String>>::clone_value(word);
+        assert_eq!(seen, "value");
+        let word_clone = Values::<Box<String>>::clone_word(word);
+        assert_eq!(seen, "value");
+        assert_eq!(*clone, "value");
+        drop(Values::<Box<String>>::take(word_clone));
+        drop(Values::<Box<String>>::take(word));
+    }
+
+    /// The same for a shared value: cloning an `Arc` adds a count, never a second `Arc` that
+    /// would be dropped.
+    #[test]
+    fn cloning_an_arc_value_counts_one_more_owner() {
+        let value = Arc::new(5u64);
+        let word = Arc::clone(&value).into_raw();
+        let seen: &u64 = Values::<Arc<u64>>::borrow(word);
+        let clone = Values::<Arc<u64>>::clone_value(word);
+        assert_eq!((*seen, Arc::strong_count(&value)), (5, 3));
+        drop(clone);
+        drop(Values::<Arc<u64>>::take(word));
+        assert_eq!(Arc::strong_count(&value), 1);
     }
 }
