@@ -5,6 +5,7 @@
 //!
 //! Linux: `__mt_dup()` / `mtree_dup()`, and the bulk mode of `mas_expected_entries()`.
 
+use core::marker::PhantomData;
 use core::num::NonZeroUsize;
 
 use crate::error::OutOfMemory;
@@ -19,6 +20,10 @@ use crate::write::big_node::{self, Item};
 impl<'a, T: Entry + Clone> Writer<'a, T> {
     /// Fills this (empty) tree with a node-by-node copy of `src`, cloning every value.
     ///
+    /// The copy is reachable from this tree's root at every step, and its slots hold nothing but
+    /// the clones and children made so far, so if a clone panics, dropping this tree drops every
+    /// clone already made.
+    ///
     /// # Errors
     ///
     /// [`OutOfMemory`] if the nodes could not be reserved; this tree is still empty.
@@ -27,27 +32,28 @@ impl<'a, T: Entry + Clone> Writer<'a, T> {
             return Ok(());
         };
         self.reserve(count_nodes(src, guard))?;
-        let copy = self.copy_subtree(root);
-        self.set_root(copy, src.height(), src.len());
+        let copy = self.pool.take(root.kind());
+        self.publish_root(Some(copy), src.height());
+        self.copy_node(root, copy);
+        self.core.set_len(src.len());
         Ok(())
     }
 
-    /// Copies one subtree, depth first: each node in one pass, then its children.
-    fn copy_subtree<'b>(&mut self, src: NodeRef<'b>) -> NodeRef<'a> {
-        let node = self.pool.take(src.kind());
-        node.copy_from(src);
+    /// Copies `src` into the empty node `node` (same kind), then its children, depth first.
+    fn copy_node(&mut self, src: NodeRef<'_>, node: NodeRef<'a>) {
+        node.copy_shape_from(src);
         for i in 0..=src.end() {
             if src.is_leaf() {
                 if let Some(word) = NonZeroUsize::new(src.slot(i)) {
                     node.set_slot(i, Values::<T>::clone_word(word).get());
                 }
             } else if let Some(child) = src.child(i) {
-                let copy = self.copy_subtree(child);
+                let copy = self.pool.take(child.kind());
                 copy.set_parent(Some(node), i);
                 node.set_slot(i, copy.ptr().to_word());
+                self.copy_node(child, copy);
             }
         }
-        node
     }
 }
 
@@ -109,6 +115,62 @@ impl<'a, T: Entry> Writer<'a, T> {
             content = next;
             children = built;
             height += 1;
+        }
+    }
+}
+
+/// Entries taken from the caller of a bulk load, as leaf slots covering `[0, u64::MAX]` in
+/// order, that are not in the tree yet: their values are dropped with it unless the load
+/// [takes](Staged::loaded) them, so a load that fails or unwinds half way leaks nothing.
+pub(crate) struct Staged<T: Entry> {
+    items: Vec<Item>,
+    values: usize,
+    entries: PhantomData<T>,
+}
+
+impl<T: Entry> Default for Staged<T> {
+    fn default() -> Self {
+        Self {
+            items: Vec::new(),
+            values: 0,
+            entries: PhantomData,
+        }
+    }
+}
+
+impl<T: Entry> Staged<T> {
+    /// Appends a slot ending at `pivot`, holding `value` or nothing.
+    pub(crate) fn push(&mut self, pivot: u64, value: Option<T>) {
+        self.items.reserve(1);
+        self.values += usize::from(value.is_some());
+        self.items.push(Item {
+            pivot,
+            word: value.map_or(0, |v| v.into_raw().get()),
+            gap: 0,
+        });
+    }
+
+    pub(crate) fn items(&self) -> &[Item] {
+        &self.items
+    }
+
+    /// Number of values among the items.
+    pub(crate) fn values(&self) -> usize {
+        self.values
+    }
+
+    /// The tree now owns every value.
+    pub(crate) fn loaded(mut self) {
+        self.items.clear();
+    }
+}
+
+impl<T: Entry> Drop for Staged<T> {
+    fn drop(&mut self) {
+        for item in self.items.drain(..) {
+            if let Some(word) = NonZeroUsize::new(item.word) {
+                drop(Values::<T>::take(word));
+            }
         }
     }
 }

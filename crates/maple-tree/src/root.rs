@@ -42,6 +42,11 @@ impl Core {
     }
 
     /// Only the writer calls this.
+    pub(crate) fn set_len(&self, len: usize) {
+        self.len.store(len, Ordering::Relaxed);
+    }
+
+    /// Only the writer calls this.
     pub(crate) fn add_len(&self, added: usize, removed: usize) {
         let len = self.len.load(Ordering::Relaxed);
         self.len.store(len + added - removed, Ordering::Relaxed);

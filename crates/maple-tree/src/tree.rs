@@ -713,60 +713,38 @@ impl<T: Entry> MapleTree<T> {
         entries: impl IntoIterator<Item = (R, T)>,
     ) -> Result<(), crate::BulkLoadError<T>> {
         use crate::BulkLoadError;
-        use crate::write::big_node::Item;
+        use crate::bulk::Staged;
 
         if !self.is_empty() {
             return Err(BulkLoadError::NotEmpty);
         }
-        let mut items: Vec<Item> = Vec::new();
+        // What has been taken from `entries` so far: if anything below returns early or
+        // unwinds (the iterator may panic), its values are dropped with it.
+        let mut staged = Staged::<T>::default();
         let mut next_free = Some(0u64);
-        let mut values = 0;
-        let drop_items = |items: &[Item]| {
-            for item in items {
-                if let Some(word) = core::num::NonZeroUsize::new(item.word) {
-                    drop(crate::node::entry::Values::<T>::take(word));
-                }
-            }
-        };
         for (index, (range, value)) in entries.into_iter().enumerate() {
             let Some(range) = Range::from_bounds(range) else {
-                drop_items(&items);
                 return Err(BulkLoadError::InvalidRange { index, value });
             };
             let (first, last) = (range.first(), range.last());
             let Some(free) = next_free.filter(|&free| first >= free) else {
-                drop_items(&items);
                 return Err(BulkLoadError::Unsorted { index, value });
             };
             if first > free {
-                items.push(Item {
-                    pivot: first - 1,
-                    word: 0,
-                    gap: 0,
-                });
+                staged.push(first - 1, None);
             }
-            items.push(Item {
-                pivot: last,
-                word: value.into_raw().get(),
-                gap: 0,
-            });
-            values += 1;
+            staged.push(last, Some(value));
             next_free = last.checked_add(1);
         }
         if next_free.is_some() {
-            items.push(Item {
-                pivot: u64::MAX,
-                word: 0,
-                gap: 0,
-            });
+            staged.push(u64::MAX, None);
         }
         let loaded = self
             .exclusive()
-            .with_writer(|w| w.load_items(&items, values));
-        loaded.map_err(|crate::OutOfMemory| {
-            drop_items(&items);
-            BulkLoadError::OutOfMemory
-        })
+            .with_writer(|w| w.load_items(staged.items(), staged.values()));
+        loaded.map_err(|crate::OutOfMemory| BulkLoadError::OutOfMemory)?;
+        staged.loaded();
+        Ok(())
     }
 }
 

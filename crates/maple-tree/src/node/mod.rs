@@ -485,13 +485,16 @@ impl<'a> NodeRef<'a> {
         Some(unsafe { ptr.deref() })
     }
 
-    /// Copies every data word of `src` (same kind) and its end into this unpublished node: the
-    /// whole content, with the slots still holding `src`'s words. Linux: the `memcpy` of
-    /// `__mt_dup()`.
-    pub(crate) fn copy_from(self, src: NodeRef<'_>) {
+    /// Copies the pivots, gaps and end of `src` (same kind) into this unpublished, empty node,
+    /// leaving its slots empty for the caller to fill with words of its own. Linux: the `memcpy`
+    /// of `__mt_dup()`, without the slots.
+    pub(crate) fn copy_shape_from(self, src: NodeRef<'_>) {
         debug_assert_eq!(self.kind, src.kind);
-        for (to, from) in self.node.words.iter().zip(&src.node.words) {
-            to.store(from.load(Ordering::Relaxed), Ordering::Relaxed);
+        let slots = self.kind.slot_base()..self.kind.slot_base() + self.kind.slots();
+        for (i, (to, from)) in self.node.words.iter().zip(&src.node.words).enumerate() {
+            if !slots.contains(&i) {
+                to.store(from.load(Ordering::Relaxed), Ordering::Relaxed);
+            }
         }
         self.set_end(src.end());
     }

@@ -105,6 +105,35 @@ fn is_exact_fit(leaf: &Frame<'_>, req: &Request) -> bool {
         || !((lo > 0 && node.slot(lo - 1) == 0) || (lo < leaf.end && node.slot(lo + 1) == 0))
 }
 
+/// The value word of a store that has not reached the tree yet: dropped if the store unwinds
+/// (a clone panicked) before it is [`stored`](Self::stored).
+struct Unstored<T: Entry> {
+    word: Option<NonZeroUsize>,
+    values: PhantomData<T>,
+}
+
+impl<T: Entry> Unstored<T> {
+    fn new(word: usize) -> Self {
+        Self {
+            word: NonZeroUsize::new(word),
+            values: PhantomData,
+        }
+    }
+
+    /// The store goes ahead: the tree takes the word.
+    fn stored(mut self) {
+        self.word = None;
+    }
+}
+
+impl<T: Entry> Drop for Unstored<T> {
+    fn drop(&mut self) {
+        if let Some(word) = self.word.take() {
+            drop(Values::<T>::take(word));
+        }
+    }
+}
+
 /// How to clone a value word for the tail of an entry that a store cuts in two; `None` for
 /// stores that cannot cut an entry (inserts into an empty range).
 pub(crate) type Cloner = Option<fn(NonZeroUsize) -> NonZeroUsize>;
@@ -376,7 +405,13 @@ impl<'a, T: Entry> Writer<'a, T> {
             self.pool.reserve(nodes)?;
         }
         match &mut plan {
-            Plan::Leaf { edit, .. } | Plan::Spanning { edit } => edit.materialize(req.cloner, disp),
+            Plan::Leaf { edit, .. } | Plan::Spanning { edit } => {
+                // The clone is user code and may panic; the value being stored has not reached
+                // the tree yet, so it is dropped then, and the tree is left as it was.
+                let unstored = Unstored::<T>::new(req.word);
+                edit.materialize(req.cloner, disp);
+                unstored.stored();
+            }
             Plan::Root(_) | Plan::ExactFit => {}
         }
         let before = self.pool.stats().handed_out();
@@ -637,7 +672,7 @@ impl<'a, T: Entry> Writer<'a, T> {
     }
 
     /// Makes `root` the tree's root at `height`.
-    fn publish_root(&mut self, root: Option<NodeRef<'a>>, height: usize) {
+    pub(crate) fn publish_root(&mut self, root: Option<NodeRef<'a>>, height: usize) {
         if let Some(node) = root {
             node.set_parent(None, 0);
         }
@@ -706,11 +741,14 @@ impl<'a, T: Entry> Writer<'a, T> {
     }
 
     /// Empties the tree. Linux: `__mt_destroy()`.
+    ///
+    /// Also takes down a tree that a copy left half built ([`crate::MapleTree::try_clone`] when a
+    /// clone panics), whose entry count is not set yet.
     pub(crate) fn clear(&mut self) {
         if let Some(root) = self.core.root.load(self.guard) {
             self.publish_root(None, 0);
-            let removed = self.destroy_subtree(root, None);
-            self.core.add_len(0, removed);
+            self.destroy_subtree(root, None);
+            self.core.set_len(0);
         }
     }
 }
