@@ -15,7 +15,6 @@
 //!
 //! Every error is one line on stderr and exit status 1.
 
-use std::collections::HashMap;
 use std::fmt::Write as _;
 use std::fs::File;
 use std::io::{self, BufReader, Write};
@@ -23,7 +22,6 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use clap::{ArgGroup, Args};
-use maple_trace::Record;
 use maple_trace::format::SpaceId;
 use maple_tree::{DumpFormat, SlotContent, TreeLayout};
 
@@ -163,18 +161,14 @@ fn from_trace(
     space: Option<SpaceId>,
     index: Option<u64>,
 ) -> Result<Shown, String> {
-    let trace = maple_trace::io::read_file(path).map_err(|e| e.to_string())?;
-    let (space, mm) = maple_trace::replay::space_at_step(&trace, step, space)
-        .map_err(|e| format!("{}: {e}", path.display()))?;
-    // The trace's names of its file ids, for labels (a capture records them; strace does not).
-    let file_names: HashMap<u64, &str> = trace
-        .records
-        .iter()
-        .filter_map(|r| match r {
-            Record::FileName { file, name } => Some((u64::from(file.0), name.as_str())),
-            _ => None,
-        })
-        .collect();
+    let reader = maple_trace::io::open(path).map_err(|e| e.to_string())?;
+    let trace_name = reader.header().name.clone();
+    let bar = crate::trace_cmd::records_spinner("replaying");
+    let result = maple_trace::replay::space_at_step_reader(reader, step, space, &mut |done| {
+        bar.set_position(done as u64);
+    });
+    bar.finish_and_clear();
+    let (space, mm) = result.map_err(|e| format!("{}: {e}", path.display()))?;
     let tree = mm.index().tree();
     let mut layout = tree.layout(|id| format!("vma {id}"));
     // The tree's values are VMA ids; say what each VMA is: `vma 7 r-xp libc.so.6`.
@@ -187,9 +181,9 @@ fn from_trace(
                 continue;
             };
             let name = match vma.file() {
-                Some(file) => match (file.name(), file_names.get(&file.id().0)) {
-                    (Some(name), _) | (None, Some(&name)) => name.to_owned(),
-                    (None, None) => format!("f{}", file.id().0),
+                Some(file) => match file.name() {
+                    Some(name) => name.to_owned(),
+                    None => format!("f{}", file.id().0),
                 },
                 None if mm.start_brk() != 0
                     && vma.start() <= mm.current_brk()
@@ -202,7 +196,7 @@ fn from_trace(
             let _ = write!(label, " {} {name}", vma.perms());
         }
     }
-    let name = trace.header.name.clone().unwrap_or_else(|| file_name(path));
+    let name = trace_name.unwrap_or_else(|| file_name(path));
     let vmas = mm.map_count();
     let title = format!("{name}: step {step}, address space {space}, {vmas} VMAs");
     let mut text = format!("{title}\n\n{}\n", mm.maps());

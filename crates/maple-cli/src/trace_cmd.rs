@@ -7,7 +7,8 @@ use std::time::Duration;
 
 use clap::{Args, ValueEnum};
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
-use maple_trace::replay::{Engine, ReplayOptions, Report, replay};
+use maple_trace::format::Header;
+use maple_trace::replay::{Engine, ReplayOptions, Report, replay_reader};
 use serde_json::json;
 
 use crate::output::{Output, OutputError};
@@ -53,31 +54,32 @@ pub struct ImportArgs {
     pub force: bool,
 }
 
-/// A progress bar on stderr, drawn only on a terminal.
-fn progress_bar(total: u64, what: &str) -> ProgressBar {
-    let bar = ProgressBar::with_draw_target(Some(total), ProgressDrawTarget::stderr_with_hz(4));
+/// A spinner on stderr counting records, drawn only on a terminal.
+pub(crate) fn records_spinner(what: &str) -> ProgressBar {
+    let bar = ProgressBar::with_draw_target(None, ProgressDrawTarget::stderr_with_hz(4));
     if !io::stderr().is_terminal() {
         bar.set_draw_target(ProgressDrawTarget::hidden());
     }
     let style = ProgressStyle::with_template(&format!(
-        "{what} [{{bar:40}}] {{pos}}/{{len}} records ({{eta}})"
+        "{{spinner}} {what}: {{human_pos}} records ({{per_sec}}, {{elapsed}})"
     ))
-    .unwrap_or_else(|_| ProgressStyle::default_bar())
-    .progress_chars("=> ");
+    .unwrap_or_else(|_| ProgressStyle::default_spinner());
     bar.set_style(style);
     bar.enable_steady_tick(Duration::from_millis(250));
     bar
 }
 
-/// `maple replay`.
+/// `maple replay`: reads the trace as it replays it, so that memory stays proportional to the
+/// largest address space.
 pub fn replay_command(args: &ReplayArgs) -> ExitCode {
-    let trace = match maple_trace::io::read_file(&args.file) {
-        Ok(trace) => trace,
+    let reader = match maple_trace::io::open(&args.file) {
+        Ok(reader) => reader,
         Err(e) => {
             eprintln!("maple: {e}");
             return ExitCode::FAILURE;
         }
     };
+    let header = reader.header().clone();
     let engine = match args.engine {
         EngineArg::Maple => Engine::Maple,
         EngineArg::Btree => Engine::BTree,
@@ -86,8 +88,8 @@ pub fn replay_command(args: &ReplayArgs) -> ExitCode {
         check: args.check,
         engine,
     };
-    let bar = progress_bar(trace.records.len() as u64, "replaying");
-    let result = replay(&trace, &options, &mut |done, _| {
+    let bar = records_spinner("replaying");
+    let result = replay_reader(reader, &options, &mut |done| {
         bar.set_position(done as u64);
     });
     bar.finish_and_clear();
@@ -99,17 +101,17 @@ pub fn replay_command(args: &ReplayArgs) -> ExitCode {
         }
     };
     let text = if args.json {
-        format!("{:#}\n", report_json(&args.file, &trace, &report))
+        format!("{:#}\n", report_json(&args.file, &header, &report))
     } else {
         let mut text = format!("trace:           {}", args.file.display());
-        if let Some(name) = &trace.header.name {
+        if let Some(name) = &header.name {
             text.push_str(&format!(" ({name})"));
         }
-        if let Some(kernel) = &trace.header.kernel {
+        if let Some(kernel) = &header.kernel {
             text.push_str(&format!(", captured on Linux {kernel}"));
         }
         text.push('\n');
-        if args.check && trace.snapshot_count() == 0 {
+        if args.check && !report.checked {
             text.push_str(
                 "note:            this trace has no kernel snapshots: nothing to check against\n",
             );
@@ -128,7 +130,7 @@ pub fn replay_command(args: &ReplayArgs) -> ExitCode {
 }
 
 /// The summary as JSON.
-fn report_json(file: &Path, trace: &maple_trace::Trace, report: &Report) -> serde_json::Value {
+fn report_json(file: &Path, header: &Header, report: &Report) -> serde_json::Value {
     let divergence = report.first_divergence.as_ref().map(|d| {
         json!({
             "step": d.step,
@@ -142,8 +144,9 @@ fn report_json(file: &Path, trace: &maple_trace::Trace, report: &Report) -> serd
     });
     json!({
         "trace": file.display().to_string(),
-        "name": trace.header.name,
-        "kernel": trace.header.kernel,
+        "name": header.name,
+        "kernel": header.kernel,
+        "cut_short": report.cut_short,
         "engine": report.engine.name(),
         "checked": report.checked,
         "steps": report.steps,

@@ -6,8 +6,13 @@
 
 use std::fmt::{self, Display, Formatter, Write as _};
 
-/// The format version this crate writes and reads.
-pub const FORMAT_VERSION: u32 = 1;
+/// The format version this crate writes. It reads this one and every earlier one
+/// ([`READ_VERSIONS`]).
+pub const FORMAT_VERSION: u32 = 2;
+
+/// The format versions this crate reads: 1 (full snapshots only) and 2 (which adds `D`
+/// snapshots that give only what changed, and `E cut-short`).
+pub const READ_VERSIONS: &[u32] = &[1, 2];
 
 /// The first line of every trace.
 pub const MAGIC: &str = "#mapletrace";
@@ -772,6 +777,15 @@ pub enum Record {
         /// Its VMAs in address order.
         vmas: Vec<SnapshotVma>,
     },
+    /// `D space n` and `n` windows (format 2): the kernel's layout of `space` after every
+    /// record before it, given as its last layout (`S` or `D`) with the VMAs of each window
+    /// replaced.
+    Delta {
+        /// The address space.
+        space: SpaceId,
+        /// The changed address ranges, in address order, not overlapping.
+        windows: Vec<DeltaWindow>,
+    },
     /// `f f<n> name`: the file name (without directory) of a file id, for readers.
     FileName {
         /// The id.
@@ -779,6 +793,29 @@ pub enum Record {
         /// The name without its directory.
         name: String,
     },
+    /// `E cut-short` (format 2): the capture was stopped before the program ended (a second
+    /// interrupt), and the records end here.
+    CutShort,
+}
+
+/// One window of a [`Record::Delta`], written `w start end count` and `count` `v` lines: in
+/// `[start, end)` the layout holds exactly `vmas`. No VMA of the layout before or after the
+/// change crosses `start` or `end`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DeltaWindow {
+    /// First address of the window.
+    pub start: u64,
+    /// One past its last address.
+    pub end: u64,
+    /// The VMAs inside it now, in address order.
+    pub vmas: Vec<SnapshotVma>,
+}
+
+impl Record {
+    /// Whether the record is a snapshot, full (`S`) or of changes (`D`).
+    pub fn is_snapshot(&self) -> bool {
+        matches!(self, Record::Snapshot { .. } | Record::Delta { .. })
+    }
 }
 
 impl Display for Record {
@@ -791,6 +828,23 @@ impl Display for Record {
                 }
                 Ok(())
             }
+            Record::Delta { space, windows } => {
+                write!(f, "D {space} {}", windows.len())?;
+                for window in windows {
+                    write!(
+                        f,
+                        "\nw {:x} {:x} {}",
+                        window.start,
+                        window.end,
+                        window.vmas.len()
+                    )?;
+                    for vma in &window.vmas {
+                        write!(f, "\n{vma}")?;
+                    }
+                }
+                Ok(())
+            }
+            Record::CutShort => f.write_str("E cut-short"),
             Record::FileName { file, name } => write!(f, "f {file} {}", escape_token(name)),
             Record::Op { space, thread, op } => {
                 write!(f, "{} {space}", op.letter())?;
@@ -942,12 +996,14 @@ impl Trace {
             .count()
     }
 
-    /// Counts the snapshot records.
+    /// Counts the snapshot records, full (`S`) and changes (`D`).
     pub fn snapshot_count(&self) -> usize {
-        self.records
-            .iter()
-            .filter(|r| matches!(r, Record::Snapshot { .. }))
-            .count()
+        self.records.iter().filter(|r| r.is_snapshot()).count()
+    }
+
+    /// Whether the capture was stopped before the program ended (an `E cut-short` record).
+    pub fn cut_short(&self) -> bool {
+        self.records.iter().any(|r| matches!(r, Record::CutShort))
     }
 }
 

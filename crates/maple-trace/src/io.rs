@@ -2,11 +2,11 @@
 //! first bytes.
 
 use std::fmt::{self, Display, Formatter};
-use std::io::{self, Read, Write};
+use std::io::{self, BufReader, Read, Write};
 use std::path::{Path, PathBuf};
 
 use crate::format::Trace;
-use crate::parse::{ParseError, parse};
+use crate::parse::{ParseError, Reader};
 
 /// The zstd level traces are written with: small files, and still fast on traces this size.
 const ZSTD_LEVEL: i32 = 19;
@@ -93,13 +93,75 @@ pub fn read_bytes(path: &Path) -> Result<Vec<u8>, FileError> {
     })
 }
 
-/// Reads and parses a trace file (zstd, xz or plain text).
+/// Reads and parses a whole trace file (zstd, xz or plain text) into memory. [`open`] reads
+/// one record at a time instead.
 ///
 /// # Errors
 /// Any [`FileError`]; a parse error names the file and the line.
 pub fn read_file(path: &Path) -> Result<Trace, FileError> {
-    let bytes = read_bytes(path)?;
-    parse(&bytes).map_err(|source| FileError::Parse {
+    let mut reader = open(path)?;
+    let records = reader
+        .by_ref()
+        .map(|item| item.map(|(_, record)| record))
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|source| FileError::Parse {
+            path: path.into(),
+            source,
+        })?;
+    Ok(Trace {
+        header: reader.header().clone(),
+        records,
+    })
+}
+
+/// A trace file's text, decompressed as it is read.
+pub type FileInput = BufReader<Box<dyn Read + Send>>;
+
+/// Opens a trace file (zstd, xz or plain text) for reading one record at a time: memory
+/// stays proportional to the largest address space, whatever the length of the trace.
+///
+/// # Errors
+/// [`FileError::Io`] if the file cannot be opened, [`FileError::Decompress`] if its
+/// compressed header is damaged, [`FileError::Parse`] for an error in the header lines. Errors
+/// further on come from the iterator, as [`ParseError`]s naming the line.
+///
+/// # Examples
+/// ```
+/// let path = std::env::temp_dir().join(format!("maple-open-doc-{}.mtrace", std::process::id()));
+/// std::fs::write(&path, "#mapletrace 2\nN 1 t1 true\nX 1\n")?;
+/// let reader = maple_trace::io::open(&path)?;
+/// assert_eq!(reader.count(), 2);
+/// # std::fs::remove_file(&path)?;
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+pub fn open(path: &Path) -> Result<Reader<FileInput>, FileError> {
+    let io_err = |source| FileError::Io {
+        path: path.into(),
+        source,
+    };
+    let mut file = std::fs::File::open(path).map_err(io_err)?;
+    let mut magic = [0u8; 6];
+    let mut got = 0;
+    while got < magic.len() {
+        match file.read(&mut magic[got..]).map_err(io_err)? {
+            0 => break,
+            n => got += n,
+        }
+    }
+    let head = std::io::Cursor::new(magic[..got].to_vec());
+    let raw: Box<dyn Read + Send> = Box::new(head.chain(file));
+    let decompress_err = |source| FileError::Decompress {
+        path: path.into(),
+        source,
+    };
+    let input: Box<dyn Read + Send> = if magic[..got].starts_with(ZSTD_MAGIC) {
+        Box::new(zstd::stream::read::Decoder::new(raw).map_err(decompress_err)?)
+    } else if magic[..got].starts_with(XZ_MAGIC) {
+        Box::new(xz2::read::XzDecoder::new(raw))
+    } else {
+        raw
+    };
+    Reader::new(BufReader::with_capacity(1 << 16, input)).map_err(|source| FileError::Parse {
         path: path.into(),
         source,
     })

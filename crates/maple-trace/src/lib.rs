@@ -8,8 +8,9 @@
 //! Linux did.
 //!
 //! This crate holds:
-//! - the format ([`mod@format`]), its parser ([`parse()`], with `line N: reason` errors for
-//!   any malformed input) and compressed files ([`io`]);
+//! - the format ([`mod@format`]), its parser ([`parse()`], and [`parse::Reader`], which reads
+//!   one record at a time, both with `line N: reason` errors for any malformed input) and
+//!   compressed files ([`io`]);
 //! - the ptrace recorder behind `maple capture` ([`capture`]), which follows forks, vforks,
 //!   threads and execs and reads `/proc/TID/smaps` after every call that changed a layout;
 //! - the importer of `strace -f` logs behind `maple import-strace` ([`strace`]);
@@ -20,7 +21,7 @@
 //! ```
 //! use maple_trace::replay::{replay, ReplayOptions};
 //!
-//! let text = "#mapletrace 1\nN 1 t1 demo\n\
+//! let text = "#mapletrace 2\nN 1 t1 demo\n\
 //!     S 1 1\nv 7ffffffde000 7ffffffff000 rw-p 0 [stack] rd,wr,mr,mw,me,gd,ac\n\
 //!     m 1 t1 0 3000 rw- pa - 0 7f0000000000\n\
 //!     S 1 2\nv 7f0000000000 7f0000003000 rw-p 0 - rd,wr,mr,mw,me,ac\n\
@@ -45,7 +46,8 @@
 //! results are lowercase hex without `0x`; address-space ids and counts are decimal. Traces are
 //! stored compressed with zstd (xz and plain text are read too).
 //!
-//! The first line is `#mapletrace 1`. Header lines follow: `#name NAME`, `#kernel RELEASE`
+//! The first line is `#mapletrace 2` (format 1, which has no `D` and `E` records, is read
+//! too). Header lines follow: `#name NAME`, `#kernel RELEASE`
 //! (from `uname -r`), `#arch MACHINE` (from `uname -m`), `#source HOW`, `#pkeys N` (the memory
 //! protection keys of the capturing machine: 16 on x86-64 with PKU, 0 without; a trace without
 //! the line replays as from a machine without keys). Any other line starting with `#` is a
@@ -68,8 +70,11 @@
 //! | `a` | `as thr addr len advice ret` | `madvise`, advice without `MADV_` (`DONTFORK`) |
 //! | `o` | `as thr name args... ret` | other calls: `mlock addr len`, `mlock2 addr len flags`, `munlock addr len`, `mlockall flags`, `munlockall`, `mseal addr len flags`, `mbind addr len mode`, `remap_file_pages addr size prot pgoff flags`, `shmat id addr flags`, `shmdt addr`, `map_shadow_stack addr size flags`, `set_vma_name addr len set`, `set_mempolicy_home_node addr len node flags`, `process_madvise advice`, `pkey_alloc flags rights` (returning the key), `pkey_free key` |
 //! | `S` | `as n` | a snapshot: the kernel's layout of `as` after every record above; `n` `v` lines follow |
+//! | `D` | `as n` | a snapshot of changes: the layout of `as` is its last one (`S` or `D`) with `n` windows replaced; `n` windows follow |
+//! | `w` | `start end n` | one window of a `D`: in `[start, end)` the layout holds exactly the `n` `v` lines that follow; no VMA of the layout before or after crosses `start` or `end` |
 //! | `v` | `start end perms off file [flags] [A] [pkey<n>]` | one VMA of a snapshot: `[start, end)`, `perms` as in `/proc/PID/maps` (`r-xp`), `file` `f<n>`, `-` or a bracketed kernel name (`[heap]`, `[stack]`, `[vdso]`, `[anon:NAME]`), `flags` the `VmFlags` of `/proc/PID/smaps` joined by commas, `A` when smaps showed anonymous pages in it (so it has an anon_vma), `pkey<n>` its protection key when not 0 |
 //! | `f` | `f<n> name` | the name of a file id |
+//! | `E` | `cut-short` | the capture was stopped before the program ended (a second interrupt): the records end here |
 //!
 //! Results are hex, or `!` and the error name (`!ENOMEM`). `mmap` flag letters: `p` private,
 //! `s` shared, `v` shared-validate, `Z` droppable, `a` anonymous, `F` fixed, `R`
@@ -78,7 +83,7 @@
 //! uninitialized; bits without a letter follow as `+<hex>`.
 //!
 //! ```text
-//! #mapletrace 1
+//! #mapletrace 2
 //! #kernel 6.18.44
 //! N 1 t1 true
 //! S 1 3
@@ -87,7 +92,9 @@
 //! v 7ffc1e3d4000 7ffc1e3d6000 r-xp 0 [vdso] rd,ex,mr,mw,me,de
 //! b 1 t1 0 558
 //! m 1 t1 0 2000 rw- pa - 0 7f0437ce4000
-//! S 1 4
+//! D 1 1
+//! w 7f0437ce4000 7f0437ce6000 1
+//! v 7f0437ce4000 7f0437ce6000 rw-p 0 - rd,wr,mr,mw,me,ac
 //! ...
 //! X 1
 //! ```

@@ -5,12 +5,13 @@
 //! address order, and every number must fit in 64 bits. Any input, including random bytes, gives
 //! either a [`Trace`] or a [`ParseError`]; never a panic.
 
-use std::collections::HashSet;
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::fmt::{self, Display, Formatter};
 
 use crate::format::{
-    Advice, Backing, Errno, FORMAT_VERSION, FileId, Header, MAGIC, MapFlags, Op, OpenMode,
-    OtherCall, Prot, Record, RemapFlags, SnapshotVma, SpaceId, SysResult, ThreadId, Trace,
+    Advice, Backing, DeltaWindow, Errno, FORMAT_VERSION, FileId, Header, MAGIC, MapFlags, Op,
+    OpenMode, OtherCall, Prot, READ_VERSIONS, Record, RemapFlags, SnapshotVma, SpaceId, SysResult,
+    ThreadId, Trace,
 };
 
 /// Why a trace could not be read: the line (counting from 1) and the reason.
@@ -28,7 +29,7 @@ pub struct ParseError {
 pub enum ParseErrorKind {
     /// The text is not UTF-8.
     NotText,
-    /// The first line is not `#mapletrace 1`.
+    /// The first line is not `#mapletrace 2` (or 1).
     BadMagic,
     /// The format version is not one this crate reads.
     UnsupportedVersion(String),
@@ -78,6 +79,33 @@ pub enum ParseErrorKind {
     },
     /// A file id was named twice by `f` lines.
     FileNamedTwice(FileId),
+    /// A `w` line outside a `D` record, or more windows than it announced.
+    WindowOutsideDelta,
+    /// A window is empty or overlaps or precedes the one before it.
+    WindowOrder {
+        /// Its start.
+        start: u64,
+    },
+    /// A window's edge falls inside a VMA of the layout before the change.
+    WindowCutsVma {
+        /// The edge.
+        edge: u64,
+        /// The start of the VMA it cuts.
+        start: u64,
+    },
+    /// A `D` record of a space that has had no `S` since it began.
+    DeltaFirst(SpaceId),
+    /// A `D` record ended before all its windows.
+    DeltaShort {
+        /// Windows announced.
+        expected: usize,
+        /// Windows present.
+        found: usize,
+    },
+    /// A record after `E cut-short`.
+    AfterEnd,
+    /// The input could not be read (a damaged compressed file, or an I/O error).
+    Unreadable(String),
     /// The file is another kind of log that another command reads.
     OtherFormat(OtherFormat),
 }
@@ -103,7 +131,7 @@ impl Display for ParseErrorKind {
             ParseErrorKind::UnsupportedVersion(v) => {
                 write!(
                     f,
-                    "format version {v} is not supported (this build reads {FORMAT_VERSION})"
+                    "format version {v} is not supported (this build reads 1 and {FORMAT_VERSION})"
                 )
             }
             ParseErrorKind::BadHeader(h) => write!(f, "unexpected header `{h}`"),
@@ -132,6 +160,26 @@ impl Display for ParseErrorKind {
                 write!(f, "snapshot announces {expected} VMAs but has {found}")
             }
             ParseErrorKind::FileNamedTwice(id) => write!(f, "file {id} is named twice"),
+            ParseErrorKind::WindowOutsideDelta => {
+                f.write_str("`w` line outside a `D` record or beyond its window count")
+            }
+            ParseErrorKind::WindowOrder { start } => write!(
+                f,
+                "window at {start:x} is empty or overlaps or precedes the one before it"
+            ),
+            ParseErrorKind::WindowCutsVma { edge, start } => write!(
+                f,
+                "window edge {edge:x} cuts the VMA at {start:x} of the layout before it"
+            ),
+            ParseErrorKind::DeltaFirst(space) => write!(
+                f,
+                "`D` record of address space {space} before any full snapshot (`S`) of it"
+            ),
+            ParseErrorKind::DeltaShort { expected, found } => {
+                write!(f, "`D` record announces {expected} windows but has {found}")
+            }
+            ParseErrorKind::AfterEnd => f.write_str("record after `E cut-short`"),
+            ParseErrorKind::Unreadable(reason) => write!(f, "cannot read on: {reason}"),
             ParseErrorKind::OtherFormat(OtherFormat::Strace) => f.write_str(
                 "this is an strace log, not a maple trace: `maple import-strace LOG` turns it \
                  into one",
@@ -159,56 +207,180 @@ impl std::error::Error for ParseError {}
 ///
 /// # Examples
 /// ```
-/// let text = "#mapletrace 1\nN 1 t1 true\nS 1 1\nv 1000 2000 r-xp 0 f1\nm 1 t1 0 1000 rw- pa - 0 7000\n";
+/// let text = "#mapletrace 2\nN 1 t1 true\nS 1 1\nv 1000 2000 r-xp 0 f1\nm 1 t1 0 1000 rw- pa - 0 7000\n";
 /// let trace = maple_trace::parse(text.as_bytes())?;
 /// assert_eq!(trace.op_count(), 2);
 /// assert_eq!(trace.to_string(), text);
 ///
-/// let err = maple_trace::parse(b"#mapletrace 1\nu 3 t1 1000 1000 0\n").unwrap_err();
+/// let err = maple_trace::parse(b"#mapletrace 2\nu 3 t1 1000 1000 0\n").unwrap_err();
 /// assert_eq!(err.to_string(), "line 2: address space 3 does not exist here");
 /// # Ok::<(), maple_trace::ParseError>(())
 /// ```
 pub fn parse(bytes: &[u8]) -> Result<Trace, ParseError> {
-    let text = std::str::from_utf8(bytes).map_err(|e| {
-        let line = bytes[..e.valid_up_to()]
-            .iter()
-            .filter(|&&b| b == b'\n')
-            .count()
-            + 1;
-        ParseError {
-            line,
-            kind: ParseErrorKind::NotText,
-        }
-    })?;
-    let mut parser = Parser::default();
-    for (index, line) in text.lines().enumerate() {
-        parser.line(line).map_err(|kind| ParseError {
-            line: index + 1,
-            kind,
-        })?;
-    }
-    let last_line = text.lines().count().max(1);
-    parser.finish().map_err(|kind| ParseError {
-        line: last_line,
-        kind,
+    let mut reader = Reader::new(bytes)?;
+    let records = reader
+        .by_ref()
+        .map(|item| item.map(|(_, record)| record))
+        .collect::<Result<Vec<Record>, ParseError>>()?;
+    Ok(Trace {
+        header: reader.header().clone(),
+        records,
     })
 }
 
-/// A snapshot being read: its space, the count announced, the VMAs so far.
-struct OpenSnapshot {
-    space: SpaceId,
-    expected: usize,
-    vmas: Vec<SnapshotVma>,
+/// Reads a trace one record at a time, so that memory stays proportional to the largest
+/// address space and not to the length of the trace.
+///
+/// [`Reader::new`] reads the header; iterating yields each record with the line it starts
+/// on (counting from 1), then stops after the first error.
+///
+/// # Examples
+/// ```
+/// use maple_trace::parse::Reader;
+/// use maple_trace::Record;
+///
+/// let text = "#mapletrace 2\n#name demo\nN 1 t1 true\nS 1 1\nv 1000 2000 r-xp 0 f1\n\
+///             m 1 t1 0 1000 rw- pa - 0 7000\nD 1 1\nw 7000 8000 1\nv 7000 8000 rw-p 0 -\n";
+/// let mut reader = Reader::new(text.as_bytes())?;
+/// assert_eq!(reader.header().name.as_deref(), Some("demo"));
+/// let lines: Vec<usize> = reader.by_ref().map(|r| r.map(|(line, _)| line)).collect::<Result<_, _>>()?;
+/// assert_eq!(lines, [3, 4, 6, 7]);
+/// # Ok::<(), maple_trace::ParseError>(())
+/// ```
+#[derive(Debug)]
+pub struct Reader<R> {
+    input: R,
+    parser: Parser,
+    /// The number of the last line read.
+    line: usize,
+    buf: Vec<u8>,
+    /// A record read ahead by [`Reader::new`] (to see the whole header).
+    ahead: Option<(usize, Record)>,
+    done: bool,
 }
 
-#[derive(Default)]
+impl<R: std::io::BufRead> Reader<R> {
+    /// Starts reading: reads the magic line and the header.
+    ///
+    /// # Errors
+    /// A [`ParseError`] in the first line or the header (including a file that is no trace).
+    pub fn new(input: R) -> Result<Reader<R>, ParseError> {
+        let mut reader = Reader {
+            input,
+            parser: Parser::default(),
+            line: 0,
+            buf: Vec::new(),
+            ahead: None,
+            done: false,
+        };
+        reader.ahead = reader.read_record()?;
+        if reader.ahead.is_none() {
+            reader.done = true;
+        }
+        Ok(reader)
+    }
+
+    /// The header lines.
+    pub fn header(&self) -> &Header {
+        &self.parser.header
+    }
+
+    /// The format version of the file.
+    pub fn version(&self) -> u32 {
+        self.parser.version
+    }
+
+    /// Reads lines until a record is complete; `None` at a clean end.
+    fn read_record(&mut self) -> Result<Option<(usize, Record)>, ParseError> {
+        loop {
+            self.buf.clear();
+            let read = self.input.read_until(b'\n', &mut self.buf);
+            let at = self.line + 1;
+            let error = |kind| ParseError { line: at, kind };
+            match read {
+                Ok(0) => {
+                    let last = self.line.max(1);
+                    return self
+                        .parser
+                        .finish()
+                        .map(|()| None)
+                        .map_err(|kind| ParseError { line: last, kind });
+                }
+                Ok(_) => {}
+                Err(e) => return Err(error(ParseErrorKind::Unreadable(e.to_string()))),
+            }
+            self.line = at;
+            let mut bytes = self.buf.as_slice();
+            if let Some(rest) = bytes.strip_suffix(b"\n") {
+                bytes = rest.strip_suffix(b"\r").unwrap_or(rest);
+            }
+            let text = std::str::from_utf8(bytes).map_err(|_| error(ParseErrorKind::NotText))?;
+            if let Some(done) = self.parser.line(at, text).map_err(error)? {
+                return Ok(Some(done));
+            }
+        }
+    }
+}
+
+impl<R: std::io::BufRead> Iterator for Reader<R> {
+    type Item = Result<(usize, Record), ParseError>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        if let Some(record) = self.ahead.take() {
+            return Some(Ok(record));
+        }
+        if self.done {
+            return None;
+        }
+        match self.read_record() {
+            Ok(Some(record)) => Some(Ok(record)),
+            Ok(None) => {
+                self.done = true;
+                None
+            }
+            Err(e) => {
+                self.done = true;
+                Some(Err(e))
+            }
+        }
+    }
+}
+
+/// A record that spans lines and is not complete yet.
+#[derive(Debug)]
+enum Open {
+    /// `S space count`: the VMAs so far.
+    Snapshot {
+        space: SpaceId,
+        expected: usize,
+        vmas: Vec<SnapshotVma>,
+    },
+    /// `D space windows`: the windows so far; the last one may still expect VMAs.
+    Delta {
+        space: SpaceId,
+        expected: usize,
+        windows: Vec<DeltaWindow>,
+        /// VMAs the last window still expects.
+        vmas_left: usize,
+    },
+}
+
+#[derive(Debug, Default)]
 struct Parser {
     seen_magic: bool,
+    version: u32,
     header: Header,
-    records: Vec<Record>,
-    live: HashSet<SpaceId>,
+    /// Whether any record was read (header lines must come first).
+    any_record: bool,
+    /// Whether `E cut-short` was read (nothing may follow).
+    ended: bool,
+    /// Live spaces, each with its layout as start -> end once it had an `S` (to check that
+    /// `D` windows do not cut a VMA).
+    live: HashMap<SpaceId, Option<BTreeMap<u64, u64>>>,
     named_files: HashSet<FileId>,
-    snapshot: Option<OpenSnapshot>,
+    open: Option<Open>,
+    /// The line the open record started on.
+    open_line: usize,
 }
 
 /// The fields of one line, consumed in order, each named for error messages.
@@ -561,7 +733,13 @@ fn parse_vma(fields: &mut Fields<'_>) -> Result<SnapshotVma, ParseErrorKind> {
 }
 
 impl Parser {
-    fn line(&mut self, line: &str) -> Result<(), ParseErrorKind> {
+    /// Reads line `number`; returns a record when this line completes one (with the line it
+    /// started on).
+    fn line(
+        &mut self,
+        number: usize,
+        line: &str,
+    ) -> Result<Option<(usize, Record)>, ParseErrorKind> {
         if !self.seen_magic {
             let mut words = line.split_ascii_whitespace();
             if words.next() != Some(MAGIC) {
@@ -571,57 +749,86 @@ impl Parser {
                 return Err(ParseErrorKind::BadMagic);
             }
             let version = words.next().ok_or(ParseErrorKind::BadMagic)?;
-            if version != FORMAT_VERSION.to_string() {
-                return Err(ParseErrorKind::UnsupportedVersion(clip(version)));
-            }
+            self.version = version
+                .parse()
+                .ok()
+                .filter(|v| READ_VERSIONS.contains(v))
+                .ok_or_else(|| ParseErrorKind::UnsupportedVersion(clip(version)))?;
             self.seen_magic = true;
-            return Ok(());
+            return Ok(None);
         }
         let mut fields = Fields {
             tokens: line.split_ascii_whitespace(),
         };
         let Some(first) = fields.tokens.next() else {
-            return Ok(());
+            return Ok(None);
         };
         if first.starts_with('#') {
-            return self.header_or_comment(first, line);
+            self.header_or_comment(first, line)?;
+            return Ok(None);
         }
         if first == "v" {
-            let snapshot = self
-                .snapshot
-                .as_mut()
-                .ok_or(ParseErrorKind::VmaOutsideSnapshot)?;
             let vma = parse_vma(&mut fields)?;
             fields.end()?;
-            let after_previous = snapshot
-                .vmas
-                .last()
-                .is_none_or(|prev| prev.end <= vma.start);
-            if vma.start >= vma.end || !after_previous {
-                return Err(ParseErrorKind::VmaOrder { start: vma.start });
-            }
-            snapshot.vmas.push(vma);
-            if snapshot.vmas.len() == snapshot.expected {
-                self.close_snapshot();
-            }
-            return Ok(());
+            return self.vma(vma);
         }
-        self.check_snapshot_closed()?;
+        if first == "w" && self.version >= 2 {
+            let start = fields.hex("start")?;
+            let end = fields.hex("end")?;
+            let count = fields.decimal("VMA count")? as usize;
+            fields.end()?;
+            return self.window(start, end, count);
+        }
+        self.check_open_closed()?;
+        if self.ended {
+            return Err(ParseErrorKind::AfterEnd);
+        }
+        // An ftrace capture of the kernel's tree starts with `T tree program`.
+        if first == "T" && !self.any_record {
+            return Err(ParseErrorKind::OtherFormat(OtherFormat::Ftrace));
+        }
+        self.any_record = true;
+        self.open_line = number;
         let record = match first {
             "S" => {
                 let space = fields.space()?;
                 let expected = fields.decimal("VMA count")? as usize;
                 fields.end()?;
                 self.require_live(space)?;
-                self.snapshot = Some(OpenSnapshot {
+                self.open = Some(Open::Snapshot {
                     space,
                     expected,
                     vmas: Vec::new(),
                 });
-                if expected == 0 {
-                    self.close_snapshot();
+                return Ok(self.close_if_complete());
+            }
+            "D" if self.version >= 2 => {
+                let space = fields.space()?;
+                let expected = fields.decimal("window count")? as usize;
+                fields.end()?;
+                match self.live.get(&space) {
+                    None => return Err(ParseErrorKind::UnknownSpace(space)),
+                    Some(None) => return Err(ParseErrorKind::DeltaFirst(space)),
+                    Some(Some(_)) => {}
                 }
-                return Ok(());
+                self.open = Some(Open::Delta {
+                    space,
+                    expected,
+                    windows: Vec::new(),
+                    vmas_left: 0,
+                });
+                return Ok(self.close_if_complete());
+            }
+            "E" if self.version >= 2 => {
+                let token = fields.next("reason")?;
+                if token != "cut-short" {
+                    return Err(ParseErrorKind::BadField {
+                        field: "end",
+                        token: clip(token),
+                    });
+                }
+                self.ended = true;
+                Record::CutShort
             }
             "f" => {
                 let file = parse_file_id(fields.next("file")?)?;
@@ -634,8 +841,123 @@ impl Parser {
             _ => self.op(first, &mut fields)?,
         };
         fields.end()?;
-        self.records.push(record);
-        Ok(())
+        Ok(Some((number, record)))
+    }
+
+    /// A `v` line of the open snapshot or window.
+    fn vma(&mut self, vma: SnapshotVma) -> Result<Option<(usize, Record)>, ParseErrorKind> {
+        let order = ParseErrorKind::VmaOrder { start: vma.start };
+        match &mut self.open {
+            Some(Open::Snapshot { expected, vmas, .. }) if vmas.len() < *expected => {
+                if vma.start >= vma.end || vmas.last().is_some_and(|prev| prev.end > vma.start) {
+                    return Err(order);
+                }
+                vmas.push(vma);
+            }
+            Some(Open::Delta {
+                windows, vmas_left, ..
+            }) if *vmas_left > 0 => {
+                let window = windows
+                    .last_mut()
+                    .ok_or(ParseErrorKind::VmaOutsideSnapshot)?;
+                let after = window.vmas.last().map_or(window.start, |prev| prev.end);
+                if vma.start >= vma.end || vma.start < after || vma.end > window.end {
+                    return Err(order);
+                }
+                window.vmas.push(vma);
+                *vmas_left -= 1;
+            }
+            _ => return Err(ParseErrorKind::VmaOutsideSnapshot),
+        }
+        Ok(self.close_if_complete())
+    }
+
+    /// A `w` line of the open `D` record.
+    fn window(
+        &mut self,
+        start: u64,
+        end: u64,
+        count: usize,
+    ) -> Result<Option<(usize, Record)>, ParseErrorKind> {
+        let Some(Open::Delta {
+            space,
+            expected,
+            windows,
+            vmas_left,
+        }) = &mut self.open
+        else {
+            return Err(ParseErrorKind::WindowOutsideDelta);
+        };
+        if *vmas_left > 0 || windows.len() >= *expected {
+            return Err(ParseErrorKind::WindowOutsideDelta);
+        }
+        if start >= end || windows.last().is_some_and(|w| w.end > start) {
+            return Err(ParseErrorKind::WindowOrder { start });
+        }
+        // No VMA of the layout before may cross an edge of the window.
+        let layout = self
+            .live
+            .get(space)
+            .and_then(Option::as_ref)
+            .ok_or(ParseErrorKind::UnknownSpace(*space))?;
+        for edge in [start, end] {
+            if let Some((&vma_start, &vma_end)) = layout.range(..edge).next_back()
+                && vma_end > edge
+            {
+                return Err(ParseErrorKind::WindowCutsVma {
+                    edge,
+                    start: vma_start,
+                });
+            }
+        }
+        windows.push(DeltaWindow {
+            start,
+            end,
+            vmas: Vec::with_capacity(count.min(1 << 16)),
+        });
+        *vmas_left = count;
+        Ok(self.close_if_complete())
+    }
+
+    /// Closes the open snapshot or delta if it holds everything it announced: returns the
+    /// record and updates the space's layout.
+    fn close_if_complete(&mut self) -> Option<(usize, Record)> {
+        let complete = match &self.open {
+            Some(Open::Snapshot { expected, vmas, .. }) => vmas.len() == *expected,
+            Some(Open::Delta {
+                expected,
+                windows,
+                vmas_left,
+                ..
+            }) => windows.len() == *expected && *vmas_left == 0,
+            None => false,
+        };
+        if !complete {
+            return None;
+        }
+        let record = match self.open.take()? {
+            Open::Snapshot { space, vmas, .. } => {
+                let layout = vmas.iter().map(|v| (v.start, v.end)).collect();
+                self.live.insert(space, Some(layout));
+                Record::Snapshot { space, vmas }
+            }
+            Open::Delta { space, windows, .. } => {
+                if let Some(Some(layout)) = self.live.get_mut(&space) {
+                    for window in &windows {
+                        let gone: Vec<u64> = layout
+                            .range(window.start..window.end)
+                            .map(|(&start, _)| start)
+                            .collect();
+                        for start in gone {
+                            layout.remove(&start);
+                        }
+                        layout.extend(window.vmas.iter().map(|v| (v.start, v.end)));
+                    }
+                }
+                Record::Delta { space, windows }
+            }
+        };
+        Some((self.open_line, record))
     }
 
     fn header_or_comment(&mut self, first: &str, line: &str) -> Result<(), ParseErrorKind> {
@@ -649,7 +971,7 @@ impl Parser {
             // Any other `#` line is a comment.
             _ => return Ok(()),
         };
-        if !self.records.is_empty() || slot.is_some() {
+        if self.any_record || slot.is_some() {
             return Err(ParseErrorKind::BadHeader(clip(line)));
         }
         if key == "source" && line[first.len()..].trim_start().starts_with("ftrace") {
@@ -661,7 +983,7 @@ impl Parser {
 
     /// `#pkeys N`: the protection keys of the capturing machine, a decimal count.
     fn pkeys_header(&mut self, line: &str) -> Result<(), ParseErrorKind> {
-        if !self.records.is_empty() || self.header.pkeys.is_some() {
+        if self.any_record || self.header.pkeys.is_some() {
             return Err(ParseErrorKind::BadHeader(clip(line)));
         }
         let value = header_value(line)?;
@@ -675,7 +997,7 @@ impl Parser {
     }
 
     fn require_live(&self, space: SpaceId) -> Result<(), ParseErrorKind> {
-        if self.live.contains(&space) {
+        if self.live.contains_key(&space) {
             Ok(())
         } else {
             Err(ParseErrorKind::UnknownSpace(space))
@@ -687,10 +1009,6 @@ impl Parser {
             letter,
             "N" | "F" | "X" | "m" | "u" | "p" | "b" | "r" | "a" | "o"
         ) {
-            // An ftrace capture of the kernel's tree starts with `T tree program`.
-            if letter == "T" && self.records.is_empty() {
-                return Err(ParseErrorKind::OtherFormat(OtherFormat::Ftrace));
-            }
             return Err(ParseErrorKind::UnknownRecord(clip(letter)));
         }
         let space = fields.space()?;
@@ -698,7 +1016,7 @@ impl Parser {
             "N" => {
                 let thread = fields.thread()?;
                 let program = unescape("program", fields.next("program")?)?;
-                if !self.live.insert(space) {
+                if self.live.insert(space, None).is_some() {
                     return Err(ParseErrorKind::SpaceExists(space));
                 }
                 (Some(thread), Op::NewSpace { program })
@@ -712,9 +1030,10 @@ impl Parser {
                     Some(extra) => return Err(ParseErrorKind::ExtraField(clip(extra))),
                 };
                 self.require_live(parent)?;
-                if !self.live.insert(space) {
+                if self.live.contains_key(&space) {
                     return Err(ParseErrorKind::SpaceExists(space));
                 }
+                self.live.insert(space, None);
                 (Some(thread), Op::Fork { parent, racing })
             }
             "X" => {
@@ -852,33 +1171,37 @@ impl Parser {
         })
     }
 
-    fn check_snapshot_closed(&self) -> Result<(), ParseErrorKind> {
-        match &self.snapshot {
-            Some(open) => Err(ParseErrorKind::SnapshotShort {
-                expected: open.expected,
-                found: open.vmas.len(),
+    fn check_open_closed(&self) -> Result<(), ParseErrorKind> {
+        match &self.open {
+            Some(Open::Snapshot { expected, vmas, .. }) => Err(ParseErrorKind::SnapshotShort {
+                expected: *expected,
+                found: vmas.len(),
+            }),
+            Some(Open::Delta {
+                expected,
+                windows,
+                vmas_left,
+                ..
+            }) => Err(if *vmas_left > 0 {
+                let found = windows.last().map_or(0, |w| w.vmas.len());
+                ParseErrorKind::SnapshotShort {
+                    expected: found + vmas_left,
+                    found,
+                }
+            } else {
+                ParseErrorKind::DeltaShort {
+                    expected: *expected,
+                    found: windows.len(),
+                }
             }),
             None => Ok(()),
         }
     }
 
-    fn close_snapshot(&mut self) {
-        if let Some(open) = self.snapshot.take() {
-            self.records.push(Record::Snapshot {
-                space: open.space,
-                vmas: open.vmas,
-            });
-        }
-    }
-
-    fn finish(self) -> Result<Trace, ParseErrorKind> {
+    fn finish(&self) -> Result<(), ParseErrorKind> {
         if !self.seen_magic {
             return Err(ParseErrorKind::BadMagic);
         }
-        self.check_snapshot_closed()?;
-        Ok(Trace {
-            header: self.header,
-            records: self.records,
-        })
+        self.check_open_closed()
     }
 }

@@ -640,7 +640,7 @@ impl Importer {
 /// let trace = maple_trace::strace::import(log.as_bytes())?;
 /// assert_eq!(
 ///     trace.to_string(),
-///     "#mapletrace 1\n#source strace\nN 1 t1 true\nb 1 t1 0 5581a4000000\n\
+///     "#mapletrace 2\n#source strace\nN 1 t1 true\nb 1 t1 0 5581a4000000\n\
 ///      m 1 t1 0 2000 rw- pa - 0 7f0437ce4000\nu 1 t1 7f0437ce4000 2000 0\nX 1\n"
 /// );
 /// # Ok::<(), maple_trace::strace::ImportError>(())

@@ -95,6 +95,25 @@ fn check_records(trace: &Trace) {
                 other => panic!("N/F of space {space} is followed by {other}, not its snapshot"),
             }
         }
+        // A change snapshot gives the layout with its windows replaced.
+        let changed;
+        let record = match record {
+            Record::Delta { space, windows } => {
+                let mut vmas: Vec<SnapshotVma> = layout[space]
+                    .iter()
+                    .filter(|v| !windows.iter().any(|w| w.start <= v.start && v.end <= w.end))
+                    .cloned()
+                    .collect();
+                vmas.extend(windows.iter().flat_map(|w| w.vmas.iter().cloned()));
+                vmas.sort_by_key(|v| v.start);
+                changed = Record::Snapshot {
+                    space: *space,
+                    vmas,
+                };
+                &changed
+            }
+            other => other,
+        };
         match record {
             Record::Snapshot { space, vmas } => {
                 for pair in vmas.windows(2) {
@@ -150,7 +169,7 @@ fn check_records(trace: &Trace) {
                     _ => {}
                 }
             }
-            Record::FileName { .. } => {}
+            Record::FileName { .. } | Record::Delta { .. } | Record::CutShort => {}
         }
     }
     assert_eq!(born, died, "every space that began ended");

@@ -9,7 +9,7 @@ use proptest::prelude::*;
 
 /// A trace that uses every record kind, field form and escape.
 const EVERY_RECORD: &str = "\
-#mapletrace 1
+#mapletrace 2
 #name every%20record
 #kernel 6.18.44
 #arch x86_64
@@ -49,9 +49,15 @@ F 2 1 t3 racing
 S 2 1
 v 1000 3000 r-xp 0 [anon:glibc%20malloc] pkey15
 S 2 0
+D 2 2
+w 1000 3000 1
+v 2000 3000 rw-p 0 - rd,wr
+w 5000 6000 0
+D 2 0
 X 1
 N 3 t3 cc1
 X 2
+E cut-short
 ";
 
 #[test]
@@ -60,7 +66,8 @@ fn every_record_round_trips() {
     assert_eq!(trace.to_string(), EVERY_RECORD);
     assert_eq!(trace.header.name.as_deref(), Some("every record"));
     assert_eq!(trace.header.kernel.as_deref(), Some("6.18.44"));
-    assert_eq!(trace.snapshot_count(), 3);
+    assert_eq!(trace.snapshot_count(), 5);
+    assert!(trace.cut_short());
     assert_eq!(trace.op_count(), 28);
     assert_eq!(trace.header.pkeys, Some(16));
     let named = trace.records.iter().find_map(|r| match r {
@@ -97,14 +104,48 @@ fn protection_key_header_is_optional() {
     assert_eq!((old.header.pkeys, old.header.pkey_count()), (None, 0));
     let new = parse(b"#mapletrace 1\n#pkeys 0\nN 1 t1 a\nX 1\n").unwrap();
     assert_eq!((new.header.pkeys, new.header.pkey_count()), (Some(0), 0));
-    assert_eq!(new.to_string(), "#mapletrace 1\n#pkeys 0\nN 1 t1 a\nX 1\n");
+    assert_eq!(new.to_string(), "#mapletrace 2\n#pkeys 0\nN 1 t1 a\nX 1\n");
+}
+
+/// Format 1 files (full snapshots only) still read, and are written back as format 2.
+#[test]
+fn format_1_still_reads() {
+    let text = "#mapletrace 1\nN 1 t1 a\nS 1 1\nv 1000 2000 r--p 0 -\nX 1\n";
+    let trace = parse(text.as_bytes()).unwrap();
+    assert_eq!(
+        trace.to_string(),
+        text.replace("#mapletrace 1", "#mapletrace 2")
+    );
+}
+
+/// The streaming reader gives each record with the line it starts on, and its errors name
+/// the line of the problem, not of the record.
+#[test]
+fn reader_counts_lines_from_1() {
+    use maple_trace::parse::Reader;
+    let text = "#mapletrace 2\n#name x\n\nN 1 t1 a\nS 1 1\nv 1000 2000 r--p 0 -\nD 1 1\nw 3000 4000 0\nX 1\n";
+    let lines: Vec<usize> = Reader::new(text.as_bytes())
+        .unwrap()
+        .map(|r| r.unwrap().0)
+        .collect();
+    assert_eq!(lines, [4, 5, 7, 9]);
+    let bad = "#mapletrace 2\nN 1 t1 a\nS 1 2\nv 1000 2000 r--p 0 -\nv 1000 2000 r--p 0 -\n";
+    let errors: Vec<String> = Reader::new(bad.as_bytes())
+        .unwrap()
+        .filter_map(Result::err)
+        .map(|e| e.to_string())
+        .collect();
+    assert_eq!(
+        errors,
+        ["line 5: VMA at 1000 is empty or overlaps or precedes the one before it"]
+    );
 }
 
 #[test]
 fn comments_and_blank_lines_are_skipped() {
-    let text = "#mapletrace 1\n# hello\n\nN 1 t1 a\n   \n# X 1\nX 1\n";
+    let text = "#mapletrace 2\n# hello\n\nN 1 t1 a\n   \n# X 1\nX 1\n";
     let trace = parse(text.as_bytes()).unwrap();
-    assert_eq!(trace.to_string(), "#mapletrace 1\nN 1 t1 a\nX 1\n");
+    assert_eq!(trace.to_string(), "#mapletrace 2\nN 1 t1 a\nX 1\n");
 }
 
 #[test]
@@ -127,129 +168,163 @@ fn error_of(text: &str) -> String {
 #[test]
 fn hostile_input_names_the_line_and_the_reason() {
     let cases: &[(&str, &str)] = &[
-        ("", "line 1: not a maple trace (expected `#mapletrace 1`)"),
+        ("", "line 1: not a maple trace (expected `#mapletrace 2`)"),
         (
             "hello\n",
-            "line 1: not a maple trace (expected `#mapletrace 1`)",
+            "line 1: not a maple trace (expected `#mapletrace 2`)",
         ),
         (
-            "#mapletrace 2\n",
-            "line 1: format version 2 is not supported (this build reads 1)",
+            "#mapletrace 3\n",
+            "line 1: format version 3 is not supported (this build reads 1 and 2)",
+        ),
+        // Format 1 has no change snapshots.
+        (
+            "#mapletrace 1\nN 1 t1 a\nS 1 0\nD 1 0\n",
+            "line 4: unknown record `D`",
         ),
         (
-            "#mapletrace 1\nN 1 t1\n",
+            "#mapletrace 2\nN 1 t1 a\nD 1 0\n",
+            "line 3: `D` record of address space 1 before any full snapshot (`S`) of it",
+        ),
+        (
+            "#mapletrace 2\nN 1 t1 a\nS 1 1\nv 1000 3000 rw-p 0 -\nD 1 1\nw 2000 4000 0\n",
+            "line 6: window edge 2000 cuts the VMA at 1000 of the layout before it",
+        ),
+        (
+            "#mapletrace 2\nN 1 t1 a\nS 1 0\nD 1 2\nw 2000 4000 0\nw 3000 5000 0\n",
+            "line 6: window at 3000 is empty or overlaps or precedes the one before it",
+        ),
+        (
+            "#mapletrace 2\nN 1 t1 a\nS 1 0\nD 1 1\nw 2000 4000 1\nv 3000 5000 rw-p 0 -\n",
+            "line 6: VMA at 3000 is empty or overlaps or precedes the one before it",
+        ),
+        (
+            "#mapletrace 2\nN 1 t1 a\nS 1 0\nD 1 2\nw 2000 4000 0\nX 1\n",
+            "line 6: `D` record announces 2 windows but has 1",
+        ),
+        (
+            "#mapletrace 2\nN 1 t1 a\nS 1 0\nw 2000 4000 0\n",
+            "line 4: `w` line outside a `D` record or beyond its window count",
+        ),
+        (
+            "#mapletrace 2\nN 1 t1 a\nE cut-short\nX 1\n",
+            "line 4: record after `E cut-short`",
+        ),
+        ("#mapletrace 2\nE done\n", "line 2: bad end `done`"),
+        (
+            "#mapletrace 2\nN 1 t1\n",
             "line 2: line ends before the program",
         ),
         (
-            "#mapletrace 1\nN 1 t1 a\nm 1 t1 0 1000 rw- pa - 0\n",
+            "#mapletrace 2\nN 1 t1 a\nm 1 t1 0 1000 rw- pa - 0\n",
             "line 3: line ends before the result",
         ),
         (
-            "#mapletrace 1\nN 1 t1 a\nu 1 t1 10000000000000000 1000 0\n",
+            "#mapletrace 2\nN 1 t1 a\nu 1 t1 10000000000000000 1000 0\n",
             "line 3: address `10000000000000000` is not a hex number (without 0x) of at most 64 bits",
         ),
         (
-            "#mapletrace 1\nN 99999999999 t1 a\n",
+            "#mapletrace 2\nN 99999999999 t1 a\n",
             "line 2: address space `99999999999` is not a decimal number below 2^32",
         ),
         (
-            "#mapletrace 1\nN 1 t1 a\nu 1 t1 -5 1000 0\n",
+            "#mapletrace 2\nN 1 t1 a\nu 1 t1 -5 1000 0\n",
             "line 3: address `-5` is not a hex number (without 0x) of at most 64 bits",
         ),
         (
-            "#mapletrace 1\nN 1 t1 a\nz 1 t1\n",
+            "#mapletrace 2\nN 1 t1 a\nz 1 t1\n",
             "line 3: unknown record `z`",
         ),
         (
-            "#mapletrace 1\nN 1 t1 a\no 1 t1 frobnicate 0\n",
+            "#mapletrace 2\nN 1 t1 a\no 1 t1 frobnicate 0\n",
             "line 3: unknown syscall `frobnicate`",
         ),
         (
-            "#mapletrace 1\nu 3 t1 1000 1000 0\n",
+            "#mapletrace 2\nu 3 t1 1000 1000 0\n",
             "line 2: address space 3 does not exist here",
         ),
         (
-            "#mapletrace 1\nN 1 t1 a\nX 1\nu 1 t1 1000 1000 0\n",
+            "#mapletrace 2\nN 1 t1 a\nX 1\nu 1 t1 1000 1000 0\n",
             "line 4: address space 1 does not exist here",
         ),
         (
-            "#mapletrace 1\nF 2 1 t1\n",
+            "#mapletrace 2\nF 2 1 t1\n",
             "line 2: address space 1 does not exist here",
         ),
         (
-            "#mapletrace 1\nN 1 t1 a\nF 2 1 t2 fast\n",
+            "#mapletrace 2\nN 1 t1 a\nF 2 1 t2 fast\n",
             "line 3: unexpected field `fast` at the end of the line",
         ),
         (
-            "#mapletrace 1\nN 1 t1 a\nN 1 t1 a\n",
+            "#mapletrace 2\nN 1 t1 a\nN 1 t1 a\n",
             "line 3: address space 1 already exists",
         ),
         (
-            "#mapletrace 1\nS 1 0\n",
+            "#mapletrace 2\nS 1 0\n",
             "line 2: address space 1 does not exist here",
         ),
         (
-            "#mapletrace 1\nN 1 t1 a\nv 1000 2000 rw-p 0 -\n",
+            "#mapletrace 2\nN 1 t1 a\nv 1000 2000 rw-p 0 -\n",
             "line 3: `v` line outside a snapshot",
         ),
         (
-            "#mapletrace 1\nN 1 t1 a\nS 1 2\nv 1000 2000 rw-p 0 -\nu 1 t1 0 0 0\n",
+            "#mapletrace 2\nN 1 t1 a\nS 1 2\nv 1000 2000 rw-p 0 -\nu 1 t1 0 0 0\n",
             "line 5: snapshot announces 2 VMAs but has 1",
         ),
         (
-            "#mapletrace 1\nN 1 t1 a\nS 1 2\nv 1000 2000 rw-p 0 -\n",
+            "#mapletrace 2\nN 1 t1 a\nS 1 2\nv 1000 2000 rw-p 0 -\n",
             "line 4: snapshot announces 2 VMAs but has 1",
         ),
         (
-            "#mapletrace 1\nN 1 t1 a\nS 1 2\nv 1000 2000 rw-p 0 -\nv 1800 3000 rw-p 0 -\n",
+            "#mapletrace 2\nN 1 t1 a\nS 1 2\nv 1000 2000 rw-p 0 -\nv 1800 3000 rw-p 0 -\n",
             "line 5: VMA at 1800 is empty or overlaps or precedes the one before it",
         ),
         (
-            "#mapletrace 1\nN 1 t1 a\nS 1 1\nv 2000 2000 rw-p 0 -\n",
+            "#mapletrace 2\nN 1 t1 a\nS 1 1\nv 2000 2000 rw-p 0 -\n",
             "line 4: VMA at 2000 is empty or overlaps or precedes the one before it",
         ),
         (
-            "#mapletrace 1\nN 1 t1 a\nS 1 1\nv 1000 2000 rwzp 0 -\n",
+            "#mapletrace 2\nN 1 t1 a\nS 1 1\nv 1000 2000 rwzp 0 -\n",
             "line 4: bad permissions `rwzp`",
         ),
         (
-            "#mapletrace 1\nN 1 t1 a\nS 1 1\nv 1000 2000 rw-p 0 g7\n",
+            "#mapletrace 2\nN 1 t1 a\nS 1 1\nv 1000 2000 rw-p 0 g7\n",
             "line 4: bad file `g7`",
         ),
         (
-            "#mapletrace 1\nN 1 t1 a\nS 1 1\nv 1000 2000 rw-p 0 - r\n",
+            "#mapletrace 2\nN 1 t1 a\nS 1 1\nv 1000 2000 rw-p 0 - r\n",
             "line 4: bad VmFlags `r`",
         ),
         (
-            "#mapletrace 1\nN 1 t1 a\nS 1 1\nv 1000 2000 rw-p 0 - rd B\n",
+            "#mapletrace 2\nN 1 t1 a\nS 1 1\nv 1000 2000 rw-p 0 - rd B\n",
             "line 4: unexpected field `B` at the end of the line",
         ),
         (
-            "#mapletrace 1\nN 1 t1 a\nS 1 1\nv 1000 2000 rw-p 0 - A A\n",
+            "#mapletrace 2\nN 1 t1 a\nS 1 1\nv 1000 2000 rw-p 0 - A A\n",
             "line 4: unexpected field `A` at the end of the line",
         ),
         (
-            "#mapletrace 1\nN 1 t1 a\nm 1 t1 0 1000 rw- pQ - 0 1000\n",
+            "#mapletrace 2\nN 1 t1 a\nm 1 t1 0 1000 rw- pQ - 0 1000\n",
             "line 3: bad flags `pQ`",
         ),
         (
-            "#mapletrace 1\nN 1 t1 a\nm 1 t1 0 1000 rw- p - 0 !ENOTANERROR\n",
+            "#mapletrace 2\nN 1 t1 a\nm 1 t1 0 1000 rw- p - 0 !ENOTANERROR\n",
             "line 3: bad error name `!ENOTANERROR`",
         ),
         (
-            "#mapletrace 1\nN 1 t1 a\nm 1 t1 0 1000 rw- p - 0 1000 extra\n",
+            "#mapletrace 2\nN 1 t1 a\nm 1 t1 0 1000 rw- p - 0 1000 extra\n",
             "line 3: unexpected field `extra` at the end of the line",
         ),
         (
-            "#mapletrace 1\nN 1 t1 a\nu 1 x1 0 1000 0\n",
+            "#mapletrace 2\nN 1 t1 a\nu 1 x1 0 1000 0\n",
             "line 3: bad thread `x1`",
         ),
         (
-            "#mapletrace 1\nN 1 t1 a\n#kernel 6.1\n",
+            "#mapletrace 2\nN 1 t1 a\n#kernel 6.1\n",
             "line 3: unexpected header `#kernel 6.1`",
         ),
         (
-            "#mapletrace 1\nf f1 a\nf f1 b\n",
+            "#mapletrace 2\nf f1 a\nf f1 b\n",
             "line 3: file f1 is named twice",
         ),
         (
@@ -264,15 +339,15 @@ fn hostile_input_names_the_line_and_the_reason() {
             "#mapletrace 1\nN 1 t1 a\nS 1 1\nv 1000 2000 rw-p 0 - rd pkey0\n",
             "line 4: bad protection key `pkey0`",
         ),
-        ("#mapletrace 1\nN 1 t1 a%zz\n", "line 2: bad program `a%zz`"),
-        ("#mapletrace 1\nN 1 t1 a%2\n", "line 2: bad program `a%2`"),
+        ("#mapletrace 2\nN 1 t1 a%zz\n", "line 2: bad program `a%zz`"),
+        ("#mapletrace 2\nN 1 t1 a%2\n", "line 2: bad program `a%2`"),
         (
-            "#mapletrace 1\n\u{0}\u{1}\n",
+            "#mapletrace 2\n\u{0}\u{1}\n",
             "line 2: unknown record `\u{0}\u{1}`",
         ),
         // A snapshot's space id is decimal and 32 bits: the message says so.
         (
-            "#mapletrace 1\nS 18446744073709551615 1\n",
+            "#mapletrace 2\nS 18446744073709551615 1\n",
             "line 2: address space `18446744073709551615` is not a decimal number below 2^32",
         ),
         // Other logs say what they are and which command reads them.
@@ -289,12 +364,12 @@ fn hostile_input_names_the_line_and_the_reason() {
             "line 1: this is an strace log, not a maple trace: `maple import-strace LOG` turns it into one",
         ),
         (
-            "#mapletrace 1\n#name gcc\n#source ftrace maple_tree:ma_write\nT 1 cc1\n",
+            "#mapletrace 2\n#name gcc\n#source ftrace maple_tree:ma_write\nT 1 cc1\n",
             "line 3: this is an ftrace capture of the kernel's maple-tree operations, not a maple \
              trace of system calls: `maple-bench --traces DIR` replays such captures",
         ),
         (
-            "#mapletrace 1\nT 1 cc1\nS 1 1000 1fff 3\n",
+            "#mapletrace 2\nT 1 cc1\nS 1 1000 1fff 3\n",
             "line 2: this is an ftrace capture of the kernel's maple-tree operations, not a maple \
              trace of system calls: `maple-bench --traces DIR` replays such captures",
         ),
@@ -302,7 +377,7 @@ fn hostile_input_names_the_line_and_the_reason() {
     for &(text, expected) in cases {
         assert_eq!(error_of(text), expected, "input {text:?}");
     }
-    let not_text = parse(b"#mapletrace 1\nN 1 t1 a\n\xff\xfe\n").unwrap_err();
+    let not_text = parse(b"#mapletrace 2\nN 1 t1 a\n\xff\xfe\n").unwrap_err();
     assert_eq!(not_text.to_string(), "line 3: not UTF-8 text");
 }
 
@@ -311,10 +386,10 @@ fn hostile_input_names_the_line_and_the_reason() {
 #[test]
 fn escapes_are_two_hex_digits_and_control_characters_are_escaped() {
     assert_eq!(
-        error_of("#mapletrace 1\n#name a%+cb\n"),
+        error_of("#mapletrace 2\n#name a%+cb\n"),
         "line 2: bad header value `a%+cb`"
     );
-    let text = "#mapletrace 1\n#name a%0cb%00%7f\n";
+    let text = "#mapletrace 2\n#name a%0cb%00%7f\n";
     let trace = parse(text.as_bytes()).unwrap();
     assert_eq!(trace.header.name.as_deref(), Some("a\u{c}b\0\u{7f}"));
     assert_eq!(trace.to_string(), text);
@@ -323,7 +398,7 @@ fn escapes_are_two_hex_digits_and_control_characters_are_escaped() {
 #[test]
 fn long_tokens_are_clipped_in_messages() {
     let long = "z".repeat(10_000);
-    let message = error_of(&format!("#mapletrace 1\n{long}\n"));
+    let message = error_of(&format!("#mapletrace 2\n{long}\n"));
     assert!(message.len() < 100, "{message}");
     assert!(
         message.starts_with("line 2: unknown record `zzzz"),
@@ -511,7 +586,7 @@ proptest! {
     /// Random bytes after a valid first line give a trace or an error, never a panic.
     #[test]
     fn random_bytes_never_panic(tail in proptest::collection::vec(any::<u8>(), 0..400)) {
-        let mut bytes = b"#mapletrace 1\n".to_vec();
+        let mut bytes = b"#mapletrace 2\n".to_vec();
         bytes.extend_from_slice(&tail);
         if let Err(err) = parse(&bytes) {
             prop_assert!(err.line >= 1);
@@ -527,7 +602,7 @@ proptest! {
         ]), 0..10),
         0..30,
     )) {
-        let mut text = String::from("#mapletrace 1\n");
+        let mut text = String::from("#mapletrace 2\n");
         for line in lines {
             text.push_str(&line.join(" "));
             text.push('\n');

@@ -93,7 +93,7 @@ fn forks_threads_and_vforks_get_the_right_spaces() {
     let trace = import(log.as_bytes()).unwrap();
     assert_eq!(
         trace.to_string(),
-        "#mapletrace 1\n#source strace\nN 1 t1 sh\nF 2 1 t1\nm 2 t2 0 1000 r-- pa - 0 7f0000001000\n\
+        "#mapletrace 2\n#source strace\nN 1 t1 sh\nF 2 1 t1\nm 2 t2 0 1000 r-- pa - 0 7f0000001000\n\
          u 1 t3 7f0000001000 1000 0\nN 3 t4 cc1\nb 3 t4 0 1000000\nX 3\nX 2\nX 1\n"
     );
 }
@@ -117,7 +117,7 @@ fn line_shapes_strace_prints() {
     let trace = import(log.as_bytes()).unwrap();
     assert_eq!(
         trace.to_string(),
-        "#mapletrace 1\n#source strace\nf f1 libc.so.6\nN 1 t1 ?\nm 1 t1 7f0000000000 2000 r-x pFD f1 26000 7f0000000000\n\
+        "#mapletrace 2\n#source strace\nf f1 libc.so.6\nN 1 t1 ?\nm 1 t1 7f0000000000 2000 r-x pFD f1 26000 7f0000000000\n\
          m 1 t1 0 200000 --- paH+54000000 - 0 !ENOMEM\nm 1 t1 0 1000 r-- s f1 0 7f0000100000\n\
          r 1 t1 7f0000100000 1000 2000 MF 7f0000200000 7f0000200000\no 1 t1 mlock2 7f0000200000 1000 1 0\n\
          o 1 t1 mlockall 3 0\np 1 t1 7f0000200000 1000 rw- 0 k1\no 1 t1 set_vma_name 7f0000200000 1000 1 0\n\

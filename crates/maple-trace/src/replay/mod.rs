@@ -34,7 +34,10 @@
 //! keys (`#pkeys`): the model has those, whatever CPU replays.
 
 mod compare;
+mod feed;
+mod layout;
 
+use std::borrow::Cow;
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -47,11 +50,14 @@ use maple_mm::{
 
 pub use compare::{Mismatch, Resync};
 use compare::{Shape, Verdict, classify, compared_mask, windows};
+use feed::{Feed, Item, Source};
+use layout::Layout;
 
 use crate::format::{
-    Errno, FileId, MapFlags, Op, OpenMode, OtherCall, Record, RemapFlags, SnapshotVma, SpaceId,
-    SysResult, ThreadId, Trace,
+    DeltaWindow, Errno, FileId, Header, MapFlags, Op, OpenMode, OtherCall, Record, RemapFlags,
+    SnapshotVma, SpaceId, SysResult, ThreadId, Trace,
 };
+use crate::parse::Reader;
 
 /// The VMA index the address spaces use.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -151,8 +157,11 @@ pub struct Report {
     pub peak_tree: Option<TreeFigures>,
     /// Time spent in the model's operations.
     pub model_time: Duration,
-    /// Time of the whole replay, comparisons included.
+    /// Time of the whole replay, reading and comparisons included.
     pub elapsed: Duration,
+    /// The capture was stopped before the program ended (`E cut-short`): the trace holds
+    /// what was recorded until then.
+    pub cut_short: bool,
 }
 
 impl Report {
@@ -167,18 +176,24 @@ impl Report {
     }
 }
 
-/// Why a replay could not go on: the model refused to copy the kernel's layout.
+/// Why a replay could not go on: the model refused to copy the kernel's layout, or the
+/// trace could not be read on.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ReplayError {
     /// The step.
     pub step: u64,
+    /// The line of the record, when the trace was read from a file.
+    pub line: Option<usize>,
     /// What failed.
     pub reason: String,
 }
 
 impl std::fmt::Display for ReplayError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "step {}: {}", self.step, self.reason)
+        match self.line {
+            Some(line) => write!(f, "line {line} (step {}): {}", self.step, self.reason),
+            None => write!(f, "step {}: {}", self.step, self.reason),
+        }
     }
 }
 
@@ -211,16 +226,75 @@ pub fn replay(
     options: &ReplayOptions,
     progress: &mut dyn FnMut(usize, usize),
 ) -> Result<Report, ReplayError> {
-    // Without snapshots (an strace import) there is no kernel layout to compare with, and
-    // comparing with an empty one would report every mapping as extra.
-    let options = &ReplayOptions {
-        check: options.check && trace.snapshot_count() > 0,
-        ..*options
-    };
+    let total = trace.records.len();
+    replay_source(borrowed(trace), &trace.header, options, &mut |done| {
+        progress(done, total);
+    })
+}
+
+/// Replays a trace as it is read ([`crate::io::open`]), calling `progress(records)` now and
+/// then with the records read so far: memory stays proportional to the largest address
+/// space, however long the trace.
+///
+/// # Errors
+/// A [`ReplayError`] as [`replay`] gives, or one naming the line where the trace could not
+/// be read on.
+///
+/// # Examples
+/// ```
+/// use maple_trace::parse::Reader;
+/// use maple_trace::replay::{replay_reader, ReplayOptions};
+///
+/// let text = "#mapletrace 2\nN 1 t1 demo\nS 1 1\n\
+///     v 7ffffffde000 7ffffffff000 rw-p 0 [stack] rd,wr,mr,mw,me,gd,ac\n\
+///     m 1 t1 0 2000 rw- pa - 0 7f0000000000\n\
+///     D 1 1\nw 7f0000000000 7f0000002000 1\nv 7f0000000000 7f0000002000 rw-p 0 - rd,wr,mr,mw,me,ac\n\
+///     X 1\n";
+/// let reader = Reader::new(text.as_bytes())?;
+/// let options = ReplayOptions { check: true, ..Default::default() };
+/// let report = replay_reader(reader, &options, &mut |_| {})?;
+/// assert_eq!((report.steps, report.steps_matching), (3, 3));
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+pub fn replay_reader<'r, R: std::io::BufRead + 'r>(
+    reader: Reader<R>,
+    options: &ReplayOptions,
+    progress: &mut dyn FnMut(usize),
+) -> Result<Report, ReplayError> {
+    let header = reader.header().clone();
+    replay_source(streamed(reader), &header, options, progress)
+}
+
+fn replay_source(
+    source: Source<'_>,
+    header: &Header,
+    options: &ReplayOptions,
+    progress: &mut dyn FnMut(usize),
+) -> Result<Report, ReplayError> {
     match options.engine {
-        Engine::Maple => Replayer::<MapleIndex>::new(trace, options).run(progress),
-        Engine::BTree => Replayer::<BTreeIndex>::new(trace, options).run(progress),
+        Engine::Maple => Replayer::<MapleIndex>::new(source, header, options).run(progress),
+        Engine::BTree => Replayer::<BTreeIndex>::new(source, header, options).run(progress),
     }
+}
+
+/// The records of an in-memory trace, borrowed.
+fn borrowed(trace: &Trace) -> Source<'_> {
+    Box::new(trace.records.iter().map(|record| {
+        Ok(Item {
+            line: None,
+            record: Cow::Borrowed(record),
+        })
+    }))
+}
+
+/// The records of a reader, owned, with their lines.
+fn streamed<'r, R: std::io::BufRead + 'r>(reader: Reader<R>) -> Source<'r> {
+    Box::new(reader.map(|item| {
+        item.map(|(line, record)| Item {
+            line: Some(line),
+            record: Cow::Owned(record),
+        })
+    }))
 }
 
 /// The address space of a trace after step `step` (counting from 1, as the replay summary
@@ -239,39 +313,58 @@ pub fn space_at_step(
     step: u64,
     space: Option<SpaceId>,
 ) -> Result<(SpaceId, AddressSpace<MapleIndex>), ReplayError> {
+    space_at_step_source(borrowed(trace), &trace.header, step, space, &mut |_| {})
+}
+
+/// [`space_at_step`] on a trace as it is read, calling `progress(records)` now and then.
+///
+/// # Errors
+/// As [`space_at_step`], and where the trace cannot be read on.
+pub fn space_at_step_reader<'r, R: std::io::BufRead + 'r>(
+    reader: Reader<R>,
+    step: u64,
+    space: Option<SpaceId>,
+    progress: &mut dyn FnMut(usize),
+) -> Result<(SpaceId, AddressSpace<MapleIndex>), ReplayError> {
+    let header = reader.header().clone();
+    space_at_step_source(streamed(reader), &header, step, space, progress)
+}
+
+fn space_at_step_source(
+    source: Source<'_>,
+    header: &Header,
+    step: u64,
+    space: Option<SpaceId>,
+    progress: &mut dyn FnMut(usize),
+) -> Result<(SpaceId, AddressSpace<MapleIndex>), ReplayError> {
     let options = ReplayOptions {
-        check: trace.snapshot_count() > 0,
+        check: true,
         engine: Engine::Maple,
     };
-    let mut replayer = Replayer::<MapleIndex>::new(trace, &options);
-    replayer.walk(Some(step), &mut |_, _| {})?;
+    let mut replayer = Replayer::<MapleIndex>::new(source, header, &options);
+    replayer.walk(Some(step), progress)?;
     if replayer.report.steps < step {
         return Err(ReplayError {
             step,
+            line: None,
             reason: format!("the trace has only {} steps", replayer.report.steps),
         });
     }
-    let chosen = match space {
+    let chosen = match space.or(replayer.step_space) {
         Some(space) => space,
         None => {
-            let last = trace
-                .records
-                .iter()
-                .filter_map(|r| match r {
-                    Record::Op { space, .. } => Some(*space),
-                    _ => None,
-                })
-                .nth(usize::try_from(step.saturating_sub(1)).unwrap_or(usize::MAX));
-            last.ok_or_else(|| ReplayError {
+            return Err(ReplayError {
                 step,
+                line: None,
                 reason: "no such step".to_owned(),
-            })?
+            });
         }
     };
     match replayer.spaces.remove(&chosen) {
         Some(s) => Ok((chosen, s.mm)),
         None => Err(ReplayError {
             step,
+            line: None,
             reason: format!("address space {chosen} does not exist after this step"),
         }),
     }
@@ -305,11 +398,11 @@ impl TreeStats for BTreeIndex {
 /// machine's). A trace does not record `RLIMIT_MEMLOCK` or `CAP_IPC_LOCK`, so locking calls
 /// are replayed as the kernel allowed them, and a lock the kernel refused for the limit is
 /// skipped ([`Report::failures_skipped`]).
-fn model_config(trace: &Trace) -> maple_mm::AddressSpaceConfig {
+fn model_config(header: &Header) -> maple_mm::AddressSpaceConfig {
     maple_mm::AddressSpaceConfig {
         rlimit_memlock: u64::MAX,
         cap_ipc_lock: true,
-        pkeys: trace.header.pkey_count(),
+        pkeys: header.pkey_count(),
         ..maple_mm::AddressSpaceConfig::default()
     }
 }
@@ -386,23 +479,36 @@ const UNMODELLED_ERRORS: &[&str] = &[
 /// One address space being replayed.
 struct Space<'t, I: VmaIndex> {
     mm: AddressSpace<I>,
-    /// The kernel's layout at its last snapshot (borrowed from the trace: never copied).
-    kernel: &'t [SnapshotVma],
+    /// The kernel's layout at its last snapshot.
+    kernel: Layout<'t>,
+    /// Whether the kernel's layout of this space is known (it had a snapshot): only then is
+    /// it compared.
+    known: bool,
     /// Steps since the last comparison, and whether one of them returned something else
     /// than the kernel's result.
     unjudged: u64,
     unjudged_bad: bool,
+    /// The address ranges the model changed since the last comparison; `None` when a step
+    /// may have changed any part of it.
+    dirty: Option<Vec<(u64, u64)>>,
     /// Kernel activity the model could not follow since the last comparison (a call it does
     /// not implement, or a fork racing with the parent's other threads).
     excuse: Option<Resync>,
     /// Whether the break is known (the first `brk` tells it).
     brk_known: bool,
-    /// The record of the last operation, for divergence reports.
-    last_record: usize,
+    /// Whether threads of the space made calls between its last snapshot and its next one
+    /// (worked out at the first op after a snapshot).
+    threads_between: Option<bool>,
+    /// The last operation, for divergence reports.
+    last_op: Option<Record>,
 }
 
 struct Replayer<'t, I: VmaIndex> {
-    trace: &'t Trace,
+    feed: Feed<'t>,
+    /// The line of the record being replayed, when read from a file.
+    line: Option<usize>,
+    /// The space of the last step.
+    step_space: Option<SpaceId>,
     options: ReplayOptions,
     /// The configuration of every address space ([`model_config`]).
     config: maple_mm::AddressSpaceConfig,
@@ -422,6 +528,12 @@ struct Replayer<'t, I: VmaIndex> {
     flag_mask: u64,
 }
 
+/// Where a comparison looks: everywhere, or the VMAs around some address ranges.
+enum Region {
+    All,
+    Ranges(Vec<(u64, u64)>),
+}
+
 /// The file as opened with `mode` (read and write when unknown).
 fn with_mode(file: File, mode: Option<OpenMode>) -> File {
     match mode {
@@ -437,41 +549,35 @@ fn model_file_id(id: FileId) -> MmFileId {
 }
 
 impl<'t, I: VmaIndex + TreeStats> Replayer<'t, I> {
-    fn new(trace: &'t Trace, options: &ReplayOptions) -> Self {
+    fn new(source: Source<'t>, header: &Header, options: &ReplayOptions) -> Self {
         Replayer {
-            trace,
+            feed: Feed::new(source),
+            line: None,
+            step_space: None,
             options: *options,
-            config: model_config(trace),
+            config: model_config(header),
             spaces: HashMap::new(),
             files: HashMap::new(),
             hooks: HashMap::new(),
             unknown_files: 0,
-            file_names: trace
-                .records
-                .iter()
-                .filter_map(|r| match r {
-                    Record::FileName { file, name } => Some((*file, Arc::from(name.as_str()))),
-                    _ => None,
-                })
-                .collect(),
+            file_names: HashMap::new(),
             bound_files: HashMap::new(),
             next_anon: 1 << 48,
             report: Report {
                 engine: options.engine,
-                checked: options.check,
                 ..Report::default()
             },
             flag_mask: compared_mask(),
         }
     }
 
-    fn run(mut self, progress: &mut dyn FnMut(usize, usize)) -> Result<Report, ReplayError> {
+    fn run(mut self, progress: &mut dyn FnMut(usize)) -> Result<Report, ReplayError> {
         self.walk(None, progress)?;
         let leftover: Vec<SpaceId> = self.spaces.keys().copied().collect();
         for space in leftover {
             self.finish_space(space);
         }
-        if !self.options.check {
+        if !self.report.checked {
             self.report.steps_matching = self.report.steps;
         }
         Ok(self.report)
@@ -481,123 +587,130 @@ impl<'t, I: VmaIndex + TreeStats> Replayer<'t, I> {
     fn walk(
         &mut self,
         stop: Option<u64>,
-        progress: &mut dyn FnMut(usize, usize),
+        progress: &mut dyn FnMut(usize),
     ) -> Result<(), ReplayError> {
         let started = Instant::now();
-        let records = &self.trace.records;
-        // Which spaces get a snapshot right after each op: a space whose next record is not
-        // its snapshot kept its layout through the op.
-        let mut next_is_snapshot = vec![false; records.len()];
-        let mut last_op: HashMap<SpaceId, usize> = HashMap::new();
-        // Ops whose space had calls of several threads between the snapshots around them: the
-        // capture may have deferred the snapshot, so they are judged at the next one.
-        let mut threads_between = vec![false; records.len()];
-        let mut batch: HashMap<SpaceId, (Vec<usize>, HashSet<Option<ThreadId>>)> = HashMap::new();
-        let mut close = |batch: (Vec<usize>, HashSet<Option<ThreadId>>)| {
-            if batch.1.len() > 1 {
-                for i in batch.0 {
-                    threads_between[i] = true;
-                }
+        while let Some(item) = self.feed.next() {
+            let item = item.map_err(|e| ReplayError {
+                step: self.report.steps,
+                line: Some(e.line),
+                reason: e.kind.to_string(),
+            })?;
+            if self.feed.done.is_multiple_of(4096) {
+                progress(self.feed.done);
             }
-        };
-        for (i, record) in records.iter().enumerate() {
-            match record {
-                Record::Op { space, thread, .. } => {
-                    last_op.insert(*space, i);
-                    let entry = batch.entry(*space).or_default();
-                    entry.0.push(i);
-                    entry.1.insert(*thread);
+            self.line = item.line;
+            match item.record {
+                Cow::Borrowed(Record::Snapshot { space, vmas }) => {
+                    self.snapshot(*space, Layout::Full(Cow::Borrowed(vmas)))?;
                 }
-                Record::Snapshot { space, .. } => {
-                    if let Some(&op) = last_op.get(space) {
-                        next_is_snapshot[op] = true;
-                    }
-                    last_op.remove(space);
-                    if let Some(b) = batch.remove(space) {
-                        close(b);
-                    }
+                Cow::Owned(Record::Snapshot { space, vmas }) => {
+                    self.snapshot(space, Layout::Full(Cow::Owned(vmas)))?;
                 }
-                Record::FileName { .. } => {}
-            }
-        }
-        for b in batch.into_values() {
-            close(b);
-        }
-        // Calls of other threads replayed ahead of their place (see `calls_to_take_first`).
-        let mut taken_early = vec![false; records.len()];
-        for (i, record) in records.iter().enumerate() {
-            if i % 4096 == 0 {
-                progress(i, records.len());
-            }
-            match record {
-                Record::FileName { .. } => {}
-                Record::Snapshot { space, vmas } => self.snapshot(*space, vmas)?,
-                Record::Op { space, op, .. } => {
-                    if taken_early[i] {
-                        continue;
-                    }
-                    if stop.is_some_and(|stop| self.report.steps >= stop) {
-                        break;
-                    }
-                    for j in self.calls_to_take_first(i, &taken_early) {
-                        let Record::Op { space, op, .. } = &records[j] else {
-                            continue;
-                        };
-                        taken_early[j] = true;
-                        *self
-                            .report
-                            .resyncs
-                            .entry(Resync::CallOrder.name())
-                            .or_default() += 1;
-                        self.report.steps += 1;
-                        *self.report.ops.entry(op.name()).or_default() += 1;
-                        self.op(*space, op, j)?;
-                    }
-                    self.report.steps += 1;
-                    *self.report.ops.entry(op.name()).or_default() += 1;
-                    self.op(*space, op, i)?;
-                    if self.options.check
-                        && !next_is_snapshot[i]
-                        && !threads_between[i]
-                        && self.spaces.contains_key(space)
-                    {
-                        // The layout did not change in the kernel: compare with the last one.
-                        let kernel = self.spaces[space].kernel;
-                        self.compare(*space, kernel, true)?;
-                    }
+                Cow::Borrowed(Record::Delta { space, windows }) => {
+                    self.delta(*space, windows.clone())?;
                 }
+                Cow::Owned(Record::Delta { space, windows }) => self.delta(space, windows)?,
+                record => match record.as_ref() {
+                    Record::FileName { file, name } => {
+                        self.file_names.insert(*file, Arc::from(name.as_str()));
+                    }
+                    Record::CutShort => self.report.cut_short = true,
+                    Record::Op { space, thread, op } => {
+                        if stop.is_some_and(|stop| self.report.steps >= stop) {
+                            break;
+                        }
+                        self.step(*space, *thread, op, record.as_ref())?;
+                    }
+                    Record::Snapshot { .. } | Record::Delta { .. } => {}
+                },
             }
         }
-        progress(records.len(), records.len());
+        progress(self.feed.done);
         self.report.elapsed = started.elapsed();
         Ok(())
     }
 
-    /// Calls that must have run before record `i`, though the capture saw them return later.
+    /// One op record of the trace: the calls of other threads that must run before it, the
+    /// op, and the comparison right after it when the kernel's layout did not change.
+    fn step(
+        &mut self,
+        space: SpaceId,
+        thread: Option<ThreadId>,
+        op: &Op,
+        record: &Record,
+    ) -> Result<(), ReplayError> {
+        let threads_between = self.threads_between(space, thread);
+        for item in self.calls_to_take_first(space, thread, op) {
+            let Record::Op { space, op, .. } = item.record.as_ref() else {
+                continue;
+            };
+            *self
+                .report
+                .resyncs
+                .entry(Resync::CallOrder.name())
+                .or_default() += 1;
+            self.report.steps += 1;
+            *self.report.ops.entry(op.name()).or_default() += 1;
+            self.op(*space, op, item.record.as_ref())?;
+        }
+        self.report.steps += 1;
+        self.step_space = Some(space);
+        *self.report.ops.entry(op.name()).or_default() += 1;
+        self.op(space, op, record)?;
+        let known = self.spaces.get(&space).is_some_and(|s| s.known);
+        if self.options.check && known && !threads_between && !self.feed.next_is_snapshot(space) {
+            // The layout did not change in the kernel: compare with the last one.
+            self.compare(space, None, true)?;
+        }
+        Ok(())
+    }
+
+    /// Whether threads of `space` other than `thread` made calls between its last snapshot
+    /// and its next one: the capture may then have deferred the snapshot, and every op of the
+    /// stretch is judged at the next one.
+    fn threads_between(&mut self, space: SpaceId, thread: Option<ThreadId>) -> bool {
+        let Some(s) = self.spaces.get(&space) else {
+            return false;
+        };
+        if let Some(known) = s.threads_between {
+            return known;
+        }
+        let (count, _) = self.feed.until_snapshot(space);
+        let mut threads = self.feed.threads(space, count);
+        threads.insert(thread);
+        let many = threads.len() > 1;
+        if let Some(s) = self.spaces.get_mut(&space) {
+            s.threads_between = Some(many);
+        }
+        many
+    }
+
+    /// Calls that must have run before the op of `thread`, though the capture saw them
+    /// return later, taken out of the records ahead.
     ///
     /// Threads of one space make calls at once; the capture records each when it sees the
     /// call return, and that order can differ from the order in which the kernel ran them.
     /// The kernel's results tell: an `mmap` that let the kernel choose, and got an address
     /// the model still holds, ran after another thread's `munmap` or `mremap` freed it. Those
-    /// calls (the first of their thread after `i`, before the space's next snapshot) are
+    /// calls (the first of their thread after this op, before the space's next snapshot) are
     /// replayed first and counted as [`Resync::CallOrder`].
-    fn calls_to_take_first(&self, i: usize, taken: &[bool]) -> Vec<usize> {
-        let records = &self.trace.records;
-        let Record::Op {
-            space,
-            thread,
-            op:
-                Op::Mmap {
-                    len,
-                    flags,
-                    ret: Ok(addr),
-                    ..
-                },
-        } = &records[i]
+    fn calls_to_take_first(
+        &mut self,
+        space: SpaceId,
+        thread: Option<ThreadId>,
+        op: &Op,
+    ) -> Vec<Item<'t>> {
+        let Op::Mmap {
+            len,
+            flags,
+            ret: Ok(addr),
+            ..
+        } = op
         else {
             return Vec::new();
         };
-        let Some(s) = self.spaces.get(space) else {
+        let Some(s) = self.spaces.get(&space) else {
             return Vec::new();
         };
         let end = addr.saturating_add(len.next_multiple_of(4096));
@@ -607,18 +720,21 @@ impl<'t, I: VmaIndex + TreeStats> Replayer<'t, I> {
         {
             return Vec::new();
         }
-        let mut out = Vec::new();
-        let mut seen_threads = HashSet::from([*thread]);
-        for (j, record) in records.iter().enumerate().skip(i + 1) {
-            let (t, op) = match record {
-                Record::Snapshot { space: s, .. } if s == space => break,
-                Record::Op {
-                    space: s,
-                    thread,
-                    op,
-                } if s == space && !taken[j] => (*thread, op),
-                _ => continue,
+        let (count, _) = self.feed.until_snapshot(space);
+        let mut positions = Vec::new();
+        let mut seen_threads = HashSet::from([thread]);
+        for (j, record) in self.feed.window().take(count).enumerate() {
+            let Record::Op {
+                space: s,
+                thread: t,
+                op,
+            } = record
+            else {
+                continue;
             };
+            if *s != space {
+                continue;
+            }
             let frees = match op {
                 Op::Munmap {
                     addr: a,
@@ -634,21 +750,24 @@ impl<'t, I: VmaIndex + TreeStats> Replayer<'t, I> {
                 _ => false,
             };
             // Only a thread's first pending call may move: its own calls stay in order.
-            if frees && !seen_threads.contains(&t) {
-                out.push(j);
+            if frees && !seen_threads.contains(t) {
+                positions.push(j);
             }
-            seen_threads.insert(t);
+            seen_threads.insert(*t);
         }
-        out
-    }
-
-    fn step(&self) -> u64 {
-        self.report.steps
+        let mut taken: Vec<Item<'t>> = positions
+            .into_iter()
+            .rev()
+            .filter_map(|j| self.feed.take(j))
+            .collect();
+        taken.reverse();
+        taken
     }
 
     fn error(&self, reason: impl Into<String>) -> ReplayError {
         ReplayError {
-            step: self.step(),
+            step: self.report.steps,
+            line: self.line,
             reason: reason.into(),
         }
     }
@@ -707,7 +826,7 @@ impl<'t, I: VmaIndex + TreeStats> Replayer<'t, I> {
         &mut self,
         space: SpaceId,
         mm: AddressSpace<I>,
-        kernel: &'t [SnapshotVma],
+        kernel: Layout<'t>,
         brk_known: bool,
     ) {
         self.report.spaces += 1;
@@ -716,29 +835,33 @@ impl<'t, I: VmaIndex + TreeStats> Replayer<'t, I> {
             Space {
                 mm,
                 kernel,
+                known: false,
                 unjudged: 0,
                 unjudged_bad: false,
+                dirty: None,
                 excuse: None,
                 brk_known,
-                last_record: 0,
+                threads_between: None,
+                last_op: None,
             },
         );
     }
 
-    fn op(&mut self, space: SpaceId, op: &Op, record: usize) -> Result<(), ReplayError> {
+    fn op(&mut self, space: SpaceId, op: &Op, record: &Record) -> Result<(), ReplayError> {
         match op {
             Op::NewSpace { .. } => {
                 let config = self.config.clone();
                 let mm = timed(&mut self.report.model_time, || {
                     AddressSpace::with_index(config)
                 });
-                self.new_space(space, mm, &[], false);
+                self.new_space(space, mm, Layout::default(), false);
             }
             Op::Fork { parent, racing } => {
                 let Some(p) = self.spaces.get(parent) else {
                     return Err(self.error(format!("fork of unknown space {parent}")));
                 };
-                let (kernel, brk_known) = (p.kernel, p.brk_known);
+                let kernel = p.kernel.clone();
+                let brk_known = p.brk_known;
                 let child = timed(&mut self.report.model_time, || p.mm.fork());
                 let child =
                     child.map_err(|e| self.error(format!("fork failed in the model: {e}")))?;
@@ -761,12 +884,21 @@ impl<'t, I: VmaIndex + TreeStats> Replayer<'t, I> {
             return Err(self.error(format!("operation on unknown space {space}")));
         };
         s.unjudged += 1;
-        s.last_record = record;
+        s.last_op = Some(record.clone());
+        let brk_before = s.mm.current_brk();
         let outcome = self.apply(space, op);
+        let Some(s) = self.spaces.get_mut(&space) else {
+            return Ok(());
+        };
+        // Where the model may have changed: the op's ranges (and the VMAs around them).
+        match (touched(op, brk_before, s.mm.current_brk()), &mut s.dirty) {
+            (Some(ranges), Some(dirty)) => dirty.extend(ranges),
+            (Some(ranges), dirty @ None) if s.unjudged == 1 => *dirty = Some(ranges),
+            (_, dirty) => *dirty = None,
+        }
         if let Err(detail) = outcome {
-            let s = self.spaces.get_mut(&space).expect("space checked above");
             s.unjudged_bad = true;
-            if self.options.check {
+            if self.options.check && s.known {
                 self.diverge(space, Mismatch::Result, detail, None);
             }
         }
@@ -831,10 +963,10 @@ impl<'t, I: VmaIndex + TreeStats> Replayer<'t, I> {
         {
             // The first break of a program is random: learn it from the first query, or from
             // the heap the kernel shows.
-            let heap = s
-                .kernel
-                .iter()
-                .find(|k| matches!(&k.backing, crate::format::Backing::Named(n) if n == "heap"));
+            let heap =
+                s.kernel.all().into_iter().find(
+                    |k| matches!(&k.backing, crate::format::Backing::Named(n) if n == "heap"),
+                );
             let base = match (request, heap) {
                 (0, _) | (_, None) => *ret,
                 (_, Some(heap)) => heap.start,
@@ -974,42 +1106,69 @@ impl<'t, I: VmaIndex + TreeStats> Replayer<'t, I> {
         }
     }
 
-    /// A snapshot: the exec layout of a new space, or a point to compare.
-    fn snapshot(&mut self, space: SpaceId, vmas: &'t [SnapshotVma]) -> Result<(), ReplayError> {
-        let Some(s) = self.spaces.get(&space) else {
+    /// A full snapshot: the exec layout of a new space, or a point to compare everything.
+    fn snapshot(&mut self, space: SpaceId, layout: Layout<'t>) -> Result<(), ReplayError> {
+        let Some(s) = self.spaces.get_mut(&space) else {
             return Err(self.error(format!("snapshot of unknown space {space}")));
         };
-        let fresh = s.mm.map_count() == 0 && s.kernel.is_empty();
+        let fresh = s.mm.map_count() == 0 && !s.known;
+        s.kernel = layout;
+        s.known = true;
+        s.threads_between = None;
+        self.report.checked |= self.options.check;
         if fresh {
             // The layout exec built: take it as it is.
+            let vmas: Vec<SnapshotVma> = s.kernel.all().into_iter().cloned().collect();
             let all: Vec<usize> = (0..vmas.len()).collect();
-            self.copy_kernel(space, vmas, &all, None)?;
+            self.copy_kernel(space, &vmas, &all, None)?;
             let s = self.spaces.get_mut(&space).expect("space exists");
-            s.kernel = vmas;
             if !s.unjudged_bad {
                 self.report.steps_matching += s.unjudged;
             }
             s.unjudged = 0;
             s.unjudged_bad = false;
+            s.dirty = Some(Vec::new());
             return Ok(());
         }
+        self.judge(space, Region::All)
+    }
+
+    /// A change snapshot: the kernel's layout changed in `windows` only.
+    fn delta(&mut self, space: SpaceId, windows: Vec<DeltaWindow>) -> Result<(), ReplayError> {
+        let Some(s) = self.spaces.get_mut(&space) else {
+            return Err(self.error(format!("snapshot of unknown space {space}")));
+        };
+        if !s.known {
+            return Err(self.error(format!(
+                "change snapshot of address space {space} before its first full one"
+            )));
+        }
+        let ranges: Vec<(u64, u64)> = windows.iter().map(|w| (w.start, w.end)).collect();
+        s.kernel.apply(windows);
+        s.threads_between = None;
+        self.judge(space, Region::Ranges(ranges))
+    }
+
+    /// At a snapshot: compares where the kernel (`region`) or the model changed, or, when not
+    /// checking, counts the steps since the last one as matching.
+    fn judge(&mut self, space: SpaceId, region: Region) -> Result<(), ReplayError> {
         if self.options.check {
-            self.compare(space, vmas, false)?;
-        } else if let Some(s) = self.spaces.get_mut(&space) {
-            self.report.steps_matching += s.unjudged;
-            s.unjudged = 0;
+            return self.compare(space, Some(region), false);
         }
         if let Some(s) = self.spaces.get_mut(&space) {
-            s.kernel = vmas;
+            self.report.steps_matching += s.unjudged;
+            s.unjudged = 0;
+            s.dirty = Some(Vec::new());
         }
         Ok(())
     }
 
-    fn model_shapes(&mut self, space: SpaceId) -> Vec<Shape> {
+    /// The model's VMAs in `[lo, hi)` as shapes, in trace file ids.
+    fn model_shapes(&mut self, space: SpaceId, lo: u64, hi: u64) -> Vec<Shape> {
         let s = &self.spaces[&space];
-        let mut out = Vec::with_capacity(s.mm.map_count());
+        let mut out = Vec::new();
         let mut unbound = Vec::new();
-        for vma in s.mm.iter() {
+        for vma in s.mm.range(lo, hi) {
             let file = vma.file().map(|f| {
                 let id = f.id();
                 if id.0 >> 63 == 0 {
@@ -1039,11 +1198,9 @@ impl<'t, I: VmaIndex + TreeStats> Replayer<'t, I> {
         }
         // The model's own shmem files get the kernel's id of the same memory.
         for (index, id) in unbound {
-            let shape = &out[index];
             let kernel_id = self.spaces[&space]
                 .kernel
-                .iter()
-                .find(|k| k.start <= shape.start && shape.start < k.end)
+                .at(out[index].start)
                 .and_then(|k| match k.backing {
                     crate::format::Backing::File(f) => Some(f),
                     _ => None,
@@ -1056,33 +1213,104 @@ impl<'t, I: VmaIndex + TreeStats> Replayer<'t, I> {
         out
     }
 
-    /// Compares the model with `vmas`; explained differences are copied, others counted.
-    /// `immediate` marks a comparison right after an op that left the kernel's layout alone.
+    /// The address ranges to compare: `region` and what the model changed since the last
+    /// comparison, each widened until no VMA of either side crosses its ends, sorted and
+    /// merged. Everything when the VMA counts differ (a change elsewhere).
+    fn compared_ranges(&self, space: SpaceId, region: Option<Region>) -> Vec<(u64, u64)> {
+        let s = &self.spaces[&space];
+        let task_top = self.config.task_size + 0x1000;
+        let kernel_count =
+            s.kernel.len() - usize::from(s.kernel.all().last().is_some_and(|v| v.end > task_top));
+        let mut ranges = match (region, &s.dirty) {
+            (Some(Region::All), _) | (_, None) => return vec![(0, u64::MAX)],
+            _ if kernel_count != s.mm.map_count() => return vec![(0, u64::MAX)],
+            (Some(Region::Ranges(r)), Some(dirty)) => {
+                let mut r = r;
+                r.extend(dirty);
+                r
+            }
+            (None, Some(dirty)) => dirty.clone(),
+        };
+        for range in &mut ranges {
+            let (mut lo, mut hi) = *range;
+            loop {
+                let kernel = s.kernel.range(lo, hi);
+                let ours: Vec<(u64, u64)> =
+                    s.mm.range(lo, hi).map(|v| (v.start(), v.end())).collect();
+                let new_lo = kernel
+                    .first()
+                    .map(|v| v.start)
+                    .into_iter()
+                    .chain(ours.first().map(|v| v.0))
+                    .fold(lo, u64::min);
+                let new_hi = kernel
+                    .last()
+                    .map(|v| v.end)
+                    .into_iter()
+                    .chain(ours.last().map(|v| v.1))
+                    .fold(hi, u64::max);
+                if (new_lo, new_hi) == (lo, hi) {
+                    break;
+                }
+                (lo, hi) = (new_lo, new_hi);
+            }
+            *range = (lo, hi);
+        }
+        ranges.retain(|&(lo, hi)| lo < hi);
+        ranges.sort_unstable();
+        let mut merged: Vec<(u64, u64)> = Vec::with_capacity(ranges.len());
+        for (lo, hi) in ranges {
+            match merged.last_mut() {
+                Some(last) if last.1 >= lo => last.1 = last.1.max(hi),
+                _ => merged.push((lo, hi)),
+            }
+        }
+        merged
+    }
+
+    /// Compares the model with the kernel's layout of `space` where either changed (`region`
+    /// for the kernel, everything when `None`... see [`Replayer::compared_ranges`]);
+    /// explained differences are copied, others counted. `immediate` marks a comparison right
+    /// after an op that left the kernel's layout alone.
     fn compare(
         &mut self,
         space: SpaceId,
-        vmas: &'t [SnapshotVma],
+        region: Option<Region>,
         immediate: bool,
     ) -> Result<(), ReplayError> {
         self.report.comparisons += 1;
-        let mask = if vmas.iter().all(|v| v.flags.is_empty()) {
-            0xf
-        } else {
-            self.flag_mask
-        };
-        // Shared anonymous files: bind ids using this snapshot before comparing.
-        if let Some(s) = self.spaces.get_mut(&space) {
-            s.kernel = vmas;
-        }
-        let mut ours = self.model_shapes(space);
-        for o in &mut ours {
-            o.flags &= mask;
+        let task_top = self.config.task_size + 0x1000;
+        let mut ours = Vec::new();
+        let mut vmas: Vec<SnapshotVma> = Vec::new();
+        for (lo, hi) in self.compared_ranges(space, region) {
+            vmas.extend(
+                self.spaces[&space]
+                    .kernel
+                    .range(lo, hi)
+                    .into_iter()
+                    .filter(|v| v.end <= task_top)
+                    .cloned(),
+            );
+            ours.extend(self.model_shapes(space, lo, hi));
         }
         let kernel: Vec<Shape> = vmas
             .iter()
-            .filter(|v| v.end <= self.config.task_size + 0x1000)
-            .map(|v| Shape::of_snapshot(v, mask))
+            .map(|v| Shape::of_snapshot(v, self.flag_mask))
             .collect();
+        // A kernel VMA without `VmFlags` (read without smaps) shows its access and shared
+        // bits only: compare the model's VMAs over it on those alone.
+        let mut k = 0;
+        for o in &mut ours {
+            while k < vmas.len() && vmas[k].end <= o.start {
+                k += 1;
+            }
+            if vmas
+                .get(k)
+                .is_some_and(|v| v.start <= o.start && v.flags.is_empty())
+            {
+                o.flags &= 0xf;
+            }
+        }
         let excuse = self.spaces[&space].excuse;
         let mut bad = false;
         for window in windows(&ours, &kernel) {
@@ -1095,7 +1323,7 @@ impl<'t, I: VmaIndex + TreeStats> Replayer<'t, I> {
                     if kind == Resync::MmapHook {
                         self.learn_hooks(compare::hook_flags(o, k));
                     }
-                    self.copy_window(space, vmas, &kernel_indices, &window, kind)?;
+                    self.copy_window(space, &vmas, &kernel_indices, &window, kind)?;
                 }
                 Verdict::Wrong(kind) => {
                     bad = true;
@@ -1108,7 +1336,7 @@ impl<'t, I: VmaIndex + TreeStats> Replayer<'t, I> {
                     );
                     self.copy_window(
                         space,
-                        vmas,
+                        &vmas,
                         &kernel_indices,
                         &window,
                         Resync::UnmodelledCall,
@@ -1129,6 +1357,7 @@ impl<'t, I: VmaIndex + TreeStats> Replayer<'t, I> {
         s.unjudged = 0;
         s.unjudged_bad = false;
         s.excuse = None;
+        s.dirty = Some(Vec::new());
         Ok(())
     }
 
@@ -1154,9 +1383,11 @@ impl<'t, I: VmaIndex + TreeStats> Replayer<'t, I> {
             Some((ours, kernel, lo, hi)) => (near(ours, lo, hi), near(kernel, lo, hi)),
             None => (Vec::new(), Vec::new()),
         };
-        let op = self.spaces.get(&space).map_or(String::new(), |s| {
-            self.trace.records[s.last_record].to_string()
-        });
+        let op = self
+            .spaces
+            .get(&space)
+            .and_then(|s| s.last_op.as_ref())
+            .map_or(String::new(), ToString::to_string);
         self.report.first_divergence = Some(Divergence {
             step: self.report.steps,
             space,
@@ -1212,13 +1443,14 @@ impl<'t, I: VmaIndex + TreeStats> Replayer<'t, I> {
             }
             new.push(self.model_vma(k));
         }
-        let step = self.report.steps;
+        let (step, line) = (self.report.steps, self.line);
         let s = self.spaces.get_mut(&space).expect("space exists");
         let (lo, hi) = range.unwrap_or((0, u64::MAX));
         let old: Vec<(u64, u64)> = s.mm.range(lo, hi).map(|v| (v.start(), v.end())).collect();
         for (start, end) in old {
             s.mm.munmap(start, end - start).map_err(|e| ReplayError {
                 step,
+                line,
                 reason: format!(
                     "cannot unmap {start:#x}-{end:#x} to copy the kernel's layout: {e}"
                 ),
@@ -1228,6 +1460,7 @@ impl<'t, I: VmaIndex + TreeStats> Replayer<'t, I> {
             let (start, end) = (vma.start(), vma.end());
             s.mm.link_vma(vma).map_err(|e| ReplayError {
                 step,
+                line,
                 reason: format!("cannot map the kernel's {start:#x}-{end:#x}: {e}"),
             })?;
         }
@@ -1267,6 +1500,7 @@ impl<'t, I: VmaIndex + TreeStats> Replayer<'t, I> {
             s.mm.set_anon_vma(addr, Some(anon))
                 .map_err(|e| ReplayError {
                     step,
+                    line,
                     reason: format!("cannot mark {addr:#x}: {e}"),
                 })?;
         }
@@ -1303,6 +1537,47 @@ struct Neighbour {
     file: Option<MmFileId>,
     pgoff: u64,
     anon: Option<AnonVma>,
+}
+
+/// The address ranges an op may have changed in the model (before widening to the VMAs
+/// around them), given the break before and after it; `None` when it may have changed any.
+fn touched(op: &Op, brk_before: u64, brk_after: u64) -> Option<Vec<(u64, u64)>> {
+    let span = |addr: u64, len: u64| (addr, addr.saturating_add(len.max(1)));
+    Some(match op {
+        Op::Mmap { addr, len, ret, .. } => match ret {
+            Ok(at) => vec![span(*at, *len)],
+            Err(_) => vec![span(*addr, *len)],
+        },
+        Op::Munmap { addr, len, .. }
+        | Op::Mprotect { addr, len, .. }
+        | Op::Madvise { addr, len, .. } => vec![span(*addr, *len)],
+        Op::Mremap {
+            old_addr,
+            old_len,
+            new_len,
+            ret,
+            ..
+        } => {
+            let mut out = vec![span(*old_addr, (*old_len).max(*new_len))];
+            if let Ok(at) = ret {
+                out.push(span(*at, *new_len));
+            }
+            out
+        }
+        Op::Brk { .. } => vec![(brk_before.min(brk_after), brk_before.max(brk_after))],
+        Op::Other { call, args, .. } => match call {
+            OtherCall::Mlock
+            | OtherCall::Mlock2
+            | OtherCall::Munlock
+            | OtherCall::Mseal
+            | OtherCall::Mbind
+            | OtherCall::RemapFilePages
+            | OtherCall::SetVmaName
+            | OtherCall::SetMempolicyHomeNode => vec![span(args[0], args[1])],
+            _ => return None,
+        },
+        Op::NewSpace { .. } | Op::Fork { .. } | Op::Exit => return None,
+    })
 }
 
 fn op_result(op: &Op) -> Option<SysResult> {
@@ -1417,6 +1692,13 @@ impl std::fmt::Display for Report {
             self.engine.name(),
             self.elapsed.as_secs_f64() * 1e3
         )?;
+        if self.cut_short {
+            writeln!(
+                f,
+                "cut short:       the capture was stopped before the program ended; these \
+                 are the steps recorded until then"
+            )?;
+        }
         if let Some(first) = &self.first_divergence {
             write!(f, "{first}")?;
         }

@@ -1,0 +1,147 @@
+//! The records a replay reads, one at a time, with a window of the ones ahead.
+//!
+//! A replay needs to look ahead a little: whether an op's space gets a snapshot right after
+//! it, which threads made calls in a space before its next snapshot, and which of those
+//! calls the kernel ran first ([`Resync::CallOrder`](super::Resync::CallOrder)). All of that
+//! lies before the space's next snapshot, so [`Feed`] reads ahead only that far and keeps the
+//! records in between; memory is proportional to that stretch, not to the trace. A stretch is
+//! cut at [`LOOKAHEAD`] records (a space whose threads keep a call in flight for that long).
+
+use std::borrow::Cow;
+use std::collections::{HashSet, VecDeque};
+
+use crate::format::{Op, Record, SpaceId, ThreadId};
+use crate::parse::ParseError;
+
+/// The most records read ahead of the one being replayed.
+pub(crate) const LOOKAHEAD: usize = 1 << 20;
+
+/// One record: its line in the file (when read from one) and the record, borrowed from an
+/// in-memory trace or owned when streamed.
+#[derive(Debug)]
+pub(crate) struct Item<'t> {
+    pub(crate) line: Option<usize>,
+    pub(crate) record: Cow<'t, Record>,
+}
+
+/// Where records come from.
+pub(crate) type Source<'t> = Box<dyn Iterator<Item = Result<Item<'t>, ParseError>> + 't>;
+
+/// The records being replayed, with a window of the ones read ahead.
+pub(crate) struct Feed<'t> {
+    source: Source<'t>,
+    ahead: VecDeque<Item<'t>>,
+    /// Records handed out so far.
+    pub(crate) done: usize,
+    /// The first error of the source, kept until the records before it are replayed.
+    error: Option<ParseError>,
+}
+
+impl<'t> Feed<'t> {
+    pub(crate) fn new(source: Source<'t>) -> Feed<'t> {
+        Feed {
+            source,
+            ahead: VecDeque::new(),
+            done: 0,
+            error: None,
+        }
+    }
+
+    /// Reads one more record into the window; `false` at the end (or an error).
+    fn read_one(&mut self) -> bool {
+        if self.error.is_some() || self.ahead.len() >= LOOKAHEAD {
+            return false;
+        }
+        match self.source.next() {
+            Some(Ok(item)) => {
+                self.ahead.push_back(item);
+                true
+            }
+            Some(Err(e)) => {
+                self.error = Some(e);
+                false
+            }
+            None => false,
+        }
+    }
+
+    /// The next record, or the source's error once the records before it are out.
+    pub(crate) fn next(&mut self) -> Option<Result<Item<'t>, ParseError>> {
+        if self.ahead.is_empty() && !self.read_one() {
+            return self.error.take().map(Err);
+        }
+        self.done += 1;
+        self.ahead.pop_front().map(Ok)
+    }
+
+    /// Reads ahead until the next record of `space` that is a snapshot or its exit (or the end
+    /// of the window), and returns how many records of the window come before it, plus
+    /// whether it is there.
+    pub(crate) fn until_snapshot(&mut self, space: SpaceId) -> (usize, bool) {
+        let mut at = 0;
+        loop {
+            if at == self.ahead.len() && !self.read_one() {
+                return (at, false);
+            }
+            match self.ahead[at].record.as_ref() {
+                Record::Snapshot { space: s, .. } | Record::Delta { space: s, .. }
+                    if *s == space =>
+                {
+                    return (at, true);
+                }
+                Record::Op {
+                    space: s,
+                    op: Op::Exit,
+                    ..
+                } if *s == space => return (at + 1, false),
+                _ => at += 1,
+            }
+        }
+    }
+
+    /// Whether the next record of `space` is one of its snapshots.
+    pub(crate) fn next_is_snapshot(&mut self, space: SpaceId) -> bool {
+        let mut at = 0;
+        loop {
+            if at == self.ahead.len() && !self.read_one() {
+                return false;
+            }
+            match self.ahead[at].record.as_ref() {
+                Record::Snapshot { space: s, .. } | Record::Delta { space: s, .. }
+                    if *s == space =>
+                {
+                    return true;
+                }
+                Record::Op { space: s, .. } if *s == space => return false,
+                _ => {}
+            }
+            at += 1;
+        }
+    }
+
+    /// The threads of the ops of `space` in the first `count` records of the window.
+    pub(crate) fn threads(&self, space: SpaceId, count: usize) -> HashSet<Option<ThreadId>> {
+        self.ahead
+            .iter()
+            .take(count)
+            .filter_map(|item| match item.record.as_ref() {
+                Record::Op {
+                    space: s, thread, ..
+                } if *s == space => Some(*thread),
+                _ => None,
+            })
+            .collect()
+    }
+
+    /// The records of the window (position 0 is the next one).
+    pub(crate) fn window(&self) -> impl Iterator<Item = &Record> {
+        self.ahead.iter().map(|item| item.record.as_ref())
+    }
+
+    /// Takes the record at `position` of the window out of it.
+    pub(crate) fn take(&mut self, position: usize) -> Option<Item<'t>> {
+        let item = self.ahead.remove(position)?;
+        self.done += 1;
+        Some(item)
+    }
+}

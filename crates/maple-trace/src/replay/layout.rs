@@ -1,0 +1,140 @@
+//! The kernel's layout of one address space as the snapshots give it.
+//!
+//! A full snapshot (`S`) is kept as it came, borrowed from an in-memory trace or moved out
+//! of a streamed record: nothing is copied. The first change snapshot (`D`) after it turns it
+//! into a map by start address, which each later `D` edits window by window, in time
+//! proportional to the VMAs in the windows.
+
+use std::borrow::Cow;
+use std::collections::BTreeMap;
+
+use crate::format::{DeltaWindow, SnapshotVma};
+
+/// The kernel's VMAs of one space at its last snapshot.
+#[derive(Debug, Clone)]
+pub(crate) enum Layout<'t> {
+    /// A full snapshot, in address order.
+    Full(Cow<'t, [SnapshotVma]>),
+    /// Edited by change snapshots: start address to VMA.
+    Edited(BTreeMap<u64, SnapshotVma>),
+}
+
+impl Default for Layout<'_> {
+    fn default() -> Self {
+        Layout::Full(Cow::Borrowed(&[]))
+    }
+}
+
+impl<'t> Layout<'t> {
+    /// How many VMAs.
+    pub(crate) fn len(&self) -> usize {
+        match self {
+            Layout::Full(vmas) => vmas.len(),
+            Layout::Edited(map) => map.len(),
+        }
+    }
+
+    /// The VMAs that intersect `[lo, hi)`, in address order.
+    pub(crate) fn range(&self, lo: u64, hi: u64) -> Vec<&SnapshotVma> {
+        match self {
+            Layout::Full(vmas) => {
+                let first = vmas.partition_point(|v| v.end <= lo);
+                vmas[first..].iter().take_while(|v| v.start < hi).collect()
+            }
+            Layout::Edited(map) => {
+                let mut out: Vec<&SnapshotVma> = Vec::new();
+                if let Some((_, before)) = map.range(..lo).next_back()
+                    && before.end > lo
+                {
+                    out.push(before);
+                }
+                out.extend(map.range(lo..hi).map(|(_, v)| v));
+                out
+            }
+        }
+    }
+
+    /// Every VMA, in address order.
+    pub(crate) fn all(&self) -> Vec<&SnapshotVma> {
+        self.range(0, u64::MAX)
+    }
+
+    /// The VMA holding `addr`.
+    pub(crate) fn at(&self, addr: u64) -> Option<&SnapshotVma> {
+        self.range(addr, addr.saturating_add(1)).into_iter().next()
+    }
+
+    /// Applies a change snapshot: in each window, the VMAs are replaced by the window's.
+    pub(crate) fn apply(&mut self, windows: Vec<DeltaWindow>) {
+        if let Layout::Full(vmas) = self {
+            let map = vmas.iter().map(|v| (v.start, v.clone())).collect();
+            *self = Layout::Edited(map);
+        }
+        let Layout::Edited(map) = self else {
+            return;
+        };
+        for window in windows {
+            let gone: Vec<u64> = map
+                .range(window.start..window.end)
+                .map(|(&start, _)| start)
+                .collect();
+            for start in gone {
+                map.remove(&start);
+            }
+            map.extend(window.vmas.into_iter().map(|v| (v.start, v)));
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::format::Backing;
+
+    fn vma(start: u64, end: u64) -> SnapshotVma {
+        SnapshotVma {
+            start,
+            end,
+            read: true,
+            write: false,
+            exec: false,
+            shared: false,
+            offset: 0,
+            backing: Backing::Anon,
+            flags: Vec::new(),
+            anon_pages: false,
+            pkey: 0,
+        }
+    }
+
+    fn starts(vmas: &[&SnapshotVma]) -> Vec<u64> {
+        vmas.iter().map(|v| v.start).collect()
+    }
+
+    /// Windows replace exactly their VMAs; ranges include a VMA that starts before them.
+    #[test]
+    fn windows_replace_their_vmas() {
+        let full = [
+            vma(0x1000, 0x3000),
+            vma(0x5000, 0x6000),
+            vma(0x8000, 0x9000),
+        ];
+        let mut layout = Layout::Full(Cow::Borrowed(&full));
+        assert_eq!(starts(&layout.range(0x2000, 0x5001)), [0x1000, 0x5000]);
+        layout.apply(vec![DeltaWindow {
+            start: 0x4000,
+            end: 0x7000,
+            vmas: vec![vma(0x4000, 0x5000), vma(0x6000, 0x7000)],
+        }]);
+        assert_eq!(starts(&layout.all()), [0x1000, 0x4000, 0x6000, 0x8000]);
+        assert_eq!(starts(&layout.range(0x2fff, 0x4000)), [0x1000]);
+        assert_eq!(layout.at(0x6fff).map(|v| v.start), Some(0x6000));
+        assert_eq!(layout.at(0x7000), None);
+        layout.apply(vec![DeltaWindow {
+            start: 0,
+            end: u64::MAX,
+            vmas: Vec::new(),
+        }]);
+        assert_eq!(layout.len(), 0);
+    }
+}
