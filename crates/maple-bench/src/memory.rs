@@ -178,7 +178,7 @@ fn rows(
 pub fn measure(n: usize, pattern: Pattern, order_name: &'static str, order: &[u64]) -> Vec<MemRow> {
     let mut figures: Vec<(&'static str, f64)> = Vec::new();
     let (heap, mut maple) = heap_per_entry(n, || build::<Maple>(false, pattern, order));
-    let nodes = maple.0.bytes_per_entry();
+    let nodes = maple.0.stats().bytes_per_entry();
     if maple.count_and_sum().0 != n as u64 {
         mismatch("memory", "the maple tree lost entries");
     }

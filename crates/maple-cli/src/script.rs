@@ -27,7 +27,7 @@ pub enum TreeKind {
     /// default.
     #[default]
     Alloc,
-    /// `tree range`: a plain range tree ([`MapleTree::new`]); gap searches print `invalid`.
+    /// `tree range`: a plain range tree ([`MapleTree::new`]); gap searches visit its leaves.
     Range,
 }
 
@@ -590,7 +590,12 @@ fn apply<W: Write>(tree: &mut Tree, op: Op, out: &mut W) -> Result<(), Fault> {
             Ok(()) => writeln!(out, "ok")?,
             Err(violation) => writeln!(out, "{}", violation.to_string().replace('\n', " "))?,
         },
-        Op::Shape => writeln!(out, "height {} nodes {}", tree.height(), tree.node_count())?,
+        Op::Shape => writeln!(
+            out,
+            "height {} nodes {}",
+            tree.stats().height,
+            tree.stats().nodes
+        )?,
     }
     Ok(())
 }

@@ -371,7 +371,7 @@ fn main() {
     println!(
         "final: {} VMAs, tree height {}, {:.1} index calls per operation\n",
         tree.map_count(),
-        tree.index().tree().height(),
+        tree.index().tree().stats().height,
         tree_times.calls as f64 / ops as f64
     );
     println!("| VMA index | ns/op (total) | ns/op in the index | index share | ns/op elsewhere |");

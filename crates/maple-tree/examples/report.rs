@@ -403,9 +403,9 @@ fn run_memory(cfg: &Config) -> Vec<MemRow> {
                 let (btree_heap, btree) =
                     heap_per_entry(n, || build::<RangeMap>(false, pattern, &order));
                 let (height, nodes, maple_nodes) = (
-                    maple.0.height(),
-                    maple.0.node_count(),
-                    maple.0.bytes_per_entry(),
+                    maple.0.stats().height,
+                    maple.0.stats().nodes,
+                    maple.0.stats().bytes_per_entry(),
                 );
                 drop((maple, btree));
                 rows.push(MemRow {

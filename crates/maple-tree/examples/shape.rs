@@ -30,9 +30,9 @@ fn main() {
             println!(
                 "{} {order}: nodes {} bytes/entry {:.1} height {}",
                 if alloc { "alloc" } else { "range" },
-                tree.node_count(),
-                tree.bytes_per_entry(),
-                tree.height()
+                tree.stats().nodes,
+                tree.stats().bytes_per_entry(),
+                tree.stats().height
             );
             tree.check_invariants().unwrap();
         }

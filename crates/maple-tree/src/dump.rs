@@ -15,7 +15,9 @@ use core::num::NonZeroUsize;
 
 use crate::node::NodeRef;
 use crate::node::entry::{Entry, Values};
-use crate::tree::MapleTree;
+use crate::rcu;
+use crate::root::Core;
+use crate::validate::count_nodes;
 use crate::walk::Frame;
 
 /// How a dump prints indices.
@@ -32,7 +34,7 @@ pub enum DumpFormat {
 pub type ValueFormatter<T> =
     for<'a> fn(<T as Entry>::Ref<'a>, &mut fmt::Formatter<'_>) -> fmt::Result;
 
-/// A [`Display`](fmt::Display) view of a tree's nodes; see [`MapleTree::dump`].
+/// A [`Display`](fmt::Display) view of a tree's nodes; see [`MapleTree::dump`](crate::MapleTree::dump).
 ///
 /// Values print as their raw slot word unless [`values`](Self::values) gives a formatter.
 ///
@@ -51,7 +53,7 @@ pub type ValueFormatter<T> =
 /// assert!(text.contains("20-18446744073709551615: empty"));
 /// ```
 pub struct Dump<'t, T: Entry> {
-    tree: &'t MapleTree<T>,
+    core: &'t Core,
     format: DumpFormat,
     value: Option<ValueFormatter<T>>,
 }
@@ -65,9 +67,9 @@ impl<T: Entry> fmt::Debug for Dump<'_, T> {
 }
 
 impl<'t, T: Entry> Dump<'t, T> {
-    pub(crate) fn new(tree: &'t MapleTree<T>, format: DumpFormat) -> Self {
+    pub(crate) fn new(core: &'t Core, format: DumpFormat) -> Self {
         Self {
-            tree,
+            core,
             format,
             value: None,
         }
@@ -143,20 +145,16 @@ fn node_addr(node: NodeRef<'_>) -> usize {
 
 impl<T: Entry> fmt::Display for Dump<'_, T> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let guard = self.tree.read();
-        let kind = if self.tree.is_alloc() {
-            "alloc"
-        } else {
-            "range"
-        };
+        let guard = rcu::pin();
+        let kind = if self.core.alloc { "alloc" } else { "range" };
         writeln!(
             f,
             "maple tree ({kind}), height {}, {} entries, {} nodes",
-            self.tree.height(),
-            self.tree.len(),
-            self.tree.node_count()
+            self.core.height(),
+            self.core.len(),
+            count_nodes(self.core, &guard)
         )?;
-        match crate::walk::root_frame(self.tree.core(), guard.rcu()) {
+        match crate::walk::root_frame(self.core, &guard) {
             None => writeln!(f, "(empty)"),
             Some(root) => self.node(f, &root, 0),
         }

@@ -54,9 +54,6 @@ pub enum GapError {
     InvalidRange,
     /// The alignment was not a power of two.
     InvalidAlignment,
-    /// The tree does not track gaps: it was made with [`MapleTree::new`](crate::MapleTree::new),
-    /// not [`MapleTree::new_alloc`](crate::MapleTree::new_alloc) (Linux: `-EINVAL`).
-    NotAllocTree,
 }
 
 impl fmt::Display for GapError {
@@ -66,7 +63,6 @@ impl fmt::Display for GapError {
             Self::ZeroSize => "the size is 0",
             Self::InvalidRange => "the range to search is empty",
             Self::InvalidAlignment => "the alignment is not a power of two",
-            Self::NotAllocTree => "the tree does not track gaps",
         })
     }
 }
@@ -194,7 +190,6 @@ value_error!(
         AllocErrorKind::Gap(GapError::ZeroSize) => "the size is 0",
         AllocErrorKind::Gap(GapError::InvalidRange) => "the range to search is empty",
         AllocErrorKind::Gap(GapError::InvalidAlignment) => "the alignment is not a power of two",
-        AllocErrorKind::Gap(GapError::NotAllocTree) => "the tree does not track gaps",
         AllocErrorKind::OutOfMemory => "out of memory allocating a tree node",
     }
 );

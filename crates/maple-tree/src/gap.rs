@@ -1,9 +1,10 @@
-//! Gap tracking and gap search for allocation trees.
+//! Gap tracking for allocation trees, and gap search for every tree.
 //!
 //! Every internal node of an allocation tree records, for each child, the largest run of empty
 //! indices below it, and which child holds the largest one. A search descends only into children
 //! whose recorded gap is large enough, so it visits O(log n) nodes plus at most the two edge
-//! paths of the search window.
+//! paths of the search window. A range tree records no gaps: the same search visits the leaves of
+//! the window in order until one holds a fit, O(n) in the worst case.
 //!
 //! Linux: `mas_update_gap()`, `mas_parent_gap()`, `ma_max_gap()`, `mas_leaf_max_gap()`,
 //! `mas_empty_area()`, `mas_empty_area_rev()`.
@@ -136,7 +137,7 @@ fn search_node(frame: &Frame<'_>, q: &GapQuery, rev: bool) -> Option<u64> {
                 q.fit_low(lo, hi)
             };
         }
-        if !q.may_fit(f.node.gap(i)) || hi - lo < q.size_m1 {
+        if hi - lo < q.size_m1 || (f.node.kind().has_gaps() && !q.may_fit(f.node.gap(i))) {
             return None;
         }
         let mut child = Frame { offset: i, ..f }.child_frame()?;

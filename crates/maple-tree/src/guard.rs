@@ -10,38 +10,16 @@ use crate::error::{
     AllocError, AllocErrorKind, ClearError, GapError, InsertError, InsertErrorKind, OutOfMemory,
     StoreError, StoreErrorKind,
 };
-use crate::gap::{self, GapQuery};
+use crate::gap;
 use crate::node::entry::{Entry, Values};
 use crate::node::pool::{Pool, out_of_memory};
 use crate::range::Range;
 use crate::rcu::{self, Guard};
 use crate::root::Core;
+use crate::search::GapRequest;
 use crate::sync::MutexGuard;
-use crate::tree::{GapRequest, MapleTree};
 use crate::walk;
 use crate::write::Writer;
-
-/// Validates a gap request against a tree.
-fn gap_query(core: &Core, req: GapRequest) -> Result<GapQuery, GapError> {
-    if !core.alloc {
-        return Err(GapError::NotAllocTree);
-    }
-    if req.size == 0 {
-        return Err(GapError::ZeroSize);
-    }
-    if req.min > req.max {
-        return Err(GapError::InvalidRange);
-    }
-    if !req.align.is_power_of_two() {
-        return Err(GapError::InvalidAlignment);
-    }
-    Ok(GapQuery {
-        min: req.min,
-        max: req.max,
-        size_m1: req.size - 1,
-        mask: req.align - 1,
-    })
-}
 
 /// Looks up the entry containing `index`, walking again whenever it meets a replaced node.
 ///
@@ -160,7 +138,7 @@ macro_rules! read_api {
             Cursor::new(self.core, self.rcu(), index)
         }
 
-        /// The first fit for a gap request; see [`MapleTree::find_gap`].
+        /// The first fit for a gap request; see [`MapleTree::find_gap`](crate::MapleTree::find_gap).
         ///
         /// # Errors
         ///
@@ -168,8 +146,8 @@ macro_rules! read_api {
         ///
         /// Linux: `mas_empty_area()`, `mas_empty_area_rev()`.
         pub fn find_gap_for(&self, request: GapRequest) -> Result<u64, GapError> {
-            let q = gap_query(self.core, request)?;
-            gap::search(self.core, self.rcu(), &q, request.top_down).ok_or(GapError::NoSpace)
+            let query = request.query()?;
+            gap::search(self.core, self.rcu(), &query, request.top_down).ok_or(GapError::NoSpace)
         }
 
         /// Number of entries.
@@ -185,9 +163,9 @@ macro_rules! read_api {
 }
 
 impl<'t, T: Entry> ReadGuard<'t, T> {
-    pub(crate) fn new(tree: &'t MapleTree<T>) -> Self {
+    pub(crate) fn new(core: &'t Core) -> Self {
         Self {
-            core: tree.core(),
+            core,
             guard: rcu::pin(),
             values: PhantomData,
         }
@@ -217,8 +195,8 @@ enum PoolAccess<'t> {
     Exclusive(&'t mut Pool),
 }
 
-/// The writer of a tree: from [`MapleTree::lock`] (RCU mode, readers may run) or from
-/// [`MapleTree::exclusive`] (no reader can exist).
+/// The writer of a tree: from [`MapleTree::lock`](crate::MapleTree::lock) (RCU mode, readers may run) or from
+/// [`MapleTree::exclusive`](crate::MapleTree::exclusive) (no reader can exist).
 ///
 /// It has the read API too, seeing its own writes at once.
 ///
@@ -299,18 +277,18 @@ impl<'t, T: Entry> WriteGuard<'t, T> {
         op(&mut Writer::new(self.core, pool, guard, exclusive))
     }
 
-    /// See [`MapleTree::insert`].
+    /// See [`MapleTree::insert`](crate::MapleTree::insert).
     ///
     /// # Errors
     ///
-    /// As for [`MapleTree::insert_range`].
+    /// As for [`MapleTree::insert_range`](crate::MapleTree::insert_range).
     ///
     /// Linux: `mtree_insert()`.
     pub fn insert(&mut self, index: u64, value: T) -> Result<(), InsertError<T>> {
         self.insert_range(Range::single(index), value)
     }
 
-    /// See [`MapleTree::insert_range`].
+    /// See [`MapleTree::insert_range`](crate::MapleTree::insert_range).
     ///
     /// # Errors
     ///
@@ -342,7 +320,7 @@ impl<'t, T: Entry> WriteGuard<'t, T> {
         })
     }
 
-    /// See [`MapleTree::store`].
+    /// See [`MapleTree::store`](crate::MapleTree::store).
     ///
     /// # Errors
     ///
@@ -356,7 +334,7 @@ impl<'t, T: Entry> WriteGuard<'t, T> {
         self.store_range(Range::single(index), value)
     }
 
-    /// See [`MapleTree::store_range`].
+    /// See [`MapleTree::store_range`](crate::MapleTree::store_range).
     ///
     /// # Errors
     ///
@@ -385,7 +363,7 @@ impl<'t, T: Entry> WriteGuard<'t, T> {
         })
     }
 
-    /// See [`MapleTree::clear_range`].
+    /// See [`MapleTree::clear_range`](crate::MapleTree::clear_range).
     ///
     /// # Errors
     ///
@@ -403,7 +381,7 @@ impl<'t, T: Entry> WriteGuard<'t, T> {
         })
     }
 
-    /// See [`MapleTree::erase`]. In exclusive mode the original value is returned; in RCU mode
+    /// See [`MapleTree::erase`](crate::MapleTree::erase). In exclusive mode the original value is returned; in RCU mode
     /// a clone, and the original is dropped once no reader can see it.
     ///
     /// Aborts, as `Vec` does, if a node cannot be allocated; [`try_erase`](Self::try_erase)
@@ -543,7 +521,7 @@ impl<'t, T: Entry> WriteGuard<'t, T> {
         })
     }
 
-    /// See [`MapleTree::clear`].
+    /// See [`MapleTree::clear`](crate::MapleTree::clear).
     pub fn clear(&mut self) {
         self.with_writer(|w| w.clear());
     }

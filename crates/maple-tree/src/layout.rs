@@ -1,7 +1,8 @@
-//! A structured, owned view of every node: what [`MapleTree::dump`] prints, as data that a
-//! program can draw, search or check.
+//! A structured, owned view of every node: what [`MapleTree::dump`](crate::MapleTree::dump)
+//! prints, as data that a program can draw, search or check.
 //!
-//! [`MapleTree::layout`] walks the tree under a read guard, exactly as the text dump does, and
+//! [`MapleTree::layout`](crate::MapleTree::layout) walks the tree under a read guard, exactly
+//! as the text dump does, and
 //! copies each node into a [`LayoutNode`]: its place in the tree (id, parent slot, depth), its
 //! kind, the range it covers and, for every used slot, the range the slot covers and what it
 //! holds. Values are turned into text by a callback while the guard is held, so the layout owns
@@ -22,7 +23,8 @@
 use crate::node::NodeKind;
 use crate::node::entry::{Entry, Values};
 use crate::range::Range;
-use crate::tree::MapleTree;
+use crate::rcu::Guard;
+use crate::root::Core;
 use crate::walk::{Frame, root_frame};
 use core::num::NonZeroUsize;
 
@@ -89,10 +91,10 @@ impl LayoutKind {
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
 pub enum SlotContent {
     /// Nothing: the slot's range has no value (a leaf slot), or the child is missing (an
-    /// internal slot of a tree that breaks invariant N3, which [`MapleTree::check_invariants`]
+    /// internal slot of a tree that breaks invariant N3, which [`MapleTree::check_invariants`](crate::MapleTree::check_invariants)
     /// reports).
     Empty,
-    /// A leaf slot's value, as the callback given to [`MapleTree::layout`] printed it.
+    /// A leaf slot's value, as the callback given to [`MapleTree::layout`](crate::MapleTree::layout) printed it.
     Value(String),
     /// An internal slot's child: its node id in [`TreeLayout::nodes`].
     Child(usize),
@@ -134,7 +136,7 @@ pub struct LayoutNode {
     /// `ma_meta_gap()`); `None` in other nodes.
     pub max_gap_slot: Option<usize>,
     /// Whether a writer had replaced the node when it was read (only possible while a writer
-    /// runs beside [`MapleTree::layout`]).
+    /// runs beside [`MapleTree::layout`](crate::MapleTree::layout)).
     pub dead: bool,
 }
 
@@ -167,7 +169,7 @@ impl LayoutNode {
     }
 }
 
-/// Every node of a tree, copied out in pre-order; see [`MapleTree::layout`].
+/// Every node of a tree, copied out in pre-order; see [`MapleTree::layout`](crate::MapleTree::layout).
 ///
 /// The layout is a picture of one moment: it owns its data and no longer follows the tree.
 ///
@@ -182,7 +184,7 @@ impl LayoutNode {
 /// }
 /// let layout = tree.layout(|v| format!("v{v}"));
 /// assert_eq!(layout.height, 2);
-/// assert_eq!(layout.nodes.len(), tree.node_count());
+/// assert_eq!(layout.nodes.len(), tree.stats().nodes);
 /// // The path to an index: the root's slot, then the leaf's slot that holds it.
 /// let path = layout.path_to(1234);
 /// let &(leaf, slot) = path.last().unwrap();
@@ -191,7 +193,7 @@ impl LayoutNode {
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub struct TreeLayout {
-    /// Whether the tree tracks gaps ([`MapleTree::new_alloc`]).
+    /// Whether the tree tracks gaps ([`MapleTree::new_alloc`](crate::MapleTree::new_alloc)).
     pub alloc: bool,
     /// The tree's height: 0 when empty, 1 for a root leaf.
     pub height: usize,
@@ -256,48 +258,23 @@ impl TreeLayout {
     }
 }
 
-impl<T: Entry> MapleTree<T> {
-    /// An owned, structured copy of every node, for drawing or inspecting the tree: each
-    /// node's place, kind and range, and each slot's range and content, with values printed by
-    /// `value`.
-    ///
-    /// The walk runs under one read guard, as [`dump`](Self::dump) does; with a writer working
-    /// beside it, each node is read consistently but the nodes may come from different moments
-    /// (a node a writer replaced is marked [`dead`](LayoutNode::dead)). Costs one pass over the
-    /// nodes and one allocation per node and per value.
-    ///
-    /// # Examples
-    ///
-    /// ```
-    /// use maple_tree::{LayoutKind, MapleTree, SlotContent};
-    ///
-    /// let tree = MapleTree::new();
-    /// tree.insert_range(0x10..=0x1f, 7u32).unwrap();
-    /// let layout = tree.layout(|v| format!("value {v}"));
-    /// let root = layout.root().unwrap();
-    /// assert_eq!(root.kind, LayoutKind::Leaf);
-    /// assert_eq!((root.min, root.max), (0, u64::MAX));
-    /// let slot = &root.slots[1];
-    /// assert_eq!((slot.range.first(), slot.range.last()), (0x10, 0x1f));
-    /// assert_eq!(slot.content, SlotContent::Value("value 7".into()));
-    /// assert_eq!(root.slots[2].content, SlotContent::Empty);
-    /// ```
-    ///
-    /// Linux: `mt_dump()`.
-    #[doc(alias = "mt_dump")]
-    pub fn layout(&self, value: impl Fn(T::Ref<'_>) -> String) -> TreeLayout {
-        let guard = self.read();
-        let mut layout = TreeLayout {
-            alloc: self.is_alloc(),
-            height: self.height(),
-            entries: self.len(),
-            nodes: Vec::new(),
-        };
-        if let Some(root) = root_frame(self.core(), guard.rcu()) {
-            copy_node::<T>(&mut layout.nodes, &root, None, 0, &value);
-        }
-        layout
+/// Copies every node of the tree behind `core` under `guard`; see
+/// [`MapleTree::layout`](crate::MapleTree::layout).
+pub(crate) fn build<T: Entry>(
+    core: &Core,
+    guard: &Guard,
+    value: impl Fn(T::Ref<'_>) -> String,
+) -> TreeLayout {
+    let mut layout = TreeLayout {
+        alloc: core.alloc,
+        height: core.height(),
+        entries: core.len(),
+        nodes: Vec::new(),
+    };
+    if let Some(root) = root_frame(core, guard) {
+        copy_node::<T>(&mut layout.nodes, &root, None, 0, &value);
     }
+    layout
 }
 
 /// Appends the node of `frame` and, after it, its subtree in pre-order; returns its id.

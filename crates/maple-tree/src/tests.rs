@@ -71,14 +71,17 @@ fn first_store_makes_a_root_leaf() {
             store(&mut tree, exclusive, 10, 20, Some(1)),
             StoreKind::StoreRoot
         );
-        assert_eq!((tree.height(), tree.node_count(), tree.len()), (1, 1, 1));
+        assert_eq!(
+            (tree.stats().height, tree.stats().nodes, tree.len()),
+            (1, 1, 1)
+        );
         // Storing nothing into an empty tree changes nothing.
         let mut empty = MapleTree::<u32>::new();
         assert_eq!(
             store(&mut empty, exclusive, 10, 20, None),
             StoreKind::StoreRoot
         );
-        assert_eq!(empty.height(), 0);
+        assert_eq!(empty.stats().height, 0);
     }
 }
 
@@ -86,18 +89,24 @@ fn first_store_makes_a_root_leaf() {
 fn full_range_store_replaces_the_whole_tree() {
     for exclusive in both_modes() {
         let mut tree = gapped(500, true);
-        assert!(tree.height() >= 3);
+        assert!(tree.stats().height >= 3);
         assert_eq!(
             store(&mut tree, exclusive, 0, u64::MAX, Some(9)),
             StoreKind::NewRoot
         );
-        assert_eq!((tree.height(), tree.node_count(), tree.len()), (1, 1, 1));
+        assert_eq!(
+            (tree.stats().height, tree.stats().nodes, tree.len()),
+            (1, 1, 1)
+        );
         assert_eq!(tree.get(u64::MAX), Some(9));
         assert_eq!(
             store(&mut tree, exclusive, 0, u64::MAX, None),
             StoreKind::NewRoot
         );
-        assert_eq!((tree.height(), tree.node_count(), tree.len()), (0, 0, 0));
+        assert_eq!(
+            (tree.stats().height, tree.stats().nodes, tree.len()),
+            (0, 0, 0)
+        );
     }
 }
 
@@ -105,8 +114,8 @@ fn full_range_store_replaces_the_whole_tree() {
 fn exact_fit_writes_one_slot_and_allocates_nothing() {
     for exclusive in both_modes() {
         let mut tree = gapped(100, true);
-        let nodes = tree.node_count();
-        let handed_out = tree.nodes_handed_out();
+        let nodes = tree.stats().nodes;
+        let handed_out = tree.stats().nodes_handed_out;
         assert_eq!(
             store(&mut tree, exclusive, 160, 169, Some(77)),
             StoreKind::ExactFit
@@ -116,8 +125,8 @@ fn exact_fit_writes_one_slot_and_allocates_nothing() {
             store(&mut tree, exclusive, 170, 175, Some(78)),
             StoreKind::ExactFit
         );
-        assert_eq!(tree.nodes_handed_out(), handed_out);
-        assert_eq!(tree.node_count(), nodes);
+        assert_eq!(tree.stats().nodes_handed_out, handed_out);
+        assert_eq!(tree.stats().nodes, nodes);
         assert_eq!(tree.get(165), Some(77));
         assert_eq!(tree.get(172), Some(78));
         assert_eq!(tree.len(), 101);
@@ -127,35 +136,35 @@ fn exact_fit_writes_one_slot_and_allocates_nothing() {
 #[test]
 fn append_grows_the_last_leaf_in_place() {
     let mut tree = gapped(3, false);
-    let handed_out = tree.nodes_handed_out();
+    let handed_out = tree.stats().nodes_handed_out;
     // The new entry lands in the last (empty) slot of the root leaf.
     assert_eq!(store(&mut tree, true, 100, 109, Some(5)), StoreKind::Append);
-    assert_eq!(tree.nodes_handed_out(), handed_out);
+    assert_eq!(tree.stats().nodes_handed_out, handed_out);
     // In RCU mode too: the new slots go past the old end, which is published last.
     assert_eq!(
         store(&mut tree, false, 200, 209, Some(6)),
         StoreKind::Append
     );
-    assert_eq!(tree.nodes_handed_out(), handed_out);
+    assert_eq!(tree.stats().nodes_handed_out, handed_out);
     // But a store that changes the word of the last slot is copied in RCU mode.
     assert_eq!(
         store(&mut tree, false, 210, 300, Some(7)),
         StoreKind::NodeStore
     );
-    assert_eq!(tree.nodes_handed_out(), handed_out + 1);
+    assert_eq!(tree.stats().nodes_handed_out, handed_out + 1);
 }
 
 #[test]
 fn boundary_move_is_in_place_in_rcu_mode() {
     let mut tree = gapped(3, false);
-    let handed_out = tree.nodes_handed_out();
+    let handed_out = tree.stats().nodes_handed_out;
     // Entry 1 is [16, 25] with value 1; growing it into the gap after it with the same value
     // only moves one pivot.
     assert_eq!(
         store(&mut tree, false, 16, 28, Some(1)),
         StoreKind::SlotStore
     );
-    assert_eq!(tree.nodes_handed_out(), handed_out);
+    assert_eq!(tree.stats().nodes_handed_out, handed_out);
     assert_eq!(
         tree.get_range(27).map(|(r, v)| (r.first(), r.last(), v)),
         Some((16, 28, 1))
@@ -165,7 +174,7 @@ fn boundary_move_is_in_place_in_rcu_mode() {
         store(&mut tree, false, 16, 29, Some(9)),
         StoreKind::NodeStore
     );
-    assert_eq!(tree.nodes_handed_out(), handed_out + 1);
+    assert_eq!(tree.stats().nodes_handed_out, handed_out + 1);
 }
 
 #[test]
@@ -193,7 +202,7 @@ fn node_store_rewrites_one_leaf() {
             StoreKind::NodeStore
         );
         assert_eq!(tree.len(), 2);
-        assert_eq!(tree.node_count(), 1);
+        assert_eq!(tree.stats().nodes, 1);
     }
 }
 
@@ -201,13 +210,13 @@ fn node_store_rewrites_one_leaf() {
 fn split_pushes_upward_and_grows_the_tree() {
     for exclusive in both_modes() {
         let mut tree = gapped(INSERTS_TO_HEIGHT_2 - 1, false);
-        assert_eq!(tree.height(), 1);
+        assert_eq!(tree.stats().height, 1);
         let i = INSERTS_TO_HEIGHT_2 - 1;
         assert_eq!(
             store(&mut tree, exclusive, 16 * i, 16 * i + 9, Some(1)),
             StoreKind::Split
         );
-        assert_eq!((tree.height(), tree.node_count()), (2, 3));
+        assert_eq!((tree.stats().height, tree.stats().nodes), (2, 3));
     }
 }
 
@@ -217,7 +226,7 @@ fn split_of_a_full_root_internal_node_adds_a_level() {
     // root internal node overflows the tree reaches height 3.
     let mut tree = gapped(0, false);
     let mut i = 0;
-    while tree.height() < 3 {
+    while tree.stats().height < 3 {
         store(&mut tree, true, 16 * i, 16 * i + 9, Some(1));
         i += 1;
     }
@@ -229,7 +238,7 @@ fn split_shares_load_with_a_sibling_that_has_room() {
     // Random-order inserts into a leaf next to a half-full sibling: the push leaves the parent
     // with the same number of children.
     let mut tree = gapped(INSERTS_TO_HEIGHT_2, false);
-    let before = tree.node_count();
+    let before = tree.stats().nodes;
     // The left leaf has room; overflow the right leaf by filling its gaps.
     let mut kinds = Vec::new();
     for i in INSERTS_TO_HEIGHT_2..INSERTS_TO_HEIGHT_2 + 4 {
@@ -237,7 +246,7 @@ fn split_shares_load_with_a_sibling_that_has_room() {
     }
     assert!(kinds.contains(&StoreKind::Split), "{kinds:?}");
     assert_eq!(
-        tree.node_count(),
+        tree.stats().nodes,
         before,
         "pushing into the sibling needs no new leaf"
     );
@@ -247,7 +256,7 @@ fn split_shares_load_with_a_sibling_that_has_room() {
 fn rebalance_merges_an_underfull_leaf() {
     for exclusive in both_modes() {
         let mut tree = gapped(12, false);
-        assert_eq!((tree.height(), tree.node_count()), (2, 3));
+        assert_eq!((tree.stats().height, tree.stats().nodes), (2, 3));
         // The right leaf holds entries 5..=11 in 15 slots; each entry emptied takes two slots
         // away, and the fifth leaves 5 slots, below the minimum of 7.
         let mut kinds = Vec::new();
@@ -256,7 +265,7 @@ fn rebalance_merges_an_underfull_leaf() {
         }
         assert_eq!(kinds.last(), Some(&StoreKind::Rebalance), "{kinds:?}");
         assert_eq!(
-            (tree.height(), tree.node_count()),
+            (tree.stats().height, tree.stats().nodes),
             (1, 1),
             "merged back into one root leaf"
         );
@@ -268,7 +277,7 @@ fn rebalance_merges_an_underfull_leaf() {
 fn rebalance_takes_in_a_cousin_across_parents() {
     for exclusive in both_modes() {
         let mut tree = gapped(1500, false);
-        assert_eq!(tree.height(), 3);
+        assert_eq!(tree.stats().height, 3);
         // Erase from the left end: leaves underflow and merge with neighbours under the next
         // parent once their own parent runs out of siblings.
         for i in 0..1000 {
@@ -296,7 +305,7 @@ fn spanning_store_crosses_leaves_and_levels() {
     for exclusive in both_modes() {
         for alloc in [false, true] {
             let mut tree = gapped(5000, alloc);
-            let height = tree.height();
+            let height = tree.stats().height;
             assert_eq!(
                 store(&mut tree, exclusive, 100, 50_000, Some(3)),
                 StoreKind::Spanning
@@ -311,7 +320,7 @@ fn spanning_store_crosses_leaves_and_levels() {
                 store(&mut tree, exclusive, 5, 79_000, None),
                 StoreKind::Spanning
             );
-            assert!(tree.height() < height);
+            assert!(tree.stats().height < height);
             assert_eq!(tree.get(0), Some(0));
             assert_eq!(tree.get(79_000), None);
             assert_eq!(tree.get(79_001), Some(4937));
@@ -361,7 +370,7 @@ fn shapes_match_the_kernel() {
             }
             drop(w);
             tree.check_invariants().unwrap();
-            assert_eq!(tree.node_count(), nodes, "alloc {alloc} reversed {rev}");
+            assert_eq!(tree.stats().nodes, nodes, "alloc {alloc} reversed {rev}");
         }
     }
 }
@@ -414,9 +423,9 @@ fn preallocated_stores_take_only_reserved_nodes() {
         };
         for (target, entries) in [(1_usize, 4_u64), (2, 60), (3, 500), (4, 5_000)] {
             let mut tree = gapped(entries, true);
-            assert_eq!(tree.height(), target);
+            assert_eq!(tree.stats().height, target);
             for step in 0..6_000_u64 {
-                let height = tree.height();
+                let height = tree.stats().height;
                 let i = next(entries);
                 let (first, last, value) = match step % 8 {
                     // Over an entry exactly, or past the end (an append).
@@ -457,7 +466,7 @@ fn preallocated_stores_take_only_reserved_nodes() {
                 }
             }
             // A store over every index replaces the tree: one reserved leaf.
-            let height = tree.height();
+            let height = tree.stats().height;
             let mut guard = if exclusive {
                 tree.exclusive()
             } else {

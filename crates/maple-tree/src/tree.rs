@@ -10,10 +10,13 @@ use crate::sync::{Arc, Mutex};
 use crate::dump::{Dump, DumpFormat};
 use crate::error::{AllocError, ClearError, GapError, InsertError, StoreError};
 use crate::guard::{ReadGuard, WriteGuard};
+use crate::layout::{self, TreeLayout};
 use crate::node::entry::Entry;
 use crate::node::pool::{Pool, PoolStats};
 use crate::range::Range;
 use crate::root::Core;
+use crate::search::GapRequest;
+use crate::stats::{NodeCounter, Stats};
 use crate::validate::{self, InvariantViolation};
 
 /// A range B-tree after the Linux kernel's Maple Tree: non-overlapping inclusive ranges
@@ -21,10 +24,12 @@ use crate::validate::{self, InvariantViolation};
 ///
 /// # Two kinds of tree
 ///
-/// - [`MapleTree::new`] makes a *range tree*: internal nodes hold 16 children.
+/// - [`MapleTree::new`] makes a *range tree*: internal nodes hold 16 children, so the tree is
+///   shallower and lookups and stores are a little faster.
 /// - [`MapleTree::new_alloc`] makes an *allocation tree*: internal nodes hold 10 children and
 ///   the largest empty run below each, so [`find_gap`](Self::find_gap) and
-///   [`alloc_range`](Self::alloc_range) take O(log n).
+///   [`alloc_range`](Self::alloc_range) take O(log n). In a range tree they work too, but visit
+///   the leaves of the range one by one until one holds a fit: O(n) in the worst case.
 ///
 /// # Reading and writing
 ///
@@ -120,10 +125,6 @@ impl<T: Entry> MapleTree<T> {
         self.core.alloc
     }
 
-    pub(crate) fn core(&self) -> &Core {
-        &self.core
-    }
-
     /// Starts reading: pins the current thread so that everything reached through the guard
     /// stays valid until the guard drops. Never blocks.
     ///
@@ -140,7 +141,7 @@ impl<T: Entry> MapleTree<T> {
     /// Linux: `rcu_read_lock()`.
     #[doc(alias = "rcu_read_lock")]
     pub fn read(&self) -> ReadGuard<'_, T> {
-        ReadGuard::new(self)
+        ReadGuard::new(&self.core)
     }
 
     /// Takes the writer lock (blocking while another writer holds it) and returns a guard with
@@ -404,11 +405,14 @@ impl<T: Entry> MapleTree<T> {
     /// Every gap and allocation call takes its arguments in this order: where (`range`), how
     /// many indices (`size`), then what to store.
     ///
+    /// O(log n) in an allocation tree ([`new_alloc`](Self::new_alloc)), which records the
+    /// largest gap below every child; O(n) in the worst case in a range tree, which visits the
+    /// leaves of the range one by one.
+    ///
     /// # Errors
     ///
     /// [`GapError::NoSpace`] if nothing fits (including a range smaller than `size`);
-    /// `ZeroSize`, `InvalidRange` (an empty range) or `NotAllocTree` for a request the tree
-    /// rejects.
+    /// `ZeroSize` or `InvalidRange` (an empty range) for a request the tree rejects.
     ///
     /// # Examples
     ///
@@ -514,52 +518,36 @@ impl<T: Entry> MapleTree<T> {
         self.core.len() == 0
     }
 
-    /// Number of levels of nodes: 0 for an empty tree, 1 for a single leaf.
+    /// Counters and sizes of the tree and its node pool, for reports, benchmarks and leak
+    /// checks; see [`Stats`]. Costs a walk over every node (for [`Stats::nodes`]).
     ///
-    /// Linux: `mt_height()`.
+    /// # Examples
+    ///
+    /// ```
+    /// let tree = maple_tree::MapleTree::new();
+    /// for i in 0..100u32 {
+    ///     tree.insert(u64::from(i) * 2, i).unwrap();
+    /// }
+    /// let stats = tree.stats();
+    /// assert_eq!(stats.entries, 100);
+    /// assert_eq!(stats.height, 2);
+    /// assert!(stats.nodes > 1 && stats.live_nodes >= stats.nodes);
+    /// assert_eq!(stats.node_bytes(), stats.nodes * 256);
+    /// ```
+    ///
+    /// Linux: `mt_height()` for the height.
     #[doc(alias = "mt_height")]
-    pub fn height(&self) -> usize {
-        self.core.height()
-    }
-
-    /// Number of nodes in the tree, counted by a walk over all of them.
-    pub fn node_count(&self) -> usize {
+    pub fn stats(&self) -> Stats {
         let guard = self.read();
-        validate::count_nodes(&self.core, guard.rcu())
-    }
-
-    /// Bytes of node memory per entry (`node_count * 256 / len`); 0 for an empty tree.
-    pub fn bytes_per_entry(&self) -> f64 {
-        let len = self.len();
-        if len == 0 {
-            return 0.0;
+        Stats {
+            entries: self.core.len(),
+            height: self.core.height(),
+            nodes: validate::count_nodes(&self.core, guard.rcu()),
+            live_nodes: self.stats.live(),
+            pool_bytes: self.stats.reserved_bytes(),
+            nodes_handed_out: self.stats.handed_out(),
+            pool_refills: self.stats.refills(),
         }
-        #[expect(clippy::cast_precision_loss, reason = "a ratio for reports")]
-        let ratio = (self.node_count() * 256) as f64 / len as f64;
-        ratio
-    }
-
-    /// Nodes handed out by the tree's node pool and not yet back in it: the tree's nodes and
-    /// the replaced ones still waiting for readers to finish. For leak checks.
-    pub fn live_nodes(&self) -> usize {
-        self.stats.live()
-    }
-
-    /// Bytes of memory the tree's node pool holds. Nodes are carved from chunks of up to
-    /// 2 MiB, which are kept until the tree is dropped.
-    pub fn pool_bytes(&self) -> usize {
-        self.stats.reserved_bytes()
-    }
-
-    /// Nodes handed out by the tree's pool since it was created.
-    pub fn nodes_handed_out(&self) -> u64 {
-        self.stats.handed_out()
-    }
-
-    /// Times a write had to get nodes beyond the pool's free list (from reclaimed nodes or the
-    /// system). A preallocated store never does.
-    pub fn pool_refills(&self) -> u64 {
-        self.stats.refills()
     }
 
     /// Fault injection, for tests: from now on, node reservations may ask for `nodes` more
@@ -616,6 +604,39 @@ impl<T: Entry> MapleTree<T> {
         validate::check(&self.core, guard.rcu())
     }
 
+    /// An owned, structured copy of every node, for drawing or inspecting the tree: each
+    /// node's place, kind and range, and each slot's range and content, with values printed by
+    /// `value`.
+    ///
+    /// The walk runs under one read guard, as [`dump`](Self::dump) does; with a writer working
+    /// beside it, each node is read consistently but the nodes may come from different moments
+    /// (a node a writer replaced is marked [`dead`](crate::LayoutNode::dead)). Costs one pass over the
+    /// nodes and one allocation per node and per value.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use maple_tree::{LayoutKind, MapleTree, SlotContent};
+    ///
+    /// let tree = MapleTree::new();
+    /// tree.insert_range(0x10..=0x1f, 7u32).unwrap();
+    /// let layout = tree.layout(|v| format!("value {v}"));
+    /// let root = layout.root().unwrap();
+    /// assert_eq!(root.kind, LayoutKind::Leaf);
+    /// assert_eq!((root.min, root.max), (0, u64::MAX));
+    /// let slot = &root.slots[1];
+    /// assert_eq!((slot.range.first(), slot.range.last()), (0x10, 0x1f));
+    /// assert_eq!(slot.content, SlotContent::Value("value 7".into()));
+    /// assert_eq!(root.slots[2].content, SlotContent::Empty);
+    /// ```
+    ///
+    /// Linux: `mt_dump()`.
+    #[doc(alias = "mt_dump")]
+    pub fn layout(&self, value: impl Fn(T::Ref<'_>) -> String) -> TreeLayout {
+        let guard = self.read();
+        layout::build::<T>(&self.core, guard.rcu(), value)
+    }
+
     /// A printable view of every node, for debugging.
     ///
     /// # Examples
@@ -632,7 +653,7 @@ impl<T: Entry> MapleTree<T> {
     /// Linux: `mt_dump()`.
     #[doc(alias = "mt_dump")]
     pub fn dump(&self, format: DumpFormat) -> Dump<'_, T> {
-        Dump::new(self, format)
+        Dump::new(&self.core, format)
     }
 }
 
@@ -654,7 +675,7 @@ impl<T: Entry + Clone> MapleTree<T> {
     /// }
     /// let copy = tree.try_clone().unwrap();
     /// assert_eq!(copy.len(), 1000);
-    /// assert_eq!(copy.node_count(), tree.node_count());
+    /// assert_eq!(copy.stats().nodes, tree.stats().nodes);
     /// assert_eq!(copy.get(16 * 500 + 3), Some(500));
     /// ```
     ///
@@ -765,115 +786,6 @@ impl<T: Entry> fmt::Debug for MapleTree<T> {
         f.debug_struct("MapleTree")
             .field("alloc", &self.core.alloc)
             .field("len", &self.len())
-            .field("height", &self.height())
             .finish_non_exhaustive()
-    }
-}
-
-/// Hands this thread's deferred frees (of replaced nodes and removed values) to the reclaimer
-/// and runs those whose grace period is over.
-///
-/// Normal use never needs it: the reclaimer runs as threads pin and unpin. Leak checks call it
-/// in a loop until their counters settle, since a value removed in RCU mode is dropped only
-/// once every reader that might see it has finished.
-///
-/// # Examples
-///
-/// ```
-/// let tree = maple_tree::MapleTree::new();
-/// tree.insert(1, std::sync::Arc::new(5u8)).unwrap();
-/// let value = tree.get(1).unwrap();
-/// tree.erase(1);
-/// for _ in 0..1000 {
-///     if std::sync::Arc::strong_count(&value) == 1 {
-///         break;
-///     }
-///     maple_tree::flush_deferred();
-/// }
-/// assert_eq!(std::sync::Arc::strong_count(&value), 1);
-/// ```
-///
-/// Linux: `rcu_barrier()`, approximately.
-pub fn flush_deferred() {
-    crate::rcu::flush();
-}
-
-/// Node counters of a tree, kept alive after the tree is dropped (see
-/// [`MapleTree::node_counter`]).
-#[derive(Clone, Debug)]
-pub struct NodeCounter(Arc<PoolStats>);
-
-impl NodeCounter {
-    /// Nodes handed out by the pool and not yet back in it.
-    pub fn live(&self) -> usize {
-        self.0.live()
-    }
-
-    /// Runs deferred frees that are due, repeatedly, until the live count is 0 or `timeout`
-    /// has passed; returns the live count.
-    ///
-    /// Deferred frees wait for every thread pinned when they were queued, so on a busy
-    /// process this can take a while.
-    pub fn settle(&self, timeout: std::time::Duration) -> usize {
-        let deadline = std::time::Instant::now() + timeout;
-        while self.live() != 0 && std::time::Instant::now() < deadline {
-            flush_deferred();
-            std::thread::yield_now();
-        }
-        self.live()
-    }
-}
-
-/// A gap search request: `size` indices inside a range, optionally aligned, lowest fit first
-/// or (with [`top_down`](Self::top_down)) highest.
-///
-/// # Examples
-///
-/// ```
-/// use maple_tree::{GapRequest, MapleTree};
-///
-/// let tree = MapleTree::new_alloc();
-/// tree.insert_range(0..=0x1234, 1u32).unwrap();
-/// let request = GapRequest::new(.., 0x1000).align(0x1000);
-/// assert_eq!(tree.read().find_gap_for(request), Ok(0x2000));
-/// ```
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct GapRequest {
-    pub(crate) size: u64,
-    pub(crate) min: u64,
-    pub(crate) max: u64,
-    pub(crate) align: u64,
-    pub(crate) top_down: bool,
-}
-
-impl GapRequest {
-    /// `size` indices within `range`, lowest fit first, no alignment.
-    ///
-    /// An empty `range` makes a request that every search rejects with
-    /// [`GapError::InvalidRange`].
-    pub fn new(range: impl RangeBounds<u64>, size: u64) -> Self {
-        // An empty range is kept as `min > max`, which the search rejects.
-        let (min, max) = Range::from_bounds(range).map_or((1, 0), |r| (r.first(), r.last()));
-        Self {
-            size,
-            min,
-            max,
-            align: 1,
-            top_down: false,
-        }
-    }
-
-    /// Requires the start to be a multiple of `align` (a power of two).
-    #[must_use]
-    pub fn align(mut self, align: u64) -> Self {
-        self.align = align;
-        self
-    }
-
-    /// Asks for the highest fit instead of the lowest (Linux: `mas_empty_area_rev()`).
-    #[must_use]
-    pub fn top_down(mut self) -> Self {
-        self.top_down = true;
-        self
     }
 }

@@ -49,13 +49,13 @@ fn full_range_store_and_clear() {
     }
     tree.store_range(0..=u64::MAX, 7u32).unwrap();
     assert_eq!(entries(&tree), [(0, u64::MAX, 7)]);
-    assert_eq!((tree.len(), tree.height()), (1, 1));
+    assert_eq!((tree.len(), tree.stats().height), (1, 1));
     // Cutting the full-range entry in the middle leaves two pieces with their own values.
     tree.store_range(10..=20, 8u32).unwrap();
     assert_eq!(entries(&tree), [(0, 9, 7), (10, 20, 8), (21, u64::MAX, 7)]);
     tree.clear_range(0..=u64::MAX).unwrap();
     assert!(tree.is_empty());
-    assert_eq!(tree.height(), 0);
+    assert_eq!(tree.stats().height, 0);
     assert_eq!(tree.get(5), None);
     tree.check_invariants().unwrap();
 }
@@ -93,8 +93,6 @@ fn rejected_arguments_hand_the_value_back() {
     reason = "empty ranges are the input under test"
 )]
 fn gap_requests_are_validated() {
-    let range = MapleTree::<u32>::new();
-    assert_eq!(range.find_gap(0..=100, 10), Err(GapError::NotAllocTree));
     let tree = MapleTree::<u32>::new_alloc();
     assert_eq!(tree.find_gap(0..=100, 0), Err(GapError::ZeroSize));
     assert_eq!(tree.find_gap(100..=0, 1), Err(GapError::InvalidRange));
@@ -422,4 +420,61 @@ fn gap_and_allocation_calls_take_range_then_size_then_value() {
     assert_eq!(tree.read().find_gap_for(request), Ok(0x2000));
     assert_eq!(tree.lock().alloc_range_for(request, 4).unwrap(), 0x2000);
     tree.check_invariants().unwrap();
+}
+
+#[test]
+fn gap_search_answers_the_same_in_range_and_allocation_trees() {
+    // A range tree keeps no gap records, yet its gap search and allocations give the same
+    // answers as an allocation tree's (by visiting leaves) and as the reference model's.
+    let plain = MapleTree::new();
+    let alloc = MapleTree::new_alloc();
+    let mut model = maple_tree::testing::RangeModel::default();
+    let mut x = 0x2545_f491_4f6c_dd1d_u64;
+    let mut next = |n: u64| {
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        x % n
+    };
+    for i in 0..3_000u32 {
+        let first = next(100_000);
+        let last = first + next(40);
+        if plain.insert_range(first..=last, i).is_ok() {
+            alloc.insert_range(first..=last, i).unwrap();
+            model.store(first, last, Some(u64::from(i)));
+        }
+    }
+    assert!(plain.stats().height >= 3 && alloc.stats().height >= 3);
+    for _ in 0..2_000 {
+        let (a, b) = (next(110_000), next(110_000));
+        let (min, max) = (a.min(b), a.max(b));
+        let size = 1 + next(30);
+        let align = 1 << next(4);
+        for rev in [false, true] {
+            let mut request = GapRequest::new(min..=max, size).align(align);
+            if rev {
+                request = request.top_down();
+            }
+            let want = model
+                .find_gap(min, max, size, align, rev)
+                .ok_or(GapError::NoSpace);
+            assert_eq!(plain.read().find_gap_for(request), want, "{request:?}");
+            assert_eq!(alloc.read().find_gap_for(request), want, "{request:?}");
+        }
+    }
+    for i in 0..500u32 {
+        let size = 1 + next(64);
+        let (p, a) = (
+            plain.alloc_range(.., size, i).unwrap(),
+            alloc.alloc_range(.., size, i).unwrap(),
+        );
+        assert_eq!(p, a);
+        let (p, a) = (
+            plain.alloc_range_rev(..=200_000, size, i).unwrap(),
+            alloc.alloc_range_rev(..=200_000, size, i).unwrap(),
+        );
+        assert_eq!(p, a);
+    }
+    plain.check_invariants().unwrap();
+    alloc.check_invariants().unwrap();
 }

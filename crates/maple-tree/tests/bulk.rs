@@ -44,8 +44,8 @@ fn try_clone_copies_node_by_node() {
         copy.check_invariants().unwrap();
         assert_eq!(entries(&copy), entries(&tree));
         assert_eq!(
-            (copy.len(), copy.height(), copy.node_count()),
-            (tree.len(), tree.height(), tree.node_count())
+            (copy.len(), copy.stats().height, copy.stats().nodes),
+            (tree.len(), tree.stats().height, tree.stats().nodes)
         );
         assert_eq!(copy.is_alloc(), tree.is_alloc());
         // The copy is independent of the original.
@@ -92,7 +92,7 @@ fn try_clone_clones_every_value_once() {
 #[test]
 fn try_clone_fails_cleanly_at_every_allocation() {
     let tree = random_tree(9, true, 5_000);
-    let live = tree.live_nodes();
+    let live = tree.stats().live_nodes;
     let expected = entries(&tree);
     let mut budget = 0;
     let copy = loop {
@@ -100,7 +100,7 @@ fn try_clone_fails_cleanly_at_every_allocation() {
         match tree.try_clone() {
             Ok(copy) => break copy,
             Err(_) => {
-                assert_eq!(tree.live_nodes(), live);
+                assert_eq!(tree.stats().live_nodes, live);
                 assert_eq!(entries(&tree), expected);
                 budget += 1;
             }
@@ -109,7 +109,7 @@ fn try_clone_fails_cleanly_at_every_allocation() {
     tree.fail_reservations_after(None);
     assert_eq!(
         budget as usize,
-        tree.node_count(),
+        tree.stats().nodes,
         "the copy reserves exactly its nodes"
     );
     copy.check_invariants().unwrap();
@@ -146,7 +146,7 @@ fn bulk_load_builds_full_valid_trees() {
                     w.insert_range(i * stride..=i * stride + 9, 0u32).unwrap();
                 }
                 drop(w);
-                assert!(tree.node_count() <= incremental.node_count(), "n {n}");
+                assert!(tree.stats().nodes <= incremental.stats().nodes, "n {n}");
                 // The loaded tree takes further writes.
                 tree.store_range(5..=n * stride + 100, 1).unwrap();
                 tree.check_invariants().unwrap();

@@ -130,7 +130,11 @@ fn replay(set: &Set, exclusive: bool) -> MapleTree<NonZeroU64> {
         assert_eq!(counted, model.len(), "{}: cursor count", ctx());
         assert_eq!(tree.len(), model.len(), "{}: len", ctx());
         assert!(guard.get(0).is_none(), "{}: load(0) must be empty", ctx());
-        assert!(model.is_empty() || tree.height() > 0, "{}: height", ctx());
+        assert!(
+            model.is_empty() || tree.stats().height > 0,
+            "{}: height",
+            ctx()
+        );
     }
     assert_eq!(
         common::tree_entries(&tree, NonZeroU64::get),

@@ -89,16 +89,16 @@ fn attempt(
 /// exactly the nodes in the tree (RCU mode returns replaced nodes after a grace period).
 fn quiesce(tree: &MapleTree<u32>) -> usize {
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
-    while tree.live_nodes() != tree.node_count() && std::time::Instant::now() < deadline {
+    while tree.stats().live_nodes != tree.stats().nodes && std::time::Instant::now() < deadline {
         maple_tree::flush_deferred();
         std::thread::yield_now();
     }
     assert_eq!(
-        tree.live_nodes(),
-        tree.node_count(),
+        tree.stats().live_nodes,
+        tree.stats().nodes,
         "retired nodes never came back"
     );
-    tree.live_nodes()
+    tree.stats().live_nodes
 }
 
 fn workload(seed: u64, exclusive: bool, alloc: bool) -> (usize, usize) {
@@ -158,7 +158,7 @@ fn workload(seed: u64, exclusive: bool, alloc: bool) -> (usize, usize) {
             model.entries(),
             "seed {seed} step {step}"
         );
-        max_height = max_height.max(tree.height());
+        max_height = max_height.max(tree.stats().height);
     }
     tree.check_invariants().unwrap();
     let counter = tree.node_counter();

@@ -21,7 +21,7 @@ fn tree_of_height(alloc: bool, height: usize, scattered: bool) -> MapleTree<u32>
         MapleTree::new()
     };
     let mut n = 0u64;
-    while tree.height() < height {
+    while tree.stats().height < height {
         // Scattered: inside each block of 64 entries, insert in the order 0, 37, 10, 47, ...
         // (37 is odd, so `k * 37 % 64` visits the whole block).
         let i = if scattered {
@@ -36,7 +36,7 @@ fn tree_of_height(alloc: bool, height: usize, scattered: bool) -> MapleTree<u32>
         assert!(n < 100_000, "the tree never reached height {height}");
     }
     tree.check_invariants().unwrap();
-    assert_eq!(tree.height(), height);
+    assert_eq!(tree.stats().height, height);
     tree
 }
 
@@ -84,9 +84,9 @@ fn layout_reports_the_tree_figures_and_the_root() {
     for (name, tree) in shapes() {
         let layout = layout_of(&tree);
         assert_eq!(layout.alloc, tree.is_alloc(), "{name}");
-        assert_eq!(layout.height, tree.height(), "{name}");
+        assert_eq!(layout.height, tree.stats().height, "{name}");
         assert_eq!(layout.entries, tree.len(), "{name}");
-        assert_eq!(layout.nodes.len(), tree.node_count(), "{name}");
+        assert_eq!(layout.nodes.len(), tree.stats().nodes, "{name}");
         let root = layout.root().unwrap();
         assert_eq!((root.id, root.parent, root.depth), (0, None, 0), "{name}");
         assert_eq!((root.min, root.max), (0, u64::MAX), "{name}");

@@ -159,7 +159,7 @@ fn split_publishes_a_new_root() {
         check_read(&tree, 5, &[Some((0, 9))]);
         check_read(&tree, 112, &[Some((112, 121))]);
         writer.join().unwrap();
-        assert_eq!(tree.height(), 2);
+        assert_eq!(tree.stats().height, 2);
         check_read(&tree, 130, &[Some((128, 137))]);
         teardown(std::sync::Arc::into_inner(tree).unwrap());
     });
@@ -173,7 +173,7 @@ fn rebalance_collapses_to_one_leaf() {
         // Two leaves of 9 slots; erasing entry 8 leaves the right one at 7, the minimum.
         let mut tree = gapped(9);
         tree.exclusive().erase(16 * 8);
-        assert_eq!(tree.height(), 2);
+        assert_eq!(tree.stats().height, 2);
         let tree = std::sync::Arc::new(tree);
         let writer = {
             let tree = tree.clone();
@@ -185,7 +185,7 @@ fn rebalance_collapses_to_one_leaf() {
         check_read(&tree, 3, &[Some((0, 9))]);
         check_read(&tree, 99, &[Some((96, 105))]);
         writer.join().unwrap();
-        assert_eq!(tree.height(), 1);
+        assert_eq!(tree.stats().height, 1);
         check_read(&tree, 115, &[None]);
         teardown(std::sync::Arc::into_inner(tree).unwrap());
     });
@@ -254,7 +254,7 @@ fn append_in_place_against_a_reader() {
     // RCU mode appends in place: new slots past the old end, then the new end (Release).
     model(|| {
         let tree = std::sync::Arc::new(gapped(3));
-        let nodes = tree.nodes_handed_out();
+        let nodes = tree.stats().nodes_handed_out;
         let writer = {
             let tree = tree.clone();
             thread::spawn(move || {
@@ -267,7 +267,11 @@ fn append_in_place_against_a_reader() {
         check_empty(&tree, 44, &[(42, u64::MAX), (42, 47)]);
         check_read(&tree, 33, &[Some((32, 41))]);
         writer.join().unwrap();
-        assert_eq!(tree.nodes_handed_out(), nodes, "the append copied the leaf");
+        assert_eq!(
+            tree.stats().nodes_handed_out,
+            nodes,
+            "the append copied the leaf"
+        );
         check_read(&tree, 50, &[Some((48, 57))]);
         teardown(std::sync::Arc::into_inner(tree).unwrap());
     });
@@ -278,7 +282,7 @@ fn boundary_move_in_place_against_a_reader() {
     // Emptying the tail of an entry next to a gap moves one pivot, in place.
     model(|| {
         let tree = std::sync::Arc::new(gapped(3));
-        let nodes = tree.nodes_handed_out();
+        let nodes = tree.stats().nodes_handed_out;
         let writer = {
             let tree = tree.clone();
             thread::spawn(move || {
@@ -291,7 +295,7 @@ fn boundary_move_in_place_against_a_reader() {
         check_empty(&tree, 28, &[(26, 31), (22, 31)]);
         writer.join().unwrap();
         assert_eq!(
-            tree.nodes_handed_out(),
+            tree.stats().nodes_handed_out,
             nodes,
             "the boundary move copied the leaf"
         );

@@ -105,11 +105,7 @@ fn run(seed: u64, ops: usize, universe: u64, alloc: bool, exclusive: bool) {
                     if rev {
                         req = req.top_down();
                     }
-                    let expect = if alloc {
-                        model.find_gap(min, max, size, 1, rev)
-                    } else {
-                        None
-                    };
+                    let expect = model.find_gap(min, max, size, 1, rev);
                     let got = w.alloc_range_for(req, value).ok();
                     assert_eq!(got, expect, "{desc}");
                     if let Some(s) = got {
@@ -136,7 +132,7 @@ fn run(seed: u64, ops: usize, universe: u64, alloc: bool, exclusive: bool) {
             model.entries(),
             tree.dump(maple_tree::DumpFormat::Dec)
         );
-        peak = (peak.0.max(tree.len()), peak.1.max(tree.height()));
+        peak = (peak.0.max(tree.len()), peak.1.max(tree.stats().height));
         // Reads and searches.
         let guard = tree.read();
         for _ in 0..4 {
@@ -249,7 +245,7 @@ fn random_ops_deep_trees() {
                     }
                 }
             }
-            max_height = max_height.max(tree.height());
+            max_height = max_height.max(tree.stats().height);
             let guard = tree.read();
             for _ in 0..4 {
                 let i = rng.below(universe);

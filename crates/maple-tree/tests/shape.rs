@@ -39,13 +39,13 @@ fn build(alloc: bool, keys: &[u64]) -> MapleTree<u32> {
 fn ascending_range_tree_matches_the_kernel() {
     let keys: Vec<u64> = (0..N).collect();
     // The kernel: 133,932 nodes (34.3 bytes per entry).
-    assert!(build(false, &keys).node_count() <= 133_932);
+    assert!(build(false, &keys).stats().nodes <= 133_932);
 }
 
 #[test]
 fn random_range_tree_is_no_bigger_than_the_kernel() {
     // The kernel: about 165,230 nodes (42.3 bytes per entry).
-    assert!(build(false, &shuffled(N)).node_count() <= 165_230);
+    assert!(build(false, &shuffled(N)).stats().nodes <= 165_230);
 }
 
 #[test]
@@ -53,5 +53,9 @@ fn ascending_allocation_tree_matches_the_kernel() {
     let keys: Vec<u64> = (0..N).collect();
     // The kernel: 36.0 bytes per entry.
     let tree = build(true, &keys);
-    assert!(tree.bytes_per_entry() < 36.05, "{}", tree.bytes_per_entry());
+    assert!(
+        tree.stats().bytes_per_entry() < 36.05,
+        "{}",
+        tree.stats().bytes_per_entry()
+    );
 }

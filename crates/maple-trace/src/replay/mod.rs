@@ -377,12 +377,12 @@ trait TreeStats {
 
 impl TreeStats for MapleIndex {
     fn figures(&self, vmas: usize) -> Option<TreeFigures> {
-        let tree = self.tree();
+        let stats = self.tree().stats();
         Some(TreeFigures {
             vmas,
-            height: tree.height(),
-            nodes: tree.node_count(),
-            bytes_per_vma: tree.node_count() as f64 * 256.0 / vmas.max(1) as f64,
+            height: stats.height,
+            nodes: stats.nodes,
+            bytes_per_vma: stats.node_bytes() as f64 / vmas.max(1) as f64,
         })
     }
 }
