@@ -25,6 +25,12 @@
 //!   since the last read may have changed flags alone ([`Entry::may_change_flags`]: `madvise`,
 //!   the `mlock` family, `mseal`, `MAP_FIXED` mappings). A `maps` line that is unchanged keeps
 //!   the flags it had, since only those calls change the flags of a VMA in place.
+//! - R6. A replay judges the ops of one thread against the layout right after them (no `S`
+//!   means the layout did not change, R3), but ops of several threads since the last `S` only
+//!   at the next `S`. So when a task reaches its exit stop (`PTRACE_EVENT_EXIT`, before the
+//!   kernel tears its memory down), no call of its space is in flight, and ops of several
+//!   threads were recorded since the space's last `S`, the layout is written now, changed or
+//!   not. A call the task was inside never returns; it is dropped from the books then.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::time::Instant;
@@ -60,6 +66,8 @@ struct Space {
     /// A call that may change VMA flags without changing `/proc/TID/maps` completed since
     /// the last read (R5).
     flags_dirty: bool,
+    /// Threads with ops recorded since the last snapshot written (R6).
+    threads_since: BTreeSet<ThreadId>,
 }
 
 #[derive(Debug)]
@@ -190,6 +198,27 @@ impl Recorder {
     /// Task `tid` is gone (its exit was reported).
     pub(crate) fn exit(&mut self, tid: i32, proc: &mut dyn Proc) {
         self.leave(tid, proc);
+    }
+
+    /// Task `tid` is about to exit, its memory still mapped (`PTRACE_EVENT_EXIT`): a call it
+    /// was inside will not return, and the space's layout is written if a replay needs it to
+    /// judge ops of several threads (R6).
+    pub(crate) fn exiting(&mut self, tid: i32, proc: &mut dyn Proc) {
+        let Some(task) = self.tasks.get_mut(&tid) else {
+            return;
+        };
+        let dropped = task.pending.take();
+        let space_id = task.space;
+        let Some(space) = self.spaces.get_mut(&space_id) else {
+            return;
+        };
+        if dropped.is_some_and(|e| e.class() == Class::ChangesLayout) {
+            space.in_flight = space.in_flight.saturating_sub(1);
+            space.flags_dirty = true;
+        }
+        if space.in_flight == 0 && space.threads_since.len() > 1 {
+            self.snapshot(space_id, tid, proc, true);
+        }
     }
 
     /// Task `tid` entered a system call.
@@ -347,6 +376,7 @@ impl Recorder {
                 in_flight: 0,
                 last: None,
                 flags_dirty: false,
+                threads_since: BTreeSet::new(),
             },
         );
         id
@@ -367,6 +397,9 @@ impl Recorder {
         };
         if failed {
             self.stats.failed_ops += 1;
+        }
+        if let (Some(state), Some(thread)) = (self.spaces.get_mut(&space), thread) {
+            state.threads_since.insert(thread);
         }
         self.records.push(Record::Op { space, thread, op });
     }
@@ -441,6 +474,7 @@ impl Recorder {
         }
         self.stats.snapshots += 1;
         self.stats.peak_vmas = self.stats.peak_vmas.max(vmas.len());
+        state.threads_since.clear();
         state.last = Some(vmas.clone());
         self.records.push(Record::Snapshot { space, vmas });
     }
@@ -719,6 +753,43 @@ X 1
         let text = text(&records);
         assert!(
             text.contains("m 1 t2 0 1000 rw- pa - 0 6000\nm 1 t1 0 1000 rw- pa - 0 5000\nS 1 2\n"),
+            "{text}"
+        );
+    }
+
+    /// At an exit stop, after ops of two threads that no snapshot followed, the layout is
+    /// written even though it did not change (R6); after ops of one thread it is not.
+    #[test]
+    fn exit_stops_write_the_layout_after_ops_of_several_threads() {
+        let mut proc = FakeProc::default();
+        for tid in [1, 2] {
+            proc.mm_of.insert(tid, 1);
+        }
+        proc.layouts.insert(1, START.to_owned());
+        let mut rec = Recorder::default();
+        rec.exec(1, 1, "prog", &mut proc);
+        rec.clone(1, 2, true, &mut proc);
+        let failed_munmap = Entry {
+            nr: nr::MUNMAP,
+            args: [0x1001, 0x1000, 0, 0, 0, 0],
+        };
+        rec.entry(1, failed_munmap);
+        rec.exit_call(1, 0u64.wrapping_sub(22), &mut proc);
+        rec.exiting(2, &mut proc);
+        assert_eq!(rec.stats().snapshots, 1, "one thread's ops: no snapshot");
+        // Thread 2 is inside an mmap when thread 1 begins to exit: the call never returns.
+        rec.entry(2, failed_munmap);
+        rec.exit_call(2, 0u64.wrapping_sub(22), &mut proc);
+        rec.entry(2, mmap(0x1000));
+        rec.exiting(2, &mut proc);
+        rec.exiting(1, &mut proc);
+        rec.exit(2, &mut proc);
+        rec.exit(1, &mut proc);
+        let (records, stats) = rec.finish();
+        assert_eq!(stats.snapshots, 2);
+        let text = text(&records);
+        assert!(
+            text.ends_with("u 1 t2 1001 1000 !EINVAL\nS 1 1\nv 1000 2000 r-xp 0 f1 rd,ex\nX 1\n"),
             "{text}"
         );
     }

@@ -34,6 +34,7 @@ const EVENT_FORK: i32 = 1;
 const EVENT_VFORK: i32 = 2;
 const EVENT_CLONE: i32 = 3;
 const EVENT_EXEC: i32 = 4;
+const EVENT_EXIT: i32 = 6;
 const EVENT_STOP: i32 = 128;
 
 /// The stop signal of a syscall stop under `PTRACE_O_TRACESYSGOOD`: `SIGTRAP | 0x80`.
@@ -182,6 +183,7 @@ fn start(capture: Capture) -> Result<i32, CaptureError> {
         | Options::PTRACE_O_TRACEVFORK
         | Options::PTRACE_O_TRACECLONE
         | Options::PTRACE_O_TRACEEXEC
+        | Options::PTRACE_O_TRACEEXIT
         | Options::PTRACE_O_EXITKILL;
     let npid = Pid::from_raw(raw);
     if let Err(errno) = ptrace::seize(npid, options) {
@@ -373,6 +375,8 @@ impl Tracer {
             },
             EVENT_FORK | EVENT_VFORK | EVENT_CLONE => self.on_clone(tid, event),
             EVENT_EXEC => self.on_exec(tid),
+            // About to exit, its memory still there: the space's final layout can be read.
+            EVENT_EXIT => self.recorder.exiting(tid, &mut self.proc),
             _ => {}
         }
         resume(tid, None);
