@@ -210,3 +210,50 @@ fn protection_keys_follow_the_capturing_machine() {
     let old = without.replace("#pkeys 0\n", "");
     assert!(run(&old, Engine::Maple).all_match());
 }
+
+/// A step no snapshot judged is unchecked, never a match: calls of two threads after the
+/// space's last snapshot (and the exit after them); every step of a replay without checking.
+/// Calls of one thread after the last snapshot are judged against it, so an mmap the kernel's
+/// layout does not show is found.
+#[test]
+fn unchecked_steps_are_not_matches() {
+    let two_threads = format!(
+        "#mapletrace 1\nN 1 t1 demo\nS 1 1\n{STACK}\
+         m 1 t1 0 2000 rw- pa - 0 7f0000000000\n\
+         m 1 t2 0 1000 rw- pa - 0 7e0000000000\nX 1\n"
+    );
+    for engine in [Engine::Maple, Engine::BTree] {
+        let report = run(&two_threads, engine);
+        assert_eq!(report.steps, 4);
+        assert_eq!(
+            (report.steps_matching, report.steps_unchecked),
+            (1, 3),
+            "{report}"
+        );
+        assert!(!report.all_match() && report.divergences.is_empty());
+        assert!(report.to_string().contains("3 unchecked"), "{report}");
+    }
+    // The capture writes the layout at the exit stop after such calls: now all are judged.
+    let judged = two_threads.replace(
+        "X 1\n",
+        &format!(
+            "S 1 3\nv 7e0000000000 7e0000001000 rw-p 0 - rd,wr,mr,mw,me,ac\n\
+             v 7f0000000000 7f0000002000 rw-p 0 - rd,wr,mr,mw,me,ac\n{STACK}X 1\n"
+        ),
+    );
+    let report = run(&judged, Engine::Maple);
+    assert!(report.all_match(), "{report}");
+    assert_eq!(report.steps_judged_late, 1, "{report}");
+    // One thread: the mmap after the last snapshot is compared with it, and is wrong.
+    let one_thread = two_threads.replace("m 1 t2", "m 1 t1");
+    let report = run(&one_thread, Engine::Maple);
+    assert_eq!(report.divergences.get("extra-vma"), Some(&2), "{report}");
+    assert_eq!(report.steps_unchecked, 0);
+    // Without checking nothing is a match.
+    let trace = maple_trace::parse(judged.as_bytes()).unwrap();
+    let report = replay(&trace, &ReplayOptions::default(), &mut |_, _| {}).unwrap();
+    assert_eq!(
+        (report.steps_matching, report.steps_unchecked, report.steps),
+        (0, 4, 4)
+    );
+}

@@ -130,8 +130,15 @@ pub struct Report {
     pub checked: bool,
     /// Operations replayed (exec, fork and exit included).
     pub steps: u64,
-    /// Steps that matched the kernel (all of them when not checking).
+    /// Steps a comparison with the kernel's layout judged right: the call returned what the
+    /// kernel returned and the next comparison of its space found no unexplained difference.
+    /// 0 when not checking.
     pub steps_matching: u64,
+    /// Steps no comparison judged: every step when not checking; when checking, the calls of
+    /// a space with several threads made after its last snapshot (a trace captured before
+    /// captures took a snapshot at each process's exit, or a space that never ended), and
+    /// that space's exit. Never counted as matching.
+    pub steps_unchecked: u64,
     /// Steps judged at a later snapshot because other threads' calls were in flight.
     pub steps_judged_late: u64,
     /// Snapshots compared.
@@ -170,9 +177,14 @@ impl Report {
         self.steps as f64 / self.model_time.as_secs_f64().max(1e-9)
     }
 
-    /// Whether every step matched.
+    /// Whether every step was checked and matched.
     pub fn all_match(&self) -> bool {
         self.steps_matching == self.steps
+    }
+
+    /// Steps found wrong: checked, and not matching.
+    pub fn steps_wrong(&self) -> u64 {
+        self.steps - self.steps_matching - self.steps_unchecked
     }
 }
 
@@ -575,10 +587,11 @@ impl<'t, I: VmaIndex + TreeStats> Replayer<'t, I> {
         self.walk(None, progress)?;
         let leftover: Vec<SpaceId> = self.spaces.keys().copied().collect();
         for space in leftover {
-            self.finish_space(space);
+            self.finish_space(space, false);
         }
         if !self.report.checked {
-            self.report.steps_matching = self.report.steps;
+            self.report.steps_matching = 0;
+            self.report.steps_unchecked = self.report.steps;
         }
         Ok(self.report)
     }
@@ -679,6 +692,8 @@ impl<'t, I: VmaIndex + TreeStats> Replayer<'t, I> {
         let (count, _) = self.feed.until_snapshot(space);
         let mut threads = self.feed.threads(space, count);
         threads.insert(thread);
+        // An exit (no thread) is no other thread's call.
+        threads.remove(&None);
         let many = threads.len() > 1;
         if let Some(s) = self.spaces.get_mut(&space) {
             s.threads_between = Some(many);
@@ -813,12 +828,21 @@ impl<'t, I: VmaIndex + TreeStats> Replayer<'t, I> {
         }
     }
 
-    /// Steps not yet judged when a space ends count by the last comparison's verdict.
-    fn finish_space(&mut self, space: SpaceId) {
-        if let Some(s) = self.spaces.remove(&space)
-            && !s.unjudged_bad
-        {
-            self.report.steps_matching += s.unjudged;
+    /// Ends a space: by its exit record (`exited`, already counted in `unjudged`), or at the
+    /// end of the trace. The exit of a space whose every call was compared matches (it changes
+    /// nothing the model could get wrong); calls no comparison judged are unchecked, and so is
+    /// the exit after them. Steps with a wrong result are neither.
+    fn finish_space(&mut self, space: SpaceId, exited: bool) {
+        let Some(s) = self.spaces.remove(&space) else {
+            return;
+        };
+        if s.unjudged_bad {
+            return;
+        }
+        if exited && s.unjudged == 1 {
+            self.report.steps_matching += 1;
+        } else {
+            self.report.steps_unchecked += s.unjudged;
         }
     }
 
@@ -871,11 +895,10 @@ impl<'t, I: VmaIndex + TreeStats> Replayer<'t, I> {
                 }
             }
             Op::Exit => {
-                // The space ends: its last steps are judged by its last comparison.
                 if let Some(s) = self.spaces.get_mut(&space) {
                     s.unjudged += 1;
                 }
-                self.finish_space(space);
+                self.finish_space(space, true);
                 return Ok(());
             }
             _ => {}
@@ -1149,14 +1172,13 @@ impl<'t, I: VmaIndex + TreeStats> Replayer<'t, I> {
         self.judge(space, Region::Ranges(ranges))
     }
 
-    /// At a snapshot: compares where the kernel (`region`) or the model changed, or, when not
-    /// checking, counts the steps since the last one as matching.
+    /// At a snapshot: compares where the kernel (`region`) or the model changed; when not
+    /// checking, the steps since the last one stay unchecked.
     fn judge(&mut self, space: SpaceId, region: Region) -> Result<(), ReplayError> {
         if self.options.check {
             return self.compare(space, Some(region), false);
         }
         if let Some(s) = self.spaces.get_mut(&space) {
-            self.report.steps_matching += s.unjudged;
             s.unjudged = 0;
             s.dirty = Some(Vec::new());
         }
@@ -1651,11 +1673,19 @@ impl std::fmt::Display for Report {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         let percent = 100.0 * self.steps_matching as f64 / self.steps.max(1) as f64;
         if self.checked {
-            writeln!(
+            write!(
                 f,
-                "steps:           {} ({} matching the kernel, {percent:.2}%)",
+                "steps:           {} ({} matching the kernel, {percent:.2}%",
                 self.steps, self.steps_matching
             )?;
+            if self.steps_unchecked > 0 {
+                write!(
+                    f,
+                    "; {} unchecked: no snapshot after them",
+                    self.steps_unchecked
+                )?;
+            }
+            writeln!(f, ")")?;
             writeln!(
                 f,
                 "comparisons:     {} snapshots ({} steps judged at a later snapshot)",
