@@ -17,7 +17,7 @@ use std::time::Duration;
 
 use clap::Args;
 use indicatif::{ProgressBar, ProgressStyle};
-use maple_trace::capture::{Capture, CaptureOutcome, Progress};
+use maple_trace::capture::{Capture, CaptureOutcome, Interrupt, Interrupts, Progress, TraceSink};
 
 use crate::output::{Output, OutputError};
 
@@ -69,12 +69,23 @@ pub fn run(args: CaptureArgs) -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    let mut capture = Capture::new(program, program_args);
+    // Interrupts are caught before any other thread starts, so that none ends maple.
+    let interrupts = match Interrupts::catch(|interrupt| eprintln!("{}", interrupt_line(interrupt)))
+    {
+        Ok(interrupts) => interrupts,
+        Err(e) => {
+            file_out.discard();
+            eprintln!("maple capture: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let mut capture = Capture::new(program, program_args).interrupts(interrupts);
     if let Some(name) = &args.name {
         capture = capture.name(name.clone());
     }
     let bar = progress_bar(args.quiet);
-    let outcome = capture.run(|p| bar.set_message(progress_line(p)));
+    let mut sink = TraceSink::new(file);
+    let outcome = capture.run_into(&mut sink, |p| bar.set_message(progress_line(p)));
     bar.finish_and_clear();
     let outcome = match outcome {
         Ok(outcome) => outcome,
@@ -84,8 +95,9 @@ pub fn run(args: CaptureArgs) -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    let written = maple_trace::io::write(&file, &outcome.trace)
-        .and_then(|()| file.sync_all())
+    let written = sink
+        .finish()
+        .and_then(|file| file.map_or(Ok(()), |file| file.sync_all()))
         .map_err(|source| OutputError::Io {
             path: output.clone(),
             source,
@@ -98,6 +110,22 @@ pub fn run(args: CaptureArgs) -> ExitCode {
     eprintln!("{}", summary(base, &outcome, &output, size));
     let code = outcome.status.code();
     ExitCode::from(u8::try_from(code & 0xff).unwrap_or(1))
+}
+
+/// What maple says when an interrupt comes.
+fn interrupt_line(interrupt: Interrupt) -> String {
+    match interrupt {
+        Interrupt::Passed { signal, forwarded } => format!(
+            "maple capture: signal {signal} {} the program; recording goes on until it ends \
+             (interrupt again to stop it and keep what was recorded)",
+            if forwarded { "passed on to" } else { "reached" }
+        ),
+        Interrupt::Stopping => {
+            "maple capture: stopping the program; the trace keeps what was recorded, marked cut \
+             short"
+                .to_owned()
+        }
+    }
 }
 
 /// A spinner on stderr, or a hidden bar when stderr is not a terminal or `quiet`.
@@ -156,6 +184,17 @@ fn summary(program: &str, outcome: &CaptureOutcome, output: &Path, size: u64) ->
         output.display(),
         human_size(size),
     );
+    if outcome.cut_short {
+        text.push_str(
+            " Cut short by a second interrupt: the trace holds what was recorded until then \
+             (marked `E cut-short`; the replay says so).",
+        );
+    } else if let Some(interrupted) = (stats.interrupts > 0).then_some(stats.interrupts) {
+        let _ = write!(
+            text,
+            " The program had the interrupt ({interrupted}) and ended; the trace is complete."
+        );
+    }
     if stats.signals_dropped > 0 {
         let _ = write!(
             text,
@@ -241,6 +280,7 @@ mod tests {
             ops: 12_345,
             snapshots: 678,
             elapsed: Duration::from_millis(3200),
+            interrupts: 0,
         });
         assert_eq!(line, "2/5 processes, 12,345 ops, 678 snapshots, 3.2 s");
     }

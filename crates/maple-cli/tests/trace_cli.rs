@@ -154,3 +154,166 @@ fn replay_names_the_command_for_other_logs() {
     );
     std::fs::remove_dir_all(&dir).unwrap();
 }
+
+/// `maple capture` on a real pseudo-terminal, in a session of its own whose controlling
+/// terminal it is (`setsid -c`), as in a shell: typing Ctrl-C sends SIGINT to maple and the
+/// program. Returns the child, the terminal's master side and a reader of everything written
+/// to the terminal so far.
+#[cfg(target_os = "linux")]
+mod terminal {
+    use std::io::{Read, Write};
+    use std::path::Path;
+    use std::process::{Child, Command, Stdio};
+    use std::sync::{Arc, Mutex};
+    use std::time::{Duration, Instant};
+
+    pub(crate) struct Terminal {
+        pub(crate) child: Child,
+        master: std::fs::File,
+        screen: Arc<Mutex<String>>,
+    }
+
+    impl Terminal {
+        /// Starts `maple ARGS` in `dir` on a new terminal; `None` where no terminal or `setsid`
+        /// can be had.
+        pub(crate) fn start(args: &[&str], dir: &Path) -> Option<Terminal> {
+            let pty = nix::pty::openpty(None, None).ok()?;
+            let slave = std::fs::File::from(pty.slave);
+            let child = Command::new("setsid")
+                .arg("-c")
+                .arg(env!("CARGO_BIN_EXE_maple"))
+                .args(args)
+                .current_dir(dir)
+                .stdin(Stdio::from(slave.try_clone().ok()?))
+                .stdout(Stdio::from(slave.try_clone().ok()?))
+                .stderr(Stdio::from(slave))
+                .spawn()
+                .ok()?;
+            let master = std::fs::File::from(pty.master);
+            let mut reader = master.try_clone().ok()?;
+            let screen = Arc::new(Mutex::new(String::new()));
+            let shared = Arc::clone(&screen);
+            std::thread::spawn(move || {
+                let mut buf = [0u8; 4096];
+                // The read fails (EIO) once every process has closed the terminal.
+                while let Ok(n @ 1..) = reader.read(&mut buf) {
+                    shared
+                        .lock()
+                        .unwrap()
+                        .push_str(&String::from_utf8_lossy(&buf[..n]));
+                }
+            });
+            Some(Terminal {
+                child,
+                master,
+                screen,
+            })
+        }
+
+        /// Waits until the terminal shows `text` (at most 30 s); the screen so far.
+        pub(crate) fn wait_for(&self, text: &str) -> String {
+            let deadline = Instant::now() + Duration::from_secs(30);
+            loop {
+                let screen = self.screen.lock().unwrap().clone();
+                if screen.contains(text) || Instant::now() > deadline {
+                    return screen;
+                }
+                std::thread::sleep(Duration::from_millis(20));
+            }
+        }
+
+        /// Types Ctrl-C.
+        pub(crate) fn interrupt(&mut self) {
+            self.master.write_all(b"\x03").unwrap();
+        }
+
+        /// Waits for maple to end (at most 30 s) and returns its exit code.
+        pub(crate) fn exit_code(&mut self) -> Option<i32> {
+            let deadline = Instant::now() + Duration::from_secs(30);
+            loop {
+                if let Some(status) = self.child.try_wait().unwrap() {
+                    return status.code();
+                }
+                if Instant::now() > deadline {
+                    let _ = self.child.kill();
+                    return None;
+                }
+                std::thread::sleep(Duration::from_millis(20));
+            }
+        }
+    }
+}
+
+/// Ctrl-C typed on a real terminal during a capture: the program gets it and ends, maple
+/// writes the whole trace and says so. A program that survives the first Ctrl-C is stopped by
+/// a second one; the trace keeps what was recorded, marked cut short, and the replay says so.
+#[cfg(target_os = "linux")]
+#[test]
+fn ctrl_c_keeps_the_trace() {
+    use terminal::Terminal;
+    let dir = scratch("ctrl-c");
+    // A program that ends on SIGINT, as most do.
+    let Some(mut term) = Terminal::start(
+        &[
+            "capture",
+            "-q",
+            "-o",
+            "once.mtrace.zst",
+            "--",
+            "sh",
+            "-c",
+            "echo ready; exec sleep 30",
+        ],
+        &dir,
+    ) else {
+        eprintln!("skipping: no pseudo-terminal or setsid here");
+        return;
+    };
+    let screen = term.wait_for("ready");
+    if screen.contains("cannot trace programs here") {
+        eprintln!("skipping: {screen}");
+        return;
+    }
+    term.interrupt();
+    assert_eq!(term.exit_code(), Some(130), "{}", term.wait_for("wrote"));
+    let screen = term.wait_for("wrote once.mtrace.zst");
+    assert!(screen.contains("reached the program"), "{screen}");
+    assert!(screen.contains("the trace is complete"), "{screen}");
+    let replay = maple(&["replay", "--check", "once.mtrace.zst"], &dir);
+    assert_eq!(replay.status.code(), Some(0), "{replay:?}");
+    assert!(!text(&replay.stdout).contains("cut short"), "{replay:?}");
+
+    // A program that traps SIGINT and goes on: the second Ctrl-C stops it.
+    let Some(mut term) = Terminal::start(
+        &[
+            "capture",
+            "-q",
+            "-o",
+            "twice.mtrace.zst",
+            "--",
+            "sh",
+            "-c",
+            "trap 'echo caught' INT; echo ready; while :; do sleep 0.05; done",
+        ],
+        &dir,
+    ) else {
+        return;
+    };
+    term.wait_for("ready");
+    term.interrupt();
+    term.wait_for("caught");
+    term.interrupt();
+    assert_eq!(term.exit_code(), Some(137), "{}", term.wait_for("wrote"));
+    let screen = term.wait_for("wrote twice.mtrace.zst");
+    assert!(screen.contains("stopping the program"), "{screen}");
+    assert!(
+        screen.contains("Cut short by a second interrupt"),
+        "{screen}"
+    );
+    let replay = maple(&["replay", "--check", "twice.mtrace.zst"], &dir);
+    assert!(
+        text(&replay.stdout).contains("cut short:       the capture was stopped"),
+        "{replay:?}"
+    );
+    std::fs::remove_dir_all(&dir).unwrap();
+}

@@ -5,7 +5,7 @@ use std::fmt::{self, Display, Formatter};
 use std::io::{self, BufReader, Read, Write};
 use std::path::{Path, PathBuf};
 
-use crate::format::Trace;
+use crate::format::{Header, Record, Trace};
 use crate::parse::{ParseError, Reader};
 
 /// The zstd level traces are written with: small files, and still fast on traces this size.
@@ -199,4 +199,81 @@ pub fn write(out: impl Write, trace: &Trace) -> io::Result<()> {
     let mut encoder = zstd::stream::write::Encoder::new(out, ZSTD_LEVEL)?;
     encoder.write_all(trace.to_string().as_bytes())?;
     encoder.finish()?.flush()
+}
+
+/// Writes a trace record by record as zstd-compressed text, so that a long capture needs no
+/// memory for what it recorded. [`TraceWriter::flush`] makes everything written so far
+/// readable from the file (a capture that is killed keeps it).
+///
+/// # Examples
+/// ```
+/// use maple_trace::format::{Header, Op, Record, SpaceId, ThreadId};
+/// use maple_trace::io::TraceWriter;
+///
+/// let mut writer = TraceWriter::new(Vec::new(), &Header::default())?;
+/// writer.record(&Record::Op {
+///     space: SpaceId(1),
+///     thread: Some(ThreadId(1)),
+///     op: Op::NewSpace { program: "true".into() },
+/// })?;
+/// let bytes = writer.finish()?;
+/// let text = maple_trace::io::decompress(bytes)?;
+/// assert_eq!(text, b"#mapletrace 2\nN 1 t1 true\n");
+/// # Ok::<(), std::io::Error>(())
+/// ```
+pub struct TraceWriter<W: Write> {
+    out: io::BufWriter<zstd::stream::write::Encoder<'static, W>>,
+}
+
+impl<W: Write> std::fmt::Debug for TraceWriter<W> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TraceWriter").finish_non_exhaustive()
+    }
+}
+
+/// The zstd level of traces written as they are recorded: fast enough to keep up with a
+/// capture, and a few percent larger than [`ZSTD_LEVEL`].
+const STREAM_LEVEL: i32 = 9;
+
+impl<W: Write> TraceWriter<W> {
+    /// Starts a trace: writes the first line and the header.
+    ///
+    /// # Errors
+    /// What writing to `out` failed with.
+    pub fn new(out: W, header: &Header) -> io::Result<TraceWriter<W>> {
+        let encoder = zstd::stream::write::Encoder::new(out, STREAM_LEVEL)?;
+        let mut out = io::BufWriter::with_capacity(1 << 16, encoder);
+        write!(out, "{header}")?;
+        Ok(TraceWriter { out })
+    }
+
+    /// Writes one record.
+    ///
+    /// # Errors
+    /// What writing failed with.
+    pub fn record(&mut self, record: &Record) -> io::Result<()> {
+        writeln!(self.out, "{record}")
+    }
+
+    /// Compresses and writes out everything so far.
+    ///
+    /// # Errors
+    /// What writing failed with.
+    pub fn flush(&mut self) -> io::Result<()> {
+        self.out.flush()
+    }
+
+    /// Ends the compressed stream and returns the output.
+    ///
+    /// # Errors
+    /// What writing failed with.
+    pub fn finish(self) -> io::Result<W> {
+        let encoder = self
+            .out
+            .into_inner()
+            .map_err(io::IntoInnerError::into_error)?;
+        let mut out = encoder.finish()?;
+        out.flush()?;
+        Ok(out)
+    }
 }

@@ -77,6 +77,17 @@
 //! task of the same space is inside such a call at that moment, the read waits until the last
 //! of them leaves, so a snapshot always shows exactly the effect of the ops before it (see
 //! the recorder's invariant R3). Files become ids by device and inode; no path is written.
+//! The snapshot after `N` and `F` is written whole (`S`); later ones give only the windows
+//! that changed (`D`), so that the trace grows with what the program did, not with the size
+//! of its address space.
+//!
+//! # Output and interrupts
+//!
+//! [`Capture::run_into`] hands each record to a [`Sink`] as it is made ([`TraceSink`] writes
+//! the file as the capture goes, making it readable every few seconds), so a capture keeps no
+//! trace in memory. With [`Capture::interrupts`], Ctrl-C and `kill` do not end maple: the first
+//! goes to the program and the capture goes on; a second stops the program and the trace ends
+//! `E cut-short` (see [`Interrupts`]).
 //!
 //! # What is not attributed
 //!
@@ -92,8 +103,12 @@ use std::path::PathBuf;
 use std::process::Stdio;
 use std::time::Duration;
 
-use crate::format::Trace;
+pub use interrupt::{Interrupt, Interrupts};
 
+use crate::format::{Header, Record, Trace};
+use crate::io::TraceWriter;
+
+mod interrupt;
 mod layout;
 mod permission;
 mod recorder;
@@ -122,6 +137,112 @@ pub struct Capture {
     stdin: Option<Stdio>,
     stdout: Option<Stdio>,
     stderr: Option<Stdio>,
+    interrupts: Option<Interrupts>,
+}
+
+/// Where the records of a capture go as they are made: [`TraceSink`] writes them to a file at
+/// once, so a long capture keeps no trace in memory; a [`Trace`] keeps them.
+pub trait Sink {
+    /// Takes the header, before any record.
+    ///
+    /// # Errors
+    /// What writing failed with; the capture then does not start.
+    fn start(&mut self, header: &Header) -> io::Result<()>;
+
+    /// Takes one record.
+    ///
+    /// # Errors
+    /// What writing failed with; the capture goes on, drops later records and reports it.
+    fn record(&mut self, record: Record) -> io::Result<()>;
+
+    /// Makes what was taken so far durable (every few seconds).
+    ///
+    /// # Errors
+    /// What writing failed with.
+    fn flush(&mut self) -> io::Result<()> {
+        Ok(())
+    }
+}
+
+/// A [`Sink`] that writes the trace to `W` as zstd-compressed text ([`TraceWriter`]) as the
+/// records come.
+///
+/// # Examples
+/// ```no_run
+/// use maple_trace::capture::{Capture, TraceSink};
+///
+/// let file = std::fs::File::create("true.mtrace.zst")?;
+/// let mut sink = TraceSink::new(file);
+/// Capture::new("true", ["--version"]).run_into(&mut sink, |_| {})?;
+/// if let Some(file) = sink.finish()? {
+///     file.sync_all()?;
+/// }
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+#[derive(Debug)]
+pub struct TraceSink<W: std::io::Write> {
+    out: Option<W>,
+    writer: Option<TraceWriter<W>>,
+}
+
+impl<W: std::io::Write> TraceSink<W> {
+    /// A sink writing to `out`.
+    pub fn new(out: W) -> TraceSink<W> {
+        TraceSink {
+            out: Some(out),
+            writer: None,
+        }
+    }
+
+    /// Ends the compressed stream and returns the output (`None` if the capture never
+    /// started).
+    ///
+    /// # Errors
+    /// What writing failed with.
+    pub fn finish(self) -> io::Result<Option<W>> {
+        match self.writer {
+            Some(writer) => writer.finish().map(Some),
+            None => Ok(self.out),
+        }
+    }
+
+    fn writer(&mut self) -> io::Result<&mut TraceWriter<W>> {
+        self.writer
+            .as_mut()
+            .ok_or_else(|| io::Error::other("a record before the header"))
+    }
+}
+
+impl<W: std::io::Write> Sink for TraceSink<W> {
+    fn start(&mut self, header: &Header) -> io::Result<()> {
+        let out = self
+            .out
+            .take()
+            .ok_or_else(|| io::Error::other("the trace was started twice"))?;
+        self.writer = Some(TraceWriter::new(out, header)?);
+        Ok(())
+    }
+
+    fn record(&mut self, record: Record) -> io::Result<()> {
+        self.writer()?.record(&record)
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        self.writer()?.flush()
+    }
+}
+
+/// Keeps the records in memory.
+impl Sink for Trace {
+    fn start(&mut self, header: &Header) -> io::Result<()> {
+        self.header = header.clone();
+        Ok(())
+    }
+
+    fn record(&mut self, record: Record) -> io::Result<()> {
+        self.records.push(record);
+        Ok(())
+    }
 }
 
 impl Capture {
@@ -139,7 +260,15 @@ impl Capture {
             stdin: None,
             stdout: None,
             stderr: None,
+            interrupts: None,
         }
+    }
+
+    /// Handles interrupts as [`Interrupts`] describes: the first goes to the program and the
+    /// capture goes on; the second stops the program and the trace ends `E cut-short`.
+    pub fn interrupts(mut self, interrupts: Interrupts) -> Capture {
+        self.interrupts = Some(interrupts);
+        self
     }
 
     /// Sets the trace's `#name` header (by default the program's base name).
@@ -193,14 +322,30 @@ impl Capture {
     /// [`CaptureError::NotAllowed`] with the reason when ptrace is refused; the others when
     /// the shell cannot start or tracing fails.
     pub fn run(self, progress: impl FnMut(&Progress)) -> Result<CaptureOutcome, CaptureError> {
+        let mut trace = Trace::default();
+        let mut outcome = self.run_into(&mut trace, progress)?;
+        outcome.trace = trace;
+        Ok(outcome)
+    }
+
+    /// Runs the program as [`Capture::run`] does, handing each record to `sink` as it is
+    /// made; the outcome's trace holds the header only.
+    ///
+    /// # Errors
+    /// As [`Capture::run`], and [`CaptureError::Output`] when `sink` failed.
+    pub fn run_into(
+        self,
+        sink: &mut dyn Sink,
+        progress: impl FnMut(&Progress),
+    ) -> Result<CaptureOutcome, CaptureError> {
         #[cfg(all(target_os = "linux", target_arch = "x86_64"))]
         {
             let mut progress = progress;
-            tracer::run(self, &mut progress)
+            tracer::run(self, sink, &mut progress)
         }
         #[cfg(not(all(target_os = "linux", target_arch = "x86_64")))]
         {
-            let _ = (self, progress);
+            let _ = (self, sink, progress);
             Err(CaptureError::UnsupportedPlatform)
         }
     }
@@ -219,6 +364,8 @@ pub struct Progress {
     pub snapshots: u64,
     /// Time since the program started.
     pub elapsed: Duration,
+    /// Interrupts received so far (see [`Interrupts`]).
+    pub interrupts: u32,
 }
 
 /// What a capture counted.
@@ -265,6 +412,8 @@ pub struct CaptureStats {
     pub group_stops: u64,
     /// Wall time from the start of the program to the end of the last process.
     pub elapsed: Duration,
+    /// Interrupts received (see [`Interrupts`]).
+    pub interrupts: u32,
 }
 
 /// How the program ended.
@@ -309,6 +458,8 @@ pub struct CaptureOutcome {
     pub stats: CaptureStats,
     /// How the program ended.
     pub status: ExitStatus,
+    /// A second interrupt stopped the program: the trace ends `E cut-short`.
+    pub cut_short: bool,
 }
 
 /// Why a capture could not run.
@@ -344,6 +495,11 @@ pub enum CaptureError {
         /// How the shell ended.
         status: ExitStatus,
     },
+    /// The records could not be written.
+    Output {
+        /// What writing said.
+        source: io::Error,
+    },
     /// A wait or ptrace request failed in a way the recorder cannot go on from.
     Trace {
         /// What the recorder was doing.
@@ -372,6 +528,7 @@ impl Display for CaptureError {
             CaptureError::Trace { during, source } => {
                 write!(f, "tracing failed while {during}: {source}")
             }
+            CaptureError::Output { source } => write!(f, "cannot write the trace: {source}"),
         }
     }
 }
@@ -379,7 +536,9 @@ impl Display for CaptureError {
 impl std::error::Error for CaptureError {
     fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
         match self {
-            CaptureError::Start { source } | CaptureError::Trace { source, .. } => Some(source),
+            CaptureError::Start { source }
+            | CaptureError::Trace { source, .. }
+            | CaptureError::Output { source } => Some(source),
             _ => None,
         }
     }

@@ -31,6 +31,9 @@
 //!   kernel tears its memory down), no call of its space is in flight, and ops of several
 //!   threads were recorded since the space's last `S`, the layout is written now, changed or
 //!   not. A call the task was inside never returns; it is dropped from the books then.
+//! - R7. The snapshot after `N` or `F` is written whole (`S`); every later one gives only the
+//!   windows that changed since the space's last snapshot (`D`), so a trace grows with what
+//!   the program changed, not with the size of its address space.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::time::Instant;
@@ -38,7 +41,7 @@ use std::time::Instant;
 use super::CaptureStats;
 use super::layout::{FileKey, FileTable, parse_smaps};
 use super::syscalls::{Class, Entry, decode};
-use crate::format::{Backing, Op, OpenMode, Record, SnapshotVma, SpaceId, ThreadId};
+use crate::format::{Backing, DeltaWindow, Op, OpenMode, Record, SnapshotVma, SpaceId, ThreadId};
 
 /// The recorder's window on the traced processes.
 pub(crate) trait Proc {
@@ -97,6 +100,11 @@ impl Recorder {
         self.tasks.get(&tid)?.pending.map(|e| e.nr)
     }
 
+    /// The records made since the last call, to be written out.
+    pub(crate) fn take_records(&mut self) -> Vec<Record> {
+        std::mem::take(&mut self.records)
+    }
+
     /// The statistics so far.
     pub(crate) fn stats(&self) -> &CaptureStats {
         &self.stats
@@ -142,7 +150,7 @@ impl Recorder {
                 program: program.to_owned(),
             },
         );
-        self.snapshot(space, tid, proc, true);
+        self.snapshot(space, tid, proc);
     }
 
     /// Task `parent` made task `child`, sharing its address space (`CLONE_VM`: threads,
@@ -192,7 +200,7 @@ impl Recorder {
                 racing,
             },
         );
-        self.snapshot(space, child, proc, true);
+        self.snapshot(space, child, proc);
     }
 
     /// Task `tid` is gone (its exit was reported).
@@ -216,8 +224,11 @@ impl Recorder {
             space.in_flight = space.in_flight.saturating_sub(1);
             space.flags_dirty = true;
         }
-        if space.in_flight == 0 && space.threads_since.len() > 1 {
-            self.snapshot(space_id, tid, proc, true);
+        if space.in_flight == 0
+            && space.threads_since.len() > 1
+            && let Some(vmas) = self.read_layout(tid, proc)
+        {
+            self.emit(space_id, vmas, Emit::Always);
         }
     }
 
@@ -304,7 +315,7 @@ impl Recorder {
             None => self.stats.foreign_calls += 1,
         }
         if let Some(vmas) = fresh {
-            self.emit(space_id, vmas, true);
+            self.emit(space_id, vmas, Emit::IfChanged);
         }
     }
 
@@ -345,7 +356,7 @@ impl Recorder {
             if let Some(&other) = space.members.first()
                 && let Some(vmas) = self.refresh(task.space, other, proc)
             {
-                self.emit(task.space, vmas, true);
+                self.emit(task.space, vmas, Emit::IfChanged);
             }
         }
     }
@@ -419,9 +430,10 @@ impl Recorder {
         (!vmas.is_empty()).then_some(vmas)
     }
 
-    fn snapshot(&mut self, space: SpaceId, tid: i32, proc: &mut dyn Proc, always: bool) {
+    /// Reads and writes the whole layout of a space that just began (after `N` or `F`).
+    fn snapshot(&mut self, space: SpaceId, tid: i32, proc: &mut dyn Proc) {
         if let Some(vmas) = self.read_layout(tid, proc) {
-            self.emit(space, vmas, always);
+            self.emit(space, vmas, Emit::Whole);
         }
     }
 
@@ -459,12 +471,13 @@ impl Recorder {
         }
     }
 
-    /// Writes `vmas` as a snapshot of `space` if they differ from its last one (or `always`).
-    fn emit(&mut self, space: SpaceId, vmas: Vec<SnapshotVma>, always: bool) {
+    /// Writes `vmas` as a snapshot of `space` (R3, R6, R7).
+    fn emit(&mut self, space: SpaceId, vmas: Vec<SnapshotVma>, how: Emit) {
         let Some(state) = self.spaces.get_mut(&space) else {
             return;
         };
-        if !always
+        let whole = how == Emit::Whole;
+        if how == Emit::IfChanged
             && state
                 .last
                 .as_deref()
@@ -475,9 +488,93 @@ impl Recorder {
         self.stats.snapshots += 1;
         self.stats.peak_vmas = self.stats.peak_vmas.max(vmas.len());
         state.threads_since.clear();
-        state.last = Some(vmas.clone());
-        self.records.push(Record::Snapshot { space, vmas });
+        // After N and F the layout is written whole; after a call, only what changed (R7).
+        let record = match state.last.as_deref() {
+            Some(last) if !whole => Record::Delta {
+                space,
+                windows: changes(last, &vmas),
+            },
+            _ => Record::Snapshot {
+                space,
+                vmas: vmas.clone(),
+            },
+        };
+        state.last = Some(vmas);
+        self.records.push(record);
     }
+}
+
+/// How [`Recorder::emit`] writes a layout.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Emit {
+    /// Whole (`S`), after `N` and `F`.
+    Whole,
+    /// As changes (`D`), even none.
+    Always,
+    /// As changes (`D`), if any.
+    IfChanged,
+}
+
+/// Whether two VMAs of snapshots are the same but for their anonymous pages (see
+/// [`same_layout`]).
+fn same_vma(x: &SnapshotVma, y: &SnapshotVma) -> bool {
+    (
+        x.start, x.end, x.read, x.write, x.exec, x.shared, x.offset, x.pkey,
+    ) == (
+        y.start, y.end, y.read, y.write, y.exec, y.shared, y.offset, y.pkey,
+    ) && x.backing == y.backing
+        && x.flags == y.flags
+}
+
+/// The windows of a `D` record that turn layout `old` into `new`: the smallest address ranges
+/// that hold every VMA that differs (whole VMAs of both sides), with `new`'s VMAs in them.
+pub(crate) fn changes(old: &[SnapshotVma], new: &[SnapshotVma]) -> Vec<DeltaWindow> {
+    let mut out = Vec::new();
+    let (mut i, mut j) = (0, 0);
+    while i < old.len() || j < new.len() {
+        if i < old.len() && j < new.len() && same_vma(&old[i], &new[j]) {
+            i += 1;
+            j += 1;
+            continue;
+        }
+        let first_new = j;
+        let mut start = u64::MAX;
+        if let Some(v) = old.get(i) {
+            start = start.min(v.start);
+        }
+        if let Some(v) = new.get(j) {
+            start = start.min(v.start);
+        }
+        // Take the lowest VMA of either side, then everything that overlaps the growing
+        // window, until both sides agree again at its end.
+        let mut end = start;
+        loop {
+            let mut grew = false;
+            if let Some(v) = old.get(i)
+                && (v.start < end || v.start == start)
+            {
+                end = end.max(v.end);
+                i += 1;
+                grew = true;
+            }
+            if let Some(v) = new.get(j)
+                && (v.start < end || v.start == start)
+            {
+                end = end.max(v.end);
+                j += 1;
+                grew = true;
+            }
+            if !grew {
+                break;
+            }
+        }
+        out.push(DeltaWindow {
+            start,
+            end,
+            vmas: new[first_new..j].to_vec(),
+        });
+    }
+    out
 }
 
 /// Whether two snapshots show the same VMAs with the same flags. Whether a VMA has anonymous
@@ -604,8 +701,8 @@ f f1 prog
 S 1 1
 v 1000 2000 r-xp 0 f1 rd,ex
 m 1 t1 0 1000 rw- pa - 0 5000
-S 1 2
-v 1000 2000 r-xp 0 f1 rd,ex
+D 1 1
+w 5000 6000 1
 v 5000 6000 rw-p 0 - rd,wr
 b 1 t1 0 9000
 F 2 1 t2
@@ -621,7 +718,7 @@ X 1
         assert_eq!(stats.failed_ops, 1);
         assert_eq!(stats.snapshots, 3);
         assert_eq!(stats.ops_by_kind.get("mmap"), Some(&1));
-        crate::parse(format!("#mapletrace 1\n{}", text(&records)).as_bytes()).unwrap();
+        crate::parse(format!("#mapletrace 2\n{}", text(&records)).as_bytes()).unwrap();
     }
 
     /// `maps` is read first; `smaps` only when `maps` changed or flags may have changed alone
@@ -752,7 +849,10 @@ X 1
         let (records, _) = rec.finish();
         let text = text(&records);
         assert!(
-            text.contains("m 1 t2 0 1000 rw- pa - 0 6000\nm 1 t1 0 1000 rw- pa - 0 5000\nS 1 2\n"),
+            text.contains(
+                "m 1 t2 0 1000 rw- pa - 0 6000\nm 1 t1 0 1000 rw- pa - 0 5000\nD 1 1\n\
+                 w 5000 7000 1\nv 5000 7000 rw-p 0 - rd,wr\n"
+            ),
             "{text}"
         );
     }
@@ -789,7 +889,7 @@ X 1
         assert_eq!(stats.snapshots, 2);
         let text = text(&records);
         assert!(
-            text.ends_with("u 1 t2 1001 1000 !EINVAL\nS 1 1\nv 1000 2000 r-xp 0 f1 rd,ex\nX 1\n"),
+            text.ends_with("u 1 t2 1001 1000 !EINVAL\nD 1 0\nX 1\n"),
             "{text}"
         );
     }
@@ -823,7 +923,7 @@ X 1
             text.ends_with("N 2 t2 other\nf f2 other\nS 2 1\nv 1000 3000 r-xp 0 f2\nX 1\nX 2\n"),
             "{text}"
         );
-        crate::parse(format!("#mapletrace 1\n{text}").as_bytes()).unwrap();
+        crate::parse(format!("#mapletrace 2\n{text}").as_bytes()).unwrap();
     }
 
     /// Tasks before the first exec, and their calls, are not recorded.
@@ -837,6 +937,64 @@ X 1
         rec.exit(6, &mut proc);
         assert!(rec.tasks.is_empty());
         assert!(rec.finish().0.is_empty());
+    }
+
+    fn vma(start: u64, end: u64, write: bool) -> SnapshotVma {
+        SnapshotVma {
+            start,
+            end,
+            read: true,
+            write,
+            exec: false,
+            shared: false,
+            offset: 0,
+            backing: Backing::Anon,
+            flags: Vec::new(),
+            anon_pages: false,
+            pkey: 0,
+        }
+    }
+
+    /// The windows of a change snapshot hold exactly the VMAs that differ, whole on both
+    /// sides, and applying them to the old layout gives the new one.
+    #[test]
+    fn change_windows_cover_whole_vmas() {
+        let old = [
+            vma(0x1000, 0x2000, false),
+            vma(0x3000, 0x6000, true),
+            vma(0x8000, 0x9000, false),
+            vma(0xa000, 0xb000, false),
+        ];
+        // Split the second, unmap the third, add one at the end.
+        let new = [
+            vma(0x1000, 0x2000, false),
+            vma(0x3000, 0x4000, true),
+            vma(0x4000, 0x6000, false),
+            vma(0xa000, 0xb000, false),
+            vma(0xc000, 0xd000, true),
+        ];
+        let windows = changes(&old, &new);
+        let shape: Vec<(u64, u64, usize)> = windows
+            .iter()
+            .map(|w| (w.start, w.end, w.vmas.len()))
+            .collect();
+        assert_eq!(
+            shape,
+            [
+                (0x3000, 0x6000, 2),
+                (0x8000, 0x9000, 0),
+                (0xc000, 0xd000, 1)
+            ]
+        );
+        assert!(changes(&new, &new).is_empty());
+        let mut rebuilt: Vec<SnapshotVma> = old
+            .iter()
+            .filter(|v| !windows.iter().any(|w| w.start <= v.start && v.end <= w.end))
+            .cloned()
+            .chain(windows.iter().flat_map(|w| w.vmas.iter().cloned()))
+            .collect();
+        rebuilt.sort_by_key(|v| v.start);
+        assert_eq!(rebuilt, new);
     }
 
     /// The VMA lookup for an address finds the VMA that holds it, or none in a gap.

@@ -17,11 +17,12 @@ use nix::sys::uio::{RemoteIoVec, process_vm_readv};
 use nix::unistd::Pid;
 use rustix::process::{WaitOptions, WaitStatus, waitpid};
 
+use super::interrupt::Watch;
 use super::layout::{FileKey, base_name};
 use super::recorder::{Proc, Recorder};
 use super::syscalls::{CLONE_THREAD, CLONE_VFORK, CLONE_VM, Entry, SIGCHLD, nr};
-use super::{Capture, CaptureError, CaptureOutcome, ExitStatus, Progress, permission};
-use crate::format::{Header, OpenMode, Trace};
+use super::{Capture, CaptureError, CaptureOutcome, ExitStatus, Progress, Sink, permission};
+use crate::format::{Header, OpenMode, Record, Trace};
 
 /// The shell line that starts the program: stop, wait to be traced, then exec `$0 "$@"`.
 const START_SCRIPT: &str = r#"kill -STOP $$; exec "$0" "$@""#;
@@ -43,18 +44,42 @@ const SYSCALL_STOP: i32 = 5 | 0x80;
 /// How often the progress callback runs.
 const PROGRESS_EVERY: Duration = Duration::from_millis(100);
 
-/// Runs `capture` to the end.
+/// How often the records written so far are made readable from the output.
+const FLUSH_EVERY: Duration = Duration::from_secs(2);
+
+/// Runs `capture` to the end, handing each record to `sink` as it is made.
 pub(super) fn run(
     capture: Capture,
+    sink: &mut dyn Sink,
     progress: &mut dyn FnMut(&Progress),
 ) -> Result<CaptureOutcome, CaptureError> {
     resolve(&capture.program)?;
     let name = capture.trace_name();
     let shown = capture.program.to_string_lossy().into_owned();
+    let uname = nix::sys::utsname::uname().ok();
+    let field = |f: fn(&nix::sys::utsname::UtsName) -> &OsStr| {
+        uname.as_ref().map(|u| f(u).to_string_lossy().into_owned())
+    };
+    let header = Header {
+        name: Some(name),
+        kernel: field(nix::sys::utsname::UtsName::release),
+        arch: field(nix::sys::utsname::UtsName::machine),
+        source: Some("maple-capture".to_owned()),
+        pkeys: Some(machine_pkeys()),
+    };
+    let output = |source| CaptureError::Output { source };
+    sink.start(&header).map_err(output)?;
     let started = Instant::now();
-    let root = start(capture)?;
+    let mut capture = capture;
+    let interrupts = capture.interrupts.take();
+    let root = start(capture, interrupts.is_some())?;
     let mut tracer = Tracer::new(root, started);
-    tracer.run(progress)?;
+    tracer.watch = interrupts.map(|i| Watch::start(i, root));
+    let ran = tracer.run(sink, progress);
+    if let Some(watch) = tracer.watch.take() {
+        tracer.interrupts = watch.stop();
+    }
+    ran?;
     let Some(status) = tracer.root_status else {
         return Err(CaptureError::Trace {
             during: "waiting for the program",
@@ -74,24 +99,28 @@ pub(super) fn run(
     let elapsed = started.elapsed();
     let processes = tracer.processes_total;
     progress(&tracer.progress());
+    let cut_short = tracer.cut_short;
+    let interrupts = tracer.interrupts;
+    let written = tracer.written;
     let (records, mut stats) = tracer.recorder.finish();
+    written?;
+    for record in records {
+        sink.record(record).map_err(output)?;
+    }
+    if cut_short {
+        sink.record(Record::CutShort).map_err(output)?;
+    }
     stats.elapsed = elapsed;
+    stats.interrupts = interrupts;
     stats.processes = u32::try_from(processes).unwrap_or(u32::MAX);
-    let uname = nix::sys::utsname::uname().ok();
-    let field = |f: fn(&nix::sys::utsname::UtsName) -> &OsStr| {
-        uname.as_ref().map(|u| f(u).to_string_lossy().into_owned())
-    };
-    let header = Header {
-        name: Some(name),
-        kernel: field(nix::sys::utsname::UtsName::release),
-        arch: field(nix::sys::utsname::UtsName::machine),
-        source: Some("maple-capture".to_owned()),
-        pkeys: Some(machine_pkeys()),
-    };
     Ok(CaptureOutcome {
-        trace: Trace { header, records },
+        trace: Trace {
+            header,
+            records: Vec::new(),
+        },
         stats,
         status,
+        cut_short,
     })
 }
 
@@ -137,7 +166,7 @@ fn resolve(program: &OsStr) -> Result<PathBuf, CaptureError> {
 
 /// Starts the shell, waits for it to stop itself, seizes it and lets it go on to the exec.
 /// Returns its pid.
-fn start(capture: Capture) -> Result<i32, CaptureError> {
+fn start(capture: Capture, handles_interrupts: bool) -> Result<i32, CaptureError> {
     let mut command = Command::new("/bin/sh");
     command
         .arg("-c")
@@ -156,10 +185,15 @@ fn start(capture: Capture) -> Result<i32, CaptureError> {
     if let Some(stderr) = capture.stderr {
         command.stderr(stderr);
     }
+    // The program starts with the signal mask of this thread: interrupts are blocked here
+    // ([`Interrupts`](super::Interrupts)), but not in the program.
+    let blocked = handles_interrupts.then(super::interrupt::unblock_here);
     // NOTE: the `Child` is dropped without waiting: the tracer reaps the shell with waitpid.
-    let child = command
-        .spawn()
-        .map_err(|source| CaptureError::Start { source })?;
+    let spawned = command.spawn();
+    if let Some(Ok(mask)) = blocked {
+        let _ = mask.thread_block();
+    }
+    let child = spawned.map_err(|source| CaptureError::Start { source })?;
     let trace_error = |during, source: io::Error| CaptureError::Trace { during, source };
     let raw = i32::try_from(child.id())
         .map_err(|_| trace_error("starting the shell", io::Error::other("pid out of range")))?;
@@ -226,6 +260,15 @@ struct Tracer {
     processes_total: usize,
     started: Instant,
     last_progress: Instant,
+    last_flush: Instant,
+    /// The first error of the sink; records are dropped after it.
+    written: Result<(), CaptureError>,
+    /// A second interrupt stopped the program (see [`super::interrupt`]).
+    cut_short: bool,
+    /// The thread watching for interrupts, if they are handled.
+    watch: Option<Watch>,
+    /// Interrupts received (once the watch is over).
+    interrupts: u32,
 }
 
 impl Tracer {
@@ -250,6 +293,11 @@ impl Tracer {
             processes_total: 1,
             started,
             last_progress: started,
+            last_flush: started,
+            written: Ok(()),
+            cut_short: false,
+            watch: None,
+            interrupts: 0,
         }
     }
 
@@ -261,11 +309,33 @@ impl Tracer {
             ops: stats.ops,
             snapshots: stats.snapshots,
             elapsed: self.started.elapsed(),
+            interrupts: self.watch.as_ref().map_or(self.interrupts, Watch::count),
+        }
+    }
+
+    /// Hands the records made so far to `sink`, and makes them readable from the file every
+    /// [`FLUSH_EVERY`].
+    fn drain(&mut self, sink: &mut dyn Sink) {
+        let records = self.recorder.take_records();
+        if self.written.is_err() {
+            return;
+        }
+        let mut result = records.into_iter().try_for_each(|r| sink.record(r));
+        if result.is_ok() && self.last_flush.elapsed() >= FLUSH_EVERY {
+            self.last_flush = Instant::now();
+            result = sink.flush();
+        }
+        if let Err(source) = result {
+            self.written = Err(CaptureError::Output { source });
         }
     }
 
     /// Handles stops until no tracee is left.
-    fn run(&mut self, progress: &mut dyn FnMut(&Progress)) -> Result<(), CaptureError> {
+    fn run(
+        &mut self,
+        sink: &mut dyn Sink,
+        progress: &mut dyn FnMut(&Progress),
+    ) -> Result<(), CaptureError> {
         let options = WaitOptions::from_bits_retain(WAIT_ALL_MINE);
         loop {
             let (pid, status) = match waitpid(None, options) {
@@ -293,6 +363,14 @@ impl Tracer {
                 }
             } else if status.exited() || status.signaled() {
                 self.on_exit(tid, exit_status(status));
+            }
+            self.drain(sink);
+            if !self.cut_short && self.watch.as_ref().is_some_and(Watch::stopping) {
+                // A second interrupt: stop every process of the program.
+                self.cut_short = true;
+                for &tid in self.tasks.keys().chain(&self.early) {
+                    let _ = signal::kill(Pid::from_raw(tid), Signal::SIGKILL);
+                }
             }
             if self.last_progress.elapsed() >= PROGRESS_EVERY {
                 self.last_progress = Instant::now();
