@@ -1,8 +1,8 @@
 //! Instruction counts of the single-threaded workloads under `valgrind --tool=callgrind`, which
 //! repeat exactly from run to run, unlike wall-clock times on a shared machine.
 //!
-//! Each (workload, peer) runs in its own process: this program with `--single WORKLOAD --peer
-//! PEER --n N`, under
+//! Each (workload, N, peer) runs in its own process: this program with `--single WORKLOAD
+//! --peer PEER --n N`, under
 //!
 //! ```text
 //! valgrind --tool=callgrind --callgrind-out-file=FILE --toggle-collect='*callgrind_measured_region*' \
@@ -10,11 +10,16 @@
 //! ```
 //!
 //! The child builds its inputs and structures with collection off; `--toggle-collect` switches
-//! collection on only inside [`callgrind_measured_region`], which runs the measured operations,
-//! so the `summary:` (or `totals:`) line of the output file counts those operations alone. The
-//! child prints the number of operations and their check on stdout; the instruction count per
-//! operation is the total over that number, and the checks of all peers of a workload must agree.
-//! The same command line, run by hand, gives the count of one cell.
+//! collection on only inside [`callgrind_measured_region`], which runs the measured operations
+//! and nothing else (dropping what they built happens after it), so the `summary:` (or
+//! `totals:`) line of the output file counts those operations alone. The child prints the
+//! number of operations and their check on stdout; the instruction count per operation is the
+//! total over that number, and the checks of all peers of a cell must agree. The same command
+//! line, run by hand, gives the count of one cell.
+//!
+//! `trace_model` runs the same replays as `trace` but collects only inside the replay
+//! engine's `model_call` (`--toggle-collect='*model_call*'`): the instructions of maple-mm's
+//! system calls alone, without the engine's own bookkeeping.
 
 use std::hint::black_box;
 use std::path::{Path, PathBuf};
@@ -25,7 +30,7 @@ use serde::Serialize;
 
 use crate::Settings;
 use crate::churn;
-use crate::gap::{alloc_batch, find_gaps};
+use crate::gap::{alloc_batch, find_gaps, free_batch};
 use crate::input::{
     Fragmented, Pattern, SEED_ORDER, ascending, erase_queries, hit_queries, miss_queries, shuffled,
     wide_gap_sizes,
@@ -39,7 +44,7 @@ use crate::replay;
 use crate::trace;
 
 /// The workloads `--single` runs, in table order.
-pub const WORKLOADS: [&str; 13] = [
+pub const WORKLOADS: [&str; 14] = [
     "insert_seq",
     "insert_rand",
     "load_hit",
@@ -53,18 +58,42 @@ pub const WORKLOADS: [&str; 13] = [
     "vma_churn",
     "replay",
     "trace",
+    "trace_model",
 ];
 
 /// Lookups per load workload.
 const LOOKUPS: usize = 10_000;
-/// Live entries of the churn.
-const CHURN_LIVE: usize = 500;
-/// Operations of the churn.
+/// Operations of the churn (its N is the number of live entries).
 const CHURN_OPS: usize = 10_000;
+
+/// The `--only` group a workload belongs to.
+pub fn group_of(workload: &str) -> &'static str {
+    match workload {
+        "gap_low" | "gap_high" | "alloc_low" | "alloc_high" => "gap",
+        "vma_churn" => "churn",
+        "replay" => "replay",
+        "trace" | "trace_model" => "trace",
+        _ => "point",
+    }
+}
+
+/// Whether a workload's size is fixed by its input (the captures or the traces), not by N.
+pub fn fixed_size(workload: &str) -> bool {
+    matches!(workload, "replay" | "trace" | "trace_model")
+}
+
+/// The function whose instructions a workload counts (the `--toggle-collect` pattern).
+fn collected_in(workload: &str) -> &'static str {
+    if workload == "trace_model" {
+        "*model_call*"
+    } else {
+        "*callgrind_measured_region*"
+    }
+}
 
 /// The peers of `workload`, ours first.
 pub fn peers_of(workload: &str) -> Vec<&'static str> {
-    if workload == "trace" {
+    if group_of(workload) == "trace" {
         return trace::PEERS.iter().map(|&(name, _)| name).collect();
     }
     let mut peers = vec![
@@ -120,11 +149,14 @@ pub fn single(
             peers_of(workload).join(", ")
         ));
     }
-    if n < 256 {
-        return Err(format!("--n {n}: at least 256 entries"));
+    // The churn's N is its number of live entries (60 in the suite); the other inputs need
+    // room for their patterns.
+    let least = if workload == "vma_churn" { 1 } else { 256 };
+    if n < least {
+        return Err(format!("--n {n}: at least {least} entries"));
     }
     let traces = &settings.traces;
-    if workload == "trace" {
+    if group_of(workload) == "trace" {
         return trace_single(peer, settings);
     }
     match peer {
@@ -202,7 +234,7 @@ fn single_for<P: Peer + AllocInto>(
         }
         "alloc_low" | "alloc_high" => alloc_single::<MapAllocator<P>>(workload, n),
         "vma_churn" => {
-            let c = churn::generate(CHURN_LIVE, CHURN_OPS, 0x5eed_0000 + CHURN_LIVE as u64);
+            let c = churn::generate(n, CHURN_OPS, churn::seed(n));
             let mut p = P::empty(true);
             churn::apply(&mut p, &c.setup);
             SingleRun {
@@ -225,7 +257,8 @@ fn single_for<P: Peer + AllocInto>(
     Ok(run)
 }
 
-/// [`single`] for the replays of the shipped traces through maple-mm, with `peer`'s engine.
+/// [`single`] for the replays of the shipped traces through maple-mm, with `peer`'s engine
+/// (`trace` and `trace_model` run the same; they differ in where callgrind collects).
 fn trace_single(peer: &str, settings: &Settings) -> Result<SingleRun, String> {
     let engine = trace::PEERS
         .iter()
@@ -261,6 +294,10 @@ fn alloc_single<A: Allocator>(workload: &str, n: usize) -> SingleRun {
     let mut a = A::with_ranges(space.max, space.ranges());
     let mut starts = Vec::new();
     let top_down = workload == "alloc_high";
+    // One batch taken and given back first, as every timed batch but the first is: the
+    // allocator's own caches are warm, as they are in the timings.
+    alloc_batch(&mut a, top_down, &mut starts);
+    free_batch(&mut a, &starts);
     let check = callgrind_measured_region(|| alloc_batch(&mut a, top_down, &mut starts));
     SingleRun {
         ops: starts.len() as u64,
@@ -309,7 +346,7 @@ pub struct IrRow {
     pub ops: u64,
     /// Instructions per operation.
     pub per_op: f64,
-    /// This peer's instructions per operation over ours (above 1: ours runs fewer).
+    /// Ours per operation over this peer's (below 1: ours runs fewer). 1 for ours.
     pub ratio: f64,
 }
 
@@ -324,13 +361,50 @@ pub fn valgrind_available() -> bool {
 /// What one child under callgrind gave: the instructions counted and its own report.
 type ChildResult = Result<(u64, SingleRun), String>;
 
-/// Runs every (workload, peer) under callgrind, `jobs` processes at a time.
+/// The cells of a run: every (workload, N, peer) of the workloads in `groups`, at the settings'
+/// callgrind sizes (the churn at its live-entry counts, the replays once).
+pub fn cells(settings: &Settings, groups: &[&str], have_traces: bool) -> Vec<CgCell> {
+    let mut cells = Vec::new();
+    for &workload in &WORKLOADS {
+        if !groups.contains(&group_of(workload)) || (group_of(workload) == "trace" && !have_traces)
+        {
+            continue;
+        }
+        let sizes: &[usize] = if fixed_size(workload) {
+            &[1_000]
+        } else if workload == "vma_churn" {
+            &settings.churn_sizes
+        } else {
+            &settings.callgrind_sizes
+        };
+        for &n in sizes {
+            for peer in peers_of(workload) {
+                cells.push(CgCell { workload, n, peer });
+            }
+        }
+    }
+    cells
+}
+
+/// One (workload, N, peer) to count.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct CgCell {
+    /// The workload.
+    pub workload: &'static str,
+    /// Entries (live entries for the churn; unused by the replays).
+    pub n: usize,
+    /// The peer.
+    pub peer: &'static str,
+}
+
+/// Runs every cell of the workloads in `groups` under callgrind, `jobs` processes at a time.
 ///
 /// # Errors
 ///
 /// valgrind missing or failing, or a child's output that cannot be read.
 pub fn run(
     settings: &Settings,
+    groups: &[&str],
     exe: &Path,
     jobs: usize,
     progress: &(dyn Fn(&str) + Sync),
@@ -340,13 +414,8 @@ pub fn run(
     }
     let dir = std::env::temp_dir().join(format!("maple-bench-callgrind-{}", std::process::id()));
     std::fs::create_dir_all(&dir).map_err(|e| format!("{}: {e}", dir.display()))?;
-    let n = settings.callgrind_n;
     let have_traces = !trace::find(&settings.vma_traces)?.is_empty();
-    let cells: Vec<(&'static str, &'static str)> = WORKLOADS
-        .iter()
-        .filter(|&&w| w != "trace" || have_traces)
-        .flat_map(|&w| peers_of(w).into_iter().map(move |p| (w, p)))
-        .collect();
+    let cells = cells(settings, groups, have_traces);
     let next = Mutex::new(0usize);
     let results: Mutex<Vec<Option<ChildResult>>> = Mutex::new(vec![None; cells.len()]);
     std::thread::scope(|s| {
@@ -361,12 +430,13 @@ pub fn run(
                         *next += 1;
                         i
                     };
-                    let Some(&(workload, peer)) = cells.get(i) else {
+                    let Some(&cell) = cells.get(i) else {
                         break;
                     };
+                    let CgCell { workload, n, peer } = cell;
                     progress(&format!("callgrind {workload} {peer} n={n}"));
-                    let out = dir.join(format!("{workload}.{}.out", peer.replace(' ', "_")));
-                    let r = one(exe, &out, workload, peer, n, settings);
+                    let out = dir.join(format!("{workload}.{n}.{}.out", peer.replace(' ', "_")));
+                    let r = one(exe, &out, cell, settings);
                     results
                         .lock()
                         .unwrap_or_else(std::sync::PoisonError::into_inner)[i] = Some(r);
@@ -380,44 +450,38 @@ pub fn run(
         .unwrap_or_else(std::sync::PoisonError::into_inner);
     let mut rows = Vec::new();
     let mut ours = (0.0, (0, 0));
-    for (&(workload, peer), r) in cells.iter().zip(results) {
+    for (&CgCell { workload, n, peer }, r) in cells.iter().zip(results) {
         let (instructions, run) = r.unwrap_or_else(|| Err("not run".to_owned()))?;
         let per_op = instructions as f64 / run.ops.max(1) as f64;
+        // Ours comes first in every (workload, N).
         if peer == Maple::NAME {
             ours = (per_op, run.check);
         } else if run.check != ours.1 {
             mismatch(
-                &format!("callgrind {workload}"),
+                &format!("callgrind {workload} n={n}"),
                 &format!("{peer} returned {:?}, maple {:?}", run.check, ours.1),
             );
         }
         rows.push(IrRow {
             workload,
-            n: n as u64,
+            n: if fixed_size(workload) { 0 } else { n as u64 },
             peer,
             instructions,
             ops: run.ops,
             per_op,
-            ratio: per_op / ours.0,
+            ratio: ours.0 / per_op,
         });
     }
     Ok(rows)
 }
 
-/// Runs one (workload, peer) under callgrind; returns the instructions counted and the child's
-/// report.
-fn one(
-    exe: &Path,
-    out: &PathBuf,
-    workload: &str,
-    peer: &str,
-    n: usize,
-    settings: &Settings,
-) -> ChildResult {
+/// Runs one cell under callgrind; returns the instructions counted and the child's report.
+fn one(exe: &Path, out: &PathBuf, cell: CgCell, settings: &Settings) -> ChildResult {
+    let CgCell { workload, n, peer } = cell;
     let output = Command::new("valgrind")
         .arg("--tool=callgrind")
         .arg(format!("--callgrind-out-file={}", out.display()))
-        .arg("--toggle-collect=*callgrind_measured_region*")
+        .arg(format!("--toggle-collect={}", collected_in(workload)))
         .arg(exe)
         .args([
             "--single",
@@ -450,9 +514,10 @@ fn one(
     let text = std::fs::read_to_string(out).map_err(|e| fail(&e.to_string()))?;
     let total = parse_total(&text).ok_or_else(|| fail("no summary: line in the output file"))?;
     if total == 0 {
-        return Err(fail(
-            "no instructions counted inside callgrind_measured_region",
-        ));
+        return Err(fail(&format!(
+            "no instructions counted inside {}",
+            collected_in(workload)
+        )));
     }
     Ok((total, run))
 }
@@ -479,7 +544,7 @@ mod tests {
         let settings = Settings::new(true);
         let have_traces = !trace::find(&settings.vma_traces).unwrap().is_empty();
         for workload in WORKLOADS {
-            if workload == "trace" && !have_traces {
+            if group_of(workload) == "trace" && !have_traces {
                 continue;
             }
             let runs: Vec<SingleRun> = peers_of(workload)
@@ -492,12 +557,44 @@ mod tests {
     }
 
     #[test]
+    fn cells_follow_the_groups_and_sizes() {
+        let settings = Settings::new(true);
+        let all = cells(&settings, &["point", "churn", "trace"], true);
+        let at = |w: &str| -> Vec<usize> {
+            let mut n: Vec<usize> = all
+                .iter()
+                .filter(|c| c.workload == w)
+                .map(|c| c.n)
+                .collect();
+            n.dedup();
+            n
+        };
+        assert_eq!(at("insert_rand"), [1_000, 100_000]);
+        assert_eq!(at("vma_churn"), settings.churn_sizes);
+        assert_eq!(at("trace").len(), 1);
+        assert_eq!(at("trace_model").len(), 1);
+        assert!(at("gap_low").is_empty() && at("replay").is_empty());
+        assert!(cells(&settings, &["trace"], false).is_empty());
+        // Ours first in every (workload, N).
+        for (i, c) in all.iter().enumerate() {
+            let first = i == 0 || (all[i - 1].workload, all[i - 1].n) != (c.workload, c.n);
+            assert_eq!(first, c.peer == Maple::NAME, "{c:?}");
+        }
+    }
+
+    #[test]
     fn single_rejects_unknown_names() {
         let mut settings = Settings::new(true);
         assert!(single("nope", "maple", 1_000, &settings).is_err());
         assert!(single("load_hit", "vm-allocator", 1_000, &settings).is_err());
         assert!(single("load_hit", "maple", 10, &settings).is_err());
+        assert!(single("vma_churn", "maple", 0, &settings).is_err());
+        assert_eq!(
+            single("vma_churn", "nodit", 60, &settings).unwrap().ops,
+            10_000
+        );
         assert!(single("trace", "rangemap", 1_000, &settings).is_err());
+        assert!(single("trace_model", "nodit", 1_000, &settings).is_err());
         settings.vma_traces = PathBuf::from("/no/such/folder");
         let e = single("trace", "maple", 1_000, &settings).unwrap_err();
         assert!(e.contains("no shipped traces"), "{e}");

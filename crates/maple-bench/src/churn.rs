@@ -260,12 +260,18 @@ fn sample<P: Peer>(churn: &Churn) -> Sample {
     }
 }
 
+/// The seed of the churn around `target` live entries (the timings and the instruction counts
+/// use the same).
+pub fn seed(target: usize) -> u64 {
+    0x5eed_0000 + target as u64
+}
+
 /// Times the churn at every size of the settings.
 pub fn run(settings: &Settings, progress: &mut dyn FnMut(&str)) -> Vec<Cell> {
     let mut cells = Vec::new();
     for &target in &settings.churn_sizes {
         progress(&format!("churn, {target} live entries"));
-        let churn = generate(target, settings.churn_ops, 0x5eed_0000 + target as u64);
+        let churn = generate(target, settings.churn_ops, seed(target));
         let mut c = typed_contenders!(|P| {
             let churn = &churn;
             move || sample::<P>(churn)

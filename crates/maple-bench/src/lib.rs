@@ -165,8 +165,9 @@ pub struct Settings {
     pub traces: PathBuf,
     /// Folder of the shipped traces of real programs (`*.mtrace.zst`); may not exist.
     pub vma_traces: PathBuf,
-    /// Entry count of the instruction counts (`--callgrind`).
-    pub callgrind_n: usize,
+    /// Entry counts of the instruction counts (`--callgrind`; the churn uses
+    /// [`Settings::churn_sizes`]).
+    pub callgrind_sizes: Vec<usize>,
 }
 
 impl Settings {
@@ -199,7 +200,7 @@ impl Settings {
                 readers,
                 traces,
                 vma_traces,
-                callgrind_n: 1_000,
+                callgrind_sizes: vec![1_000, 100_000],
             }
         } else {
             Self {
@@ -217,7 +218,7 @@ impl Settings {
                 readers,
                 traces,
                 vma_traces,
-                callgrind_n: 10_000,
+                callgrind_sizes: vec![1_000, 100_000],
             }
         }
     }

@@ -32,8 +32,8 @@ struct Cli {
     /// Smaller sizes (N = 1k, 100k) and shorter samples: under a minute.
     #[arg(long)]
     quick: bool,
-    /// Also count instructions of every single-threaded workload and peer under valgrind
-    /// callgrind, at N = 10k (1k with --quick).
+    /// Also count instructions of the single-threaded workloads of the groups run, every peer,
+    /// under valgrind callgrind, at N = 1k and 100k (the churn at its live-entry counts).
     #[arg(long)]
     callgrind: bool,
     /// Write all results as JSON to FILE.
@@ -62,7 +62,7 @@ struct Cli {
     /// The peer of --single.
     #[arg(long, value_name = "PEER", requires = "single")]
     peer: Option<String>,
-    /// The entry count of --single.
+    /// The entry count of --single [default: 1000].
     #[arg(long, value_name = "N", requires = "single")]
     n: Option<usize>,
     /// Internal: measure the memory of one layout and print it (the child process of the
@@ -88,6 +88,21 @@ enum Group {
     Concurrent,
     /// Bytes per entry.
     Memory,
+}
+
+impl Group {
+    /// The group's name, as `--only` takes it.
+    fn name(self) -> &'static str {
+        match self {
+            Group::Point => "point",
+            Group::Gap => "gap",
+            Group::Churn => "churn",
+            Group::Replay => "replay",
+            Group::Trace => "trace",
+            Group::Concurrent => "concurrent",
+            Group::Memory => "memory",
+        }
+    }
 }
 
 /// Prints a one-line error and returns exit status 2 (bad arguments).
@@ -143,7 +158,7 @@ fn main() -> ExitCode {
         let Some(peer) = &cli.peer else {
             return usage_error("--single needs --peer");
         };
-        let n = cli.n.unwrap_or(settings.callgrind_n);
+        let n = cli.n.unwrap_or(1_000);
         return match callgrind::single(workload, peer, n, &settings) {
             Ok(run) => {
                 println!("{}", callgrind::format_single(&run));
@@ -259,7 +274,8 @@ fn main() -> ExitCode {
     }
     if cli.callgrind {
         let jobs = std::thread::available_parallelism().map_or(1, std::num::NonZero::get);
-        match callgrind::run(&settings, &exe, jobs, &progress) {
+        let names: Vec<&str> = groups.iter().map(|g| g.name()).collect();
+        match callgrind::run(&settings, &names, &exe, jobs, &progress) {
             Ok(rows) => report.callgrind = rows,
             Err(e) => return run_error(&e),
         }

@@ -1,6 +1,7 @@
 //! Timing: every peer of a workload runs in the same process, in rounds that rotate which peer
-//! goes first; the table gives each peer's median time per operation and the median of its
-//! per-round ratio to ours, so that a burst of load on the machine hits both sides of a ratio.
+//! goes first, so that a burst of load on the machine hits every peer; the table gives each
+//! peer's median time per operation and the ratio of our median to that peer's (below 1: ours
+//! is faster), so that every ratio can be checked against the medians beside it.
 //!
 //! Every sample carries a check value (counts, sums of values or of gap starts) that must be
 //! equal for all peers and all rounds; any difference ends the program with an error.
@@ -61,8 +62,7 @@ pub struct PeerTiming {
     pub peer: &'static str,
     /// Median nanoseconds per operation.
     pub ns_per_op: f64,
-    /// Median over the rounds of this peer's time divided by ours in the same round
-    /// (above 1: ours is faster). 1 for ours.
+    /// Our median time per operation over this peer's (below 1: ours is faster). 1 for ours.
     pub ratio: f64,
     /// Nanoseconds per operation of every round.
     pub samples_ns: Vec<f64>,
@@ -146,17 +146,17 @@ pub fn compare(
         }
     }
     let ops_per_sample = samples[0].first().map_or(0, |s| s.ops);
-    let ours: Vec<f64> = samples[0].iter().map(Sample::ns_per_op).collect();
+    let ours = median(&samples[0].iter().map(Sample::ns_per_op).collect::<Vec<_>>());
     let peers = contenders
         .iter()
         .zip(&samples)
         .map(|(c, s)| {
             let ns: Vec<f64> = s.iter().map(Sample::ns_per_op).collect();
-            let ratios: Vec<f64> = ns.iter().zip(&ours).map(|(p, o)| p / o).collect();
+            let ns_per_op = median(&ns);
             PeerTiming {
                 peer: c.name,
-                ns_per_op: median(&ns),
-                ratio: median(&ratios),
+                ns_per_op,
+                ratio: ours / ns_per_op,
                 samples_ns: ns,
             }
         })
@@ -234,7 +234,7 @@ mod tests {
     }
 
     #[test]
-    fn compare_rotates_and_takes_ratios_per_round() {
+    fn compare_rotates_and_gives_the_ratio_of_the_medians() {
         let fast = Contender::new("ours", || Sample {
             elapsed: Duration::from_millis(1),
             ops: 10,
@@ -247,7 +247,9 @@ mod tests {
         });
         let cell = compare("point", "w", 5, 3, Some((1, 2)), &mut [fast, slow]);
         assert_eq!(cell.peers[0].ratio, 1.0);
-        assert!((cell.peers[1].ratio - 3.0).abs() < 1e-9);
+        assert!((cell.peers[1].ratio - 1.0 / 3.0).abs() < 1e-9);
+        let medians = cell.peers[0].ns_per_op / cell.peers[1].ns_per_op;
+        assert!((cell.peers[1].ratio - medians).abs() < 1e-12);
         assert_eq!(cell.peers[1].samples_ns.len(), 3);
     }
 }

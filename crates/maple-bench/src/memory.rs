@@ -33,7 +33,7 @@ pub struct MemRow {
     pub peer: &'static str,
     /// Bytes per entry.
     pub bytes_per_entry: f64,
-    /// This structure's bytes per entry over ours counted as nodes × 256 (above 1: ours is
+    /// Ours counted as nodes × 256 over this structure's bytes per entry (below 1: ours is
     /// smaller).
     pub ratio: f64,
 }
@@ -168,7 +168,7 @@ fn rows(
             order,
             peer,
             bytes_per_entry: bytes,
-            ratio: bytes / nodes,
+            ratio: nodes / bytes,
         })
         .collect()
 }

@@ -3,9 +3,9 @@
 //! - `time_<workload>.svg`: time per operation against N for every peer, both axes logarithmic,
 //!   for every workload measured at more than one N (and `time_concurrent_reads.svg`, the time
 //!   per read beside the writer);
-//! - `ratios.svg`: every peer's ratio to the maple tree at the largest N of each workload, as
-//!   horizontal bars from 1 on a logarithmic axis, each with its value (right of 1: the maple
-//!   tree is faster);
+//! - `ratios.svg`: the maple tree's time over every peer's at the largest N of each workload
+//!   (the tables' ratios), as horizontal bars from 1 on a logarithmic axis, each with its value
+//!   (left of 1: the maple tree is faster);
 //! - `memory.svg`: bytes per entry of every structure at the largest N, in ascending order, on
 //!   adjacent and on gapped entries.
 
@@ -416,7 +416,7 @@ fn bar_chart(path: &Path, title: &str, x_desc: &str, bars: &[Bar]) -> Result<(),
 fn ratio_chart(report: &Report, path: &Path) -> Result<(), String> {
     bar_chart(
         path,
-        "peer time / maple time, same run, at the largest N (right of 1: maple is faster)",
+        "maple time / peer time, same run, at the largest N (left of 1: maple is faster)",
         "ratio (log scale)",
         &ratio_bars(report),
     )
