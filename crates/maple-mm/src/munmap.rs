@@ -103,11 +103,12 @@ impl<I: VmaIndex> AddressSpace<I> {
     /// Unmaps `[start, end)` (both page aligned, `start < end`): the part of munmap after
     /// the argument checks, also used by brk and mremap.
     pub(crate) fn unmap_range(&mut self, start: u64, end: u64) -> Result<(), Errno> {
-        if self.find_vma_intersection(start, end).is_none() {
-            return Ok(());
-        }
         let mut w = self.window();
         w.load(self, start, end);
+        if !w.any_in(start, end) {
+            self.recycle(w);
+            return Ok(());
+        }
         match gather_munmap(&mut w, start, end, self.config.max_map_count) {
             Ok(_) => self.commit(w),
             Err(e) => {
