@@ -641,6 +641,60 @@ impl Op {
         }
     }
 
+    /// The address ranges the call may have changed, `[start, end)` (before the VMAs around
+    /// them, which a merge may change too), given the break before it; `None` when it may
+    /// have changed any part of the address space (fork, exec, `mlockall`, a `brk` without a
+    /// known break, calls whose range the trace does not hold).
+    ///
+    /// ```
+    /// use maple_trace::format::{Op, SysResult};
+    /// let munmap = Op::Munmap { addr: 0x7000, len: 0x2000, ret: Ok(0) };
+    /// assert_eq!(munmap.ranges(None), Some(vec![(0x7000, 0x9000)]));
+    /// assert_eq!(Op::Brk { request: 0x6000, ret: 0x6000 }.ranges(Some(0x5000)), Some(vec![(0x5000, 0x6000)]));
+    /// assert_eq!(Op::Exit.ranges(None), None);
+    /// ```
+    pub fn ranges(&self, brk_before: Option<u64>) -> Option<Vec<(u64, u64)>> {
+        let span = |addr: u64, len: u64| (addr, addr.saturating_add(len.max(1)));
+        Some(match self {
+            // A failed MAP_FIXED may have unmapped the range already.
+            Op::Mmap { addr, len, ret, .. } => vec![span(*ret.as_ref().unwrap_or(addr), *len)],
+            Op::Munmap { addr, len, .. }
+            | Op::Mprotect { addr, len, .. }
+            | Op::Madvise { addr, len, .. } => vec![span(*addr, *len)],
+            Op::Mremap {
+                old_addr,
+                old_len,
+                new_len,
+                ret,
+                ..
+            } => {
+                let mut out = vec![span(*old_addr, (*old_len).max(*new_len))];
+                if let Ok(at) = ret {
+                    out.push(span(*at, *new_len));
+                }
+                out
+            }
+            Op::Brk { ret, .. } => {
+                let before = brk_before?;
+                vec![(before.min(*ret), before.max(*ret))]
+            }
+            Op::Other { call, args, .. } => match call {
+                OtherCall::Mlock
+                | OtherCall::Mlock2
+                | OtherCall::Munlock
+                | OtherCall::Mseal
+                | OtherCall::Mbind
+                | OtherCall::RemapFilePages
+                | OtherCall::SetVmaName
+                | OtherCall::SetMempolicyHomeNode => {
+                    vec![span(*args.first()?, *args.get(1)?)]
+                }
+                _ => return None,
+            },
+            Op::NewSpace { .. } | Op::Fork { .. } | Op::Exit => return None,
+        })
+    }
+
     /// A short name for summaries (`mmap`, `fork`, `mlock` ...).
     pub fn name(&self) -> &'static str {
         match self {

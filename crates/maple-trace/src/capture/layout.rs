@@ -17,6 +17,8 @@
 
 use std::collections::HashMap;
 
+use maple_procmap::MapsVma;
+
 use crate::format::{Backing, FileId, Record, SnapshotVma};
 
 /// A file as `/proc/PID/maps` identifies it: the device's major and minor number and the inode.
@@ -203,7 +205,44 @@ pub(crate) fn parse_smaps(text: &str) -> Vec<RawVma<'_>> {
     vmas
 }
 
-impl RawVma<'_> {
+impl<'a> RawVma<'a> {
+    /// The VMA a `PROCMAP_QUERY` answer shows (what its maps line shows; no flags).
+    pub(crate) fn from_query(vma: &'a MapsVma) -> RawVma<'a> {
+        RawVma {
+            start: vma.start,
+            end: vma.end,
+            perms: [vma.read, vma.write, vma.exec, vma.shared],
+            offset: vma.offset,
+            key: FileKey {
+                major: vma.dev_major,
+                minor: vma.dev_minor,
+                inode: vma.inode,
+            },
+            path: &vma.name,
+            flags: Vec::new(),
+            anon_pages: false,
+            pkey: 0,
+        }
+    }
+
+    /// What a `PROCMAP_QUERY` of this VMA answers (for made-up processes in tests).
+    #[cfg(test)]
+    pub(crate) fn to_query(&self) -> MapsVma {
+        let [read, write, exec, shared] = self.perms;
+        MapsVma {
+            start: self.start,
+            end: self.end,
+            read,
+            write,
+            exec,
+            shared,
+            offset: self.offset,
+            dev_major: self.key.major,
+            dev_minor: self.key.minor,
+            inode: self.key.inode,
+            name: self.path.to_owned(),
+        }
+    }
     /// What the VMA maps: a bracketed kernel name (`[heap]`, `[anon:NAME]`,
     /// `[anon_shmem:NAME]`) is [`Backing::Named`]; anything else with a device or an inode is a
     /// file (memfd, `/dev/zero (deleted)` for shared anonymous memory, deleted files, anon

@@ -394,6 +394,9 @@ pub struct CaptureStats {
     pub smaps_reads: u64,
     /// `/proc/TID/maps` reads (made first, to skip `smaps` when nothing changed).
     pub maps_reads: u64,
+    /// VMA queries (`PROCMAP_QUERY`): how the VMAs around a call are read alone, on Linux
+    /// 6.11 and later (see the recorder's R8).
+    pub queries: u64,
     /// Time spent reading and parsing `/proc/TID/maps` and `/proc/TID/smaps`.
     pub layout_time: Duration,
     /// Snapshots that waited for another task's call in flight.

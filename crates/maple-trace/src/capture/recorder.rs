@@ -23,14 +23,25 @@
 //!   200 MB resident), `/proc/TID/maps` does not (0.4 ms). So the layout is read from `maps`
 //!   first, and `smaps` is read only when `maps` differs from the last snapshot, or when a call
 //!   since the last read may have changed flags alone ([`Entry::may_change_flags`]: `madvise`,
-//!   the `mlock` family, `mseal`, `MAP_FIXED` mappings). A `maps` line that is unchanged keeps
-//!   the flags it had, since only those calls change the flags of a VMA in place.
+//!   the `mlock` family, `mseal`; and [`Entry::replaces_mappings`]: `MAP_FIXED` mappings). A
+//!   `maps` line that is unchanged keeps the flags it had, since only those calls change the
+//!   flags of a VMA in place.
 //! - R6. A replay judges the ops of one thread against the layout right after them (no `S`
 //!   means the layout did not change, R3), but ops of several threads since the last `S` only
 //!   at the next `S`. So when a task reaches its exit stop (`PTRACE_EVENT_EXIT`, before the
 //!   kernel tears its memory down), no call of its space is in flight, and ops of several
 //!   threads were recorded since the space's last `S`, the layout is written now, changed or
 //!   not. A call the task was inside never returns; it is dropped from the books then.
+//! - R8. Where the kernel answers `PROCMAP_QUERY` (Linux 6.11+), a call is read alone: the
+//!   VMAs around the address ranges it may have changed ([`Op::ranges`]) are looked up one by
+//!   one and compared with the last snapshot, so its cost grows with the VMAs it touched, not
+//!   with the address space. Those VMAs carry no `VmFlags` (maps lines have none; an
+//!   unchanged one keeps the flags it had, R5; a piece of an old VMA, or one that took an old
+//!   VMA in, has the old one's flags, since Linux copies flags to both pieces of a split and
+//!   merges only VMAs whose flags agree). The whole layout is still read with `smaps`
+//!   after a call without known ranges, after a call that may change flags alone, and now
+//!   and then ([`FULL_EVERY`], or every `n / 8` calls in a space of `n` VMAs), so that what
+//!   no call shows (a stack grown by page faults) and every VMA's flags reach the trace.
 //! - R7. The snapshot after `N` or `F` is written whole (`S`); every later one gives only the
 //!   windows that changed since the space's last snapshot (`D`), so a trace grows with what
 //!   the program changed, not with the size of its address space.
@@ -39,7 +50,9 @@ use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::time::Instant;
 
 use super::CaptureStats;
-use super::layout::{FileKey, FileTable, parse_smaps};
+use maple_procmap::{MapsVma, QueryError};
+
+use super::layout::{FileKey, FileTable, RawVma, parse_smaps};
 use super::syscalls::{Class, Entry, decode};
 use crate::format::{Backing, DeltaWindow, Op, OpenMode, Record, SnapshotVma, SpaceId, ThreadId};
 
@@ -56,7 +69,17 @@ pub(crate) trait Proc {
     fn fd_mode(&mut self, tid: i32, fd: i32) -> Option<OpenMode>;
     /// The process a pidfd of task `tid` refers to.
     fn pidfd_pid(&mut self, tid: i32, fd: i32) -> Option<i32>;
+    /// Opens VMA queries (`PROCMAP_QUERY`) on the address space of task `tid`, for `space`;
+    /// `false` when the kernel has none (R8).
+    fn open_queries(&mut self, space: SpaceId, tid: i32) -> bool;
+    /// Closes the queries of a space that ended.
+    fn close_queries(&mut self, space: SpaceId);
+    /// The VMA of `space` that covers `addr`, or the next one above it.
+    fn query(&mut self, space: SpaceId, addr: u64) -> Result<Option<MapsVma>, QueryError>;
 }
+
+/// Layout-changing calls read by queries between two whole reads, at least (R8).
+pub(crate) const FULL_EVERY: usize = 64;
 
 #[derive(Debug)]
 struct Space {
@@ -64,11 +87,23 @@ struct Space {
     members: BTreeSet<i32>,
     /// Members inside a layout-changing call (R2).
     in_flight: usize,
-    /// The last snapshot written (R3).
-    last: Option<Vec<SnapshotVma>>,
+    /// The layout as last written (R3), by start address.
+    last: Option<BTreeMap<u64, SnapshotVma>>,
+    /// The address ranges the calls since the last read may have changed; `None` when one
+    /// may have changed anything (R8).
+    dirty: Option<Vec<(u64, u64)>>,
+    /// Whether the kernel answers VMA queries for this space (R8).
+    queries: bool,
+    /// Calls read by queries since the last whole read (R8).
+    since_full: usize,
+    /// The break after the last `brk` (to know what the next one changed).
+    brk: Option<u64>,
     /// A call that may change VMA flags without changing `/proc/TID/maps` completed since
     /// the last read (R5).
     flags_dirty: bool,
+    /// A call that may have replaced mappings with new ones that look the same completed
+    /// since the last read (R5, R8).
+    replaced: bool,
     /// Threads with ops recorded since the last snapshot written (R6).
     threads_since: BTreeSet<ThreadId>,
 }
@@ -224,11 +259,9 @@ impl Recorder {
             space.in_flight = space.in_flight.saturating_sub(1);
             space.flags_dirty = true;
         }
-        if space.in_flight == 0
-            && space.threads_since.len() > 1
-            && let Some(vmas) = self.read_layout(tid, proc)
-        {
-            self.emit(space_id, vmas, Emit::Always);
+        if space.in_flight == 0 && space.threads_since.len() > 1 {
+            let update = self.read_whole(space_id, tid, proc, true);
+            self.push_snapshot(update);
         }
     }
 
@@ -267,22 +300,33 @@ impl Recorder {
         };
         let space_id = task.space;
         let changes_layout = entry.class() == Class::ChangesLayout;
+        let decoded = decode(&entry, ret);
         let mut layout_read = false;
-        let mut fresh = None;
+        let mut update = None;
         if changes_layout {
             let Some(space) = self.spaces.get_mut(&space_id) else {
                 return;
             };
             space.in_flight = space.in_flight.saturating_sub(1);
             space.flags_dirty |= entry.may_change_flags();
+            space.replaced |= entry.replaces_mappings();
+            let ranges = decoded.as_ref().and_then(|d| d.op.ranges(space.brk));
+            match (&mut space.dirty, ranges) {
+                (Some(dirty), Some(ranges)) => dirty.extend(ranges),
+                (dirty, _) => *dirty = None,
+            }
+            if let Some(Op::Brk { ret, .. }) = decoded.as_ref().map(|d| &d.op) {
+                space.brk = Some(*ret);
+            }
             if space.in_flight == 0 {
-                fresh = self.refresh(space_id, tid, proc);
+                update = self.refresh(space_id, tid, proc);
                 layout_read = true;
             } else {
                 self.stats.deferred_snapshots += 1;
             }
         }
-        let Some(decoded) = decode(&entry, ret) else {
+        let Some(decoded) = decoded else {
+            self.push_snapshot(update);
             return;
         };
         let mut op = decoded.op;
@@ -294,11 +338,11 @@ impl Recorder {
         ) = (&mut op, decoded.mmap_fd)
         {
             *mode = proc.fd_mode(tid, fd);
-            let layout = match &fresh {
-                Some(vmas) => Some(vmas.as_slice()),
-                None if layout_read => self.spaces.get(&space_id).and_then(|s| s.last.as_deref()),
-                None => None,
-            };
+            let layout = self
+                .spaces
+                .get(&space_id)
+                .and_then(|s| s.last.as_ref())
+                .filter(|_| layout_read);
             let mapped = ret.ok().and_then(|addr| file_at(layout?, addr));
             *file = mapped.or_else(|| self.files.known(proc.fd_file(tid, fd)?));
         }
@@ -314,9 +358,7 @@ impl Recorder {
             // process_madvise on a process outside the trace.
             None => self.stats.foreign_calls += 1,
         }
-        if let Some(vmas) = fresh {
-            self.emit(space_id, vmas, Emit::IfChanged);
-        }
+        self.push_snapshot(update);
     }
 
     /// Ends the books: writes `X` for every space still alive (tasks that vanished without a
@@ -349,14 +391,15 @@ impl Recorder {
         }
         if space.members.is_empty() {
             self.spaces.remove(&task.space);
+            proc.close_queries(task.space);
             self.push_op(task.space, None, Op::Exit);
         } else if was_in_flight && space.in_flight == 0 {
             // The call's effect is unknown; show what it left.
             space.flags_dirty = true;
-            if let Some(&other) = space.members.first()
-                && let Some(vmas) = self.refresh(task.space, other, proc)
-            {
-                self.emit(task.space, vmas, Emit::IfChanged);
+            space.dirty = None;
+            if let Some(&other) = space.members.first() {
+                let update = self.refresh(task.space, other, proc);
+                self.push_snapshot(update);
             }
         }
     }
@@ -386,7 +429,12 @@ impl Recorder {
                 members: BTreeSet::from([first_member]),
                 in_flight: 0,
                 last: None,
+                dirty: None,
+                queries: false,
+                since_full: 0,
+                brk: None,
                 flags_dirty: false,
+                replaced: false,
                 threads_since: BTreeSet::new(),
             },
         );
@@ -430,24 +478,69 @@ impl Recorder {
         (!vmas.is_empty()).then_some(vmas)
     }
 
-    /// Reads and writes the whole layout of a space that just began (after `N` or `F`).
+    /// Reads and writes the whole layout of a space that just began (after `N` or `F`), and
+    /// opens its VMA queries (R7, R8).
     fn snapshot(&mut self, space: SpaceId, tid: i32, proc: &mut dyn Proc) {
-        if let Some(vmas) = self.read_layout(tid, proc) {
-            self.emit(space, vmas, Emit::Whole);
-        }
+        let queries = proc.open_queries(space, tid);
+        let Some(vmas) = self.read_layout(tid, proc) else {
+            return;
+        };
+        let Some(state) = self.spaces.get_mut(&space) else {
+            return;
+        };
+        state.queries = queries;
+        state.dirty = Some(Vec::new());
+        state.since_full = 0;
+        state.last = Some(vmas.iter().map(|v| (v.start, v.clone())).collect());
+        self.push_snapshot(Some(Record::Snapshot { space, vmas }));
     }
 
-    /// Reads the layout of `space` through task `tid` after a layout-changing call and
-    /// returns it if it differs from the last snapshot written (R3, R5).
-    fn refresh(
-        &mut self,
-        space: SpaceId,
-        tid: i32,
-        proc: &mut dyn Proc,
-    ) -> Option<Vec<SnapshotVma>> {
+    /// Writes a snapshot record made by [`Recorder::refresh`] or [`Recorder::snapshot`].
+    fn push_snapshot(&mut self, record: Option<Record>) {
+        let Some(record) = record else {
+            return;
+        };
+        let space = match &record {
+            Record::Snapshot { space, .. } | Record::Delta { space, .. } => *space,
+            _ => return,
+        };
+        if let Some(state) = self.spaces.get_mut(&space) {
+            state.threads_since.clear();
+            let vmas = state.last.as_ref().map_or(0, BTreeMap::len);
+            self.stats.peak_vmas = self.stats.peak_vmas.max(vmas);
+        }
+        self.stats.snapshots += 1;
+        self.records.push(record);
+    }
+
+    /// Reads what the calls since the last read changed in `space`, through task `tid`, and
+    /// returns the snapshot to write after the op if anything did (R3, R5, R8). The space's
+    /// layout is up to date when it returns.
+    fn refresh(&mut self, space: SpaceId, tid: i32, proc: &mut dyn Proc) -> Option<Record> {
         let state = self.spaces.get_mut(&space)?;
-        let flags_dirty = std::mem::take(&mut state.flags_dirty);
-        if !flags_dirty && let Some(last) = &state.last {
+        let mut flags_dirty = std::mem::take(&mut state.flags_dirty);
+        let replaced = std::mem::take(&mut state.replaced);
+        let dirty = state.dirty.replace(Vec::new());
+        let size = state.last.as_ref().map_or(0, BTreeMap::len);
+        let by_query = state.queries && !flags_dirty && state.since_full < FULL_EVERY.max(size / 8);
+        if by_query && let Some(ranges) = dirty {
+            state.since_full += 1;
+            let started = Instant::now();
+            let windows = self.query_windows(space, &ranges, replaced, proc);
+            self.stats.layout_time += started.elapsed();
+            match windows {
+                Ok(windows) => return self.apply(space, windows),
+                // The space is gone or the kernel refused: read it whole.
+                Err(_) => {
+                    if let Some(state) = self.spaces.get_mut(&space) {
+                        state.queries = false;
+                    }
+                }
+            }
+        }
+        // Without queries, `maps` cannot tell a replaced mapping from the old one (R5).
+        flags_dirty |= replaced;
+        if !flags_dirty && let Some(last) = self.spaces.get(&space).and_then(|s| s.last.as_ref()) {
             self.stats.maps_reads += 1;
             let started = Instant::now();
             if let Some(text) = proc.maps(tid) {
@@ -455,68 +548,178 @@ impl Recorder {
                 let same = raw.len() == last.len()
                     && raw
                         .iter()
-                        .zip(last)
+                        .zip(last.values())
                         .all(|(now, then)| now.looks_like(then, &self.files));
                 self.stats.layout_time += started.elapsed();
                 if same || raw.is_empty() {
+                    if let Some(state) = self.spaces.get_mut(&space) {
+                        state.since_full = 0;
+                    }
                     return None;
                 }
             }
         }
+        self.read_whole(space, tid, proc, false)
+    }
+
+    /// Reads the whole layout of `space` with `smaps` and returns the changes since the last
+    /// snapshot (an empty `D` when `always`, none otherwise).
+    fn read_whole(
+        &mut self,
+        space: SpaceId,
+        tid: i32,
+        proc: &mut dyn Proc,
+        always: bool,
+    ) -> Option<Record> {
         let vmas = self.read_layout(tid, proc)?;
-        let last = self.spaces.get(&space)?.last.as_deref();
-        match last {
-            Some(last) if same_layout(last, &vmas) => None,
-            _ => Some(vmas),
-        }
+        let state = self.spaces.get_mut(&space)?;
+        state.since_full = 0;
+        let old: Vec<SnapshotVma> = state.last.as_ref()?.values().cloned().collect();
+        let windows = changes(&old, &vmas);
+        state.last = Some(vmas.into_iter().map(|v| (v.start, v)).collect());
+        (always || !windows.is_empty()).then_some(Record::Delta { space, windows })
     }
 
-    /// Writes `vmas` as a snapshot of `space` (R3, R6, R7).
-    fn emit(&mut self, space: SpaceId, vmas: Vec<SnapshotVma>, how: Emit) {
-        let Some(state) = self.spaces.get_mut(&space) else {
-            return;
-        };
-        let whole = how == Emit::Whole;
-        if how == Emit::IfChanged
-            && state
-                .last
-                .as_deref()
-                .is_some_and(|last| same_layout(last, &vmas))
-        {
-            return;
+    /// Applies change windows to the layout of `space`: the record to write, if any changed.
+    fn apply(&mut self, space: SpaceId, windows: Vec<DeltaWindow>) -> Option<Record> {
+        if windows.is_empty() {
+            return None;
         }
-        self.stats.snapshots += 1;
-        self.stats.peak_vmas = self.stats.peak_vmas.max(vmas.len());
-        state.threads_since.clear();
-        // After N and F the layout is written whole; after a call, only what changed (R7).
-        let record = match state.last.as_deref() {
-            Some(last) if !whole => Record::Delta {
-                space,
-                windows: changes(last, &vmas),
-            },
-            _ => Record::Snapshot {
-                space,
-                vmas: vmas.clone(),
-            },
-        };
-        state.last = Some(vmas);
-        self.records.push(record);
+        let last = self.spaces.get_mut(&space)?.last.as_mut()?;
+        for window in &windows {
+            let gone: Vec<u64> = last
+                .range(window.start..window.end)
+                .map(|(&start, _)| start)
+                .collect();
+            for start in gone {
+                last.remove(&start);
+            }
+            last.extend(window.vmas.iter().map(|v| (v.start, v.clone())));
+        }
+        Some(Record::Delta { space, windows })
+    }
+
+    /// The changes in `space` around `ranges`, looked up with VMA queries (R8): each range is
+    /// widened by a byte on each side (a merge changes the neighbours) and then until no VMA
+    /// of the last layout or of the kernel's crosses its ends. With `replaced`, a VMA in the
+    /// ranges that looks as it did may still be a new one: it is written without flags.
+    fn query_windows(
+        &mut self,
+        space: SpaceId,
+        ranges: &[(u64, u64)],
+        replaced: bool,
+        proc: &mut dyn Proc,
+    ) -> Result<Vec<DeltaWindow>, QueryError> {
+        let mut found: BTreeMap<u64, MapsVma> = BTreeMap::new();
+        let mut regions: Vec<(u64, u64)> = Vec::new();
+        for &(start, end) in ranges {
+            let (mut lo, mut hi) = (start.saturating_sub(1), end.saturating_add(1));
+            loop {
+                let mut at = lo;
+                let mut got = Vec::new();
+                while at < hi {
+                    self.stats.queries += 1;
+                    match proc.query(space, at)? {
+                        Some(vma) if vma.start < hi && vma.end > at => {
+                            at = vma.end;
+                            got.push(vma);
+                        }
+                        _ => break,
+                    }
+                }
+                let last = self
+                    .spaces
+                    .get(&space)
+                    .and_then(|s| s.last.as_ref())
+                    .ok_or(QueryError::Gone)?;
+                let mut new_lo = got.first().map_or(lo, |v| v.start.min(lo));
+                let mut new_hi = got.last().map_or(hi, |v| v.end.max(hi));
+                if let Some((_, v)) = last.range(..=new_lo).next_back()
+                    && v.end > new_lo
+                {
+                    new_lo = v.start;
+                }
+                if let Some((_, v)) = last.range(..new_hi).next_back()
+                    && v.end > new_hi
+                {
+                    new_hi = v.end;
+                }
+                found.extend(got.into_iter().map(|v| (v.start, v)));
+                if (new_lo, new_hi) == (lo, hi) {
+                    break;
+                }
+                (lo, hi) = (new_lo, new_hi);
+            }
+            regions.push((lo, hi));
+        }
+        regions.sort_unstable();
+        let mut merged: Vec<(u64, u64)> = Vec::new();
+        for (lo, hi) in regions {
+            match merged.last_mut() {
+                Some(last) if last.1 >= lo => last.1 = last.1.max(hi),
+                _ => merged.push((lo, hi)),
+            }
+        }
+        let mut windows = Vec::new();
+        for (lo, hi) in merged {
+            let old: Vec<SnapshotVma> = self
+                .spaces
+                .get(&space)
+                .and_then(|s| s.last.as_ref())
+                .ok_or(QueryError::Gone)?
+                .range(lo..hi)
+                .map(|(_, v)| v.clone())
+                .collect();
+            let mut new = Vec::new();
+            for vma in found.range(lo..hi).map(|(_, v)| v) {
+                let raw = RawVma::from_query(vma);
+                // A VMA that looks as it did keeps the flags it had (R5), unless a call may
+                // have put a new one there.
+                let maybe_new =
+                    replaced && ranges.iter().any(|&(a, b)| vma.start < b && a < vma.end);
+                match old.iter().find(|o| o.start == vma.start) {
+                    Some(o) if !maybe_new && raw.looks_like(o, &self.files) => {
+                        new.push(o.clone());
+                    }
+                    _ => {
+                        let mut fresh = raw.to_snapshot(&mut self.files, &mut self.records);
+                        // A piece of an old VMA (a split) or one that took an old VMA in (a
+                        // merge, an expansion) has its flags: Linux copies them to both
+                        // pieces, and merges only VMAs whose flags agree (R8).
+                        if !maybe_new && let Some(o) = old.iter().find(|o| same_mapping(o, &fresh))
+                        {
+                            fresh.flags.clone_from(&o.flags);
+                            fresh.pkey = o.pkey;
+                        }
+                        new.push(fresh);
+                    }
+                }
+            }
+            windows.extend(changes(&old, &new));
+        }
+        Ok(windows)
     }
 }
 
-/// How [`Recorder::emit`] writes a layout.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Emit {
-    /// Whole (`S`), after `N` and `F`.
-    Whole,
-    /// As changes (`D`), even none.
-    Always,
-    /// As changes (`D`), if any.
-    IfChanged,
+/// Whether `old` and `new` overlap, one inside the other, and map the same memory the same
+/// way as far as a maps line shows: permissions, backing, and the same file offset at the same
+/// address.
+fn same_mapping(old: &SnapshotVma, new: &SnapshotVma) -> bool {
+    let nested = (old.start <= new.start && new.end <= old.end)
+        || (new.start <= old.start && old.end <= new.end);
+    let offset_at = |v: &SnapshotVma, addr: u64| v.offset.wrapping_add(addr - v.start);
+    let at = old.start.max(new.start);
+    nested
+        && !old.flags.is_empty()
+        && (old.read, old.write, old.exec, old.shared)
+            == (new.read, new.write, new.exec, new.shared)
+        && old.backing == new.backing
+        && (old.backing == Backing::Anon || offset_at(old, at) == offset_at(new, at))
 }
 
-/// Whether two VMAs of snapshots are the same but for their anonymous pages (see
-/// [`same_layout`]).
+/// Whether two VMAs of snapshots are the same but for their anonymous pages: pages come and
+/// go with every store the program makes, and a snapshot is written for layout changes only
+/// (it still carries the `A` marks of the moment).
 fn same_vma(x: &SnapshotVma, y: &SnapshotVma) -> bool {
     (
         x.start, x.end, x.read, x.write, x.exec, x.shared, x.offset, x.pkey,
@@ -577,26 +780,12 @@ pub(crate) fn changes(old: &[SnapshotVma], new: &[SnapshotVma]) -> Vec<DeltaWind
     out
 }
 
-/// Whether two snapshots show the same VMAs with the same flags. Whether a VMA has anonymous
-/// pages is left out: pages come and go with every store the program makes, and a snapshot is
-/// written for layout changes only (it still carries the `A` marks of the moment).
-fn same_layout(a: &[SnapshotVma], b: &[SnapshotVma]) -> bool {
-    a.len() == b.len()
-        && a.iter().zip(b).all(|(x, y)| {
-            (x.start, x.end, x.read, x.write, x.exec, x.shared, x.offset)
-                == (y.start, y.end, y.read, y.write, y.exec, y.shared, y.offset)
-                && x.backing == y.backing
-                && x.flags == y.flags
-        })
-}
-
 /// The file id of the VMA holding `addr`, if it maps a file.
-fn file_at(vmas: &[SnapshotVma], addr: u64) -> Option<crate::format::FileId> {
-    let at = vmas.partition_point(|v| v.end <= addr);
-    let vma = vmas.get(at).filter(|v| v.start <= addr)?;
+fn file_at(vmas: &BTreeMap<u64, SnapshotVma>, addr: u64) -> Option<crate::format::FileId> {
+    let (_, vma) = vmas.range(..=addr).next_back()?;
     match vma.backing {
-        Backing::File(id) => Some(id),
-        Backing::Anon | Backing::Named(_) => None,
+        Backing::File(id) if addr < vma.end => Some(id),
+        _ => None,
     }
 }
 
@@ -613,6 +802,9 @@ mod tests {
         fds: HashMap<(i32, i32), FileKey>,
         reads: usize,
         maps_reads: usize,
+        /// Whether the fake kernel answers VMA queries, and the mm of each space.
+        queries: bool,
+        space_mm: HashMap<SpaceId, u32>,
     }
 
     impl Proc for FakeProc {
@@ -632,6 +824,23 @@ mod tests {
         }
         fn pidfd_pid(&mut self, _tid: i32, _fd: i32) -> Option<i32> {
             None
+        }
+        fn open_queries(&mut self, space: SpaceId, tid: i32) -> bool {
+            if let Some(&mm) = self.mm_of.get(&tid) {
+                self.space_mm.insert(space, mm);
+            }
+            self.queries
+        }
+        fn close_queries(&mut self, space: SpaceId) {
+            self.space_mm.remove(&space);
+        }
+        fn query(&mut self, space: SpaceId, addr: u64) -> Result<Option<MapsVma>, QueryError> {
+            let mm = self.space_mm.get(&space).ok_or(QueryError::Gone)?;
+            let text = self.layouts.get(mm).ok_or(QueryError::Gone)?;
+            Ok(parse_smaps(text)
+                .iter()
+                .map(RawVma::to_query)
+                .find(|v| v.end > addr))
         }
     }
 
@@ -997,15 +1206,128 @@ X 1
         assert_eq!(rebuilt, new);
     }
 
+    /// Replays `records` and returns the layout (start, end, perms) after each snapshot.
+    fn layouts(records: &[Record]) -> Vec<Vec<(u64, u64, String)>> {
+        let mut now: BTreeMap<u64, SnapshotVma> = BTreeMap::new();
+        let mut out = Vec::new();
+        for record in records {
+            match record {
+                Record::Snapshot { vmas, .. } => {
+                    now = vmas.iter().map(|v| (v.start, v.clone())).collect();
+                }
+                Record::Delta { windows, .. } => {
+                    for w in windows {
+                        now.retain(|&start, _| start < w.start || start >= w.end);
+                        now.extend(w.vmas.iter().map(|v| (v.start, v.clone())));
+                    }
+                }
+                _ => continue,
+            }
+            out.push(now.values().map(|v| (v.start, v.end, v.perms())).collect());
+        }
+        out
+    }
+
+    /// Reading each call's VMAs with queries (R8) gives the layouts whole reads give, after
+    /// merges with both neighbours, splits, unmaps and a grown break, with fewer `smaps`
+    /// reads.
+    #[test]
+    fn queries_give_the_layouts_of_whole_reads() {
+        let steps: [(Entry, u64, &str); 5] = [
+            // An mmap that fills the hole between two VMAs it merges with.
+            (
+                Entry {
+                    nr: nr::MMAP,
+                    args: [0x5000, 0x1000, 3, 0x32, u64::MAX, 0],
+                },
+                0x5000,
+                "4000-7000 rw-p 00000000 00:00 0 \n",
+            ),
+            // An munmap in the middle: a split.
+            (
+                Entry {
+                    nr: nr::MUNMAP,
+                    args: [0x5000, 0x1000, 0, 0, 0, 0],
+                },
+                0,
+                "4000-5000 rw-p 00000000 00:00 0 \n6000-7000 rw-p 00000000 00:00 0 \n",
+            ),
+            // An mprotect of one page: three VMAs.
+            (
+                Entry {
+                    nr: nr::MPROTECT,
+                    args: [0x6000, 0x1000, 1, 0, 0, 0],
+                },
+                0,
+                "4000-5000 rw-p 00000000 00:00 0 \n6000-7000 r--p 00000000 00:00 0 \n",
+            ),
+            // brk(NULL), then a brk that grows the heap.
+            (
+                Entry {
+                    nr: nr::BRK,
+                    args: [0; 6],
+                },
+                0x9000,
+                "4000-5000 rw-p 00000000 00:00 0 \n6000-7000 r--p 00000000 00:00 0 \n",
+            ),
+            (
+                Entry {
+                    nr: nr::BRK,
+                    args: [0xb000, 0, 0, 0, 0, 0],
+                },
+                0xb000,
+                "4000-5000 rw-p 00000000 00:00 0 \n6000-7000 r--p 00000000 00:00 0 \n\
+                 8000-b000 rw-p 00000000 00:00 0 [heap]\n",
+            ),
+        ];
+        let run = |queries: bool| {
+            let mut proc = FakeProc {
+                queries,
+                ..FakeProc::default()
+            };
+            proc.mm_of.insert(1, 1);
+            proc.layouts.insert(
+                1,
+                format!(
+                    "{START}4000-5000 rw-p 00000000 00:00 0 \n6000-7000 rw-p 00000000 00:00 0 \n\
+                     8000-9000 rw-p 00000000 00:00 0 [heap]\n"
+                ),
+            );
+            let mut rec = Recorder::default();
+            rec.exec(1, 1, "prog", &mut proc);
+            for (entry, ret, after) in &steps {
+                rec.entry(1, *entry);
+                let layout = if after.contains("[heap]") {
+                    format!("{START}{after}")
+                } else {
+                    format!("{START}{after}8000-9000 rw-p 00000000 00:00 0 [heap]\n")
+                };
+                proc.layouts.insert(1, layout);
+                rec.exit_call(1, *ret, &mut proc);
+            }
+            let smaps = proc.reads;
+            let (records, stats) = rec.finish();
+            (layouts(&records), stats.queries, smaps)
+        };
+        let (whole, no_queries, whole_reads) = run(false);
+        let (queried, queries, query_reads) = run(true);
+        assert_eq!(queried, whole);
+        assert_eq!(whole.len(), 5, "{whole:?}");
+        assert_eq!(no_queries, 0);
+        assert!(queries > 0);
+        assert!(query_reads < whole_reads, "{query_reads} < {whole_reads}");
+    }
+
     /// The VMA lookup for an address finds the VMA that holds it, or none in a gap.
     #[test]
     fn file_lookup_by_address() {
         let mut files = FileTable::default();
         let mut records = Vec::new();
-        let vmas: Vec<SnapshotVma> =
+        let vmas: BTreeMap<u64, SnapshotVma> =
             parse_smaps("1000-2000 r--p 00000000 fe:00 1 /a\n3000-4000 rw-p 00000000 00:00 0 \n")
                 .iter()
                 .map(|v| v.to_snapshot(&mut files, &mut records))
+                .map(|v| (v.start, v))
                 .collect();
         assert_eq!(file_at(&vmas, 0x1000), Some(crate::format::FileId(1)));
         assert_eq!(file_at(&vmas, 0x1fff), Some(crate::format::FileId(1)));

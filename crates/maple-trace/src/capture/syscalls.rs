@@ -130,12 +130,11 @@ impl Entry {
 }
 
 impl Entry {
-    /// Whether the call may change the flags of a VMA while its `/proc/PID/maps` line stays
-    /// the same: `madvise` with advice that is not page-only, the `mlock` family, `mseal`,
-    /// `MAP_FIXED` mappings (which may replace a mapping with one that looks the same),
-    /// `mremap` with `MREMAP_DONTUNMAP` (the old VMA loses `VM_LOCKED`),
-    /// `remap_file_pages` and `pkey_mprotect` (a VMA's key shows only in `smaps`). Every other
-    /// layout-changing call shows its effect in `maps`.
+    /// Whether the call may change the flags of a VMA in place while its `/proc/PID/maps`
+    /// line stays the same: `madvise` with advice that is not page-only, the `mlock` family,
+    /// `mseal`, `remap_file_pages` and `pkey_mprotect` (a VMA's key shows only in `smaps`).
+    /// [`Entry::replaces_mappings`] names the calls that may do so by making a new VMA that
+    /// looks like the old; every other layout-changing call shows its effect in `maps`.
     pub(crate) fn may_change_flags(&self) -> bool {
         match self.nr {
             nr::MADVISE => self.class() == Class::ChangesLayout,
@@ -147,8 +146,18 @@ impl Entry {
             | nr::MSEAL
             | nr::REMAP_FILE_PAGES
             | nr::PKEY_MPROTECT => true,
+            _ => false,
+        }
+    }
+
+    /// Whether the call may replace mappings with ones that look the same in
+    /// `/proc/TID/maps` but differ in their flags: a `MAP_FIXED` mmap over a mapping of the
+    /// same range and protection, an `mremap` with `MREMAP_FIXED` (over whatever was at the
+    /// target) or `MREMAP_DONTUNMAP` (the old VMA loses `VM_LOCKED`).
+    pub(crate) fn replaces_mappings(&self) -> bool {
+        match self.nr {
             nr::MMAP => low32(self.args[3]) & MapFlags::FIXED != 0,
-            nr::MREMAP => low32(self.args[3]) & RemapFlags::DONTUNMAP != 0,
+            nr::MREMAP => low32(self.args[3]) & (RemapFlags::FIXED | RemapFlags::DONTUNMAP) != 0,
             _ => false,
         }
     }
@@ -484,10 +493,13 @@ mod tests {
         assert!(flags(nr::MADVISE, [0, 0, 10, 0, 0, 0]));
         assert!(!flags(nr::MADVISE, [0, 0, 4, 0, 0, 0]));
         assert!(flags(nr::MLOCK, [0; 6]));
-        assert!(flags(nr::MMAP, [0, 0, 3, 0x32, 0, 0]));
-        assert!(!flags(nr::MMAP, [0, 0, 3, 0x22, 0, 0]));
-        assert!(flags(nr::MREMAP, [0, 0, 0, 5, 0, 0]));
-        assert!(!flags(nr::MREMAP, [0, 0, 0, 1, 0, 0]));
+        let replaces = |nr, args| entry(nr, args).replaces_mappings();
+        assert!(replaces(nr::MMAP, [0, 0, 3, 0x32, 0, 0]));
+        assert!(!replaces(nr::MMAP, [0, 0, 3, 0x22, 0, 0]));
+        assert!(replaces(nr::MREMAP, [0, 0, 0, 5, 0, 0]));
+        assert!(replaces(nr::MREMAP, [0, 0, 0, 3, 0, 0]));
+        assert!(!replaces(nr::MREMAP, [0, 0, 0, 1, 0, 0]));
+        assert!(!flags(nr::MMAP, [0, 0, 3, 0x32, 0, 0]));
         assert!(!flags(nr::MUNMAP, [0; 6]));
         assert!(!flags(nr::MPROTECT, [0; 6]));
         assert!(flags(nr::PKEY_MPROTECT, [0; 6]));

@@ -22,7 +22,8 @@ use super::layout::{FileKey, base_name};
 use super::recorder::{Proc, Recorder};
 use super::syscalls::{CLONE_THREAD, CLONE_VFORK, CLONE_VM, Entry, SIGCHLD, nr};
 use super::{Capture, CaptureError, CaptureOutcome, ExitStatus, Progress, Sink, permission};
-use crate::format::{Header, OpenMode, Record, Trace};
+use crate::format::{Header, OpenMode, Record, SpaceId, Trace};
+use maple_procmap::{Maps, MapsVma, QueryError};
 
 /// The shell line that starts the program: stop, wait to be traced, then exec `$0 "$@"`.
 const START_SCRIPT: &str = r#"kill -STOP $$; exec "$0" "$@""#;
@@ -285,7 +286,7 @@ impl Tracer {
             tasks,
             early: HashSet::new(),
             recorder: Recorder::default(),
-            proc: ProcFs,
+            proc: ProcFs::default(),
             root,
             root_status: None,
             exec_seen: false,
@@ -643,9 +644,44 @@ fn read_u64(tid: i32, addr: u64) -> Option<u64> {
 
 /// The recorder's window on real processes, through `/proc`.
 #[derive(Debug, Default)]
-struct ProcFs;
+struct ProcFs {
+    /// Each space's `/proc/PID/maps`, open for VMA queries.
+    queries: HashMap<SpaceId, Maps>,
+    /// Whether the kernel has VMA queries: `None` until the first one is tried.
+    supported: Option<bool>,
+}
 
 impl Proc for ProcFs {
+    fn open_queries(&mut self, space: SpaceId, tid: i32) -> bool {
+        if self.supported == Some(false) {
+            return false;
+        }
+        let Ok(maps) = Maps::open(tid) else {
+            return false;
+        };
+        if self.supported.is_none() {
+            // Ask once for the lowest VMA: kernels before 6.11 refuse the ioctl.
+            let works = !matches!(maps.query(0), Err(QueryError::Unsupported));
+            self.supported = Some(works);
+            if !works {
+                return false;
+            }
+        }
+        self.queries.insert(space, maps);
+        true
+    }
+
+    fn close_queries(&mut self, space: SpaceId) {
+        self.queries.remove(&space);
+    }
+
+    fn query(&mut self, space: SpaceId, addr: u64) -> Result<Option<MapsVma>, QueryError> {
+        self.queries
+            .get(&space)
+            .ok_or(QueryError::Gone)?
+            .query(addr)
+    }
+
     fn smaps(&mut self, tid: i32) -> Option<String> {
         std::fs::read_to_string(format!("/proc/{tid}/smaps")).ok()
     }

@@ -47,6 +47,10 @@ pub(crate) const COMPARED_FLAGS: &[([u8; 2], u64)] = &[
 /// `/proc/PID/smaps` shows as `ProtectionKey:` rather than as mnemonics.
 pub(crate) const PKEY_BITS: u64 = 0xf << 32;
 
+/// The bits a VMA shows without its `VmFlags` (a maps line): read, write, exec and
+/// VM_MAYSHARE (`s`).
+pub(crate) const MAPS_BITS: u64 = 0x87;
+
 /// The bits of [`COMPARED_FLAGS`] and the protection key.
 pub(crate) fn compared_mask() -> u64 {
     COMPARED_FLAGS
@@ -103,8 +107,10 @@ impl Shape {
     pub(crate) fn of_snapshot(vma: &SnapshotVma, mask: u64) -> Shape {
         let mut flags = flags_of(vma);
         if vma.flags.is_empty() {
+            // A maps line's `s` is VM_MAYSHARE: a shared mapping of a read-only file has no
+            // VM_SHARED.
             flags = u64::from(vma.read) | u64::from(vma.write) << 1 | u64::from(vma.exec) << 2;
-            flags |= u64::from(vma.shared) << 3;
+            flags |= u64::from(vma.shared) << 7;
         }
         let (file, name) = match &vma.backing {
             Backing::Anon => (None, None),

@@ -914,7 +914,7 @@ impl<'t, I: VmaIndex + TreeStats> Replayer<'t, I> {
             return Ok(());
         };
         // Where the model may have changed: the op's ranges (and the VMAs around them).
-        match (touched(op, brk_before, s.mm.current_brk()), &mut s.dirty) {
+        match (op.ranges(Some(brk_before)), &mut s.dirty) {
             (Some(ranges), Some(dirty)) => dirty.extend(ranges),
             (Some(ranges), dirty @ None) if s.unjudged == 1 => *dirty = Some(ranges),
             (_, dirty) => *dirty = None,
@@ -1304,34 +1304,29 @@ impl<'t, I: VmaIndex + TreeStats> Replayer<'t, I> {
         let task_top = self.config.task_size + 0x1000;
         let mut ours = Vec::new();
         let mut vmas: Vec<SnapshotVma> = Vec::new();
+        let mut kernel: Vec<Shape> = Vec::new();
         for (lo, hi) in self.compared_ranges(space, region) {
-            vmas.extend(
-                self.spaces[&space]
-                    .kernel
-                    .range(lo, hi)
-                    .into_iter()
-                    .filter(|v| v.end <= task_top)
-                    .cloned(),
-            );
-            ours.extend(self.model_shapes(space, lo, hi));
-        }
-        let kernel: Vec<Shape> = vmas
-            .iter()
-            .map(|v| Shape::of_snapshot(v, self.flag_mask))
-            .collect();
-        // A kernel VMA without `VmFlags` (read without smaps) shows its access and shared
-        // bits only: compare the model's VMAs over it on those alone.
-        let mut k = 0;
-        for o in &mut ours {
-            while k < vmas.len() && vmas[k].end <= o.start {
-                k += 1;
-            }
-            if vmas
-                .get(k)
-                .is_some_and(|v| v.start <= o.start && v.flags.is_empty())
-            {
-                o.flags &= 0xf;
-            }
+            let found: Vec<SnapshotVma> = self.spaces[&space]
+                .kernel
+                .range(lo, hi)
+                .into_iter()
+                .filter(|v| v.end <= task_top)
+                .cloned()
+                .collect();
+            // A kernel VMA read without `smaps` shows what a maps line shows (access bits and
+            // VM_MAYSHARE): around it, both sides are compared on those alone, so that a
+            // neighbour with `VmFlags` does not look different for lack of them.
+            let mask = if found.iter().any(|v| v.flags.is_empty()) {
+                compare::MAPS_BITS
+            } else {
+                self.flag_mask
+            };
+            kernel.extend(found.iter().map(|v| Shape::of_snapshot(v, mask)));
+            vmas.extend(found);
+            ours.extend(self.model_shapes(space, lo, hi).into_iter().map(|mut o| {
+                o.flags &= mask;
+                o
+            }));
         }
         let excuse = self.spaces[&space].excuse;
         let mut bad = false;
@@ -1559,47 +1554,6 @@ struct Neighbour {
     file: Option<MmFileId>,
     pgoff: u64,
     anon: Option<AnonVma>,
-}
-
-/// The address ranges an op may have changed in the model (before widening to the VMAs
-/// around them), given the break before and after it; `None` when it may have changed any.
-fn touched(op: &Op, brk_before: u64, brk_after: u64) -> Option<Vec<(u64, u64)>> {
-    let span = |addr: u64, len: u64| (addr, addr.saturating_add(len.max(1)));
-    Some(match op {
-        Op::Mmap { addr, len, ret, .. } => match ret {
-            Ok(at) => vec![span(*at, *len)],
-            Err(_) => vec![span(*addr, *len)],
-        },
-        Op::Munmap { addr, len, .. }
-        | Op::Mprotect { addr, len, .. }
-        | Op::Madvise { addr, len, .. } => vec![span(*addr, *len)],
-        Op::Mremap {
-            old_addr,
-            old_len,
-            new_len,
-            ret,
-            ..
-        } => {
-            let mut out = vec![span(*old_addr, (*old_len).max(*new_len))];
-            if let Ok(at) = ret {
-                out.push(span(*at, *new_len));
-            }
-            out
-        }
-        Op::Brk { .. } => vec![(brk_before.min(brk_after), brk_before.max(brk_after))],
-        Op::Other { call, args, .. } => match call {
-            OtherCall::Mlock
-            | OtherCall::Mlock2
-            | OtherCall::Munlock
-            | OtherCall::Mseal
-            | OtherCall::Mbind
-            | OtherCall::RemapFilePages
-            | OtherCall::SetVmaName
-            | OtherCall::SetMempolicyHomeNode => vec![span(args[0], args[1])],
-            _ => return None,
-        },
-        Op::NewSpace { .. } | Op::Fork { .. } | Op::Exit => return None,
-    })
 }
 
 fn op_result(op: &Op) -> Option<SysResult> {
