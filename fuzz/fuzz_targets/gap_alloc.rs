@@ -89,7 +89,7 @@ fuzz_target!(|ops: Vec<Op>| {
     let got: Vec<_> = tree
         .read()
         .iter()
-        .map(|(r, v)| (r.first(), r.last(), u64::from(v)))
+        .map(|(r, v)| (r.first(), r.last(), u64::from(*v)))
         .collect();
     assert_eq!(got, model.entries());
 });

@@ -89,14 +89,14 @@ fuzz_target!(|input: Input| {
                     let (s, l) = (start.get(), limit.get());
                     let got = w
                         .find(s..=l)
-                        .map(|(r, v)| (r.first(), r.last(), u64::from(v)));
+                        .map(|(r, v)| (r.first(), r.last(), u64::from(*v)));
                     assert_eq!(got, model.find(s, l));
                 }
                 Op::FindRev { start, min } => {
                     let (s, m) = (start.get(), min.get());
                     let got = w
                         .find_rev(m..=s)
-                        .map(|(r, v)| (r.first(), r.last(), u64::from(v)));
+                        .map(|(r, v)| (r.first(), r.last(), u64::from(*v)));
                     assert_eq!(got, model.find_rev(s, m));
                 }
                 Op::Full { value } => {
@@ -109,7 +109,7 @@ fuzz_target!(|input: Input| {
         let guard = tree.read();
         let got: Vec<_> = guard
             .iter()
-            .map(|(r, v)| (r.first(), r.last(), u64::from(v)))
+            .map(|(r, v)| (r.first(), r.last(), u64::from(*v)))
             .collect();
         assert_eq!(got, model.entries());
     }

@@ -63,7 +63,7 @@ impl Shared for SharedMaple {
 
     #[inline]
     fn read(&self, index: u64) -> Option<u32> {
-        self.0.read().get(index)
+        self.0.read().get(index).map(|v| *v)
     }
 
     fn store(&self, first: u64, last: u64, value: u32) {

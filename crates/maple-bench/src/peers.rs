@@ -82,7 +82,7 @@ impl Peer for Maple {
 
     #[inline]
     fn get(&mut self, index: u64) -> Option<u32> {
-        self.0.exclusive().get(index)
+        self.0.exclusive().get(index).map(|v| *v)
     }
 
     #[inline]
@@ -94,7 +94,7 @@ impl Peer for Maple {
         self.0
             .exclusive()
             .iter()
-            .fold((0, 0), |(n, s), (_, v)| (n + 1, s + u64::from(v)))
+            .fold((0, 0), |(n, s), (_, v)| (n + 1, s + u64::from(*v)))
     }
 
     #[inline]
@@ -123,7 +123,7 @@ impl Peer for Maple {
         self.0
             .exclusive()
             .iter()
-            .map(|(r, v)| (r.first(), r.last(), v))
+            .map(|(r, v)| (r.first(), r.last(), *v))
             .collect()
     }
 }

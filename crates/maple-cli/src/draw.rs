@@ -865,9 +865,8 @@ mod tests {
     /// Values, titles and indices with `<`, `&` and quotes are escaped.
     #[test]
     fn text_is_escaped() {
-        let tree: MapleTree<Box<String>> = MapleTree::new();
-        tree.insert_range(1..=2, Box::new("<script>&\"x\"'".into()))
-            .unwrap();
+        let tree: MapleTree<String> = MapleTree::new();
+        tree.insert_range(1..=2, "<script>&\"x\"'".into()).unwrap();
         let layout = tree.layout(|s: &String| s.clone());
         let options = DrawOptions {
             title: Some("a < b & c".into()),
@@ -884,8 +883,8 @@ mod tests {
     /// Long labels are cut so that boxes keep a sane width.
     #[test]
     fn long_labels_are_cut() {
-        let tree: MapleTree<Box<String>> = MapleTree::new();
-        tree.insert_range(1..=2, Box::new("x".repeat(500))).unwrap();
+        let tree: MapleTree<String> = MapleTree::new();
+        tree.insert_range(1..=2, "x".repeat(500)).unwrap();
         let picture = svg(
             &tree.layout(|s: &String| s.clone()),
             &DrawOptions::default(),

@@ -3,13 +3,10 @@
 //!
 //! The format is described in the [crate docs](crate) and in [`FORMAT`].
 //!
-//! Values are `u64`s stored as `Arc<u64>`: the tree's slots are word-sized and reserve 0 for
-//! "empty", so a full-range `u64` needs a pointer, and an `Arc` makes the clone that a store
-//! splitting an entry needs a reference-count increment.
+//! Values are `u64`s, which the tree keeps inline in their slots when they fit in 63 bits.
 
 use std::fmt;
 use std::io::{self, BufRead, BufWriter, Write};
-use std::sync::Arc;
 
 use maple_tree::{ClearError, GapError, GapRequest, InsertErrorKind, MapleTree, StoreErrorKind};
 
@@ -18,7 +15,7 @@ use maple_tree::{ClearError, GapError, GapRequest, InsertErrorKind, MapleTree, S
 pub const FORMAT: &str = include_str!("format.txt");
 
 /// What a script's tree holds.
-type Tree = MapleTree<Arc<u64>>;
+type Tree = MapleTree<u64>;
 
 /// The kind of tree a script runs against, chosen by a `tree` line.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -464,9 +461,9 @@ pub fn run<R: BufRead, W: Write>(mut input: R, output: W) -> Result<(), Error> {
 /// let tree = maple_cli::script::final_tree(&b"tree range\nS 10 19 7\nE 10\nS 30 39\n"[..]).unwrap();
 /// assert!(!tree.is_alloc());
 /// assert_eq!(tree.len(), 1);
-/// assert_eq!(tree.get(35).as_deref(), Some(&30));
+/// assert_eq!(tree.get(35), Some(30));
 /// ```
-pub fn final_tree<R: BufRead>(mut input: R) -> Result<MapleTree<Arc<u64>>, Error> {
+pub fn final_tree<R: BufRead>(mut input: R) -> Result<MapleTree<u64>, Error> {
     let mut tree = None;
     run_lines(&mut input, &mut io::sink(), &mut tree)?;
     Ok(tree.unwrap_or_else(|| TreeKind::default().new_tree()))
@@ -517,7 +514,7 @@ impl From<io::Error> for Fault {
 /// The writer every write of a script goes through. A script owns its tree and no reader
 /// runs beside it, so it writes in exclusive mode: nodes are rewritten in place and freed at
 /// once.
-fn writer(tree: &mut Tree) -> maple_tree::WriteGuard<'_, Arc<u64>> {
+fn writer(tree: &mut Tree) -> maple_tree::WriteGuard<'_, u64> {
     tree.exclusive()
 }
 
@@ -525,8 +522,7 @@ fn writer(tree: &mut Tree) -> maple_tree::WriteGuard<'_, Arc<u64>> {
 fn apply<W: Write>(tree: &mut Tree, op: Op, out: &mut W) -> Result<(), Fault> {
     match op {
         Op::Store { first, last, value } => {
-            if let Err(e) = writer(tree).store_range(first..=last, Arc::new(value.unwrap_or(first)))
-            {
+            if let Err(e) = writer(tree).store_range(first..=last, value.unwrap_or(first)) {
                 match e.kind() {
                     StoreErrorKind::InvalidRange => writeln!(out, "invalid")?,
                     _ => return Err(Fault::Tree(e.to_string())),
@@ -539,7 +535,7 @@ fn apply<W: Write>(tree: &mut Tree, op: Op, out: &mut W) -> Result<(), Fault> {
             Err(e) => return Err(Fault::Tree(e.to_string())),
         },
         Op::Insert { first, last, value } => {
-            match writer(tree).insert_range(first..=last, Arc::new(value.unwrap_or(first))) {
+            match writer(tree).insert_range(first..=last, value.unwrap_or(first)) {
                 Ok(()) => writeln!(out, "ok")?,
                 Err(e) => match e.kind() {
                     InsertErrorKind::Occupied => writeln!(out, "occupied")?,
@@ -627,7 +623,7 @@ fn alloc<W: Write>(
             "the gap search returned {start}, where {size} indices do not fit"
         )));
     };
-    match w.insert_range(start..=last, Arc::new(value.unwrap_or(start))) {
+    match w.insert_range(start..=last, value.unwrap_or(start)) {
         Ok(()) => Ok(writeln!(out, "{start}")?),
         Err(e) => Err(Fault::Tree(format!(
             "the gap search returned {start}, but inserting [{start}, {last}] failed: {e}"
@@ -636,7 +632,10 @@ fn alloc<W: Write>(
 }
 
 /// Prints an entry as `first last value`, or `none`.
-fn print_entry<W: Write>(out: &mut W, entry: Option<(maple_tree::Range, &u64)>) -> io::Result<()> {
+fn print_entry<W: Write>(
+    out: &mut W,
+    entry: Option<(maple_tree::Range, maple_tree::Ref<'_, u64>)>,
+) -> io::Result<()> {
     match entry {
         Some((range, value)) => writeln!(out, "{} {} {value}", range.first(), range.last()),
         None => writeln!(out, "none"),

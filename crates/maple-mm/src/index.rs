@@ -421,17 +421,17 @@ impl VmaIndex for MapleIndex {
 
     fn lookup(&self, addr: u64) -> Option<IndexEntry> {
         let guard = self.tree.read();
-        guard.get_range(addr).map(|(r, id)| entry_of(r, id))
+        guard.get_range(addr).map(|(r, id)| entry_of(r, *id))
     }
 
     fn find(&self, addr: u64, limit: u64) -> Option<IndexEntry> {
         let guard = self.tree.read();
-        guard.find(addr..=limit).map(|(r, id)| entry_of(r, id))
+        guard.find(addr..=limit).map(|(r, id)| entry_of(r, *id))
     }
 
     fn find_rev(&self, addr: u64, min: u64) -> Option<IndexEntry> {
         let guard = self.tree.read();
-        guard.find_rev(min..=addr).map(|(r, id)| entry_of(r, id))
+        guard.find_rev(min..=addr).map(|(r, id)| entry_of(r, *id))
     }
 
     fn collect(&self, start: u64, end: u64, out: &mut Vec<IndexEntry>) {
@@ -439,7 +439,7 @@ impl VmaIndex for MapleIndex {
             return;
         }
         let guard = self.tree.read();
-        out.extend(guard.range(start..end).map(|(r, id)| entry_of(r, id)));
+        out.extend(guard.range(start..end).map(|(r, id)| entry_of(r, *id)));
     }
 
     fn neighbourhood(&self, start: u64, end: u64, out: &mut Vec<IndexEntry>) {
@@ -454,14 +454,14 @@ impl VmaIndex for MapleIndex {
                 if found.last() >= start
                     && let Some((before, before_id)) = cursor.prev(0)
                 {
-                    out.push(entry_of(before, before_id));
+                    out.push(entry_of(before, *before_id));
                 }
-                out.push(entry_of(found, id));
+                out.push(entry_of(found, *id));
                 while let Some((range, id)) = cursor.next(u64::MAX) {
                     if range.first() <= found.first() {
                         continue;
                     }
-                    out.push(entry_of(range, id));
+                    out.push(entry_of(range, *id));
                     if range.first() >= end {
                         break;
                     }
@@ -470,7 +470,7 @@ impl VmaIndex for MapleIndex {
             None => {
                 let mut cursor = guard.cursor(start);
                 while let Some((range, id)) = cursor.find(u64::MAX) {
-                    out.push(entry_of(range, id));
+                    out.push(entry_of(range, *id));
                     if range.first() >= end {
                         break;
                     }

@@ -48,7 +48,12 @@ fn one<S: Structure>(g: &mut BenchmarkGroup<'_, WallTime>, present: &[u64], size
             let ops = s.ops();
             for &size in sizes {
                 let want = expected_gap(Pattern::Gapped, present, size);
-                assert_eq!(ops.find_gap(size), want, "{}: wrong gap of {size}", S::NAME);
+                assert_eq!(
+                    ops.first_gap(size),
+                    want,
+                    "{}: wrong gap of {size}",
+                    S::NAME
+                );
             }
             drop(ops);
             s

@@ -169,7 +169,7 @@ pub(crate) trait RangeOps {
     /// Number of entries and sum of values, by an in-order walk over every entry.
     fn count_and_sum(&self) -> (u64, u64);
     /// The lowest start of a free run of `size` indices.
-    fn find_gap(&self, size: u64) -> Option<u64>;
+    fn first_gap(&self, size: u64) -> Option<u64>;
 }
 
 /// A structure under test.
@@ -221,7 +221,7 @@ impl RangeOps for WriteGuard<'_, u32> {
 
     #[inline]
     fn get(&self, index: u64) -> Option<u32> {
-        WriteGuard::get(self, index)
+        WriteGuard::get(self, index).map(|v| *v)
     }
 
     #[inline]
@@ -232,11 +232,11 @@ impl RangeOps for WriteGuard<'_, u32> {
     #[inline]
     fn count_and_sum(&self) -> (u64, u64) {
         self.iter()
-            .fold((0, 0), |(n, s), (_, v)| (n + 1, s + u64::from(v)))
+            .fold((0, 0), |(n, s), (_, v)| (n + 1, s + u64::from(*v)))
     }
 
     #[inline]
-    fn find_gap(&self, size: u64) -> Option<u64> {
+    fn first_gap(&self, size: u64) -> Option<u64> {
         self.find_gap_for(GapRequest::new(0..=u64::MAX, size)).ok()
     }
 }
@@ -306,7 +306,7 @@ impl RangeOps for &mut RangeMap {
 
     /// A linear scan: walk the entries in order and return the first hole that fits.
     #[inline]
-    fn find_gap(&self, size: u64) -> Option<u64> {
+    fn first_gap(&self, size: u64) -> Option<u64> {
         let mut free = 0u64; // first index not covered by the entries walked so far
         for (&first, &(last, _)) in &self.0 {
             if first - free >= size {
@@ -399,7 +399,7 @@ pub(crate) fn find_gaps(ops: &impl RangeOps, sizes: &[u64]) -> (u64, u64) {
     let mut found = 0;
     let mut sum = 0u64;
     for &size in sizes {
-        if let Some(start) = black_box(ops.find_gap(black_box(size))) {
+        if let Some(start) = black_box(ops.first_gap(black_box(size))) {
             found += 1;
             sum = sum.wrapping_add(start);
         }

@@ -334,7 +334,7 @@ fn run_timings(cfg: &Config) -> Vec<Row> {
             let mut expected = (0, 0u64);
             for &size in &sizes {
                 let want = expected_gap(Pattern::Gapped, &present, size);
-                let (m, b) = (m_ops.find_gap(size), b_ops.find_gap(size));
+                let (m, b) = (m_ops.first_gap(size), b_ops.first_gap(size));
                 if m != want || b != want {
                     mismatch(
                         &format!("{workload} n={label} size {size}"),
@@ -699,7 +699,7 @@ fn whole_tree(n: u64, reps: usize) -> (f64, f64, f64, f64) {
             let guard = source.read();
             let mut w = again.exclusive();
             for (range, value) in guard.iter() {
-                if w.insert_range(range.first()..=range.last(), value).is_err() {
+                if w.insert_range(range, *value).is_err() {
                     mismatch("re-insert", "an insert failed");
                 }
             }
@@ -782,7 +782,7 @@ fn erase_paths(order: &[u64], reps: usize) -> (f64, f64) {
 /// bytes per entry of the finished tree: its node pool plus the values' own allocations. In RCU
 /// mode every insert goes through the convenience method, which takes the lock and pins for that
 /// one operation, as concurrent users do.
-fn value_cost<T: maple_tree::Entry>(
+fn value_cost<T: Send + 'static>(
     order: &[u64],
     reps: usize,
     make: impl Fn(u64) -> T,

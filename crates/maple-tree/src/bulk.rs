@@ -9,7 +9,7 @@ use core::marker::PhantomData;
 use core::num::NonZeroUsize;
 
 use crate::error::OutOfMemory;
-use crate::node::entry::{Entry, Values};
+use crate::node::entry::Values;
 use crate::node::{NodeKind, NodeRef};
 use crate::rcu::Guard;
 use crate::root::Core;
@@ -17,7 +17,7 @@ use crate::validate::count_nodes;
 use crate::write::Writer;
 use crate::write::big_node::{self, Item};
 
-impl<'a, T: Entry + Clone> Writer<'a, T> {
+impl<'a, T: Clone + 'static> Writer<'a, T> {
     /// Fills this (empty) tree with a node-by-node copy of `src`, cloning every value.
     ///
     /// The copy is reachable from this tree's root at every step, and its slots hold nothing but
@@ -57,7 +57,7 @@ impl<'a, T: Entry + Clone> Writer<'a, T> {
     }
 }
 
-impl<'a, T: Entry> Writer<'a, T> {
+impl<'a, T: 'static> Writer<'a, T> {
     /// Fills this (empty) tree with `items`: leaf slots covering `[0, u64::MAX]` in order, as
     /// full as the node rules allow (the kernel's bulk mode), then each level above.
     ///
@@ -122,13 +122,13 @@ impl<'a, T: Entry> Writer<'a, T> {
 /// Entries taken from the caller of a bulk load, as leaf slots covering `[0, u64::MAX]` in
 /// order, that are not in the tree yet: their values are dropped with it unless the load
 /// [takes](Staged::loaded) them, so a load that fails or unwinds half way leaks nothing.
-pub(crate) struct Staged<T: Entry> {
+pub(crate) struct Staged<T: 'static> {
     items: Vec<Item>,
     values: usize,
     entries: PhantomData<T>,
 }
 
-impl<T: Entry> Default for Staged<T> {
+impl<T: 'static> Default for Staged<T> {
     fn default() -> Self {
         Self {
             items: Vec::new(),
@@ -138,14 +138,14 @@ impl<T: Entry> Default for Staged<T> {
     }
 }
 
-impl<T: Entry> Staged<T> {
+impl<T: 'static> Staged<T> {
     /// Appends a slot ending at `pivot`, holding `value` or nothing.
     pub(crate) fn push(&mut self, pivot: u64, value: Option<T>) {
         self.items.reserve(1);
         self.values += usize::from(value.is_some());
         self.items.push(Item {
             pivot,
-            word: value.map_or(0, |v| v.into_raw().get()),
+            word: value.map_or(0, |v| Values::<T>::into_word(v).get()),
             gap: 0,
         });
     }
@@ -165,7 +165,7 @@ impl<T: Entry> Staged<T> {
     }
 }
 
-impl<T: Entry> Drop for Staged<T> {
+impl<T: 'static> Drop for Staged<T> {
     fn drop(&mut self) {
         for item in self.items.drain(..) {
             if let Some(word) = NonZeroUsize::new(item.word) {

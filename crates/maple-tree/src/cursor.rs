@@ -13,7 +13,7 @@ use core::marker::PhantomData;
 use core::num::NonZeroUsize;
 use core::ops::{Bound, RangeBounds};
 
-use crate::node::entry::{Entry, Values};
+use crate::node::entry::{Ref, Values};
 use crate::range::Range;
 use crate::rcu::Guard;
 use crate::root::Core;
@@ -57,15 +57,15 @@ pub enum CursorState {
 /// let guard = tree.read();
 /// let mut cursor = guard.cursor(250);
 /// // The first find returns the entry containing the index, or the next one.
-/// assert_eq!(cursor.find(u64::MAX).map(|(r, v)| (r.first(), v)), Some((300, 3)));
-/// assert_eq!(cursor.next(u64::MAX).map(|(r, v)| (r.first(), v)), Some((400, 4)));
-/// assert_eq!(cursor.prev(0).map(|(r, v)| (r.first(), v)), Some((300, 3)));
+/// assert_eq!(cursor.find(u64::MAX).map(|(r, v)| (r.first(), *v)), Some((300, 3)));
+/// assert_eq!(cursor.next(u64::MAX).map(|(r, v)| (r.first(), *v)), Some((400, 4)));
+/// assert_eq!(cursor.prev(0).map(|(r, v)| (r.first(), *v)), Some((300, 3)));
 /// ```
 ///
 /// Linux: `struct ma_state`.
 #[doc(alias = "ma_state")]
 #[doc(alias = "MA_STATE")]
-pub struct Cursor<'g, T: Entry> {
+pub struct Cursor<'g, T: 'static> {
     core: &'g Core,
     guard: &'g Guard,
     path: Path<'g>,
@@ -75,7 +75,7 @@ pub struct Cursor<'g, T: Entry> {
     values: PhantomData<fn() -> T>,
 }
 
-impl<T: Entry> core::fmt::Debug for Cursor<'_, T> {
+impl<T: 'static> core::fmt::Debug for Cursor<'_, T> {
     fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
         f.debug_struct("Cursor")
             .field("index", &self.index)
@@ -87,9 +87,9 @@ impl<T: Entry> core::fmt::Debug for Cursor<'_, T> {
 }
 
 /// An entry as a cursor or iterator yields it.
-pub(crate) type Found<'g, T> = (Range, <T as Entry>::Ref<'g>);
+pub(crate) type Found<'g, T> = (Range, Ref<'g, T>);
 
-impl<'g, T: Entry> Cursor<'g, T> {
+impl<'g, T: 'static> Cursor<'g, T> {
     pub(crate) fn new(core: &'g Core, guard: &'g Guard, index: u64) -> Self {
         Self {
             core,
@@ -160,7 +160,7 @@ impl<'g, T: Entry> Cursor<'g, T> {
     ///
     /// Linux: `mas_walk()`.
     #[doc(alias = "mas_walk")]
-    pub fn walk(&mut self) -> Option<T::Ref<'g>> {
+    pub fn walk(&mut self) -> Option<Ref<'g, T>> {
         self.walk_to(self.index);
         self.current().map(|(_, v)| v)
     }
@@ -288,7 +288,7 @@ impl<'g, T: Entry> Cursor<'g, T> {
     ///
     /// Linux: `mas_next_range()`.
     #[doc(alias = "mas_next_range")]
-    pub fn next_range(&mut self, limit: u64) -> Option<(Range, Option<T::Ref<'g>>)> {
+    pub fn next_range(&mut self, limit: u64) -> Option<(Range, Option<Ref<'g, T>>)> {
         self.step(limit, true)
     }
 
@@ -296,12 +296,12 @@ impl<'g, T: Entry> Cursor<'g, T> {
     ///
     /// Linux: `mas_prev_range()`.
     #[doc(alias = "mas_prev_range")]
-    pub fn prev_range(&mut self, min: u64) -> Option<(Range, Option<T::Ref<'g>>)> {
+    pub fn prev_range(&mut self, min: u64) -> Option<(Range, Option<Ref<'g, T>>)> {
         self.step(min, false)
     }
 
     /// One move forward (`forward`) or backward, stopping at `bound`.
-    fn step(&mut self, bound: u64, forward: bool) -> Option<(Range, Option<T::Ref<'g>>)> {
+    fn step(&mut self, bound: u64, forward: bool) -> Option<(Range, Option<Ref<'g, T>>)> {
         match self.state {
             CursorState::Start | CursorState::Empty => {
                 self.walk_to(self.index);
@@ -348,7 +348,7 @@ impl<'g, T: Entry> Cursor<'g, T> {
 
     /// Returns the range the cursor moved onto, unless it lies beyond `bound`; then the cursor
     /// stays on it in the overflow (or underflow) state.
-    fn arrive(&mut self, bound: u64, forward: bool) -> Option<(Range, Option<T::Ref<'g>>)> {
+    fn arrive(&mut self, bound: u64, forward: bool) -> Option<(Range, Option<Ref<'g, T>>)> {
         let beyond = if forward {
             self.index > bound
         } else {
@@ -435,7 +435,7 @@ impl<'g, T: Entry> Cursor<'g, T> {
         NonZeroUsize::new(leaf.node.slot(leaf.offset))
     }
 
-    fn current_range(&self) -> (Range, Option<T::Ref<'g>>) {
+    fn current_range(&self) -> (Range, Option<Ref<'g, T>>) {
         (self.range(), self.current_word().map(Values::<T>::borrow))
     }
 
@@ -458,7 +458,7 @@ impl<'g, T: Entry> Cursor<'g, T> {
 /// Linux: `mt_for_each()`, `mas_for_each()`.
 #[doc(alias = "mt_for_each")]
 #[doc(alias = "mas_for_each")]
-pub struct Iter<'g, T: Entry> {
+pub struct Iter<'g, T: 'static> {
     front: Cursor<'g, T>,
     back: Cursor<'g, T>,
     /// The lowest index not yet passed from the front.
@@ -471,7 +471,7 @@ pub struct Iter<'g, T: Entry> {
     done: bool,
 }
 
-impl<T: Entry> core::fmt::Debug for Iter<'_, T> {
+impl<T: 'static> core::fmt::Debug for Iter<'_, T> {
     fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
         f.debug_struct("Iter")
             .field("low", &self.low)
@@ -481,7 +481,7 @@ impl<T: Entry> core::fmt::Debug for Iter<'_, T> {
     }
 }
 
-impl<'g, T: Entry> Iter<'g, T> {
+impl<'g, T: 'static> Iter<'g, T> {
     pub(crate) fn new(core: &'g Core, guard: &'g Guard, bounds: impl RangeBounds<u64>) -> Self {
         let (low, high, empty) = resolve_bounds(&bounds);
         Self {
@@ -496,7 +496,7 @@ impl<'g, T: Entry> Iter<'g, T> {
     }
 }
 
-impl<T: Entry> Iter<'_, T> {
+impl<T: 'static> Iter<'_, T> {
     /// Keeps a range off the indices either end has already passed.
     ///
     /// Without concurrent writes this changes nothing. With them, a cursor that finds its node
@@ -534,7 +534,7 @@ pub(crate) fn resolve_bounds(bounds: &impl RangeBounds<u64>) -> (u64, u64, bool)
     (low, high, low_empty || high_empty || low > high)
 }
 
-impl<'g, T: Entry> Iterator for Iter<'g, T> {
+impl<'g, T: 'static> Iterator for Iter<'g, T> {
     type Item = Found<'g, T>;
 
     fn next(&mut self) -> Option<Self::Item> {
@@ -560,7 +560,7 @@ impl<'g, T: Entry> Iterator for Iter<'g, T> {
     }
 }
 
-impl<T: Entry> DoubleEndedIterator for Iter<'_, T> {
+impl<T: 'static> DoubleEndedIterator for Iter<'_, T> {
     fn next_back(&mut self) -> Option<Self::Item> {
         if self.done {
             return None;
@@ -584,4 +584,4 @@ impl<T: Entry> DoubleEndedIterator for Iter<'_, T> {
     }
 }
 
-impl<T: Entry> core::iter::FusedIterator for Iter<'_, T> {}
+impl<T: 'static> core::iter::FusedIterator for Iter<'_, T> {}

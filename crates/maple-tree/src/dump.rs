@@ -14,7 +14,7 @@ use core::fmt;
 use core::num::NonZeroUsize;
 
 use crate::node::NodeRef;
-use crate::node::entry::{Entry, Values};
+use crate::node::entry::Values;
 use crate::rcu;
 use crate::root::Core;
 use crate::validate::count_nodes;
@@ -31,8 +31,7 @@ pub enum DumpFormat {
 }
 
 /// Formats a value in a dump.
-pub type ValueFormatter<T> =
-    for<'a> fn(<T as Entry>::Ref<'a>, &mut fmt::Formatter<'_>) -> fmt::Result;
+pub type ValueFormatter<T> = for<'a> fn(&'a T, &mut fmt::Formatter<'_>) -> fmt::Result;
 
 /// A [`Display`](fmt::Display) view of a tree's nodes; see [`MapleTree::dump`](crate::MapleTree::dump).
 ///
@@ -52,13 +51,13 @@ pub type ValueFormatter<T> =
 /// assert!(text.contains("10-19: value 7"));
 /// assert!(text.contains("20-18446744073709551615: empty"));
 /// ```
-pub struct Dump<'t, T: Entry> {
+pub struct Dump<'t, T: 'static> {
     core: &'t Core,
     format: DumpFormat,
     value: Option<ValueFormatter<T>>,
 }
 
-impl<T: Entry> fmt::Debug for Dump<'_, T> {
+impl<T: 'static> fmt::Debug for Dump<'_, T> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Dump")
             .field("format", &self.format)
@@ -66,7 +65,7 @@ impl<T: Entry> fmt::Debug for Dump<'_, T> {
     }
 }
 
-impl<'t, T: Entry> Dump<'t, T> {
+impl<'t, T: 'static> Dump<'t, T> {
     pub(crate) fn new(core: &'t Core, format: DumpFormat) -> Self {
         Self {
             core,
@@ -121,7 +120,7 @@ impl<'t, T: Entry> Dump<'t, T> {
                     Some(word) => {
                         f.write_str(": ")?;
                         match self.value {
-                            Some(print) => print(Values::<T>::borrow(word), f)?,
+                            Some(print) => print(&Values::<T>::borrow(word), f)?,
                             None => write!(f, "value {:#x}", word.get())?,
                         }
                         writeln!(f)?;
@@ -143,7 +142,7 @@ fn node_addr(node: NodeRef<'_>) -> usize {
     node.ptr().to_word() & !0xff
 }
 
-impl<T: Entry> fmt::Display for Dump<'_, T> {
+impl<T: 'static> fmt::Display for Dump<'_, T> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let guard = rcu::pin();
         let kind = if self.core.alloc { "alloc" } else { "range" };

@@ -11,7 +11,7 @@ use crate::error::{
     StoreError, StoreErrorKind,
 };
 use crate::gap;
-use crate::node::entry::{Entry, Values};
+use crate::node::entry::{Ref, Values};
 use crate::node::pool::{Pool, out_of_memory};
 use crate::range::Range;
 use crate::rcu::{self, Guard};
@@ -60,21 +60,21 @@ pub(crate) fn lookup(core: &Core, guard: &Guard, index: u64) -> Option<(Range, N
 ///
 /// ```
 /// let tree = maple_tree::MapleTree::new();
-/// tree.insert_range(1..=5, Box::new([1u8; 4])).unwrap();
+/// tree.insert_range(1..=5, [1u8; 4]).unwrap();
 /// let guard = tree.read();
 /// let (range, value) = guard.get_range(3).unwrap();
 /// assert_eq!((range.first(), range.last()), (1, 5));
-/// assert_eq!(value, &[1u8; 4]);
+/// assert_eq!(*value, [1u8; 4]);
 /// ```
 ///
 /// Linux: code between `rcu_read_lock()` and `rcu_read_unlock()`.
-pub struct ReadGuard<'t, T: Entry> {
+pub struct ReadGuard<'t, T: 'static> {
     core: &'t Core,
     guard: Guard,
     values: PhantomData<&'t T>,
 }
 
-impl<T: Entry> fmt::Debug for ReadGuard<'_, T> {
+impl<T: 'static> fmt::Debug for ReadGuard<'_, T> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("ReadGuard").finish_non_exhaustive()
     }
@@ -86,7 +86,7 @@ macro_rules! read_api {
         ///
         /// Linux: `mtree_load()`.
         #[doc(alias = "mtree_load")]
-        pub fn get(&self, index: u64) -> Option<T::Ref<'_>> {
+        pub fn get(&self, index: u64) -> Option<Ref<'_, T>> {
             self.get_range(index).map(|(_, v)| v)
         }
 
@@ -150,6 +150,34 @@ macro_rules! read_api {
             gap::search(self.core, self.rcu(), &query, request.top_down).ok_or(GapError::NoSpace)
         }
 
+        /// See [`MapleTree::find_gap`](crate::MapleTree::find_gap).
+        ///
+        /// # Errors
+        ///
+        /// [`GapError::NoSpace`] if nothing fits; the other variants for a rejected request.
+        ///
+        /// Linux: `mas_empty_area()`.
+        #[doc(alias = "mas_empty_area")]
+        pub fn find_gap(&self, range: impl RangeBounds<u64>, size: u64) -> Result<u64, GapError> {
+            self.find_gap_for(GapRequest::new(range, size))
+        }
+
+        /// See [`MapleTree::find_gap_rev`](crate::MapleTree::find_gap_rev).
+        ///
+        /// # Errors
+        ///
+        /// As for [`find_gap`](Self::find_gap).
+        ///
+        /// Linux: `mas_empty_area_rev()`.
+        #[doc(alias = "mas_empty_area_rev")]
+        pub fn find_gap_rev(
+            &self,
+            range: impl RangeBounds<u64>,
+            size: u64,
+        ) -> Result<u64, GapError> {
+            self.find_gap_for(GapRequest::new(range, size).top_down())
+        }
+
         /// Number of entries.
         pub fn len(&self) -> usize {
             self.core.len()
@@ -162,7 +190,7 @@ macro_rules! read_api {
     };
 }
 
-impl<'t, T: Entry> ReadGuard<'t, T> {
+impl<'t, T: 'static> ReadGuard<'t, T> {
     pub(crate) fn new(core: &'t Core) -> Self {
         Self {
             core,
@@ -207,10 +235,10 @@ enum PoolAccess<'t> {
 /// let mut w = tree.lock();
 /// w.store_range(0..=9, 1u32).unwrap();
 /// w.store_range(5..=14, 2u32).unwrap();
-/// assert_eq!(w.get(4), Some(1));
-/// assert_eq!(w.get(5), Some(2));
+/// assert_eq!(w.get(4).as_deref(), Some(&1));
+/// assert_eq!(w.get(5).as_deref(), Some(&2));
 /// ```
-pub struct WriteGuard<'t, T: Entry> {
+pub struct WriteGuard<'t, T: 'static> {
     core: &'t Core,
     pool: PoolAccess<'t>,
     /// Pinned in RCU mode; `None` in exclusive mode.
@@ -218,7 +246,7 @@ pub struct WriteGuard<'t, T: Entry> {
     values: PhantomData<&'t T>,
 }
 
-impl<T: Entry> fmt::Debug for WriteGuard<'_, T> {
+impl<T: 'static> fmt::Debug for WriteGuard<'_, T> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("WriteGuard")
             .field("exclusive", &self.guard.is_none())
@@ -226,8 +254,14 @@ impl<T: Entry> fmt::Debug for WriteGuard<'_, T> {
     }
 }
 
-impl<'t, T: Entry> WriteGuard<'t, T> {
-    pub(crate) fn locked(core: &'t Core, pool: MutexGuard<'t, Pool>) -> Self {
+impl<'t, T: 'static> WriteGuard<'t, T> {
+    /// An RCU-mode writer. Values it removes are dropped after a grace period, on whichever
+    /// thread runs the deferred drop, hence `T: Send`: an RCU-mode writer exists only for such
+    /// values.
+    pub(crate) fn locked(core: &'t Core, pool: MutexGuard<'t, Pool>) -> Self
+    where
+        T: Send,
+    {
         Self {
             core,
             pool: PoolAccess::Locked(pool),
@@ -305,7 +339,7 @@ impl<'t, T: Entry> WriteGuard<'t, T> {
         };
         let (first, last) = (range.first(), range.last());
         self.with_writer(|w| {
-            let word = value.into_raw();
+            let word = Values::<T>::into_word(value);
             match w.insert(first, last, word) {
                 Ok(Some(_)) => Ok(()),
                 Ok(None) => Err(InsertError::new(
@@ -354,7 +388,7 @@ impl<'t, T: Entry> WriteGuard<'t, T> {
         };
         let (first, last) = (range.first(), range.last());
         self.with_writer(|w| {
-            let word = value.into_raw();
+            let word = Values::<T>::into_word(value);
             w.store(first, last, Some(word), Some(Values::<T>::clone_word))
                 .map(drop)
                 .map_err(|OutOfMemory| {
@@ -449,7 +483,7 @@ impl<'t, T: Entry> WriteGuard<'t, T> {
     /// let reservation = writer.preallocate(3..1000, 7u32).unwrap();
     /// assert!(reservation.nodes() > 0); // a spanning store
     /// reservation.store();
-    /// assert_eq!(writer.get(500), Some(7));
+    /// assert_eq!(writer.get(500).as_deref(), Some(&7));
     /// ```
     ///
     /// Linux: `mas_preallocate()` and `mas_store_prealloc()`.
@@ -466,7 +500,7 @@ impl<'t, T: Entry> WriteGuard<'t, T> {
             return Err(StoreError::new(StoreErrorKind::InvalidRange, value));
         };
         let (first, last) = (range.first(), range.last());
-        let word = value.into_raw();
+        let word = Values::<T>::into_word(value);
         match self.reserve_for(first, last, Some(word)) {
             Ok(nodes) => Ok(Prealloc {
                 writer: self,
@@ -526,6 +560,40 @@ impl<'t, T: Entry> WriteGuard<'t, T> {
         self.with_writer(|w| w.clear());
     }
 
+    /// See [`MapleTree::alloc_range`](crate::MapleTree::alloc_range).
+    ///
+    /// # Errors
+    ///
+    /// The search's [`GapError`] or `OutOfMemory`, with the value handed back.
+    ///
+    /// Linux: `mtree_alloc_range()`.
+    #[doc(alias = "mtree_alloc_range")]
+    pub fn alloc_range(
+        &mut self,
+        range: impl RangeBounds<u64>,
+        size: u64,
+        value: T,
+    ) -> Result<u64, AllocError<T>> {
+        self.alloc_range_for(GapRequest::new(range, size), value)
+    }
+
+    /// See [`MapleTree::alloc_range_rev`](crate::MapleTree::alloc_range_rev).
+    ///
+    /// # Errors
+    ///
+    /// As for [`alloc_range`](Self::alloc_range).
+    ///
+    /// Linux: `mtree_alloc_rrange()`.
+    #[doc(alias = "mtree_alloc_rrange")]
+    pub fn alloc_range_rev(
+        &mut self,
+        range: impl RangeBounds<u64>,
+        size: u64,
+        value: T,
+    ) -> Result<u64, AllocError<T>> {
+        self.alloc_range_for(GapRequest::new(range, size).top_down(), value)
+    }
+
     /// Finds a fit for `request`, stores `value` there and returns the start.
     ///
     /// # Errors
@@ -540,7 +608,7 @@ impl<'t, T: Entry> WriteGuard<'t, T> {
         };
         let last = start + (request.size - 1);
         self.with_writer(|w| {
-            let word = value.into_raw();
+            let word = Values::<T>::into_word(value);
             w.store(start, last, Some(word), None)
                 .map_err(|OutOfMemory| {
                     AllocError::new(AllocErrorKind::OutOfMemory, Values::<T>::take(word))
@@ -584,19 +652,19 @@ impl<'t, T: Entry> WriteGuard<'t, T> {
 ///     let _ = range;
 /// }
 /// drop(cursor);
-/// let left: Vec<u32> = writer.iter().map(|(_, v)| v).collect();
+/// let left: Vec<u32> = writer.iter().map(|(_, v)| *v).collect();
 /// assert_eq!(left, [0, 2, 4]);
 /// ```
 ///
 /// Linux: `struct ma_state` used with `mas_store()` and `mas_erase()`.
-pub struct CursorMut<'w, 't, T: Entry> {
+pub struct CursorMut<'w, 't, T: 'static> {
     writer: &'w mut WriteGuard<'t, T>,
     index: u64,
     last: u64,
     state: CursorState,
 }
 
-impl<T: Entry> fmt::Debug for CursorMut<'_, '_, T> {
+impl<T: 'static> fmt::Debug for CursorMut<'_, '_, T> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("CursorMut")
             .field("index", &self.index)
@@ -606,7 +674,7 @@ impl<T: Entry> fmt::Debug for CursorMut<'_, '_, T> {
     }
 }
 
-impl<T: Entry> CursorMut<'_, '_, T> {
+impl<T: 'static> CursorMut<'_, '_, T> {
     /// Runs a read-cursor move from the saved position and saves where it ends.
     fn navigate<R>(&mut self, op: impl FnOnce(&mut Cursor<'_, T>) -> Option<R>) -> Option<R> {
         let mut cursor = Cursor::new(self.writer.core, self.writer.rcu(), self.index);
@@ -750,7 +818,7 @@ impl<T: Entry> CursorMut<'_, '_, T> {
 /// and leaves the nodes in the tree's pool.
 ///
 /// Linux: a `ma_state` in `MA_STATE_PREALLOC`.
-pub struct Prealloc<'w, 't, T: Entry> {
+pub struct Prealloc<'w, 't, T: 'static> {
     writer: &'w mut WriteGuard<'t, T>,
     first: u64,
     last: u64,
@@ -758,7 +826,7 @@ pub struct Prealloc<'w, 't, T: Entry> {
     nodes: usize,
 }
 
-impl<T: Entry> fmt::Debug for Prealloc<'_, '_, T> {
+impl<T: 'static> fmt::Debug for Prealloc<'_, '_, T> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Prealloc")
             .field("first", &self.first)
@@ -768,7 +836,7 @@ impl<T: Entry> fmt::Debug for Prealloc<'_, '_, T> {
     }
 }
 
-impl<T: Entry> Prealloc<'_, '_, T> {
+impl<T: 'static> Prealloc<'_, '_, T> {
     /// Nodes reserved.
     pub fn nodes(&self) -> usize {
         self.nodes
@@ -789,7 +857,7 @@ impl<T: Entry> Prealloc<'_, '_, T> {
     }
 }
 
-impl<T: Entry> Drop for Prealloc<'_, '_, T> {
+impl<T: 'static> Drop for Prealloc<'_, '_, T> {
     fn drop(&mut self) {
         if let Some(word) = self.word.take() {
             drop(Values::<T>::take(word));

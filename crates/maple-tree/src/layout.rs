@@ -21,7 +21,7 @@
 //! Linux: `mt_dump()`, `mt_dump_node()`.
 
 use crate::node::NodeKind;
-use crate::node::entry::{Entry, Values};
+use crate::node::entry::Values;
 use crate::range::Range;
 use crate::rcu::Guard;
 use crate::root::Core;
@@ -260,10 +260,10 @@ impl TreeLayout {
 
 /// Copies every node of the tree behind `core` under `guard`; see
 /// [`MapleTree::layout`](crate::MapleTree::layout).
-pub(crate) fn build<T: Entry>(
+pub(crate) fn build<T: 'static>(
     core: &Core,
     guard: &Guard,
-    value: impl Fn(T::Ref<'_>) -> String,
+    value: impl Fn(&T) -> String,
 ) -> TreeLayout {
     let mut layout = TreeLayout {
         alloc: core.alloc,
@@ -278,12 +278,12 @@ pub(crate) fn build<T: Entry>(
 }
 
 /// Appends the node of `frame` and, after it, its subtree in pre-order; returns its id.
-fn copy_node<'g, T: Entry>(
+fn copy_node<'g, T: 'static>(
     nodes: &mut Vec<LayoutNode>,
     frame: &Frame<'g>,
     parent: Option<(usize, usize)>,
     depth: usize,
-    value: &impl Fn(T::Ref<'g>) -> String,
+    value: &impl Fn(&T) -> String,
 ) -> usize {
     let node = frame.node;
     let kind = node.kind();
@@ -304,7 +304,7 @@ fn copy_node<'g, T: Entry>(
         let content = if node.is_leaf() {
             match NonZeroUsize::new(node.slot(i)) {
                 None => SlotContent::Empty,
-                Some(word) => SlotContent::Value(value(Values::<T>::borrow(word))),
+                Some(word) => SlotContent::Value(value(&Values::<T>::borrow(word))),
             }
         } else if let Some(child) = node.child(i) {
             let child = Frame::new(child, first, last);

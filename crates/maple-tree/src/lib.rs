@@ -51,15 +51,32 @@
 //!
 //! # Values
 //!
-//! A slot is one machine word, so values are word-sized: [`Entry`] is implemented for
-//! `Box<U>`, `Arc<U>`, `&'static U`, non-zero integers and integers of up to 32 bits. This keeps
-//! every node at 256 bytes with atomic slots, which concurrent readers need, at the cost of one
-//! allocation per value for a type that is not word-sized (put it in a `Box` or an `Arc`). The
-//! kernel makes the same choice (one pointer per slot), and so does its Rust binding.
+//! A tree stores values of any type `T: 'static`. A slot is one machine word, as in the kernel,
+//! which keeps every node at 256 bytes with atomic slots that concurrent readers can load. A
+//! value that fits in the word beside the tree's tag bit stays in its slot; any other value is
+//! boxed by the tree, invisibly, at the cost of one allocation per value:
+//!
+//! | `T` | where the value lives | cost per value |
+//! |---|---|---|
+//! | `u8`, `u16`, `u32`, `i8`, `i16`, `i32`, `bool`, `char`, `f32`, `()`, `NonZeroU8` to `NonZeroI32` and their `Option`s | in the slot | none |
+//! | `NonZeroU64`, `NonZeroI64`, `NonZeroUsize`, `NonZeroIsize` | in the slot | none |
+//! | `u64`, `usize` | in the slot when below 2^63, else boxed | none, or one 8-byte allocation |
+//! | `i64`, `isize` | in the slot when in `-2^62..2^62`, else boxed | none, or one 8-byte allocation |
+//! | anything else: `String`, `Vec<U>`, structs, `Box<U>`, `Arc<U>`, `&'static str` | boxed | one allocation of `size_of::<T>()` bytes |
+//!
+//! Readers see a value as a [`Ref`], which dereferences to `T`: a copy of a value kept in its
+//! slot, or a shared reference into the tree's box. Store `T` itself rather than `Box<T>`:
+//! the tree boxes it once, where a `Box<T>` would be boxed again. An `Arc<U>` is worth storing
+//! when the program shares the values elsewhere; it costs one 8-byte box per value.
+//!
+//! The read side works for every `T`. Writing through `&self` ([`MapleTree::lock`] and the
+//! methods that take it) drops removed values after a grace period, on whichever thread runs
+//! the deferred drop, so it needs `T: Send`; a tree of `Rc` values is written through
+//! [`MapleTree::exclusive`]. Sharing a tree between threads needs `T: Send + Sync`.
 //!
 //! A store that cuts an existing entry in two ([`MapleTree::store_range`],
 //! [`MapleTree::clear_range`]) needs a second value for the second piece, so those methods
-//! require `T: Clone`; with `Arc` that is a reference-count increment.
+//! require `T: Clone`; for an inline value that is a copy of the word.
 //!
 //! # Reading concurrently (RCU mode)
 //!
@@ -147,7 +164,7 @@
 //! let reservation = writer.preallocate(10..=19, 1u32).expect("nodes for the store");
 //! // ... nothing below can fail ...
 //! reservation.store();
-//! assert_eq!(writer.get(15), Some(1));
+//! assert_eq!(writer.get(15).as_deref(), Some(&1));
 //! ```
 //!
 //! With the `fault-injection` feature, `MapleTree::fail_reservations_after` makes
@@ -225,7 +242,7 @@ pub use error::{
 };
 pub use guard::{CursorMut, Prealloc, ReadGuard, WriteGuard};
 pub use layout::{LayoutKind, LayoutNode, LayoutSlot, SlotContent, TreeLayout};
-pub use node::entry::Entry;
+pub use node::entry::Ref;
 pub use range::Range;
 pub use search::GapRequest;
 pub use stats::{NodeCounter, Stats, flush_deferred};

@@ -4,7 +4,7 @@
 use core::num::NonZeroUsize;
 use std::collections::{BTreeMap, BTreeSet};
 
-use crate::node::entry::{Entry, Values};
+use crate::node::entry::Values;
 use crate::write::StoreKind;
 use crate::{DumpFormat, MapleTree};
 
@@ -31,7 +31,7 @@ fn store(
             w.store(
                 first,
                 last,
-                value.map(Entry::into_raw),
+                value.map(Values::<u32>::into_word),
                 Some(Values::<u32>::clone_word as fn(NonZeroUsize) -> NonZeroUsize),
             )
         })
@@ -441,7 +441,7 @@ fn preallocated_stores_take_only_reserved_nodes() {
                     6 => (16 * i, 16 * (i + next(300)) + 5, Some(11)),
                     _ => (16 * i, 16 * (i + next(300)) + 5, None),
                 };
-                let word = value.map(Entry::into_raw);
+                let word = value.map(Values::<u32>::into_word);
                 let mut guard = if exclusive {
                     tree.exclusive()
                 } else {
@@ -473,7 +473,7 @@ fn preallocated_stores_take_only_reserved_nodes() {
                 tree.lock()
             };
             let kind = guard.with_writer(|w| {
-                let word = Some(Entry::into_raw(1u32));
+                let word = Some(Values::<u32>::into_word(1));
                 let nodes = w.nodes_needed(0, u64::MAX, word);
                 w.reserve(nodes).unwrap();
                 let refills = w.pool.stats().refills();

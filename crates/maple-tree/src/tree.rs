@@ -11,7 +11,6 @@ use crate::dump::{Dump, DumpFormat};
 use crate::error::{AllocError, ClearError, GapError, InsertError, StoreError};
 use crate::guard::{ReadGuard, WriteGuard};
 use crate::layout::{self, TreeLayout};
-use crate::node::entry::Entry;
 use crate::node::pool::{Pool, PoolStats};
 use crate::range::Range;
 use crate::root::Core;
@@ -45,10 +44,10 @@ use crate::validate::{self, InvariantViolation};
 ///
 /// # Values
 ///
-/// A slot holds one machine word, so values implement [`Entry`]: `Box<U>`, `Arc<U>`,
-/// `&'static U`, non-zero integers and integers of up to 32 bits. Stores that may cut an
-/// existing entry in two need `T: Clone` to give the second piece its own value; `Arc` makes
-/// that a reference-count increment.
+/// Any `T: 'static`. Small integers and the like stay in their slots; other values are boxed by
+/// the tree (see the [crate docs](crate#values) for the cost per type). Readers see them as
+/// [`Ref`](crate::Ref)s. Stores that may cut an existing entry in two need `T: Clone` to give the
+/// second piece its own value, and writing through `&self` needs `T: Send`.
 ///
 /// # Examples
 ///
@@ -69,14 +68,14 @@ use crate::validate::{self, InvariantViolation};
 ///
 /// Linux: `struct maple_tree`; the Rust binding's `MapleTree`.
 #[doc(alias = "maple_tree")]
-pub struct MapleTree<T: Entry> {
+pub struct MapleTree<T: 'static> {
     core: Core,
     pool: Mutex<Pool>,
     stats: Arc<PoolStats>,
     values: PhantomData<T>,
 }
 
-impl<T: Entry> MapleTree<T> {
+impl<T: 'static> MapleTree<T> {
     /// An empty range tree.
     ///
     /// # Examples
@@ -132,36 +131,17 @@ impl<T: Entry> MapleTree<T> {
     ///
     /// ```
     /// let tree = maple_tree::MapleTree::new();
-    /// tree.insert(7, Box::new(String::from("seven"))).unwrap();
+    /// tree.insert(7, String::from("seven")).unwrap();
     /// let guard = tree.read();
-    /// let seven: &String = guard.get(7).unwrap();
-    /// assert_eq!(seven, "seven");
+    /// let seven = guard.get(7).unwrap(); // a `Ref<String>`, borrowed from the tree
+    /// assert_eq!(*seven, "seven");
+    /// assert_eq!(seven.len(), 5);
     /// ```
     ///
     /// Linux: `rcu_read_lock()`.
     #[doc(alias = "rcu_read_lock")]
     pub fn read(&self) -> ReadGuard<'_, T> {
         ReadGuard::new(&self.core)
-    }
-
-    /// Takes the writer lock (blocking while another writer holds it) and returns a guard with
-    /// the write API. Writes through it are RCU-safe: readers may run meanwhile.
-    ///
-    /// # Examples
-    ///
-    /// ```
-    /// let tree = maple_tree::MapleTree::new();
-    /// let mut writer = tree.lock();
-    /// writer.insert_range(0..=9, 1u32).unwrap();
-    /// writer.insert_range(10..=19, 2u32).unwrap();
-    /// assert_eq!(writer.len(), 2);
-    /// ```
-    ///
-    /// Linux: `mtree_lock()`; the Rust binding's `MapleTree::lock`.
-    #[doc(alias = "mtree_lock")]
-    pub fn lock(&self) -> WriteGuard<'_, T> {
-        let pool = self.pool.lock().unwrap_or_else(PoisonError::into_inner);
-        WriteGuard::locked(&self.core, pool)
     }
 
     /// A writer for a tree borrowed mutably: no reader can exist, so writes rewrite nodes in
@@ -184,177 +164,6 @@ impl<T: Entry> MapleTree<T> {
     pub fn exclusive(&mut self) -> WriteGuard<'_, T> {
         let pool = self.pool.get_mut().unwrap_or_else(PoisonError::into_inner);
         WriteGuard::exclusive(&self.core, pool)
-    }
-
-    /// Stores `value` at `index` if it is empty.
-    ///
-    /// # Errors
-    ///
-    /// [`InsertErrorKind::Occupied`](crate::InsertErrorKind::Occupied) if `index` holds a
-    /// value; `OutOfMemory` if a node could not be allocated. The value is handed back.
-    ///
-    /// # Examples
-    ///
-    /// ```
-    /// let tree = maple_tree::MapleTree::new();
-    /// assert!(tree.insert(5, 1u32).is_ok());
-    /// assert!(tree.insert(5, 2u32).is_err());
-    /// ```
-    ///
-    /// Linux: `mtree_insert()`.
-    #[doc(alias = "mtree_insert")]
-    pub fn insert(&self, index: u64, value: T) -> Result<(), InsertError<T>> {
-        self.lock().insert(index, value)
-    }
-
-    /// Stores `value` over `range` if every index in it is empty.
-    ///
-    /// # Errors
-    ///
-    /// `Occupied` if any index of the range holds a value, `InvalidRange` if the range is
-    /// empty, `OutOfMemory` if a node could not be allocated. The value is handed back.
-    ///
-    /// # Examples
-    ///
-    /// ```
-    /// let tree = maple_tree::MapleTree::new();
-    /// tree.insert_range(10..20, 1u32).unwrap();
-    /// assert!(tree.insert_range(0..=10, 2u32).is_err());
-    /// assert!(tree.insert_range(0..=9, 2u32).is_ok());
-    /// ```
-    ///
-    /// Linux: `mtree_insert_range()`.
-    #[doc(alias = "mtree_insert_range")]
-    pub fn insert_range(
-        &self,
-        range: impl RangeBounds<u64>,
-        value: T,
-    ) -> Result<(), InsertError<T>> {
-        self.lock().insert_range(range, value)
-    }
-
-    /// Stores `value` at `index`, replacing what was there (an entry covering more than `index`
-    /// keeps its other indices).
-    ///
-    /// # Errors
-    ///
-    /// `OutOfMemory` if a node could not be allocated; the value is handed back.
-    ///
-    /// # Examples
-    ///
-    /// ```
-    /// let tree = maple_tree::MapleTree::new();
-    /// tree.store(3, 1u32).unwrap();
-    /// tree.store(3, 2u32).unwrap();
-    /// assert_eq!(tree.get(3), Some(2));
-    /// ```
-    ///
-    /// Linux: `mtree_store()`.
-    #[doc(alias = "mtree_store")]
-    pub fn store(&self, index: u64, value: T) -> Result<(), StoreError<T>>
-    where
-        T: Clone,
-    {
-        self.lock().store(index, value)
-    }
-
-    /// Stores `value` over `range`, replacing whatever was there. Entries that partly overlap
-    /// the range keep the indices outside it; one entry cut in two is cloned.
-    ///
-    /// # Errors
-    ///
-    /// `InvalidRange` if the range is empty, `OutOfMemory` if a node could not be allocated.
-    /// The value is handed back and the tree is unchanged.
-    ///
-    /// # Examples
-    ///
-    /// ```
-    /// let tree = maple_tree::MapleTree::new();
-    /// tree.store_range(0..100, 1u32).unwrap();
-    /// tree.store_range(40..=59, 2u32).unwrap();
-    /// let guard = tree.read();
-    /// let ranges: Vec<_> = guard.iter().map(|(r, v)| (r.first(), r.last(), v)).collect();
-    /// assert_eq!(ranges, [(0, 39, 1), (40, 59, 2), (60, 99, 1)]);
-    /// ```
-    ///
-    /// Linux: `mtree_store_range()`.
-    #[doc(alias = "mtree_store_range")]
-    pub fn store_range(&self, range: impl RangeBounds<u64>, value: T) -> Result<(), StoreError<T>>
-    where
-        T: Clone,
-    {
-        self.lock().store_range(range, value)
-    }
-
-    /// Empties `range`. Entries that partly overlap it keep the indices outside it.
-    ///
-    /// # Errors
-    ///
-    /// [`ClearError::InvalidRange`] if the range is empty, [`ClearError::OutOfMemory`] if a
-    /// node could not be allocated (the tree is then unchanged).
-    ///
-    /// # Examples
-    ///
-    /// ```
-    /// let tree = maple_tree::MapleTree::new();
-    /// tree.store_range(0..100, 1u32).unwrap();
-    /// tree.clear_range(10..90).unwrap();
-    /// assert_eq!(tree.get(9), Some(1));
-    /// assert_eq!(tree.get(50), None);
-    /// assert_eq!(tree.len(), 2);
-    /// ```
-    ///
-    /// Linux: `mtree_store_range(mt, first, last, NULL, gfp)`.
-    pub fn clear_range(&self, range: impl RangeBounds<u64>) -> Result<(), ClearError>
-    where
-        T: Clone,
-    {
-        self.lock().clear_range(range)
-    }
-
-    /// Removes the whole entry containing `index` and returns its value.
-    ///
-    /// Readers on other threads may still be looking at the removed value, so this returns a
-    /// clone and drops the tree's copy once no reader can see it. Through
-    /// [`exclusive`](Self::exclusive) the original is returned, without cloning.
-    ///
-    /// # Examples
-    ///
-    /// ```
-    /// let tree = maple_tree::MapleTree::new();
-    /// tree.insert_range(100..=199, 7u32).unwrap();
-    /// assert_eq!(tree.erase(150), Some(7));
-    /// assert_eq!(tree.get(100), None);
-    /// assert_eq!(tree.erase(150), None);
-    /// ```
-    ///
-    /// Linux: `mtree_erase()`.
-    #[doc(alias = "mtree_erase")]
-    pub fn erase(&self, index: u64) -> Option<T>
-    where
-        T: Clone,
-    {
-        self.lock().erase(index)
-    }
-
-    /// [`erase`](Self::erase), reporting a failed node allocation instead of aborting.
-    ///
-    /// # Errors
-    ///
-    /// [`OutOfMemory`](crate::OutOfMemory); the tree is unchanged.
-    pub fn try_erase(&self, index: u64) -> Result<Option<T>, crate::OutOfMemory>
-    where
-        T: Clone,
-    {
-        self.lock().try_erase(index)
-    }
-
-    /// Removes every entry. Values are dropped once no reader can see them.
-    ///
-    /// Linux: `mtree_destroy()`.
-    #[doc(alias = "mtree_destroy")]
-    pub fn clear(&self) {
-        self.lock().clear();
     }
 
     /// A clone of the value at `index`. Use [`read`](Self::read) to borrow instead.
@@ -452,60 +261,6 @@ impl<T: Entry> MapleTree<T> {
     pub fn find_gap_rev(&self, range: impl RangeBounds<u64>, size: u64) -> Result<u64, GapError> {
         self.read()
             .find_gap_for(GapRequest::new(range, size).top_down())
-    }
-
-    /// Finds the lowest free run of `size` indices inside `range`, stores `value` there and
-    /// returns its start.
-    ///
-    /// # Errors
-    ///
-    /// The [`GapError`] of the search, or `OutOfMemory`; the value is handed back.
-    ///
-    /// # Examples
-    ///
-    /// ```
-    /// let tree = maple_tree::MapleTree::new_alloc();
-    /// assert_eq!(tree.alloc_range(.., 16, 1u32).unwrap(), 0);
-    /// assert_eq!(tree.alloc_range(.., 16, 2u32).unwrap(), 16);
-    /// assert_eq!(tree.get(20), Some(2));
-    /// ```
-    ///
-    /// Linux: `mtree_alloc_range()`.
-    #[doc(alias = "mtree_alloc_range")]
-    pub fn alloc_range(
-        &self,
-        range: impl RangeBounds<u64>,
-        size: u64,
-        value: T,
-    ) -> Result<u64, AllocError<T>> {
-        self.lock()
-            .alloc_range_for(GapRequest::new(range, size), value)
-    }
-
-    /// Finds the highest free run of `size` indices inside `range`, stores `value` there and
-    /// returns its start.
-    ///
-    /// # Errors
-    ///
-    /// As for [`alloc_range`](Self::alloc_range).
-    ///
-    /// # Examples
-    ///
-    /// ```
-    /// let tree = maple_tree::MapleTree::new_alloc();
-    /// assert_eq!(tree.alloc_range_rev(..0x10000, 0x1000, 1u32).unwrap(), 0xf000);
-    /// ```
-    ///
-    /// Linux: `mtree_alloc_rrange()`.
-    #[doc(alias = "mtree_alloc_rrange")]
-    pub fn alloc_range_rev(
-        &self,
-        range: impl RangeBounds<u64>,
-        size: u64,
-        value: T,
-    ) -> Result<u64, AllocError<T>> {
-        self.lock()
-            .alloc_range_for(GapRequest::new(range, size).top_down(), value)
     }
 
     /// Number of entries (values), not counting empty ranges.
@@ -632,7 +387,7 @@ impl<T: Entry> MapleTree<T> {
     ///
     /// Linux: `mt_dump()`.
     #[doc(alias = "mt_dump")]
-    pub fn layout(&self, value: impl Fn(T::Ref<'_>) -> String) -> TreeLayout {
+    pub fn layout(&self, value: impl Fn(&T) -> String) -> TreeLayout {
         let guard = self.read();
         layout::build::<T>(&self.core, guard.rcu(), value)
     }
@@ -657,7 +412,265 @@ impl<T: Entry> MapleTree<T> {
     }
 }
 
-impl<T: Entry + Clone> MapleTree<T> {
+/// Writing through `&self`: each of these takes the tree's lock, and the values they remove are
+/// dropped once no reader can see them, possibly on another thread, hence `T: Send`.
+impl<T: Send + 'static> MapleTree<T> {
+    /// Takes the writer lock (blocking while another writer holds it) and returns a guard with
+    /// the write API. Writes through it are RCU-safe: readers may run meanwhile.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let tree = maple_tree::MapleTree::new();
+    /// let mut writer = tree.lock();
+    /// writer.insert_range(0..=9, 1u32).unwrap();
+    /// writer.insert_range(10..=19, 2u32).unwrap();
+    /// assert_eq!(writer.len(), 2);
+    /// ```
+    ///
+    /// Values a writer removes in RCU mode are dropped after a grace period, on whichever thread
+    /// runs the deferred drop, so writing through `&self` needs `T: Send`; a tree of values that
+    /// are not (`Rc`) is written through [`exclusive`](Self::exclusive):
+    ///
+    /// ```compile_fail,E0277
+    /// let tree = maple_tree::MapleTree::new();
+    /// tree.insert(1, std::rc::Rc::new(5)).unwrap(); // `Rc` cannot be dropped on another thread
+    /// ```
+    ///
+    /// Linux: `mtree_lock()`; the Rust binding's `MapleTree::lock`.
+    #[doc(alias = "mtree_lock")]
+    pub fn lock(&self) -> WriteGuard<'_, T> {
+        let pool = self.pool.lock().unwrap_or_else(PoisonError::into_inner);
+        WriteGuard::locked(&self.core, pool)
+    }
+
+    /// Stores `value` at `index` if it is empty.
+    ///
+    /// # Errors
+    ///
+    /// [`InsertErrorKind::Occupied`](crate::InsertErrorKind::Occupied) if `index` holds a
+    /// value; `OutOfMemory` if a node could not be allocated. The value is handed back.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let tree = maple_tree::MapleTree::new();
+    /// assert!(tree.insert(5, 1u32).is_ok());
+    /// assert!(tree.insert(5, 2u32).is_err());
+    /// ```
+    ///
+    /// Linux: `mtree_insert()`.
+    #[doc(alias = "mtree_insert")]
+    pub fn insert(&self, index: u64, value: T) -> Result<(), InsertError<T>> {
+        self.lock().insert(index, value)
+    }
+
+    /// Stores `value` over `range` if every index in it is empty.
+    ///
+    /// # Errors
+    ///
+    /// `Occupied` if any index of the range holds a value, `InvalidRange` if the range is
+    /// empty, `OutOfMemory` if a node could not be allocated. The value is handed back.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let tree = maple_tree::MapleTree::new();
+    /// tree.insert_range(10..20, 1u32).unwrap();
+    /// assert!(tree.insert_range(0..=10, 2u32).is_err());
+    /// assert!(tree.insert_range(0..=9, 2u32).is_ok());
+    /// ```
+    ///
+    /// Linux: `mtree_insert_range()`.
+    #[doc(alias = "mtree_insert_range")]
+    pub fn insert_range(
+        &self,
+        range: impl RangeBounds<u64>,
+        value: T,
+    ) -> Result<(), InsertError<T>> {
+        self.lock().insert_range(range, value)
+    }
+
+    /// Stores `value` at `index`, replacing what was there (an entry covering more than `index`
+    /// keeps its other indices).
+    ///
+    /// # Errors
+    ///
+    /// `OutOfMemory` if a node could not be allocated; the value is handed back.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let tree = maple_tree::MapleTree::new();
+    /// tree.store(3, 1u32).unwrap();
+    /// tree.store(3, 2u32).unwrap();
+    /// assert_eq!(tree.get(3), Some(2));
+    /// ```
+    ///
+    /// Linux: `mtree_store()`.
+    #[doc(alias = "mtree_store")]
+    pub fn store(&self, index: u64, value: T) -> Result<(), StoreError<T>>
+    where
+        T: Clone,
+    {
+        self.lock().store(index, value)
+    }
+
+    /// Stores `value` over `range`, replacing whatever was there. Entries that partly overlap
+    /// the range keep the indices outside it; one entry cut in two is cloned.
+    ///
+    /// # Errors
+    ///
+    /// `InvalidRange` if the range is empty, `OutOfMemory` if a node could not be allocated.
+    /// The value is handed back and the tree is unchanged.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let tree = maple_tree::MapleTree::new();
+    /// tree.store_range(0..100, 1u32).unwrap();
+    /// tree.store_range(40..=59, 2u32).unwrap();
+    /// let guard = tree.read();
+    /// let ranges: Vec<_> = guard.iter().map(|(r, v)| (r.first(), r.last(), *v)).collect();
+    /// assert_eq!(ranges, [(0, 39, 1), (40, 59, 2), (60, 99, 1)]);
+    /// ```
+    ///
+    /// Linux: `mtree_store_range()`.
+    #[doc(alias = "mtree_store_range")]
+    pub fn store_range(&self, range: impl RangeBounds<u64>, value: T) -> Result<(), StoreError<T>>
+    where
+        T: Clone,
+    {
+        self.lock().store_range(range, value)
+    }
+
+    /// Empties `range`. Entries that partly overlap it keep the indices outside it.
+    ///
+    /// # Errors
+    ///
+    /// [`ClearError::InvalidRange`] if the range is empty, [`ClearError::OutOfMemory`] if a
+    /// node could not be allocated (the tree is then unchanged).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let tree = maple_tree::MapleTree::new();
+    /// tree.store_range(0..100, 1u32).unwrap();
+    /// tree.clear_range(10..90).unwrap();
+    /// assert_eq!(tree.get(9), Some(1));
+    /// assert_eq!(tree.get(50), None);
+    /// assert_eq!(tree.len(), 2);
+    /// ```
+    ///
+    /// Linux: `mtree_store_range(mt, first, last, NULL, gfp)`.
+    pub fn clear_range(&self, range: impl RangeBounds<u64>) -> Result<(), ClearError>
+    where
+        T: Clone,
+    {
+        self.lock().clear_range(range)
+    }
+
+    /// Removes the whole entry containing `index` and returns its value.
+    ///
+    /// Readers on other threads may still be looking at the removed value, so this returns a
+    /// clone and drops the tree's copy once no reader can see it. Through
+    /// [`exclusive`](Self::exclusive) the original is returned, without cloning.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let tree = maple_tree::MapleTree::new();
+    /// tree.insert_range(100..=199, 7u32).unwrap();
+    /// assert_eq!(tree.erase(150), Some(7));
+    /// assert_eq!(tree.get(100), None);
+    /// assert_eq!(tree.erase(150), None);
+    /// ```
+    ///
+    /// Linux: `mtree_erase()`.
+    #[doc(alias = "mtree_erase")]
+    pub fn erase(&self, index: u64) -> Option<T>
+    where
+        T: Clone,
+    {
+        self.lock().erase(index)
+    }
+
+    /// [`erase`](Self::erase), reporting a failed node allocation instead of aborting.
+    ///
+    /// # Errors
+    ///
+    /// [`OutOfMemory`](crate::OutOfMemory); the tree is unchanged.
+    pub fn try_erase(&self, index: u64) -> Result<Option<T>, crate::OutOfMemory>
+    where
+        T: Clone,
+    {
+        self.lock().try_erase(index)
+    }
+
+    /// Removes every entry. Values are dropped once no reader can see them.
+    ///
+    /// Linux: `mtree_destroy()`.
+    #[doc(alias = "mtree_destroy")]
+    pub fn clear(&self) {
+        self.lock().clear();
+    }
+
+    /// Finds the lowest free run of `size` indices inside `range`, stores `value` there and
+    /// returns its start.
+    ///
+    /// # Errors
+    ///
+    /// The [`GapError`] of the search, or `OutOfMemory`; the value is handed back.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let tree = maple_tree::MapleTree::new_alloc();
+    /// assert_eq!(tree.alloc_range(.., 16, 1u32).unwrap(), 0);
+    /// assert_eq!(tree.alloc_range(.., 16, 2u32).unwrap(), 16);
+    /// assert_eq!(tree.get(20), Some(2));
+    /// ```
+    ///
+    /// Linux: `mtree_alloc_range()`.
+    #[doc(alias = "mtree_alloc_range")]
+    pub fn alloc_range(
+        &self,
+        range: impl RangeBounds<u64>,
+        size: u64,
+        value: T,
+    ) -> Result<u64, AllocError<T>> {
+        self.lock()
+            .alloc_range_for(GapRequest::new(range, size), value)
+    }
+
+    /// Finds the highest free run of `size` indices inside `range`, stores `value` there and
+    /// returns its start.
+    ///
+    /// # Errors
+    ///
+    /// As for [`alloc_range`](Self::alloc_range).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let tree = maple_tree::MapleTree::new_alloc();
+    /// assert_eq!(tree.alloc_range_rev(..0x10000, 0x1000, 1u32).unwrap(), 0xf000);
+    /// ```
+    ///
+    /// Linux: `mtree_alloc_rrange()`.
+    #[doc(alias = "mtree_alloc_rrange")]
+    pub fn alloc_range_rev(
+        &self,
+        range: impl RangeBounds<u64>,
+        size: u64,
+        value: T,
+    ) -> Result<u64, AllocError<T>> {
+        self.lock()
+            .alloc_range_for(GapRequest::new(range, size).top_down(), value)
+    }
+}
+
+impl<T: Clone + Send + 'static> MapleTree<T> {
     /// A copy of the tree, made node by node in one pass: every node is copied whole and every
     /// value cloned, so the copy has the same shape. Writers wait meanwhile; readers do not.
     ///
@@ -696,7 +709,7 @@ impl<T: Entry + Clone> MapleTree<T> {
     }
 }
 
-impl<T: Entry + Clone> Clone for MapleTree<T> {
+impl<T: Clone + Send + 'static> Clone for MapleTree<T> {
     /// See [`MapleTree::try_clone`]; aborts if memory runs out, as std's collections do.
     fn clone(&self) -> Self {
         self.try_clone()
@@ -704,7 +717,7 @@ impl<T: Entry + Clone> Clone for MapleTree<T> {
     }
 }
 
-impl<T: Entry> MapleTree<T> {
+impl<T: 'static> MapleTree<T> {
     /// Fills an empty tree with entries sorted by range, in one pass: leaves are packed as full
     /// as the node rules allow, then each level above, instead of splitting node after node.
     ///
@@ -769,19 +782,19 @@ impl<T: Entry> MapleTree<T> {
     }
 }
 
-impl<T: Entry> Default for MapleTree<T> {
+impl<T: 'static> Default for MapleTree<T> {
     fn default() -> Self {
         Self::new()
     }
 }
 
-impl<T: Entry> Drop for MapleTree<T> {
+impl<T: 'static> Drop for MapleTree<T> {
     fn drop(&mut self) {
         self.exclusive().clear();
     }
 }
 
-impl<T: Entry> fmt::Debug for MapleTree<T> {
+impl<T: 'static> fmt::Debug for MapleTree<T> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("MapleTree")
             .field("alloc", &self.core.alloc)

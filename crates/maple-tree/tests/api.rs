@@ -11,7 +11,7 @@ use maple_tree::{
 fn entries(tree: &MapleTree<u32>) -> Vec<(u64, u64, u32)> {
     tree.read()
         .iter()
-        .map(|(r, v)| (r.first(), r.last(), v))
+        .map(|(r, v)| (r.first(), r.last(), *v))
         .collect()
 }
 
@@ -133,7 +133,7 @@ fn find_rev_respects_min_when_the_only_entry_is_at_zero() {
     tree.insert(0, 1u32).unwrap();
     let guard = tree.read();
     assert!(guard.find_rev(1..=5).is_none());
-    assert_eq!(guard.find_rev(0..=5).map(|(_, v)| v), Some(1));
+    assert_eq!(guard.find_rev(0..=5).map(|(_, v)| *v), Some(1));
     assert!(guard.find(1..).is_none());
     assert!(
         guard.find(5..5).is_none(),
@@ -179,22 +179,22 @@ fn iteration_is_double_ended_and_bounded() {
             .unwrap();
     }
     let guard = tree.read();
-    let fwd: Vec<u32> = guard.iter().map(|(_, v)| v).collect();
+    let fwd: Vec<u32> = guard.iter().map(|(_, v)| *v).collect();
     assert_eq!(fwd, (0..50).collect::<Vec<_>>());
-    let back: Vec<u32> = guard.iter().rev().map(|(_, v)| v).collect();
+    let back: Vec<u32> = guard.iter().rev().map(|(_, v)| *v).collect();
     assert_eq!(back, (0..50).rev().collect::<Vec<_>>());
     // Entries intersecting the range are included even if they start before it.
-    let some: Vec<u32> = guard.range(42..=77).map(|(_, v)| v).collect();
+    let some: Vec<u32> = guard.range(42..=77).map(|(_, v)| *v).collect();
     assert_eq!(some, [4, 5, 6, 7]);
-    let none: Vec<u32> = guard.range(45..50).map(|(_, v)| v).collect();
+    let none: Vec<u32> = guard.range(45..50).map(|(_, v)| *v).collect();
     assert!(none.is_empty());
     // Meeting in the middle yields every entry once.
     let mut it = guard.range(100..=199);
     let mut seen = Vec::new();
     while let Some((_, v)) = it.next() {
-        seen.push(v);
+        seen.push(*v);
         if let Some((_, w)) = it.next_back() {
-            seen.push(w);
+            seen.push(*w);
         }
     }
     seen.sort_unstable();
@@ -220,21 +220,21 @@ fn cursor_overflow_resumes_with_a_larger_limit() {
     }
     let guard = tree.read();
     let mut cursor = guard.cursor(0);
-    assert_eq!(cursor.find(250).map(|(_, v)| v), Some(1));
-    assert_eq!(cursor.next(250).map(|(_, v)| v), Some(2));
+    assert_eq!(cursor.find(250).map(|(_, v)| *v), Some(1));
+    assert_eq!(cursor.next(250).map(|(_, v)| *v), Some(2));
     assert!(cursor.next(250).is_none());
     assert_eq!(cursor.state(), CursorState::Overflow);
-    assert_eq!(cursor.next(1000).map(|(_, v)| v), Some(3));
-    assert_eq!(cursor.prev(0).map(|(_, v)| v), Some(2));
+    assert_eq!(cursor.next(1000).map(|(_, v)| *v), Some(3));
+    assert_eq!(cursor.prev(0).map(|(_, v)| *v), Some(2));
     assert!(cursor.prev(250).is_none());
     assert_eq!(cursor.state(), CursorState::Underflow);
-    assert_eq!(cursor.prev(0).map(|(_, v)| v), Some(1));
+    assert_eq!(cursor.prev(0).map(|(_, v)| *v), Some(1));
     // Empty ranges are visible through next_range.
     let (range, value) = cursor.next_range(u64::MAX).unwrap();
     assert_eq!((range, value), (Range::new(110, 199).unwrap(), None));
     cursor.pause();
-    assert_eq!(cursor.next(u64::MAX).map(|(_, v)| v), Some(2));
-    assert_eq!(cursor.walk(), Some(2));
+    assert_eq!(cursor.next(u64::MAX).map(|(_, v)| *v), Some(2));
+    assert_eq!(cursor.walk().map(|v| *v), Some(2));
     cursor.set(450);
     assert_eq!(cursor.walk(), None);
     assert_eq!(cursor.range(), Range::new(410, 499).unwrap());
@@ -271,7 +271,7 @@ fn write_cursor_stores_and_erases_where_it_stands() {
         }
         cursor.set(range.last() + 1);
     }
-    let left: Vec<u32> = writer.iter().map(|(_, v)| v).collect();
+    let left: Vec<u32> = writer.iter().map(|(_, v)| *v).collect();
     assert_eq!(left, [100, 200, 400, 500, 700, 800]);
 }
 

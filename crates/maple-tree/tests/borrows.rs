@@ -15,17 +15,15 @@ use maple_tree::MapleTree;
 
 #[test]
 fn a_value_cut_in_two_is_cloned_without_disturbing_its_readers() {
-    let tree: MapleTree<Box<String>> = MapleTree::new();
-    tree.insert_range(0..=99, Box::new(String::from("whole")))
-        .unwrap();
+    let tree: MapleTree<String> = MapleTree::new();
+    tree.insert_range(0..=99, String::from("whole")).unwrap();
     let guard = tree.read();
-    let seen: &String = guard.get(10).unwrap();
+    let seen = guard.get(10).unwrap();
     // The store cuts [0, 99] in two: the tail needs a clone of the value the reader holds.
-    tree.store_range(40..=59, Box::new(String::from("middle")))
-        .unwrap();
-    assert_eq!(seen, "whole");
+    tree.store_range(40..=59, String::from("middle")).unwrap();
+    assert_eq!(*seen, "whole");
     drop(guard);
-    assert_eq!(tree.get(70).as_deref().map(String::as_str), Some("whole"));
+    assert_eq!(tree.get(70).as_deref(), Some("whole"));
 }
 
 #[test]
@@ -33,9 +31,9 @@ fn an_erased_value_is_cloned_for_the_caller_without_disturbing_its_readers() {
     let tree: MapleTree<Box<u64>> = MapleTree::new();
     tree.insert_range(5..=9, Box::new(7)).unwrap();
     let guard = tree.read();
-    let seen: &u64 = guard.get(6).unwrap();
+    let seen = guard.get(6).unwrap();
     assert_eq!(tree.erase(7).as_deref(), Some(&7));
-    assert_eq!(*seen, 7);
+    assert_eq!(**seen, 7);
     assert_eq!(tree.get_range(6).map(|(r, v)| (r.first(), *v)), None);
     drop(guard);
 }
@@ -45,7 +43,7 @@ fn a_value_read_by_a_writer_keeps_readers_borrows_valid() {
     let tree: MapleTree<Box<u64>> = MapleTree::new();
     tree.insert_range(5..=9, Box::new(7)).unwrap();
     let guard = tree.read();
-    let seen: &u64 = guard.get(6).unwrap();
+    let seen = guard.get(6).unwrap();
     // A clone through the convenience API, then one through a writing cursor.
     assert_eq!(tree.get(6).as_deref(), Some(&7));
     {
@@ -53,6 +51,6 @@ fn a_value_read_by_a_writer_keeps_readers_borrows_valid() {
         let mut cursor = writer.cursor_mut(0);
         assert_eq!(cursor.find(u64::MAX).map(|(_, v)| *v), Some(7));
     }
-    assert_eq!(*seen, 7);
+    assert_eq!(**seen, 7);
     drop(guard);
 }

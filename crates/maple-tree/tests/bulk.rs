@@ -9,7 +9,7 @@ use common::{Counted, Rng};
 use maple_tree::{BulkLoadError, MapleTree};
 
 fn entries(tree: &MapleTree<u32>) -> Vec<(u64, u64, u64)> {
-    common::tree_entries(tree, u64::from)
+    common::tree_entries(tree, |&v| u64::from(v))
 }
 
 /// A tree built by random stores, so that it has every kind of node shape.

@@ -137,7 +137,7 @@ fn replay(set: &Set, exclusive: bool) -> MapleTree<NonZeroU64> {
         );
     }
     assert_eq!(
-        common::tree_entries(&tree, NonZeroU64::get),
+        common::tree_entries(&tree, |v| v.get()),
         model.entries(),
         "{}: final contents differ from the reference model",
         set.name

@@ -129,7 +129,7 @@ fn workload(seed: u64, exclusive: bool, alloc: bool) -> (usize, usize) {
         let mut budget = 0;
         loop {
             let live = quiesce(&tree);
-            let before = common::tree_entries(&tree, u64::from);
+            let before = common::tree_entries(&tree, |&v| u64::from(v));
             tree.fail_reservations_after(Some(budget));
             let outcome = attempt(&mut tree, &mut model, exclusive, op, first, last, step);
             tree.fail_reservations_after(None);
@@ -138,7 +138,7 @@ fn workload(seed: u64, exclusive: bool, alloc: bool) -> (usize, usize) {
                 Outcome::OutOfMemory => {
                     failures += 1;
                     assert_eq!(
-                        common::tree_entries(&tree, u64::from),
+                        common::tree_entries(&tree, |&v| u64::from(v)),
                         before,
                         "seed {seed} step {step} op {op} budget {budget}: a failed write changed the tree"
                     );
@@ -154,7 +154,7 @@ fn workload(seed: u64, exclusive: bool, alloc: bool) -> (usize, usize) {
             }
         }
         assert_eq!(
-            common::tree_entries(&tree, u64::from),
+            common::tree_entries(&tree, |&v| u64::from(v)),
             model.entries(),
             "seed {seed} step {step}"
         );

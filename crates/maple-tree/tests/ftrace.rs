@@ -137,7 +137,7 @@ fn replay(name: &str, text: &str) -> usize {
     }
     for (id, (tree, model)) in &trees {
         assert_eq!(
-            common::tree_entries(tree, NonZeroU64::get),
+            common::tree_entries(tree, |v| v.get()),
             model.entries(),
             "{name}: tree {id} contents"
         );

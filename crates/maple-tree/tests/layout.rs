@@ -297,7 +297,7 @@ fn empty_trees_and_boxed_values() {
     boxed
         .insert_range(5..=9, Box::new("<five>".into()))
         .unwrap();
-    let layout = boxed.layout(|s: &String| s.clone());
+    let layout = boxed.layout(|s| s.to_string());
     let &(leaf, slot) = layout.path_to(7).last().unwrap();
     assert_eq!(
         layout.nodes[leaf].slots[slot].content,

@@ -125,7 +125,7 @@ fn run(seed: u64, ops: usize, universe: u64, alloc: bool, exclusive: bool) {
             model.len(),
             "seed {seed} step {step} after {desc}"
         );
-        let got: Vec<_> = common::tree_entries(&tree, value_of);
+        let got: Vec<_> = common::tree_entries(&tree, |&v| value_of(v));
         assert!(
             got == model.entries(),
             "seed {seed} step {step} after {desc}: entries differ\ntree:  {got:?}\nmodel: {:?}\n{}",
@@ -139,16 +139,16 @@ fn run(seed: u64, ops: usize, universe: u64, alloc: bool, exclusive: bool) {
             let i = index(&mut rng, universe);
             let got = guard
                 .get_range(i)
-                .map(|(r, v)| (r.first(), r.last(), value_of(v)));
+                .map(|(r, v)| (r.first(), r.last(), value_of(*v)));
             assert_eq!(got, model.get(i), "get {i} after {desc}");
             let j = index(&mut rng, universe);
             let got = guard
                 .find(i..=j)
-                .map(|(r, v)| (r.first(), r.last(), value_of(v)));
+                .map(|(r, v)| (r.first(), r.last(), value_of(*v)));
             assert_eq!(got, model.find(i, j), "find {i} {j} after {desc}");
             let got = guard
                 .find_rev(j..=i)
-                .map(|(r, v)| (r.first(), r.last(), value_of(v)));
+                .map(|(r, v)| (r.first(), r.last(), value_of(*v)));
             assert_eq!(got, model.find_rev(i, j), "find_rev {i} {j} after {desc}");
             if alloc {
                 let size = 1 + rng.below(16);
@@ -251,7 +251,7 @@ fn random_ops_deep_trees() {
                 let i = rng.below(universe);
                 let got = guard
                     .get_range(i)
-                    .map(|(r, v)| (r.first(), r.last(), u64::from(v)));
+                    .map(|(r, v)| (r.first(), r.last(), u64::from(*v)));
                 assert_eq!(got, model.get(i), "seed {seed} step {step}: get {i}");
             }
             if alloc && step % 16 == 0 {
@@ -274,11 +274,17 @@ fn random_ops_deep_trees() {
                 assert_eq!(tree.len(), model.len());
             }
             if step % 5_000 == 0 {
-                assert_eq!(common::tree_entries(&tree, value_of), model.entries());
+                assert_eq!(
+                    common::tree_entries(&tree, |&v| value_of(v)),
+                    model.entries()
+                );
             }
         }
         tree.check_invariants().unwrap();
-        assert_eq!(common::tree_entries(&tree, value_of), model.entries());
+        assert_eq!(
+            common::tree_entries(&tree, |&v| value_of(v)),
+            model.entries()
+        );
         assert!(
             max_height >= 5,
             "seed {seed}: only reached height {max_height}"

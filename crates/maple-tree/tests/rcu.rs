@@ -183,11 +183,11 @@ fn read(tree: &Tree, rng: &mut Rng) -> u64 {
             };
             if reverse {
                 for (range, stamp) in guard.range(a..=b).rev() {
-                    check(range, stamp);
+                    check(range, &stamp);
                 }
             } else {
                 for (range, stamp) in guard.range(a..=b) {
-                    check(range, stamp);
+                    check(range, &stamp);
                 }
             }
             count

@@ -198,8 +198,7 @@ fn shape_prints_height_and_nodes() {
     let tree = MapleTree::new_alloc();
     for i in 0..500u64 {
         script.push_str(&format!("S {} {}\n", i * 4, i * 4 + 1));
-        tree.store_range(i * 4..=i * 4 + 1, Arc::new(i * 4))
-            .unwrap();
+        tree.store_range(i * 4..=i * 4 + 1, i * 4).unwrap();
     }
     script.push_str("X\n");
     assert!(

@@ -1,8 +1,18 @@
 //! Values: what a leaf slot holds, and how the tree owns, lends, clones and drops it.
 //!
-//! A slot is one machine word, as in the kernel. A value type says how it turns into a non-zero
-//! word and back ([`Entry`]); the word 0 means "empty". Owned pointers (`Box`, `Arc`) are stored
-//! as their pointer, small integers as `(v << 1) | 1` (the kernel's `xa_mk_value`).
+//! A slot is one machine word, as in the kernel, and the word 0 means "empty". A tree stores any
+//! `T`; how a value becomes a word depends only on its type ([`Repr`], decided at compile time):
+//!
+//! | `T` | slot word | per value |
+//! |---|---|---|
+//! | integers of up to 32 bits, `bool`, `char`, `f32`, `()`, non-zero integers of up to 32 bits and their `Option`s | `(bits << 1) \| 1` (the kernel's `xa_mk_value`) | nothing |
+//! | `NonZeroU64`, `NonZeroI64`, `NonZeroUsize`, `NonZeroIsize` | the integer itself | nothing |
+//! | `u64`, `i64`, `usize`, `isize` | `(v << 1) \| 1` when `v` fits in 63 bits, else a pointer to a box | nothing, or one 8-byte box |
+//! | anything else | a pointer to a `Box<T>` the tree owns | one allocation of `size_of::<T>()` bytes |
+//!
+//! Readers see a value through a [`Ref`]: a copy of an inline value, or a shared reference to a
+//! boxed one. An inline word always has its low bit set and a box pointer of a 64-bit integer is
+//! 8-aligned, so for the mixed kind the low bit tells the two apart.
 //!
 //! # Invariant
 //!
@@ -10,314 +20,352 @@
 //!   write operation runs: a word the operation removed is owned by that operation's
 //!   disposal list until it is dropped (at once in exclusive mode, after a grace period in RCU
 //!   mode). A word is cloned before it is stored in a second slot.
+//! - V2. Readers on many threads borrow and clone the value behind one word at once, beside the
+//!   writer: they only ever read through the word (shared access). The word is turned back into
+//!   a value (`take`) only once no borrow of it can be in use: after a grace period in RCU mode,
+//!   or by a writer that holds the tree exclusively.
 //!
-//! The helpers below are safe to call from the write paths because those paths uphold V1; the
-//! drop-counting tests check that every value is dropped exactly once.
+//! The helpers below are safe to call from the write paths because those paths uphold V1 and
+//! V2; the drop-counting tests check that every value is dropped exactly once.
 
+use core::any::TypeId;
+use core::fmt;
+use core::hash::{Hash, Hasher};
 use core::marker::PhantomData;
-use core::mem::ManuallyDrop;
-use core::num::{NonZeroU64, NonZeroUsize};
-use std::sync::Arc;
+use core::mem::{ManuallyDrop, size_of};
+use core::num::{NonZeroI8, NonZeroI16, NonZeroI32, NonZeroI64, NonZeroIsize};
+use core::num::{NonZeroU8, NonZeroU16, NonZeroU32, NonZeroU64, NonZeroUsize};
+use core::ops::Deref;
 
-/// A value that fits in one tree slot.
+/// How the values of one type are kept in slot words.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Repr {
+    /// A plain value of at most 32 bits, with no padding and no pointer: `(bits << 1) | 1`.
+    Small,
+    /// A 64-bit integer that is never 0: the integer itself.
+    NonZero,
+    /// A 64-bit integer, unsigned: inline as `(v << 1) | 1` when `v < 2^63`, else boxed.
+    Wide,
+    /// A 64-bit integer, signed: inline as `(v << 1) | 1` when `v` fits in 63 bits, else boxed.
+    WideSigned,
+    /// Anything else: a pointer to a box the tree owns.
+    Boxed,
+}
+
+/// Whether `T` is one of `types`. The comparisons are of constants, so each instance folds to
+/// `true` or `false` at compile time.
+macro_rules! is_one_of {
+    ($t:ty: $($u:ty),* $(,)?) => {{
+        let id = TypeId::of::<$t>();
+        false $(|| id == TypeId::of::<$u>())*
+    }};
+}
+
+/// How values of `T` are kept. Folds to a constant in every instance.
+#[inline(always)]
+pub(crate) fn repr<T: 'static>() -> Repr {
+    if is_one_of!(T: u8, u16, u32, i8, i16, i32, bool, char, f32, (),
+        NonZeroU8, NonZeroU16, NonZeroU32, NonZeroI8, NonZeroI16, NonZeroI32,
+        Option<NonZeroU8>, Option<NonZeroU16>, Option<NonZeroU32>,
+        Option<NonZeroI8>, Option<NonZeroI16>, Option<NonZeroI32>)
+    {
+        Repr::Small
+    } else if is_one_of!(T: NonZeroU64, NonZeroI64, NonZeroUsize, NonZeroIsize) {
+        Repr::NonZero
+    } else if is_one_of!(T: u64, usize) {
+        Repr::Wide
+    } else if is_one_of!(T: i64, isize) {
+        Repr::WideSigned
+    } else {
+        Repr::Boxed
+    }
+}
+
+/// A stored value as a reader sees it: a copy of a value kept inline in its slot, or a shared
+/// reference to a boxed one, valid for as long as the guard it was read under (`'g`).
 ///
-/// The tree stores each value as one non-zero machine word, which keeps every node at 256 bytes
-/// with atomic slots that concurrent readers can load. Implementations exist for owned pointers
-/// ([`Box`], [`Arc`]), shared references with a `'static` lifetime, non-zero integers, and
-/// integers of up to 32 bits. A value of another type goes in a `Box` or an `Arc`.
-///
-/// Readers borrow a value as [`Entry::Ref`]: `&U` for `Box<U>` and `Arc<U>`, the integer itself for
-/// integers.
-///
-/// # Safety
-///
-/// - `into_raw` returns a word that is never 0.
-/// - `from_raw(into_raw(v))` gives back `v`, and `borrow_raw` on that word gives a view of `v`
-///   that stays valid, while the word is not turned back into `Self`, for any lifetime the caller
-///   picks; the tree picks the lifetime of the guard under which it read the word.
-/// - `borrow_raw` and `clone_raw` run on many threads at once, on the same word: every reader of
-///   the tree borrows the values it finds, concurrently with the other readers and with the
-///   writer, which clones a value when a store cuts its entry in two. They must therefore only
-///   read through the word (shared access), never take or change what it owns, and the views
-///   they return are used on those threads ([`Entry::Ref`] is `Send + Sync`). The word is turned
-///   back into `Self` (`from_raw`) only once no borrow of it can be in use: after a grace period
-///   in RCU mode, or by a writer that holds the tree exclusively.
-/// - If making a `Self` from a word asserts unique access to what the word owns (the type holds
-///   a `Box`), `clone_raw` is overridden so that it clones through shared access.
+/// It dereferences to `T`, and compares, orders, hashes and prints as the `T` it shows.
 ///
 /// # Examples
 ///
 /// ```
-/// use maple_tree::MapleTree;
-/// use std::sync::Arc;
-///
-/// let tree: MapleTree<Arc<String>> = MapleTree::new();
-/// tree.insert_range(0x1000..=0x1fff, Arc::new(String::from("text"))).unwrap();
+/// let tree = maple_tree::MapleTree::new();
+/// tree.insert(5, String::from("five")).unwrap();
 /// let guard = tree.read();
-/// assert_eq!(guard.get(0x1234).map(String::as_str), Some("text"));
+/// let five = guard.get(5).unwrap();
+/// assert_eq!(five.len(), 4); // through `Deref<Target = String>`
+/// assert_eq!(*five, "five");
 /// ```
-///
-/// A view that cannot be shared between threads is rejected, since readers on several threads
-/// hold views of one value at once:
-///
-/// ```compile_fail,E0277
-/// use core::cell::Cell;
-/// use core::num::NonZeroUsize;
-///
-/// struct Counter(Box<Cell<u64>>);
-///
-/// unsafe impl maple_tree::Entry for Counter {
-///     type Ref<'a> = &'a Cell<u64>; // `Cell` is not `Sync`
-///     fn into_raw(self) -> NonZeroUsize {
-///         NonZeroUsize::new(Box::into_raw(self.0).expose_provenance()).unwrap()
-///     }
-///     unsafe fn from_raw(raw: NonZeroUsize) -> Self {
-///         Counter(unsafe { Box::from_raw(core::ptr::with_exposed_provenance_mut(raw.get())) })
-///     }
-///     unsafe fn borrow_raw<'a>(raw: NonZeroUsize) -> &'a Cell<u64> {
-///         unsafe { &*core::ptr::with_exposed_provenance(raw.get()) }
-///     }
-/// }
-/// ```
-///
-/// Linux: the Rust binding's `ForeignOwnable`; `xa_mk_value()` for integers.
-#[doc(alias = "ForeignOwnable")]
-#[doc(alias = "xa_mk_value")]
-pub unsafe trait Entry: Send + 'static {
-    /// How a reader sees a stored value. Readers on several threads hold views of one value at
-    /// once, so a view can be shared and sent between threads.
-    type Ref<'a>: Copy + Send + Sync
-    where
-        Self: 'a;
-
-    /// Turns the value into its slot word.
-    fn into_raw(self) -> NonZeroUsize;
-
-    /// Turns a slot word back into the value.
-    ///
-    /// # Safety
-    ///
-    /// `raw` came from [`Entry::into_raw`] and has not been turned back since.
-    unsafe fn from_raw(raw: NonZeroUsize) -> Self;
-
-    /// Borrows the value behind a slot word.
-    ///
-    /// # Safety
-    ///
-    /// `raw` came from [`Entry::into_raw`], and is not turned back into `Self` during `'a`.
-    unsafe fn borrow_raw<'a>(raw: NonZeroUsize) -> Self::Ref<'a>;
-
-    /// Clones the value behind a slot word, leaving the word its owner.
-    ///
-    /// Readers may hold views of the value meanwhile ([`Entry::borrow_raw`]), so the clone must
-    /// go through shared access only. The provided implementation clones a temporary `Self`
-    /// made from the word and never dropped; that suits values that own no unique pointer (an
-    /// integer, an `Arc`, a `'static` reference), but a type holding a `Box` must override it,
-    /// since making a second `Box` asserts unique access to what readers are looking at.
-    ///
-    /// # Safety
-    ///
-    /// As for [`Entry::borrow_raw`]: `raw` came from [`Entry::into_raw`] and is not turned back
-    /// during the call.
-    unsafe fn clone_raw(raw: NonZeroUsize) -> Self
-    where
-        Self: Clone,
-    {
-        // SAFETY: the caller passes a live word; `ManuallyDrop` keeps its ownership with the
-        // word. An implementor whose values assert unique access overrides this method (the
-        // trait's contract), so the temporary `Self` disturbs no reader.
-        let original = ManuallyDrop::new(unsafe { Self::from_raw(raw) });
-        Self::clone(&original)
-    }
+pub struct Ref<'g, T> {
+    inner: Inner<'g, T>,
 }
 
-// SAFETY: `Box::into_raw` never returns null, `from_raw` reverses it, and the box's allocation
-// stays put until it is turned back, so the shared reference lives as long as the caller says.
-unsafe impl<U: Send + Sync + 'static> Entry for Box<U> {
-    type Ref<'a> = &'a U;
-
-    fn into_raw(self) -> NonZeroUsize {
-        let addr = Box::into_raw(self).expose_provenance();
-        NonZeroUsize::new(addr).unwrap_or_else(|| unreachable!("Box pointers are never null"))
-    }
-
-    unsafe fn from_raw(raw: NonZeroUsize) -> Self {
-        // SAFETY: the caller passes a word made by `into_raw`, which exposed a Box's provenance.
-        unsafe { Box::from_raw(core::ptr::with_exposed_provenance_mut(raw.get())) }
-    }
-
-    unsafe fn borrow_raw<'a>(raw: NonZeroUsize) -> &'a U {
-        // SAFETY: the word is a live Box allocation for 'a, per the caller's contract.
-        unsafe { &*core::ptr::with_exposed_provenance::<U>(raw.get()) }
-    }
-
-    unsafe fn clone_raw(raw: NonZeroUsize) -> Self
-    where
-        Self: Clone,
-    {
-        let ptr = core::ptr::with_exposed_provenance::<U>(raw.get());
-        // SAFETY: a `Box` of a sized type is one non-null pointer (std guarantees this layout),
-        // so `ptr` can be read in place as the box it came from. The reference only lends that
-        // box: it is never moved out or dropped, and `Box::clone` reads the value through
-        // shared access, as the readers do.
-        let boxed = unsafe { &*core::ptr::from_ref(&ptr).cast::<Self>() };
-        boxed.clone()
-    }
+enum Inner<'g, T> {
+    /// A boxed value, borrowed for `'g`.
+    Shared(&'g T),
+    /// A copy of an inline value (only ever of a `Repr::Small`, `NonZero` or `Wide*` type, all
+    /// of which are `Copy` and have no destructor).
+    Inline(ManuallyDrop<T>),
 }
 
-// SAFETY: as for `Box`: `Arc::into_raw` is non-null, reversible, and keeps one strong count
-// (hence the allocation) alive until `from_raw`.
-unsafe impl<U: Send + Sync + 'static> Entry for Arc<U> {
-    type Ref<'a> = &'a U;
+impl<T> Deref for Ref<'_, T> {
+    type Target = T;
 
-    fn into_raw(self) -> NonZeroUsize {
-        let addr = Arc::into_raw(self).expose_provenance();
-        NonZeroUsize::new(addr).unwrap_or_else(|| unreachable!("Arc pointers are never null"))
-    }
-
-    unsafe fn from_raw(raw: NonZeroUsize) -> Self {
-        // SAFETY: the word was made by `into_raw` and still owns its strong count.
-        unsafe { Arc::from_raw(core::ptr::with_exposed_provenance(raw.get())) }
-    }
-
-    unsafe fn borrow_raw<'a>(raw: NonZeroUsize) -> &'a U {
-        // SAFETY: the strong count owned by the word keeps the allocation alive for 'a.
-        unsafe { &*core::ptr::with_exposed_provenance::<U>(raw.get()) }
-    }
-
-    unsafe fn clone_raw(raw: NonZeroUsize) -> Self {
-        let ptr = core::ptr::with_exposed_provenance::<U>(raw.get());
-        // SAFETY: the word owns a strong count, so the allocation is live.
-        unsafe { Arc::increment_strong_count(ptr) };
-        // SAFETY: the count just added is owned by the `Arc` made here.
-        unsafe { Arc::from_raw(ptr) }
-    }
-}
-
-// SAFETY: a `'static` reference is non-null and valid forever.
-unsafe impl<U: Sync + 'static> Entry for &'static U {
-    type Ref<'a> = &'static U;
-
-    fn into_raw(self) -> NonZeroUsize {
-        let addr = core::ptr::from_ref(self).expose_provenance();
-        NonZeroUsize::new(addr).unwrap_or_else(|| unreachable!("references are never null"))
-    }
-
-    unsafe fn from_raw(raw: NonZeroUsize) -> Self {
-        // SAFETY: the word was made from a `&'static U` by `into_raw`.
-        unsafe { &*core::ptr::with_exposed_provenance::<U>(raw.get()) }
-    }
-
-    unsafe fn borrow_raw<'a>(raw: NonZeroUsize) -> Self::Ref<'a> {
-        // SAFETY: as in `from_raw`.
-        unsafe { &*core::ptr::with_exposed_provenance::<U>(raw.get()) }
-    }
-}
-
-// SAFETY: the word is the integer itself, which is non-zero by type.
-unsafe impl Entry for NonZeroUsize {
-    type Ref<'a> = NonZeroUsize;
-
-    fn into_raw(self) -> NonZeroUsize {
-        self
-    }
-
-    unsafe fn from_raw(raw: NonZeroUsize) -> Self {
-        raw
-    }
-
-    unsafe fn borrow_raw<'a>(raw: NonZeroUsize) -> Self::Ref<'a> {
-        raw
-    }
-}
-
-// SAFETY: the word is the integer itself (64-bit targets only), non-zero by type.
-unsafe impl Entry for NonZeroU64 {
-    type Ref<'a> = NonZeroU64;
-
-    fn into_raw(self) -> NonZeroUsize {
-        NonZeroUsize::new(self.get() as usize).unwrap_or_else(|| unreachable!("non-zero by type"))
-    }
-
-    unsafe fn from_raw(raw: NonZeroUsize) -> Self {
-        NonZeroU64::new(raw.get() as u64).unwrap_or_else(|| unreachable!("non-zero by type"))
-    }
-
-    unsafe fn borrow_raw<'a>(raw: NonZeroUsize) -> Self::Ref<'a> {
-        // SAFETY: the same word, the same contract.
-        unsafe { Self::from_raw(raw) }
-    }
-}
-
-macro_rules! small_int_entry {
-    ($($t:ty),*) => {$(
-        // SAFETY: `(v << 1) | 1` is never 0 and, for integers of at most 32 bits on a 64-bit
-        // target, loses no bits; `from_raw` shifts it back.
-        unsafe impl Entry for $t {
-            type Ref<'a> = $t;
-
-            fn into_raw(self) -> NonZeroUsize {
-                NonZeroUsize::MIN | ((self as usize) << 1)
-            }
-
-            unsafe fn from_raw(raw: NonZeroUsize) -> Self {
-                #[expect(clippy::cast_possible_truncation, reason = "the word holds the integer shifted left by one")]
-                let v = (raw.get() >> 1) as $t;
-                v
-            }
-
-            unsafe fn borrow_raw<'a>(raw: NonZeroUsize) -> Self::Ref<'a> {
-                // SAFETY: the same word, the same contract.
-                unsafe { Self::from_raw(raw) }
-            }
+    #[inline]
+    fn deref(&self) -> &T {
+        match &self.inner {
+            Inner::Shared(value) => value,
+            Inner::Inline(value) => value,
         }
-    )*};
+    }
 }
-small_int_entry!(u8, u16, u32, i8, i16, i32);
 
-/// Value operations on raw slot words for the write paths, under invariant V1.
+impl<T> Clone for Ref<'_, T> {
+    #[inline]
+    fn clone(&self) -> Self {
+        let inner = match &self.inner {
+            Inner::Shared(value) => Inner::Shared(*value),
+            // SAFETY: only values of inline types (the integers, `bool`, `char`, `f32`, `()` and
+            // their non-zero and `Option` forms listed in `repr`) are kept as `Inline`, and all of
+            // them are `Copy`: a bitwise copy is a valid, independent value.
+            Inner::Inline(value) => Inner::Inline(unsafe { core::ptr::read(value) }),
+        };
+        Self { inner }
+    }
+}
+
+impl<T: fmt::Debug> fmt::Debug for Ref<'_, T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        T::fmt(self, f)
+    }
+}
+
+impl<T: fmt::Display> fmt::Display for Ref<'_, T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        T::fmt(self, f)
+    }
+}
+
+impl<T: PartialEq> PartialEq for Ref<'_, T> {
+    fn eq(&self, other: &Self) -> bool {
+        T::eq(self, other)
+    }
+}
+
+impl<T: Eq> Eq for Ref<'_, T> {}
+
+impl<T: PartialOrd> PartialOrd for Ref<'_, T> {
+    fn partial_cmp(&self, other: &Self) -> Option<core::cmp::Ordering> {
+        T::partial_cmp(self, other)
+    }
+}
+
+impl<T: Ord> Ord for Ref<'_, T> {
+    fn cmp(&self, other: &Self) -> core::cmp::Ordering {
+        T::cmp(self, other)
+    }
+}
+
+impl<T: Hash> Hash for Ref<'_, T> {
+    fn hash<H: Hasher>(&self, state: &mut H) {
+        T::hash(self, state);
+    }
+}
+
+/// The `u8`, `u16` or `u32` holding the bits of a value of a `Repr::Small` type.
+///
+/// Each `Repr::Small` type is 0, 1, 2 or 4 bytes of plain data with no padding (every byte is
+/// initialised) and no pointer, so its bytes read as an unsigned integer of the same size are a
+/// valid integer. `transmute_copy` reads unaligned and copies; the value stays with the caller.
+#[inline(always)]
+fn small_bits<T: 'static>(value: &T) -> usize {
+    debug_assert_eq!(repr::<T>(), Repr::Small);
+    match size_of::<T>() {
+        0 => 0,
+        // SAFETY: `T` is a 1-byte `Repr::Small` type (see above).
+        1 => usize::from(unsafe { core::mem::transmute_copy::<T, u8>(value) }),
+        // SAFETY: `T` is a 2-byte `Repr::Small` type (see above).
+        2 => usize::from(unsafe { core::mem::transmute_copy::<T, u16>(value) }),
+        // SAFETY: `T` is a 4-byte `Repr::Small` type (see above).
+        4 => (unsafe { core::mem::transmute_copy::<T, u32>(value) }) as usize,
+        _ => unreachable!("Repr::Small types are at most 4 bytes"),
+    }
+}
+
+/// The value of a `Repr::Small` type whose bits `small_bits` returned.
+///
+/// The bits were taken from a valid `T` by `small_bits` (V1: a slot word is only ever made from
+/// a value), so the integer of `T`'s size holding them is a valid `T` again. The truncating casts
+/// undo the widening of `small_bits`. A `T` of 0 bytes is read from a `u8`, which is at least as
+/// large, as `transmute_copy` requires.
+#[inline(always)]
+#[expect(
+    clippy::cast_possible_truncation,
+    reason = "the bits came from a T of this size"
+)]
+fn from_small_bits<T: 'static>(bits: usize) -> T {
+    debug_assert_eq!(repr::<T>(), Repr::Small);
+    match size_of::<T>() {
+        // SAFETY: the bits of a `T` of at most 1 byte (see above).
+        0 | 1 => unsafe { core::mem::transmute_copy::<u8, T>(&(bits as u8)) },
+        // SAFETY: the bits of a 2-byte `T` (see above).
+        2 => unsafe { core::mem::transmute_copy::<u16, T>(&(bits as u16)) },
+        // SAFETY: the bits of a 4-byte `T` (see above).
+        4 => unsafe { core::mem::transmute_copy::<u32, T>(&(bits as u32)) },
+        _ => unreachable!("Repr::Small types are at most 4 bytes"),
+    }
+}
+
+/// The 64 bits of a value of a `Repr::NonZero` or `Repr::Wide*` type.
+#[inline(always)]
+fn word_bits<T: 'static>(value: &T) -> u64 {
+    debug_assert!(size_of::<T>() == 8);
+    // SAFETY: `T` is one of the 8-byte integers (or their non-zero forms) of those kinds: plain
+    // data, every byte initialised, no pointer; as a `u64` it is a valid integer.
+    unsafe { core::mem::transmute_copy::<T, u64>(value) }
+}
+
+/// The value of a `Repr::NonZero` or `Repr::Wide*` type whose bits `word_bits` returned.
+#[inline(always)]
+fn from_word_bits<T: 'static>(bits: u64) -> T {
+    debug_assert!(size_of::<T>() == 8);
+    // SAFETY: the bits were taken from a valid `T` by `word_bits` (V1), so they are a valid `T`
+    // again; for the non-zero types they are not 0.
+    unsafe { core::mem::transmute_copy::<u64, T>(&bits) }
+}
+
+/// Boxes a value and returns the box's address as a slot word.
+fn box_word<T>(value: T) -> NonZeroUsize {
+    let addr = Box::into_raw(Box::new(value)).expose_provenance();
+    NonZeroUsize::new(addr).unwrap_or_else(|| unreachable!("Box pointers are never null"))
+}
+
+/// Borrows the boxed value behind a word made by `box_word`.
+fn box_ref<'a, T>(word: NonZeroUsize) -> &'a T {
+    // SAFETY: by V1 the word is the address of a live box made by `box_word`, whose provenance
+    // was exposed there; by V2 the box is freed only once no borrow taken under a guard (whose
+    // lifetime the caller gives as `'a`) can be in use, and only shared access happens meanwhile.
+    unsafe { &*core::ptr::with_exposed_provenance::<T>(word.get()) }
+}
+
+/// Turns a word made by `box_word` back into its value.
+fn unbox<T>(word: NonZeroUsize) -> T {
+    // SAFETY: by V1 the word owns the box made by `box_word` and, by V2, nothing borrows it any
+    // more when the tree takes it back.
+    *unsafe { Box::from_raw(core::ptr::with_exposed_provenance_mut::<T>(word.get())) }
+}
+
+/// Value operations on raw slot words for the read and write paths, under invariants V1 and V2.
 pub(crate) struct Values<T>(PhantomData<T>);
 
-impl<T: Entry> Values<T> {
+impl<T: 'static> Values<T> {
+    /// Turns a value into the slot word that owns it.
+    #[inline]
+    pub(crate) fn into_word(value: T) -> NonZeroUsize {
+        match repr::<T>() {
+            Repr::Small => NonZeroUsize::MIN | (small_bits(&value) << 1),
+            Repr::NonZero => {
+                #[expect(clippy::cast_possible_truncation, reason = "64-bit targets only")]
+                let word = word_bits(&value) as usize;
+                NonZeroUsize::new(word).unwrap_or_else(|| unreachable!("non-zero by type"))
+            }
+            Repr::Wide if word_bits(&value) >> 63 == 0 => {
+                #[expect(clippy::cast_possible_truncation, reason = "64-bit targets only")]
+                let bits = word_bits(&value) as usize;
+                NonZeroUsize::MIN | (bits << 1)
+            }
+            Repr::WideSigned
+                if (word_bits(&value).cast_signed() << 1) >> 1
+                    == word_bits(&value).cast_signed() =>
+            {
+                #[expect(clippy::cast_possible_truncation, reason = "64-bit targets only")]
+                let bits = word_bits(&value) as usize;
+                NonZeroUsize::MIN | (bits << 1)
+            }
+            Repr::Wide | Repr::WideSigned | Repr::Boxed => box_word(value),
+        }
+    }
+
+    /// Whether a word holds its value inline (not behind a box).
+    #[inline]
+    fn is_inline(word: NonZeroUsize) -> bool {
+        match repr::<T>() {
+            Repr::Small | Repr::NonZero => true,
+            Repr::Wide | Repr::WideSigned => word.get() & 1 == 1,
+            Repr::Boxed => false,
+        }
+    }
+
+    /// The value of an inline word.
+    #[inline]
+    fn decode(word: NonZeroUsize) -> T {
+        match repr::<T>() {
+            Repr::Small => from_small_bits(word.get() >> 1),
+            Repr::NonZero => from_word_bits(word.get() as u64),
+            Repr::Wide => from_word_bits((word.get() >> 1) as u64),
+            Repr::WideSigned => {
+                from_word_bits(((word.get() as u64).cast_signed() >> 1).cast_unsigned())
+            }
+            Repr::Boxed => unreachable!("boxed words are never decoded in place"),
+        }
+    }
+
     /// Borrows the value in a slot word for `'a`.
     ///
     /// The caller ties `'a` to the guard under which the word was loaded from the tree.
     #[inline]
-    pub(crate) fn borrow<'a>(word: NonZeroUsize) -> T::Ref<'a> {
-        // SAFETY: by V1 the word owns a live value; the value is dropped only after the word has
-        // left the tree and (in RCU mode) a grace period has passed, or (in exclusive mode,
-        // where no reader exists) after the writer's own borrows have ended.
-        unsafe { T::borrow_raw(word) }
+    pub(crate) fn borrow<'a>(word: NonZeroUsize) -> Ref<'a, T> {
+        let inner = if Self::is_inline(word) {
+            Inner::Inline(ManuallyDrop::new(Self::decode(word)))
+        } else {
+            Inner::Shared(box_ref(word))
+        };
+        Ref { inner }
     }
 
     /// Turns a word that was removed from the tree back into the value it owns.
+    #[inline]
     pub(crate) fn take(word: NonZeroUsize) -> T {
-        // SAFETY: by V1 the removed word owns its value and nothing else will use it.
-        unsafe { T::from_raw(word) }
+        if Self::is_inline(word) {
+            Self::decode(word)
+        } else {
+            unbox(word)
+        }
     }
 
     /// Clones the value a word owns, without taking it, into a new word.
+    #[inline]
     pub(crate) fn clone_word(word: NonZeroUsize) -> NonZeroUsize
     where
         T: Clone,
     {
-        Self::clone_value(word).into_raw()
+        if Self::is_inline(word) {
+            // Inline values are `Copy`: the same bits are an equal, independent value.
+            word
+        } else {
+            box_word(box_ref::<T>(word).clone())
+        }
     }
 
     /// Clones the value a word owns, without taking it, through shared access: readers may be
-    /// looking at it.
+    /// looking at it (V2).
+    #[inline]
     pub(crate) fn clone_value(word: NonZeroUsize) -> T
     where
         T: Clone,
     {
-        // SAFETY: by V1 the word owns a live value, which is not turned back during the call.
-        unsafe { T::clone_raw(word) }
+        if Self::is_inline(word) {
+            Self::decode(word)
+        } else {
+            box_ref::<T>(word).clone()
+        }
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::sync::Arc;
 
     /// A writer clones a boxed value (to give the tail of a cut entry its own) while a reader
     /// holds a shared borrow of it: the clone must go through shared access only. Natively this
@@ -325,15 +373,17 @@ mod tests {
     /// `Box` (`cargo +nightly miri test -p maple-tree --lib node::entry`).
     #[test]
     fn cloning_a_boxed_value_keeps_readers_borrows_valid() {
-        let word = Box::new(String::from("value")).into_raw();
-        let seen: &String = Values::<Box<String>>::borrow(word);
-        let clone = Values::<Box<String>>::clone_value(word);
-        assert_eq!(seen, "value");
-        let word_clone = Values::<Box<String>>::clone_word(word);
-        assert_eq!(seen, "value");
-        assert_eq!(*clone, "value");
-        drop(Values::<Box<String>>::take(word_clone));
-        drop(Values::<Box<String>>::take(word));
+        let word = Values::<String>::into_word(String::from("value"));
+        {
+            let seen = Values::<String>::borrow(word);
+            let clone = Values::<String>::clone_value(word);
+            assert_eq!(*seen, "value");
+            let word_clone = Values::<String>::clone_word(word);
+            assert_eq!(*seen, "value");
+            assert_eq!(clone, "value");
+            drop(Values::<String>::take(word_clone));
+        }
+        drop(Values::<String>::take(word));
     }
 
     /// The same for a shared value: cloning an `Arc` adds a count, never a second `Arc` that
@@ -341,12 +391,85 @@ mod tests {
     #[test]
     fn cloning_an_arc_value_counts_one_more_owner() {
         let value = Arc::new(5u64);
-        let word = Arc::clone(&value).into_raw();
-        let seen: &u64 = Values::<Arc<u64>>::borrow(word);
-        let clone = Values::<Arc<u64>>::clone_value(word);
-        assert_eq!((*seen, Arc::strong_count(&value)), (5, 3));
-        drop(clone);
+        let word = Values::<Arc<u64>>::into_word(Arc::clone(&value));
+        {
+            let seen = Values::<Arc<u64>>::borrow(word);
+            let clone = Values::<Arc<u64>>::clone_value(word);
+            assert_eq!((**seen, Arc::strong_count(&value)), (5, 3));
+            drop(clone);
+        }
         drop(Values::<Arc<u64>>::take(word));
         assert_eq!(Arc::strong_count(&value), 1);
+    }
+
+    /// Every value of every inline type comes back as it went in, and its word is never 0.
+    #[test]
+    fn inline_values_round_trip() {
+        fn round_trip<T: Copy + PartialEq + fmt::Debug + 'static>(values: &[T], kind: Repr) {
+            assert_eq!(repr::<T>(), kind, "{}", core::any::type_name::<T>());
+            for &v in values {
+                let word = Values::<T>::into_word(v);
+                assert_eq!(*Values::<T>::borrow(word), v);
+                assert_eq!(Values::<T>::clone_value(word), v);
+                assert_eq!(Values::<T>::take(Values::<T>::clone_word(word)), v);
+                assert_eq!(Values::<T>::take(word), v);
+            }
+        }
+        round_trip(&[0u8, 1, 0x7f, 0xff], Repr::Small);
+        round_trip(&[0u16, 1, 0xffff], Repr::Small);
+        round_trip(&[0u32, 1, u32::MAX], Repr::Small);
+        round_trip(&[0i8, -1, i8::MIN, i8::MAX], Repr::Small);
+        round_trip(&[0i16, -1, i16::MIN, i16::MAX], Repr::Small);
+        round_trip(&[0i32, -1, i32::MIN, i32::MAX], Repr::Small);
+        round_trip(&[false, true], Repr::Small);
+        round_trip(&['\0', 'a', char::MAX], Repr::Small);
+        round_trip(&[0.0f32, -1.5, f32::MAX, f32::INFINITY], Repr::Small);
+        round_trip(&[()], Repr::Small);
+        round_trip(&[NonZeroU8::MIN, NonZeroU8::MAX], Repr::Small);
+        round_trip(&[NonZeroI32::MIN, NonZeroI32::MAX], Repr::Small);
+        round_trip(&[None, NonZeroU32::new(7)], Repr::Small);
+        round_trip(&[NonZeroU64::MIN, NonZeroU64::MAX], Repr::NonZero);
+        round_trip(&[NonZeroI64::MIN, NonZeroI64::MAX], Repr::NonZero);
+        round_trip(&[NonZeroUsize::MIN, NonZeroUsize::MAX], Repr::NonZero);
+        round_trip(&[0u64, 1, (1 << 63) - 1, 1 << 63, u64::MAX], Repr::Wide);
+        round_trip(&[0usize, usize::MAX], Repr::Wide);
+        let edges = [
+            0i64,
+            1,
+            -1,
+            (1 << 62) - 1,
+            -(1 << 62),
+            1 << 62,
+            -(1 << 62) - 1,
+        ];
+        round_trip(&edges, Repr::WideSigned);
+        round_trip(&[i64::MIN, i64::MAX], Repr::WideSigned);
+        round_trip(&[isize::MIN, 0, isize::MAX], Repr::WideSigned);
+    }
+
+    /// Which 64-bit integers stay inline: those that fit in 63 bits.
+    #[test]
+    fn wide_integers_are_boxed_only_when_they_need_64_bits() {
+        let inline = |w: NonZeroUsize| w.get() & 1 == 1;
+        assert!(inline(Values::<u64>::into_word((1 << 63) - 1)));
+        let boxed = Values::<u64>::into_word(1 << 63);
+        assert!(!inline(boxed));
+        assert_eq!(Values::<u64>::take(boxed), 1 << 63);
+        assert!(inline(Values::<i64>::into_word(-(1 << 62))));
+        let boxed = Values::<i64>::into_word(-(1 << 62) - 1);
+        assert!(!inline(boxed));
+        assert_eq!(Values::<i64>::take(boxed), -(1 << 62) - 1);
+    }
+
+    /// Types that are not inline are boxed, including small ones with padding or pointers.
+    #[test]
+    fn other_types_are_boxed() {
+        assert_eq!(repr::<(u8, u16)>(), Repr::Boxed);
+        assert_eq!(repr::<&'static str>(), Repr::Boxed);
+        assert_eq!(repr::<Box<u32>>(), Repr::Boxed);
+        assert_eq!(repr::<f64>(), Repr::Boxed);
+        struct Zst;
+        let word = Values::<Zst>::into_word(Zst);
+        assert!(matches!(Values::<Zst>::take(word), Zst));
     }
 }

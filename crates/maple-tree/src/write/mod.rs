@@ -44,7 +44,7 @@ use arrayvec::ArrayVec;
 use crate::error::OutOfMemory;
 use crate::gap;
 use crate::node::NodeRef;
-use crate::node::entry::{Entry, Values};
+use crate::node::entry::Values;
 use crate::node::pool::Pool;
 use crate::rcu::{self, Guard};
 use crate::root::Core;
@@ -107,12 +107,12 @@ fn is_exact_fit(leaf: &Frame<'_>, req: &Request) -> bool {
 
 /// The value word of a store that has not reached the tree yet: dropped if the store unwinds
 /// (a clone panicked) before it is [`stored`](Self::stored).
-struct Unstored<T: Entry> {
+struct Unstored<T: 'static> {
     word: Option<NonZeroUsize>,
     values: PhantomData<T>,
 }
 
-impl<T: Entry> Unstored<T> {
+impl<T: 'static> Unstored<T> {
     fn new(word: usize) -> Self {
         Self {
             word: NonZeroUsize::new(word),
@@ -126,7 +126,7 @@ impl<T: Entry> Unstored<T> {
     }
 }
 
-impl<T: Entry> Drop for Unstored<T> {
+impl<T: 'static> Drop for Unstored<T> {
     fn drop(&mut self) {
         if let Some(word) = self.word.take() {
             drop(Values::<T>::take(word));
@@ -243,7 +243,7 @@ pub(crate) struct Writer<'a, T> {
     values: PhantomData<fn(T) -> T>,
 }
 
-impl<'a, T: Entry> Writer<'a, T> {
+impl<'a, T: 'static> Writer<'a, T> {
     pub(crate) fn new(
         core: &'a Core,
         pool: &'a mut Pool,
@@ -709,6 +709,8 @@ impl<'a, T: Entry> Writer<'a, T> {
         if self.exclusive {
             drop(Values::<T>::take(word));
         } else {
+            // NOTE: the drop may run on another thread. Only `WriteGuard::locked` makes RCU-mode
+            // writers, and it requires `T: Send`.
             rcu::defer(self.guard, move || drop(Values::<T>::take(word)));
         }
     }

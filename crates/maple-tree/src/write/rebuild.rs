@@ -31,7 +31,6 @@ use arrayvec::ArrayVec;
 use super::big_node::{self, Bias, BigNode, Item};
 use super::{Disposal, Writer};
 use crate::gap;
-use crate::node::entry::Entry;
 use crate::node::{NodeKind, NodeRef};
 use crate::walk::{Frame, Path};
 
@@ -69,7 +68,7 @@ fn covers_level(l: &Frame<'_>, r: &Frame<'_>) -> bool {
     l.min == 0 && r.max == u64::MAX
 }
 
-impl<'a, T: Entry> Writer<'a, T> {
+impl<'a, T: 'static> Writer<'a, T> {
     /// Rebuilds from the leaves `left.last() ..= right.last()` upwards, with `big` as their new
     /// content, and publishes the result. The caller has reserved the nodes it may need.
     ///

@@ -6,7 +6,7 @@
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
-use maple_tree::{Entry, MapleTree};
+use maple_tree::MapleTree;
 
 pub use maple_tree::testing::RangeModel as Model;
 
@@ -39,14 +39,14 @@ impl Rng {
 }
 
 /// Every entry of a tree of `u64`-valued boxes, in order.
-pub fn tree_entries<T: Entry>(
+pub fn tree_entries<T: 'static>(
     tree: &MapleTree<T>,
-    value: impl Fn(T::Ref<'_>) -> u64,
+    value: impl Fn(&T) -> u64,
 ) -> Vec<(u64, u64, u64)> {
     let guard = tree.read();
     guard
         .iter()
-        .map(|(r, v)| (r.first(), r.last(), value(v)))
+        .map(|(r, v)| (r.first(), r.last(), value(&v)))
         .collect()
 }
 
