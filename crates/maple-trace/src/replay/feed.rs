@@ -8,10 +8,12 @@
 //! cut at [`LOOKAHEAD`] records (a space whose threads keep a call in flight for that long).
 
 use std::borrow::Cow;
-use std::collections::{HashSet, VecDeque};
+use std::collections::VecDeque;
 
 use crate::format::{Op, Record, SpaceId, ThreadId};
 use crate::parse::ParseError;
+
+use super::IdSet;
 
 /// The most records read ahead of the one being replayed.
 pub(crate) const LOOKAHEAD: usize = 1 << 20;
@@ -120,7 +122,7 @@ impl<'t> Feed<'t> {
     }
 
     /// The threads of the ops of `space` in the first `count` records of the window.
-    pub(crate) fn threads(&self, space: SpaceId, count: usize) -> HashSet<Option<ThreadId>> {
+    pub(crate) fn threads(&self, space: SpaceId, count: usize) -> IdSet<Option<ThreadId>> {
         self.ahead
             .iter()
             .take(count)

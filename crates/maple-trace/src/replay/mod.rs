@@ -39,6 +39,7 @@ mod layout;
 
 use std::borrow::Cow;
 use std::collections::{BTreeMap, HashMap, HashSet};
+use std::hash::{BuildHasherDefault, Hasher};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -445,6 +446,59 @@ fn modelled(call: OtherCall) -> bool {
     )
 }
 
+/// A hasher for the small integer keys of the replay's maps (space, file and thread ids): one
+/// rotate, xor and multiply per word, as rustc's own FxHash. SipHash's defence against chosen
+/// keys buys nothing here (colliding ids in a trace slow down only the replay of that trace)
+/// and cost a fifth of the replay engine's instructions.
+#[derive(Debug, Default, Clone, Copy)]
+pub(crate) struct IdHasher(u64);
+
+impl IdHasher {
+    fn add(&mut self, word: u64) {
+        self.0 = (self.0.rotate_left(5) ^ word).wrapping_mul(0x51_7c_c1_b7_27_22_0a_95);
+    }
+}
+
+impl Hasher for IdHasher {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+
+    fn write(&mut self, bytes: &[u8]) {
+        for chunk in bytes.chunks(8) {
+            let mut word = [0u8; 8];
+            word[..chunk.len()].copy_from_slice(chunk);
+            self.add(u64::from_le_bytes(word));
+        }
+    }
+
+    fn write_u8(&mut self, n: u8) {
+        self.add(u64::from(n));
+    }
+
+    fn write_u16(&mut self, n: u16) {
+        self.add(u64::from(n));
+    }
+
+    fn write_u32(&mut self, n: u32) {
+        self.add(u64::from(n));
+    }
+
+    fn write_u64(&mut self, n: u64) {
+        self.add(n);
+    }
+
+    fn write_usize(&mut self, n: usize) {
+        self.add(n as u64);
+    }
+}
+
+/// A map keyed by ids, hashed with [`IdHasher`].
+pub(crate) type IdMap<K, V> = HashMap<K, V, BuildHasherDefault<IdHasher>>;
+
+/// A set of ids, hashed with [`IdHasher`].
+pub(crate) type IdSet<K> = HashSet<K, BuildHasherDefault<IdHasher>>;
+
 /// Runs one call of the model and adds its time to `model_time`.
 ///
 /// The call itself runs inside [`model_call`], which is never inlined, so that an instruction
@@ -524,17 +578,17 @@ struct Replayer<'t, I: VmaIndex> {
     options: ReplayOptions,
     /// The configuration of every address space ([`model_config`]).
     config: maple_mm::AddressSpaceConfig,
-    spaces: HashMap<SpaceId, Space<'t, I>>,
-    files: HashMap<(FileId, Option<OpenMode>), Arc<File>>,
+    spaces: IdMap<SpaceId, Space<'t, I>>,
+    files: IdMap<(FileId, Option<OpenMode>), Arc<File>>,
     /// Per file, the flags its `mmap` hook adds and whether its mount is `noexec`, learned
     /// from snapshots ([`Resync::MmapHook`]).
-    hooks: HashMap<FileId, (u64, bool)>,
+    hooks: IdMap<FileId, (u64, bool)>,
     /// The names of trace files (`f` records), shown in the model's maps listing.
-    file_names: HashMap<FileId, Arc<str>>,
+    file_names: IdMap<FileId, Arc<str>>,
     /// Files made by [`Replayer::unknown_file`] so far.
     unknown_files: u64,
     /// Model file ids the model made itself (shared anonymous memory), bound to the kernel's.
-    bound_files: HashMap<(SpaceId, MmFileId), FileId>,
+    bound_files: IdMap<(SpaceId, MmFileId), FileId>,
     next_anon: u64,
     report: Report,
     flag_mask: u64,
@@ -568,12 +622,12 @@ impl<'t, I: VmaIndex + TreeStats> Replayer<'t, I> {
             step_space: None,
             options: *options,
             config: model_config(header),
-            spaces: HashMap::new(),
-            files: HashMap::new(),
-            hooks: HashMap::new(),
+            spaces: IdMap::default(),
+            files: IdMap::default(),
+            hooks: IdMap::default(),
             unknown_files: 0,
-            file_names: HashMap::new(),
-            bound_files: HashMap::new(),
+            file_names: IdMap::default(),
+            bound_files: IdMap::default(),
             next_anon: 1 << 48,
             report: Report {
                 engine: options.engine,
@@ -737,7 +791,8 @@ impl<'t, I: VmaIndex + TreeStats> Replayer<'t, I> {
         }
         let (count, _) = self.feed.until_snapshot(space);
         let mut positions = Vec::new();
-        let mut seen_threads = HashSet::from([thread]);
+        let mut seen_threads = IdSet::default();
+        seen_threads.insert(thread);
         for (j, record) in self.feed.window().take(count).enumerate() {
             let Record::Op {
                 space: s,
