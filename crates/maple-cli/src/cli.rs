@@ -82,6 +82,18 @@ pub enum Command {
                       maple dump --script examples/scripts/tour.script --svg tour.svg --text"
     )]
     Dump(crate::dump_cmd::DumpArgs),
+    /// Writes the maple-tree operations behind one address space of a trace, as a kernel test
+    /// array or a script.
+    #[command(
+        long_about = "Replays a trace and writes the maple-tree operations Linux's VMA code made \
+                      for one of its address spaces (stores of VMA ranges and NULL stores), as an \
+                      array of the kernel's maple-tree tests (tools/testing/radix-tree/maple.c, \
+                      replayed by check_erase2_testset) or, with --script, as a maple script. The \
+                      operations are checked first: replayed through our tree, they give the \
+                      trace's VMA layout at every snapshot of the space.",
+        after_help = "Example: maple export gcc.mtrace.zst --space 2 --from 100 --to 200 -o set_cc1.c"
+    )]
+    Export(crate::export_cmd::ExportArgs),
 }
 
 /// Runs `maple` with `args` (the first is the program name) and returns its exit status.
@@ -111,6 +123,7 @@ where
         Command::Replay(args) => crate::trace_cmd::replay_command(&args),
         Command::ImportStrace(args) => crate::trace_cmd::import_command(&args),
         Command::Dump(args) => crate::dump_cmd::run(&args),
+        Command::Export(args) => crate::export_cmd::run(&args),
     }
 }
 

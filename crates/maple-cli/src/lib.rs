@@ -24,6 +24,7 @@ pub mod capture_cmd;
 pub mod cli;
 pub mod draw;
 pub mod dump_cmd;
+pub mod export_cmd;
 pub mod output;
 pub mod script;
 pub mod trace_cmd;

@@ -317,3 +317,52 @@ fn ctrl_c_keeps_the_trace() {
     );
     std::fs::remove_dir_all(&dir).unwrap();
 }
+
+/// `maple export` writes the kernel's test array for an address space of a shipped trace, and
+/// a script that `maple script` runs to a valid tree; output files are not replaced without
+/// `--force`; a space that does not exist is one line.
+#[test]
+fn export_writes_a_kernel_set_and_a_script() {
+    let dir = scratch("export");
+    let trace = testdata().join("traces/gcc-cc1-O2.mtrace.zst");
+    let trace = trace.to_str().unwrap();
+    let out = maple(
+        &["export", trace, "--space", "2", "--name", "set_cc1"],
+        &dir,
+    );
+    let set = success(&out);
+    assert!(
+        set.starts_with("/* maple export: address space 2, steps "),
+        "{set}"
+    );
+    assert!(
+        set.contains("static const unsigned long set_cc1[] = {\nSTORE, "),
+        "{set}"
+    );
+    assert!(set.contains("\nSNULL, "), "{set}");
+    assert!(set.ends_with(",\n};\n"), "{set}");
+    let out = maple(
+        &[
+            "export",
+            trace,
+            "--space",
+            "2",
+            "--script",
+            "-o",
+            "cc1.script",
+        ],
+        &dir,
+    );
+    assert_eq!(out.status.code(), Some(0), "{out:?}");
+    assert!(text(&out.stderr).contains("wrote cc1.script"), "{out:?}");
+    let out = maple(&["script", "cc1.script"], &dir);
+    assert_eq!(success(&out), "ok\n");
+    let out = maple(&["export", trace, "--space", "2", "-o", "cc1.script"], &dir);
+    assert!(failure(&out).contains("cc1.script exists"), "{out:?}");
+    let out = maple(&["export", trace, "--space", "9"], &dir);
+    assert!(
+        failure(&out).ends_with("address space 9 has no step in the range asked for"),
+        "{out:?}"
+    );
+    std::fs::remove_dir_all(&dir).unwrap();
+}

@@ -34,6 +34,7 @@
 //! keys (`#pkeys`): the model has those, whatever CPU replays.
 
 mod compare;
+pub mod export;
 mod feed;
 mod layout;
 
@@ -594,6 +595,10 @@ struct Replayer<'t, I: VmaIndex> {
     flag_mask: u64,
 }
 
+/// A record just replayed, for [`Replayer::walk_with`]: its space, and whether it was a
+/// snapshot (`S` or `D`) rather than an op.
+type Replayed = (SpaceId, bool);
+
 /// Where a comparison looks: everywhere, or the VMAs around some address ranges.
 enum Region {
     All,
@@ -656,6 +661,17 @@ impl<'t, I: VmaIndex + TreeStats> Replayer<'t, I> {
         stop: Option<u64>,
         progress: &mut dyn FnMut(usize),
     ) -> Result<(), ReplayError> {
+        self.walk_with(stop, progress, &mut |_, _| {})
+    }
+
+    /// [`Replayer::walk`], calling `after` with the space of each op and snapshot record
+    /// once it is replayed (and `None` for other records).
+    fn walk_with(
+        &mut self,
+        stop: Option<u64>,
+        progress: &mut dyn FnMut(usize),
+        after: &mut dyn FnMut(&Self, Option<Replayed>),
+    ) -> Result<(), ReplayError> {
         let started = Instant::now();
         while let Some(item) = self.feed.next() {
             let item = item.map_err(|e| ReplayError {
@@ -667,6 +683,14 @@ impl<'t, I: VmaIndex + TreeStats> Replayer<'t, I> {
                 progress(self.feed.done);
             }
             self.line = item.line;
+            // The space of the record, and whether it is a snapshot.
+            let done = match item.record.as_ref() {
+                Record::Snapshot { space, .. } | Record::Delta { space, .. } => {
+                    Some((*space, true))
+                }
+                Record::Op { space, .. } => Some((*space, false)),
+                Record::FileName { .. } | Record::CutShort => None,
+            };
             match item.record {
                 Cow::Borrowed(Record::Snapshot { space, vmas }) => {
                     self.snapshot(*space, Layout::Full(Cow::Borrowed(vmas)))?;
@@ -692,6 +716,7 @@ impl<'t, I: VmaIndex + TreeStats> Replayer<'t, I> {
                     Record::Snapshot { .. } | Record::Delta { .. } => {}
                 },
             }
+            after(self, done);
         }
         progress(self.feed.done);
         self.report.elapsed = started.elapsed();
