@@ -200,7 +200,7 @@ impl<I: VmaIndex> VmaIndex for Recorder<I> {
         self.inner.collect(start, end, out);
     }
 
-    fn neighbourhood(&self, start: u64, end: u64, out: &mut Vec<IndexEntry>) {
+    fn neighbourhood(&mut self, start: u64, end: u64, out: &mut Vec<IndexEntry>) {
         self.calls
             .borrow_mut()
             .push(Call::Neighbourhood(start, end));

@@ -227,7 +227,8 @@ pub trait VmaIndex: Sized + core::fmt::Debug {
     /// The entry before is the last one that ends at or below the start of the first entry
     /// intersecting the range (or at or below `start`); the entry after is the first one that
     /// starts at or above the end of the last entry intersecting the range (or at or above
-    /// `end`). The maple index finds them all from one walk of the tree.
+    /// `end`). The maple index finds them all from one walk of the tree, read through its
+    /// exclusive writer (`&mut`: no reader can exist, so it pins no epoch).
     ///
     /// ```
     /// use maple_mm::{AddressSpace, MapFlags, Prot, VmaIndex};
@@ -237,17 +238,19 @@ pub trait VmaIndex: Sized + core::fmt::Debug {
     ///     mm.mmap(addr, 0x2000, prot, fixed, None, 0)?;
     /// }
     /// mm.mmap(0x40000, 0x2000, Prot::WRITE, fixed, None, 0)?;
+    /// // The address space keeps its index to itself: look at a copy.
+    /// let mut index = mm.index().try_clone()?;
     /// let mut out = Vec::new();
-    /// mm.index().neighbourhood(0x21000, 0x22000, &mut out);
+    /// index.neighbourhood(0x21000, 0x22000, &mut out);
     /// assert_eq!(out.iter().map(|e| e.start).collect::<Vec<_>>(), [0x10000, 0x20000, 0x30000]);
     /// out.clear();
-    /// mm.index().neighbourhood(0x25000, 0x26000, &mut out);
+    /// index.neighbourhood(0x25000, 0x26000, &mut out);
     /// assert_eq!(out.iter().map(|e| e.start).collect::<Vec<_>>(), [0x20000, 0x30000]);
     /// # Ok::<(), maple_mm::Errno>(())
     /// ```
     ///
     /// Linux: `vma_prev()`, `vma_find()` and `vma_next()` on one `vma_iterator`.
-    fn neighbourhood(&self, start: u64, end: u64, out: &mut Vec<IndexEntry>);
+    fn neighbourhood(&mut self, start: u64, end: u64, out: &mut Vec<IndexEntry>);
 
     /// The lowest (or, `top_down`, highest) `s` such that `[s, s + size - 1]` lies in
     /// `[min, max]` and holds no entry.
@@ -442,9 +445,10 @@ impl VmaIndex for MapleIndex {
         out.extend(guard.range(start..end).map(|(r, id)| entry_of(r, *id)));
     }
 
-    fn neighbourhood(&self, start: u64, end: u64, out: &mut Vec<IndexEntry>) {
+    fn neighbourhood(&mut self, start: u64, end: u64, out: &mut Vec<IndexEntry>) {
         let end = end.max(start.saturating_add(1));
-        let guard = self.tree.read();
+        // Read through the exclusive writer: no reader can exist, so no epoch is pinned.
+        let guard = self.tree.exclusive();
         let mut cursor = guard.cursor(start);
         // The entry containing `start`, or else the last one before it.
         match cursor.find_rev(0) {
@@ -646,7 +650,7 @@ impl VmaIndex for BTreeIndex {
         );
     }
 
-    fn neighbourhood(&self, start: u64, end: u64, out: &mut Vec<IndexEntry>) {
+    fn neighbourhood(&mut self, start: u64, end: u64, out: &mut Vec<IndexEntry>) {
         let end = end.max(start.saturating_add(1));
         let mut below = self.map.range(..=start).rev();
         if let Some((&s, &(e, id))) = below.next() {

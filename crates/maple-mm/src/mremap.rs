@@ -198,7 +198,7 @@ impl<I: VmaIndex> AddressSpace<I> {
     }
 
     /// One VMA's remap, after the checks.
-    fn remap_one(&self, w: &mut Window, r: Remap) -> Result<u64, Errno> {
+    fn remap_one(&mut self, w: &mut Window, r: Remap) -> Result<u64, Errno> {
         if r.implies_new_addr() {
             return self.mremap_to(w, r);
         }
@@ -219,7 +219,7 @@ impl<I: VmaIndex> AddressSpace<I> {
     }
 
     /// Grows in place if possible, else moves (Linux: `expand_vma()`).
-    fn expand_vma(&self, w: &mut Window, r: Remap) -> Result<u64, Errno> {
+    fn expand_vma(&mut self, w: &mut Window, r: Remap) -> Result<u64, Errno> {
         let i = w.containing(r.addr).ok_or(Errno::Fault)?;
         let delta = r.new_len - r.old_len;
         let vma = w.vma(i);
@@ -280,7 +280,7 @@ impl<I: VmaIndex> AddressSpace<I> {
     }
 
     /// Moves to a given or searched destination (Linux: `mremap_to()`).
-    fn mremap_to(&self, w: &mut Window, mut r: Remap) -> Result<u64, Errno> {
+    fn mremap_to(&mut self, w: &mut Window, mut r: Remap) -> Result<u64, Errno> {
         let max = self.config.max_map_count;
         if r.flags.contains(MremapFlags::FIXED) {
             w.load(self, r.new_addr, r.new_addr + r.new_len);
@@ -309,7 +309,7 @@ impl<I: VmaIndex> AddressSpace<I> {
     }
 
     /// Copies the VMA to `new_addr` and unmaps the source (Linux: `move_vma()`).
-    fn move_vma(&self, w: &mut Window, r: Remap, new_addr: u64) -> Result<u64, Errno> {
+    fn move_vma(&mut self, w: &mut Window, r: Remap, new_addr: u64) -> Result<u64, Errno> {
         if w.map_count() >= self.config.max_map_count.saturating_sub(3) {
             return Err(Errno::NoMem);
         }
@@ -341,7 +341,7 @@ impl<I: VmaIndex> AddressSpace<I> {
 
     /// A fixed move of equal length that may span several VMAs, keeping the gaps between
     /// them (Linux: `remap_move()`).
-    fn remap_move(&self, w: &mut Window, r: Remap) -> Result<u64, Errno> {
+    fn remap_move(&mut self, w: &mut Window, r: Remap) -> Result<u64, Errno> {
         let (start, end) = (r.addr, r.addr + r.old_len);
         let sources: Vec<(u64, u64)> = w
             .vmas

@@ -104,7 +104,7 @@ impl<I: VmaIndex> AddressSpace<I> {
         &mut self,
         start: u64,
         end: u64,
-        op: impl FnOnce(&Self, &mut Window) -> Result<T, Errno>,
+        op: impl FnOnce(&mut Self, &mut Window) -> Result<T, Errno>,
     ) -> Result<T, Errno> {
         let mut w = self.window();
         w.load(self, start, end);

@@ -98,7 +98,7 @@ impl Window {
     /// Loads every VMA that intersects `[a, b)`, the one before the first of them and the one
     /// after the last, and everything in between: the interval from the previous VMA's start
     /// to the next VMA's end becomes covered (W2).
-    pub(crate) fn load<I: VmaIndex>(&mut self, mm: &AddressSpace<I>, a: u64, b: u64) {
+    pub(crate) fn load<I: VmaIndex>(&mut self, mm: &mut AddressSpace<I>, a: u64, b: u64) {
         let b = b.max(a.saturating_add(1));
         let mut found = core::mem::take(&mut self.scratch);
         found.clear();
