@@ -205,7 +205,7 @@ impl VmaIndex for Logged {
         self.inner.collect(start, end, out);
     }
 
-    fn neighbourhood(&self, start: u64, end: u64, out: &mut Vec<IndexEntry>) {
+    fn neighbourhood(&mut self, start: u64, end: u64, out: &mut Vec<IndexEntry>) {
         self.inner.neighbourhood(start, end, out);
     }
 
