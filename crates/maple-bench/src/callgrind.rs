@@ -245,12 +245,15 @@ fn single_for<P: Peer + AllocInto>(
         _ => {
             let captures = replay::load_dir(traces)?;
             let ops = captures.iter().map(|c| c.ops.len() as u64).sum();
+            let mut leftovers = Vec::with_capacity(captures.len());
             let check = callgrind_measured_region(|| {
                 captures.iter().fold((0u64, 0u64), |(a, b), c| {
-                    let (x, y) = replay::replay::<P>(c, None);
+                    let ((x, y), leftover) = replay::replay::<P>(c, None);
+                    leftovers.push(leftover);
                     (a + x, b.wrapping_add(y))
                 })
             });
+            drop(leftovers);
             SingleRun { ops, check }
         }
     };
