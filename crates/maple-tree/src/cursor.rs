@@ -4,10 +4,12 @@
 //! range is amortised O(1): inside a leaf it moves one slot, at a leaf's edge it climbs to the
 //! first ancestor with a slot on that side and descends along the edge of that subtree.
 //!
-//! In RCU mode a cursor may sit on a node that a writer has since replaced. Every step reads the
-//! slot first and then checks whether the node it read was marked dead; if so, the step is
-//! thrown away and the cursor walks again from the root to the index it was heading for (the
-//! kernel's `mas_rewalk()`).
+//! In RCU mode a cursor may sit on a node that a writer has since replaced or grown. Every step
+//! reads the slot's word and range and then confirms the node (see [`crate::walk`]); if the read
+//! is stale, the step is thrown away, the cursor keeps the range it stood on, and it walks again
+//! from the root to the index just past that range (the kernel's `mas_rewalk()`). So a step
+//! never skips an index: each range a cursor moves onto contains the index next to the one it
+//! left.
 
 use core::marker::PhantomData;
 use core::num::NonZeroUsize;
@@ -17,7 +19,7 @@ use crate::node::entry::{Ref, Values};
 use crate::range::Range;
 use crate::rcu::Guard;
 use crate::root::Core;
-use crate::walk::{self, Dead, Frame, Path};
+use crate::walk::{self, Frame, Path, Stale};
 
 /// Where a cursor stands. Linux: `enum maple_status`.
 #[doc(alias = "maple_status")]
@@ -71,6 +73,8 @@ pub struct Cursor<'g, T: 'static> {
     path: Path<'g>,
     index: u64,
     last: u64,
+    /// The word of the slot the cursor stands on, read with its range `[index, last]`.
+    word: usize,
     state: CursorState,
     values: PhantomData<fn() -> T>,
 }
@@ -97,6 +101,7 @@ impl<'g, T: 'static> Cursor<'g, T> {
             path: Path::new(),
             index,
             last: index,
+            word: 0,
             state: CursorState::Start,
             values: PhantomData,
         }
@@ -243,8 +248,8 @@ impl<'g, T: 'static> Cursor<'g, T> {
     }
 
     /// The fast path of [`next`](Self::next) and [`prev`](Self::prev): the nearest value in
-    /// the same leaf, within `bound`, read before the leaf's death is checked. `None` sends the
-    /// caller down the general path, which also handles leaf edges, limits and replaced nodes.
+    /// the same leaf, within `bound`, confirmed after it is read. `None` sends the caller down
+    /// the general path, which also handles leaf edges, limits and stale reads.
     #[inline]
     fn step_in_leaf(&mut self, bound: u64, forward: bool) -> Option<Found<'g, T>> {
         if self.state != CursorState::Active {
@@ -275,12 +280,13 @@ impl<'g, T: 'static> Cursor<'g, T> {
         } else {
             range.last() < bound
         };
-        if beyond || leaf.node.is_dead() {
+        if beyond || leaf.confirm().is_err() {
             return None;
         }
         self.path[depth].offset = i;
         self.index = range.first();
         self.last = range.last();
+        self.word = word.get();
         Some((range, Values::<T>::borrow(word)))
     }
 
@@ -318,14 +324,15 @@ impl<'g, T: 'static> Cursor<'g, T> {
                 }
                 return self.arrive(bound, forward);
             }
-            CursorState::Overflow if forward => return self.arrive(bound, forward),
-            CursorState::Underflow if !forward => return self.arrive(bound, forward),
+            CursorState::Overflow if forward => return self.resume(bound, forward),
+            CursorState::Underflow if !forward => return self.resume(bound, forward),
             CursorState::Active | CursorState::Overflow | CursorState::Underflow => {}
         }
         let moved = match self.try_step(forward) {
             Ok(moved) => moved,
-            Err(Dead) => {
-                // Re-walk to where we were heading and take the slot there.
+            Err(Stale) => {
+                // Re-walk to where we were heading: just past the range the cursor still holds,
+                // and take the slot there.
                 let target = self.neighbour(forward)?;
                 self.walk_to(target);
                 self.state == CursorState::Active
@@ -366,8 +373,9 @@ impl<'g, T: 'static> Cursor<'g, T> {
         Some(self.current_range())
     }
 
-    /// Moves the path one slot; `Ok(false)` at the end of the key space.
-    fn try_step(&mut self, forward: bool) -> Result<bool, Dead> {
+    /// Moves the path one slot; `Ok(false)` at the end of the key space. On `Err` the path is
+    /// left moved but the cursor's range and word are those it stood on.
+    fn try_step(&mut self, forward: bool) -> Result<bool, Stale> {
         let leaf = self.path.len() - 1;
         let at_edge = |f: &Frame<'_>| {
             if forward {
@@ -389,7 +397,7 @@ impl<'g, T: 'static> Cursor<'g, T> {
             self.path[d].offset -= 1;
         }
         self.path.truncate(d + 1);
-        walk::descend_edge(&mut self.path, forward)?;
+        walk::descend_edge(&mut self.path, forward);
         self.load_current()?;
         Ok(true)
     }
@@ -397,42 +405,48 @@ impl<'g, T: 'static> Cursor<'g, T> {
     /// Walks from the root to `index`, retrying while it meets replaced nodes.
     fn walk_to(&mut self, index: u64) {
         loop {
-            match walk::walk_to(self.core, self.guard, &mut self.path, index) {
-                Ok(false) => {
-                    self.last = self.index;
-                    self.state = CursorState::Empty;
-                    return;
-                }
-                Ok(true) => {
-                    if self.load_current().is_ok() {
-                        self.state = CursorState::Active;
-                        return;
-                    }
-                }
-                Err(Dead) => {}
+            if !walk::walk_to(self.core, self.guard, &mut self.path, index) {
+                self.last = self.index;
+                self.state = CursorState::Empty;
+                return;
+            }
+            if self.load_current().is_ok() {
+                self.state = CursorState::Active;
+                return;
             }
         }
     }
 
-    /// Sets the cursor's range from the path's leaf slot, and checks the leaf is still live.
-    fn load_current(&mut self) -> Result<(), Dead> {
+    /// Takes the word and range of the path's leaf slot as the cursor's, once confirmed; on a
+    /// stale read the cursor keeps what it had.
+    fn load_current(&mut self) -> Result<(), Stale> {
         let leaf = self.path[self.path.len() - 1];
-        self.index = leaf.slot_min(leaf.offset);
-        self.last = leaf.slot_max(leaf.offset);
-        if leaf.node.is_dead() {
-            return Err(Dead);
-        }
+        let (word, range) = leaf.read_slot(leaf.offset)?;
+        self.index = range.first();
+        self.last = range.last();
+        self.word = word;
         Ok(())
     }
 
-    /// The value in the current slot, if the cursor is active. The word is read before the
-    /// node's death is checked, as the RCU protocol requires.
+    /// Continues from an overflow (or underflow): reads the slot the cursor stands on again, as
+    /// it may have changed since the cursor stopped there, walking from the root to its first
+    /// index if the path is stale, and returns it if it now lies within `bound`.
+    fn resume(&mut self, bound: u64, forward: bool) -> Option<(Range, Option<Ref<'g, T>>)> {
+        if self.path.is_empty() || self.load_current().is_err() {
+            self.walk_to(self.index);
+            if self.state != CursorState::Active {
+                return None;
+            }
+        }
+        self.arrive(bound, forward)
+    }
+
+    /// The value in the current slot, if the cursor is active.
     fn current_word(&self) -> Option<NonZeroUsize> {
         if self.state != CursorState::Active {
             return None;
         }
-        let leaf = self.path[self.path.len() - 1];
-        NonZeroUsize::new(leaf.node.slot(leaf.offset))
+        NonZeroUsize::new(self.word)
     }
 
     fn current_range(&self) -> (Range, Option<Ref<'g, T>>) {

@@ -12,7 +12,7 @@
 use crate::node::NodeRef;
 use crate::rcu::Guard;
 use crate::root::Core;
-use crate::walk::{Frame, Path, root_frame};
+use crate::walk::{Frame, Path, Stale, root_frame};
 
 /// The largest empty run in the leaf of `frame` (read from the node, not the cached end).
 ///
@@ -99,20 +99,29 @@ impl GapQuery {
 /// Finds a fit in the whole tree: the lowest start if `rev` is false, else the highest. An
 /// empty tree is one empty run `[0, u64::MAX]`.
 ///
-/// Runs under a guard; concurrent writers may make the answer stale, never invalid memory.
+/// Runs under a guard and starts again from the root whenever a read turns out stale, so the
+/// fit it answers is an empty slot read, with its range, from a node that was current at that
+/// moment. Concurrent writers may fill it at once.
 pub(crate) fn search(core: &Core, guard: &Guard, q: &GapQuery, rev: bool) -> Option<u64> {
-    let Some(root) = root_frame(core, guard) else {
-        return if rev {
-            q.fit_high(q.min, q.max)
-        } else {
-            q.fit_low(q.min, q.max)
+    loop {
+        let Some(root) = root_frame(core, guard) else {
+            return if rev {
+                q.fit_high(q.min, q.max)
+            } else {
+                q.fit_low(q.min, q.max)
+            };
         };
-    };
-    search_node(&root, q, rev)
+        if let Ok(found) = search_node(&root, q, rev) {
+            return found;
+        }
+    }
 }
 
 /// Depth-first search of one subtree, children in window order, pruned by the recorded gaps.
-fn search_node(frame: &Frame<'_>, q: &GapQuery, rev: bool) -> Option<u64> {
+///
+/// Every leaf is confirmed after the slots it looked at (the fit, or all of them); internal
+/// nodes need not be (see [`crate::walk`]).
+fn search_node(frame: &Frame<'_>, q: &GapQuery, rev: bool) -> Result<Option<u64>, Stale> {
     let f = *frame;
     let first = if f.min >= q.min {
         0
@@ -124,29 +133,38 @@ fn search_node(frame: &Frame<'_>, q: &GapQuery, rev: bool) -> Option<u64> {
     } else {
         crate::walk::slot_of(f.node, f.end, q.max)
     };
-    let visit = |i: usize| -> Option<u64> {
+    for k in 0..=last - first {
+        let i = if rev { last - k } else { first + k };
         let lo = f.slot_min(i).max(q.min);
         let hi = f.slot_max(i).min(q.max);
         if f.node.is_leaf() {
             if f.node.slot(i) != 0 {
-                return None;
+                continue;
             }
-            return if rev {
+            let fit = if rev {
                 q.fit_high(lo, hi)
             } else {
                 q.fit_low(lo, hi)
             };
+            if fit.is_some() {
+                f.confirm()?;
+                return Ok(fit);
+            }
+            continue;
         }
         if hi - lo < q.size_m1 || (f.node.kind().has_gaps() && !q.may_fit(f.node.gap(i))) {
-            return None;
+            continue;
         }
-        let mut child = Frame { offset: i, ..f }.child_frame()?;
+        let Some(mut child) = (Frame { offset: i, ..f }).child_frame() else {
+            continue;
+        };
         child.offset = 0;
-        search_node(&child, q, rev)
-    };
-    if rev {
-        (first..=last).rev().find_map(visit)
-    } else {
-        (first..=last).find_map(visit)
+        if let Some(fit) = search_node(&child, q, rev)? {
+            return Ok(Some(fit));
+        }
     }
+    if f.node.is_leaf() {
+        f.confirm()?;
+    }
+    Ok(None)
 }

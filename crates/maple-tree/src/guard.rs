@@ -21,7 +21,10 @@ use crate::sync::MutexGuard;
 use crate::walk;
 use crate::write::Writer;
 
-/// Looks up the entry containing `index`, walking again whenever it meets a replaced node.
+/// Looks up the entry containing `index`, walking again whenever a read turns out stale.
+///
+/// The leaf is confirmed after its slot's word and range are read; the internal nodes on the way
+/// need not be (see [`crate::walk`]).
 ///
 /// Linux: `mtree_lookup_walk()`.
 pub(crate) fn lookup(core: &Core, guard: &Guard, index: u64) -> Option<(Range, NonZeroUsize)> {
@@ -30,23 +33,14 @@ pub(crate) fn lookup(core: &Core, guard: &Guard, index: u64) -> Option<(Range, N
         loop {
             frame.seek(index);
             if frame.node.is_leaf() {
-                let word = frame.node.slot(frame.offset);
-                if frame.node.is_dead() {
+                let Ok((word, range)) = frame.read_slot(frame.offset) else {
                     continue 'restart;
-                }
-                let range = Range::new_unchecked(
-                    frame.slot_min(frame.offset),
-                    frame.slot_max(frame.offset),
-                );
+                };
                 return NonZeroUsize::new(word).map(|w| (range, w));
             }
-            let child = frame
+            frame = frame
                 .child_frame()
                 .unwrap_or_else(|| unreachable!("invariant N3 broken: empty internal slot"));
-            if frame.node.is_dead() {
-                continue 'restart;
-            }
-            frame = child;
         }
     }
 }
@@ -295,6 +289,28 @@ impl<'t, T: 'static> WriteGuard<'t, T> {
     /// Whether this writer has the tree to itself (no reader can exist).
     pub fn is_exclusive(&self) -> bool {
         self.guard.is_none()
+    }
+
+    /// Checks every structural invariant of the tree this guard writes; see
+    /// [`MapleTree::check_invariants`](crate::MapleTree::check_invariants), which takes the
+    /// writer lock this guard already holds.
+    ///
+    /// # Errors
+    ///
+    /// The first [`InvariantViolation`](crate::InvariantViolation) found.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let tree = maple_tree::MapleTree::new();
+    /// let mut writer = tree.lock();
+    /// writer.insert_range(0..=9, 1u32).unwrap();
+    /// writer.check_invariants().unwrap();
+    /// ```
+    ///
+    /// Linux: `mt_validate()`, called under the tree lock.
+    pub fn check_invariants(&self) -> Result<(), crate::InvariantViolation> {
+        crate::validate::check(self.core, self.rcu())
     }
 
     /// Runs one write operation.

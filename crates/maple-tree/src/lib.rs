@@ -85,30 +85,61 @@
 //! RCU) and never blocks; values are borrowed for as long as the [`ReadGuard`] lives. One
 //! writer at a time, holding the tree's lock ([`MapleTree::lock`], or the convenience methods
 //! on `&self`, which take it for one operation), changes the tree so that a reader sees each
-//! index either before or after each write:
+//! index either before or after each write. How, is the protocol below.
 //!
-//! 1. Any change a reader could see half-done is built in new nodes off to the side, then
-//!    published by one pointer store (Release) into the parent or the root.
-//! 2. The replaced nodes are then marked dead (their parent link points at themselves) and
-//!    retired; they are reused only after every reader pinned at that time has unpinned.
-//!    Removed values are dropped the same way.
-//! 3. A reader loads a slot, then checks that the node it read is not dead; if it is, it walks
-//!    again from the root to the index it wanted (the kernel's rule).
+//! ## The read and write protocol
 //!
-//! Three changes are made in place, because a reader cannot see them half-done:
+//! Readers never lock and never store. The writer follows four rules; every write path, and any
+//! faster one added later, must keep them. They hold in RCU mode; a writer with `&mut` to the
+//! tree ([`MapleTree::exclusive`]) has no reader to consider and may change anything in place.
 //!
-//! - an *exact fit*: one slot gets a new word, one atomic store;
-//! - a *boundary move*: the same slots keep their words and one pivot moves, one atomic store;
-//! - an *append* at the end of a leaf that keeps the last slot's word: the new slots and
-//!   pivots are written past the node's end, where no reader looks, then the new end is
-//!   published (Release). A reader that read the old end treats the last slot as reaching the
-//!   node's maximum, whatever its stored pivot says, so it sees the old content.
+//! - **W1. Copy, then publish with one store.** A change other than those W2 allows is built
+//!   in new nodes, filled completely, then made reachable by one Release store of a pointer:
+//!   into the parent's slot, or the root.
+//! - **W2. In place, only what a reader can detect or cannot misread.** A node readers can
+//!   reach takes only these stores:
+//!   - a slot's word, whose range stays as it is: an *exact fit*, or a child replaced by its
+//!     copy (W1). One atomic store (Release);
+//!   - an *append* to a leaf: new slots and pivots written past the node's end, where no reader
+//!     looks, then the pivot of the old last slot (until then the node's maximum, which readers
+//!     use instead of it), then the larger end, with Release. The end never shrinks in place;
+//!   - the gaps and max-gap slot of allocation nodes: hints, which a search confirms in a leaf;
+//!   - the parent link in the header, keeping the end, with Release (readers use the header
+//!     only for the end and the death mark).
 //!
-//! The kernel also stores a pivot and two slots in place (its slot store); our readers load
-//! pivots and slots without ordering between them, so such changes are copied instead. Gaps of
-//! allocation trees are updated in place: they are hints, and a gap search confirms every fit in
-//! a leaf. The loom models in `tests/loom.rs` run every interleaving of a reader with each of
-//! these and with node stores, splits, rebalances and spanning stores.
+//!   So **a node keeps the range it covers for as long as it is in the tree, and while it
+//!   has a given end, its pivots below that end never change**: only words do. A moved
+//!   boundary (the kernel's slot store, which also writes a pivot in place) is a copy here,
+//!   because a reader that paired a word read after it with a pivot read before it could not
+//!   tell.
+//! - **W3. Retire after publishing.** A replaced node is marked dead (its own address in its
+//!   header; its end and content stay as they were) only after its replacement is published.
+//!   It is freed, like every value removed from the tree, only once every reader that may have
+//!   seen it has unpinned.
+//! - **W4. Fail before the first change.** Everything that can fail or run user code before
+//!   the write takes effect (reserving nodes, cloning the value for the second piece of a cut
+//!   entry) happens before anything in the tree changes.
+//!
+//! **R1. Readers validate what they read from a leaf.** A reader makes a frame for a node by
+//! loading its header (Acquire), which gives the node's end. From a leaf it loads what it needs
+//! (pivots below that end; slot words, with Acquire), then loads the header again, and uses
+//! what it loaded only if the leaf is not dead and its end has not moved (`Frame::confirm` in
+//! `walk.rs`). Otherwise the read is stale, and the reader walks again from the root: a lookup
+//! to its index, a cursor or iterator to the index just past the last range it returned, a gap
+//! search from the start. A word and the range worked out from the pivots then existed together
+//! at the moment the word was loaded: the pivots were those of that end (W2), and a word stored
+//! after an append carries the append with it (its Release store follows the end's, so the
+//! second header load sees the larger end). Internal nodes need no such check: a walk may pass
+//! through one a writer has just replaced, but the child it takes keeps its range while it is
+//! in the tree, and every pointer read from a node under a guard, even from a dead one, leads
+//! to a node that is still allocated; the leaf at the end is either current or fails its check.
+//!
+//! The loom models in `tests/loom.rs` run every interleaving, within a preemption bound, of a
+//! reader with each of these changes, with pairs of them (an append then an exact fit of the old
+//! last slot; a boundary move then an exact fit; two node stores under a cursor; two retirements
+//! under a gap search), and with node stores, splits, rebalances and spanning stores. The
+//! stress test in `tests/rcu.rs` counts what readers see wrong beside a writer that mixes
+//! these shapes.
 //!
 //! What a reader may observe:
 //!

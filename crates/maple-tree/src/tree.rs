@@ -274,7 +274,8 @@ impl<T: 'static> MapleTree<T> {
     }
 
     /// Counters and sizes of the tree and its node pool, for reports, benchmarks and leak
-    /// checks; see [`Stats`]. Costs a walk over every node (for [`Stats::nodes`]).
+    /// checks; see [`Stats`]. Costs a walk over every node (for [`Stats::nodes`]), under a read
+    /// guard: beside a writer, the counters come from moments a few writes apart.
     ///
     /// # Examples
     ///
@@ -338,6 +339,12 @@ impl<T: 'static> MapleTree<T> {
     /// Checks every structural invariant and names the first one broken, with the node and
     /// range involved.
     ///
+    /// It takes the writer lock for the walk, so that it checks one state of the tree: beside a
+    /// writer it would see a change half made (a node just replaced, an entry count not yet
+    /// updated). So it waits for a writer to finish, and a thread that holds this tree's
+    /// [`WriteGuard`] calls [`WriteGuard::check_invariants`] instead (calling
+    /// this would wait for itself).
+    ///
     /// # Errors
     ///
     /// The first [`InvariantViolation`] found.
@@ -355,8 +362,9 @@ impl<T: 'static> MapleTree<T> {
     /// Linux: `mt_validate()`.
     #[doc(alias = "mt_validate")]
     pub fn check_invariants(&self) -> Result<(), InvariantViolation> {
-        let guard = self.read();
-        validate::check(&self.core, guard.rcu())
+        let _writer = self.pool.lock().unwrap_or_else(PoisonError::into_inner);
+        let guard = crate::rcu::pin();
+        validate::check(&self.core, &guard)
     }
 
     /// An owned, structured copy of every node, for drawing or inspecting the tree: each

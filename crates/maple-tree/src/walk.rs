@@ -1,14 +1,30 @@
-//! Descending the tree: frames that carry a node's implied limits, and paths of frames from the
-//! root to a leaf.
+//! Descending the tree: frames that carry a node's implied limits, paths of frames from the
+//! root to a leaf, and the validated reads every reader makes through them.
 //!
 //! A node does not store the range it covers; a walk derives it from the parent's pivots on the
 //! way down, exactly like the kernel's `mas_descend()`. A [`Path`] keeps every frame from the root
 //! down, so moving to a neighbouring leaf or propagating a change upwards needs no parent
 //! pointers and no re-walk (the kernel climbs `node->parent` and recomputes the limits instead).
+//!
+//! # Validated reads
+//!
+//! A [`Frame`] records its node's data end when it is made. Whatever a reader loads from a leaf
+//! (pivots, slot words), it uses only after [`Frame::confirm`] has loaded the header again and
+//! found the leaf still in the tree with the same end; otherwise the read is [`Stale`] and the
+//! reader starts again. The crate docs ("The read and write protocol") say why that is enough:
+//! while a node is in the tree with a given end, its pivots up to that end never change, only
+//! slot words do, one atomic store each.
+//!
+//! Internal nodes need no confirmation. A walk may pass through one that a writer has just
+//! replaced, but a node keeps its range for as long as it is in the tree, and every pointer read
+//! from a node, even a dead one, leads to a node that is still allocated (it was in the tree
+//! after the reader pinned). So the leaf a walk arrives at is either still in the tree, covering
+//! the range the walk worked out for it, or dead, which its confirmation notices.
 
 use arrayvec::ArrayVec;
 
 use crate::node::{MAX_HEIGHT, NodeRef};
+use crate::range::Range;
 use crate::rcu::Guard;
 use crate::root::Core;
 
@@ -27,9 +43,10 @@ pub(crate) struct Frame<'g> {
 /// Frames from the root (index 0) down to the current node.
 pub(crate) type Path<'g> = ArrayVec<Frame<'g>, MAX_HEIGHT>;
 
-/// The walk met a node that a writer has replaced; start again from the root.
+/// A read that cannot be trusted: since its frame was made, the node was replaced (marked dead)
+/// or grew (an append moved its end). The reader reads again, from the root.
 #[derive(Debug)]
-pub(crate) struct Dead;
+pub(crate) struct Stale;
 
 /// Index of the slot of `node` (data end `end`) that contains `index`.
 ///
@@ -92,6 +109,29 @@ impl<'g> Frame<'g> {
     pub(crate) fn seek(&mut self, index: u64) {
         self.offset = slot_of(self.node, self.end, index);
     }
+
+    /// Confirms that everything read from the node since this frame was made is current: the
+    /// node is still in the tree and its end has not moved. Call it after the loads it vouches
+    /// for (a slot load is Acquire, so this header load cannot come before it).
+    ///
+    /// Linux: the `ma_dead_node()` checks of `mas_descend()` and `mtree_lookup_walk()`.
+    #[inline]
+    pub(crate) fn confirm(&self) -> Result<(), Stale> {
+        if self.node.is_current(self.end) {
+            Ok(())
+        } else {
+            Err(Stale)
+        }
+    }
+
+    /// Reads slot `i` (`i <= end`): its word and the range it covers, confirmed together.
+    #[inline]
+    pub(crate) fn read_slot(&self, i: usize) -> Result<(usize, Range), Stale> {
+        let word = self.node.slot(i);
+        let range = Range::new_unchecked(self.slot_min(i), self.slot_max(i));
+        self.confirm()?;
+        Ok((word, range))
+    }
 }
 
 /// The root frame of the tree, or `None` when the tree is empty.
@@ -102,58 +142,42 @@ pub(crate) fn root_frame<'g>(core: &Core, guard: &'g Guard) -> Option<Frame<'g>>
         .map(|node| Frame::new(node, 0, u64::MAX))
 }
 
-/// Fills `path` with the frames from the root down to the leaf containing `index`.
+/// Fills `path` with the frames from the root down to the leaf containing `index`; `false`
+/// for an empty tree (the path is left empty).
 ///
-/// Returns `Ok(false)` for an empty tree (the path is left empty) and `Err(Dead)` when a node on
-/// the way had been replaced by a concurrent writer; the caller retries.
+/// The leaf is not confirmed: a reader confirms it after reading its slot.
 ///
 /// Linux: `mas_walk()` / `mas_wr_walk()`.
-pub(crate) fn walk_to<'g>(
-    core: &Core,
-    guard: &'g Guard,
-    path: &mut Path<'g>,
-    index: u64,
-) -> Result<bool, Dead> {
+pub(crate) fn walk_to<'g>(core: &Core, guard: &'g Guard, path: &mut Path<'g>, index: u64) -> bool {
     path.clear();
     let Some(mut frame) = root_frame(core, guard) else {
-        return Ok(false);
+        return false;
     };
     loop {
         frame.seek(index);
         path.push(frame);
         if frame.node.is_leaf() {
-            break;
+            return true;
         }
-        let child = frame
+        frame = frame
             .child_frame()
             .unwrap_or_else(|| unreachable!("invariant N3 broken: empty internal slot"));
-        if frame.node.is_dead() {
-            return Err(Dead);
-        }
-        frame = child;
     }
-    if frame.node.is_dead() {
-        return Err(Dead);
-    }
-    Ok(true)
 }
 
 /// Descends from the last frame of `path` to a leaf, always taking the first slot (`leftmost`)
 /// or the last one. The last frame's offset must already point at the child to enter.
-pub(crate) fn descend_edge<'g>(path: &mut Path<'g>, leftmost: bool) -> Result<(), Dead> {
+pub(crate) fn descend_edge(path: &mut Path<'_>, leftmost: bool) {
     loop {
         let Some(top) = path.last() else {
-            return Ok(());
+            return;
         };
         if top.node.is_leaf() {
-            return Ok(());
+            return;
         }
         let mut child = top
             .child_frame()
             .unwrap_or_else(|| unreachable!("invariant N3 broken: empty internal slot"));
-        if top.node.is_dead() {
-            return Err(Dead);
-        }
         if !leftmost {
             child.offset = child.end;
         }

@@ -9,8 +9,14 @@
 //! ```
 //!
 //! Each model checks what a reader may observe: at every index, the value before the write or
-//! the value after it, never a torn or misplaced one, and never a value that has been dropped
-//! (values record their own drop, and loom also rejects any access to a freed atomic).
+//! the value after it, never a torn or misplaced one, never a value that has been dropped
+//! (values record their own drop, and loom also rejects any access to a freed atomic), and no
+//! skipped entry that no write touched.
+//!
+//! The models of two writes against one reader (the pairs the read protocol must survive: see
+//! the crate docs) run with at least 3 preemptions whatever `LOOM_MAX_PREEMPTIONS` says: the
+//! reader must stop between two of its loads while the writer carries out both writes, which
+//! loom counts as more than two switches. With 2, loom never builds that schedule.
 
 #![cfg(maple_loom)]
 
@@ -113,10 +119,15 @@ fn teardown(tree: Tree) {
 }
 
 fn model(f: impl Fn() + Sync + Send + 'static) {
+    model_preempting(2, f);
+}
+
+/// A model explored with at least `preemptions` preemptions per execution. A reader that stops
+/// between two of its loads while the writer carries out two whole writes needs 3, as loom
+/// counts them.
+fn model_preempting(preemptions: usize, f: impl Fn() + Sync + Send + 'static) {
     let mut builder = loom::model::Builder::new();
-    if builder.preemption_bound.is_none() {
-        builder.preemption_bound = Some(2);
-    }
+    builder.preemption_bound = Some(builder.preemption_bound.unwrap_or(2).max(preemptions));
     // A write rebuilds whole nodes, one atomic store per word: far more steps than loom's
     // default allows per execution.
     builder.max_branches = 100_000;
@@ -278,28 +289,170 @@ fn append_in_place_against_a_reader() {
 }
 
 #[test]
-fn boundary_move_in_place_against_a_reader() {
-    // Emptying the tail of an entry next to a gap moves one pivot, in place.
-    model(|| {
+fn boundary_move_then_exact_fit_against_a_cursor() {
+    // Two writes a reader could pair wrongly if it read a slot's range and its word at
+    // different moments: a boundary move (emptying the tail of an entry next to a gap), then an
+    // exact fit of the shortened entry. RCU mode copies the leaf for the boundary move, so the
+    // cursor's read of the old leaf is stale and it walks again.
+    model_preempting(3, || {
         let tree = std::sync::Arc::new(gapped(3));
         let nodes = tree.stats().nodes_handed_out;
         let writer = {
             let tree = tree.clone();
             thread::spawn(move || {
                 tree.clear_range(22..=25).unwrap();
+                tree.store_range(16..=21, Probe::new(16, 21)).unwrap();
             })
         };
-        check_read(&tree, 23, &[Some((16, 25)), None]);
-        check_empty(&tree, 23, &[(22, 31)]);
-        check_read(&tree, 20, &[Some((16, 25))]);
+        {
+            let guard = tree.read();
+            let mut cursor = guard.cursor(18);
+            let probe = cursor.walk().expect("index 18 holds a value throughout");
+            let range = cursor.range();
+            assert!(probe.alive.load(Ordering::SeqCst));
+            assert!(
+                probe.first <= range.first() && range.last() <= probe.last,
+                "value stored over [{}, {}] seen over {range}",
+                probe.first,
+                probe.last
+            );
+            assert!([(16, 25), (16, 21)].contains(&(range.first(), range.last())));
+        }
         check_empty(&tree, 28, &[(26, 31), (22, 31)]);
         writer.join().unwrap();
         assert_eq!(
             tree.stats().nodes_handed_out,
-            nodes,
-            "the boundary move copied the leaf"
+            nodes + 1,
+            "RCU mode copies a boundary move"
         );
-        check_read(&tree, 23, &[None]);
+        check_read(&tree, 18, &[Some((16, 21))]);
+        check_empty(&tree, 23, &[(22, 31)]);
+        teardown(std::sync::Arc::into_inner(tree).unwrap());
+    });
+}
+
+/// The entries an iteration yields, each checked against its value: alive, and stored over a
+/// range containing the one it is seen over.
+fn iterate(tree: &Tree) -> Vec<(u64, u64)> {
+    let guard = tree.read();
+    let mut seen: Vec<(u64, u64)> = Vec::new();
+    for (range, probe) in guard.iter() {
+        assert!(
+            probe.alive.load(Ordering::SeqCst),
+            "iterated a dropped value"
+        );
+        assert!(
+            probe.first <= range.first() && range.last() <= probe.last,
+            "value stored over [{}, {}] seen over {range}",
+            probe.first,
+            probe.last
+        );
+        if let Some(&(_, last)) = seen.last() {
+            assert!(
+                range.first() > last,
+                "iteration went backwards or overlapped"
+            );
+        }
+        seen.push((range.first(), range.last()));
+    }
+    seen
+}
+
+#[test]
+fn append_then_exact_fit_against_an_iterating_reader() {
+    // Two writes in place on one leaf: an append past the end an iterator may have read, then
+    // an exact fit of the slot that was the last one. The iterator must never pair the new
+    // value with the old slot's range (up to the leaf's maximum), and must return the entries
+    // that no write touched.
+    model_preempting(3, || {
+        let tree = std::sync::Arc::new(Tree::new());
+        tree.store_range(0..=9, Probe::new(0, 9)).unwrap();
+        tree.store_range(10..=19, Probe::new(10, 19)).unwrap();
+        let nodes = tree.stats().nodes_handed_out;
+        let writer = {
+            let tree = tree.clone();
+            thread::spawn(move || {
+                tree.store_range(30..=39, Probe::new(30, 39)).unwrap();
+                tree.store_range(20..=29, Probe::new(20, 29)).unwrap();
+            })
+        };
+        let seen = iterate(&tree);
+        assert!(seen.starts_with(&[(0, 9), (10, 19)]), "skipped: {seen:?}");
+        writer.join().unwrap();
+        assert_eq!(
+            tree.stats().nodes_handed_out,
+            nodes,
+            "a write copied the leaf"
+        );
+        assert_eq!(iterate(&tree), [(0, 9), (10, 19), (20, 29), (30, 39)]);
+        teardown(std::sync::Arc::into_inner(tree).unwrap());
+    });
+}
+
+#[test]
+fn node_stores_under_a_cursor() {
+    // A cursor stands on the first of four adjacent entries while the writer copies its leaf
+    // twice (two node stores, cutting the last entry). Stepping on, it walks again from the root to the index after the range
+    // it stood on, and skips none of the entries no write touched.
+    model_preempting(3, || {
+        let tree = std::sync::Arc::new(Tree::new());
+        for i in 0..4 {
+            tree.store_range(10 * i..=10 * i + 9, Probe::new(10 * i, 10 * i + 9))
+                .unwrap();
+        }
+        let writer = {
+            let tree = tree.clone();
+            thread::spawn(move || {
+                tree.store_range(35..=36, Probe::new(35, 36)).unwrap();
+                tree.store_range(32..=33, Probe::new(32, 33)).unwrap();
+            })
+        };
+        {
+            let guard = tree.read();
+            let mut cursor = guard.cursor(0);
+            assert_eq!(cursor.walk().map(|p| (p.first, p.last)), Some((0, 9)));
+            for expected in [(10, 19), (20, 29)] {
+                let (range, probe) = cursor.next(u64::MAX).expect("an entry no write touched");
+                assert!(probe.alive.load(Ordering::SeqCst));
+                assert_eq!((range.first(), range.last()), expected);
+                assert_eq!((probe.first, probe.last), expected);
+            }
+        }
+        writer.join().unwrap();
+        teardown(std::sync::Arc::into_inner(tree).unwrap());
+    });
+}
+
+#[test]
+fn retirements_under_a_gap_search() {
+    // An allocation tree whose one leaf begins with a short empty slot; no empty run of 100
+    // indices lies inside [0, 200] at any moment. The writer replaces the leaf twice (a node
+    // store, then a split), retiring it each time, while a reader searches for such a gap: the
+    // search must not read a retired leaf as if it were current.
+    model_preempting(3, || {
+        let mut tree = Tree::new_alloc();
+        let mut w = tree.exclusive();
+        for i in 0..7 {
+            let first = 16 * i + 4;
+            w.insert_range(first..=first + 9, Probe::new(first, first + 9))
+                .unwrap();
+        }
+        drop(w);
+        let tree = std::sync::Arc::new(tree);
+        let writer = {
+            let tree = tree.clone();
+            thread::spawn(move || {
+                tree.store_range(22..=29, Probe::new(22, 29)).unwrap();
+                tree.store_range(38..=41, Probe::new(38, 41)).unwrap();
+            })
+        };
+        assert_eq!(
+            tree.find_gap(0..=200, 100),
+            Err(maple_tree::GapError::NoSpace),
+            "a gap over entries present throughout"
+        );
+        writer.join().unwrap();
+        assert_eq!(tree.stats().height, 2);
         teardown(std::sync::Arc::into_inner(tree).unwrap());
     });
 }

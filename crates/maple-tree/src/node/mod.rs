@@ -33,7 +33,8 @@
 //! ```
 //!
 //! `end` is the offset of the last used slot (the kernel's `ma_meta_end`). A dead node has its own
-//! address in the address field (the kernel's "parent points to itself" marker).
+//! address in the address field (the kernel's "parent points to itself" marker) and keeps its
+//! end: its content is frozen from its death until it is freed, and still complete.
 //!
 //! # Invariants
 //!
@@ -447,9 +448,12 @@ impl<'a> NodeRef<'a> {
         debug_assert!(slot < 16);
         let h = self.node.header.load(Ordering::Relaxed);
         let addr = parent.map_or(0, |p| p.self_addr());
+        // ORDERING: Release, like `set_end`: a reader whose Acquire load of the header reads
+        // this store must also see the slots an earlier append published with the end it
+        // carries (a plain store would not continue the earlier Release store's ordering).
         self.node.header.store(
             addr | (slot << SLOT_SHIFT) | (h & END_MASK),
-            Ordering::Relaxed,
+            Ordering::Release,
         );
     }
 
@@ -460,14 +464,30 @@ impl<'a> NodeRef<'a> {
         self.header() & ADDR_MASK == self.self_addr()
     }
 
-    /// Marks an unlinked node dead, after its replacement has been published.
+    /// Whether the node is still in the tree with data end `end`: the check that closes every
+    /// read of a published node (see [`crate::walk`]). It loads the header once.
+    ///
+    /// Linux: `ma_dead_node()`, plus the end, which our in-place appends move.
+    #[inline]
+    pub(crate) fn is_current(self, end: usize) -> bool {
+        let h = self.header();
+        h & ADDR_MASK != self.self_addr() && h & END_MASK == end
+    }
+
+    /// Marks an unlinked node dead, after its replacement has been published. Only the address
+    /// changes: the end stays, so the node keeps describing its old content completely, and a
+    /// deferred free can still walk it.
+    ///
     /// Linux: `mte_set_node_dead()`.
     #[doc(alias = "mte_set_node_dead")]
     pub(crate) fn mark_dead(self) {
-        // ORDERING: Release pairs with the Acquire load in `header` (via `is_dead`): a reader
-        // that observes the death restarts from the root and must find the replacement, which
-        // was published before this store.
-        self.node.header.store(self.self_addr(), Ordering::Release);
+        let end = self.node.header.load(Ordering::Relaxed) & END_MASK;
+        // ORDERING: Release pairs with the Acquire load in `header` (via `is_dead` and
+        // `is_current`): a reader that observes the death restarts from the root and must find
+        // the replacement, which was published before this store.
+        self.node
+            .header
+            .store(self.self_addr() | end, Ordering::Release);
     }
 
     /// The child in slot `i` of an internal node, or `None` if the slot is empty.

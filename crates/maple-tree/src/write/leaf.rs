@@ -187,42 +187,28 @@ impl Edit {
         }
     }
 
-    /// Whether the edit can be applied in place under concurrent readers (RCU mode): each index
-    /// then reads either its old or its new value at every moment.
+    /// Whether the edit can be applied in place under concurrent readers (RCU mode).
     ///
-    /// Two shapes qualify, the kernel's exceptions in the form our readers allow:
-    /// - a boundary move: the same slots keep the same words and one pivot moves. That is one
-    ///   atomic store; a reader sees the old or the new boundary.
-    /// - an append: only the last slot changes, keeping its word while its range shrinks, and new
-    ///   slots follow it. The new slots and pivots go past the old end, where no reader looks,
-    ///   and the new end is published last (Release). A reader that read the old end uses the
-    ///   node's maximum, not the stored pivot, for the last slot, so it sees the old content; one
-    ///   that read the new end sees all of the new.
+    /// Only an append qualifies: the last slot keeps its word while its range shrinks, and new
+    /// slots follow it. The new slots and pivots go past the old end, where no reader looks, the
+    /// last old slot's pivot (the node's maximum until then) is set, and the new end is
+    /// published last (Release). A reader that read the old end uses the node's maximum for the
+    /// last slot, not the stored pivot, so it sees the old content; one that read the new end
+    /// sees all of the new. Either way its confirmation ([`crate::walk::Frame::confirm`])
+    /// compares the end it used with the current one, so no reader pairs a word read after the
+    /// append with a range from before it.
     ///
-    /// The kernel also stores a pivot and two slots in place; our readers load pivots without
-    /// ordering against slots, so we copy those nodes instead.
+    /// Every other change of pivots is copied, so that a reader never needs to check pivots:
+    /// while a node is in the tree with a given end, its pivots below that end never change.
+    /// The kernel also moves a boundary, or stores a pivot and two slots, in place (its slot
+    /// store); a reader could pair a value with a range from before or after such a change, and
+    /// could not tell, since neither moves the end (the crate docs: "The read and write
+    /// protocol").
     pub(crate) fn is_rcu_safe(&self, leaf: &Frame<'_>) -> bool {
-        let node = leaf.node;
-        let replaced = self.keep_back - self.keep_front;
-        if replaced == self.middle.len() && self.clone_at.is_none() {
-            // A boundary move: same words, at most one pivot changed.
-            let mut moved = 0;
-            for (k, item) in self.middle.iter().enumerate() {
-                let i = self.keep_front + k;
-                if node.slot(i) != item.word {
-                    return false;
-                }
-                if leaf.slot_max(i) != item.pivot {
-                    moved += 1;
-                }
-            }
-            return moved <= 1;
-        }
-        // An append at the end of the leaf.
         self.keep_front == leaf.end
             && self.keep_back == leaf.end + 1
             && self.middle.len() >= 2
-            && self.middle[0].word == node.slot(leaf.end)
+            && self.middle[0].word == leaf.node.slot(leaf.end)
     }
 
     /// Applies the edit to `leaf` in place (exclusive mode; the result must fit): moves the
