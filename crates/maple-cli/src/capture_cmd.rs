@@ -1,22 +1,26 @@
 //! `maple capture [-o FILE] [-n NAME] [--force] -- PROGRAM ARGS...`: runs a program under the ptrace
 //! recorder of [`maple_trace::capture`] and writes its trace, zstd-compressed.
 //!
-//! While the program runs, a spinner line on stderr shows the processes alive and seen, the
-//! ops and snapshots recorded and the time (hidden when stderr is not a terminal, or with
-//! `--quiet`). The output file is checked before the program starts: its folder must be
-//! writable, and an existing file is replaced only with `--force`. At the end one paragraph sums up the capture, and `maple capture` exits with
-//! the program's status (128 plus the signal number if a signal killed it). A capture that
+//! While the program runs, a line on stderr shows the processes alive and seen, the ops and
+//! snapshots recorded and the time (only when stderr is a terminal, and not with `--quiet`);
+//! it is cleared before each write of the program to that terminal and drawn again once the
+//! program has ended its line and kept quiet for half a second, so the two never mix. The
+//! output file is checked before the program starts: its folder must be writable, and an
+//! existing file is replaced only with `--force`. At the end one paragraph sums up the
+//! capture, and `maple capture` exits with the program's status (128 plus the signal number if a signal killed it). A capture that
 //! cannot run (ptrace refused, program not found) prints one line and exits with 1.
 
+use std::cell::RefCell;
 use std::ffi::OsString;
 use std::fmt::Write as _;
 use std::io::IsTerminal;
+use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
-use std::time::Duration;
+use std::rc::Rc;
+use std::time::{Duration, Instant};
 
 use clap::Args;
-use indicatif::{ProgressBar, ProgressStyle};
 use maple_trace::capture::{Capture, CaptureOutcome, Interrupt, Interrupts, Progress, TraceSink};
 
 use crate::output::{Output, OutputError};
@@ -70,8 +74,13 @@ pub fn run(args: CaptureArgs) -> ExitCode {
         }
     };
     // Interrupts are caught before any other thread starts, so that none ends maple.
-    let interrupts = match Interrupts::catch(|interrupt| eprintln!("{}", interrupt_line(interrupt)))
-    {
+    // On a terminal, the message first clears the progress line (which comes back after it).
+    let clear = if std::io::stderr().is_terminal() {
+        "\r\x1b[K"
+    } else {
+        ""
+    };
+    let interrupts = match Interrupts::catch(move |i| eprintln!("{clear}{}", interrupt_line(i))) {
         Ok(interrupts) => interrupts,
         Err(e) => {
             file_out.discard();
@@ -83,10 +92,16 @@ pub fn run(args: CaptureArgs) -> ExitCode {
     if let Some(name) = &args.name {
         capture = capture.name(name.clone());
     }
-    let bar = progress_bar(args.quiet);
+    let status = Rc::new(RefCell::new(StatusLine::new(!args.quiet)));
+    if let Some(rdev) = status.borrow().terminal {
+        let on_write = Rc::clone(&status);
+        capture = capture.terminal(rdev, move |newline| {
+            on_write.borrow_mut().program_wrote(newline);
+        });
+    }
     let mut sink = TraceSink::new(file);
-    let outcome = capture.run_into(&mut sink, |p| bar.set_message(progress_line(p)));
-    bar.finish_and_clear();
+    let outcome = capture.run_into(&mut sink, |p| status.borrow_mut().show(&progress_line(p)));
+    status.borrow_mut().finish();
     let outcome = match outcome {
         Ok(outcome) => outcome,
         Err(e) => {
@@ -128,17 +143,72 @@ fn interrupt_line(interrupt: Interrupt) -> String {
     }
 }
 
-/// A spinner on stderr, or a hidden bar when stderr is not a terminal or `quiet`.
-fn progress_bar(quiet: bool) -> ProgressBar {
-    if quiet || !std::io::stderr().is_terminal() {
-        return ProgressBar::hidden();
+/// The progress line on stderr, drawn only when stderr is a terminal, and never over the
+/// program's own output there: the tracer reports each write of the program to that terminal
+/// before it happens ([`Capture::terminal`]); the line is cleared then, and drawn again only
+/// once the program's last write ended a line and [`QUIET`] passed without another.
+#[derive(Debug)]
+struct StatusLine {
+    /// The terminal's device number, when the line is drawn at all.
+    terminal: Option<u64>,
+    /// Whether the line is on the screen now.
+    shown: bool,
+    /// When the program last wrote to the terminal, and whether that ended a line.
+    program: Option<(Instant, bool)>,
+}
+
+/// How long the program must keep quiet on the terminal before the line comes back.
+const QUIET: Duration = Duration::from_millis(500);
+
+impl StatusLine {
+    fn new(wanted: bool) -> StatusLine {
+        let stderr = std::io::stderr();
+        let terminal = (wanted && stderr.is_terminal())
+            .then(|| std::fs::metadata("/proc/self/fd/2").ok())
+            .flatten()
+            .map(|m| m.rdev());
+        StatusLine {
+            terminal,
+            shown: false,
+            program: None,
+        }
     }
-    let bar = ProgressBar::new_spinner();
-    if let Ok(style) = ProgressStyle::with_template("{spinner} maple capture: {msg}") {
-        bar.set_style(style);
+
+    /// Draws `text` if the terminal is the line's.
+    fn show(&mut self, text: &str) {
+        if self.terminal.is_none() {
+            return;
+        }
+        let free = self
+            .program
+            .is_none_or(|(at, newline)| newline && at.elapsed() >= QUIET);
+        if self.shown || free {
+            eprint!("\r\x1b[Kmaple capture: {text}");
+            self.shown = true;
+        }
     }
-    bar.enable_steady_tick(Duration::from_millis(250));
-    bar
+
+    /// The program is about to write to the terminal: the line goes away first.
+    fn program_wrote(&mut self, newline: bool) {
+        self.clear();
+        self.program = Some((Instant::now(), newline));
+    }
+
+    fn clear(&mut self) {
+        if self.shown {
+            eprint!("\r\x1b[K");
+            self.shown = false;
+        }
+    }
+
+    /// Clears the line for good; if the program left the terminal inside a line, what maple
+    /// writes next starts on a new one.
+    fn finish(&mut self) {
+        self.clear();
+        if self.terminal.is_some() && self.program.is_some_and(|(_, newline)| !newline) {
+            eprintln!();
+        }
+    }
 }
 
 /// `2/5 processes, 12,345 ops, 678 snapshots, 3.2 s`.

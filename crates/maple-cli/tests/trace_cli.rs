@@ -366,3 +366,55 @@ fn export_writes_a_kernel_set_and_a_script() {
     );
     std::fs::remove_dir_all(&dir).unwrap();
 }
+
+/// On a terminal, the progress line never mixes with the program's output there: each line
+/// the program writes starts after the progress line was cleared, and ends before it is
+/// drawn again.
+#[cfg(target_os = "linux")]
+#[test]
+fn progress_never_mixes_with_the_program() {
+    use terminal::Terminal;
+    let dir = scratch("progress");
+    let script =
+        "for i in 1 2 3 4; do echo line$i; sleep 0.7; done; printf 'no newline'; sleep 0.7";
+    let Some(mut term) = Terminal::start(
+        &["capture", "-o", "p.mtrace.zst", "--", "sh", "-c", script],
+        &dir,
+    ) else {
+        eprintln!("skipping: no pseudo-terminal or setsid here");
+        return;
+    };
+    let screen = term.wait_for("wrote p.mtrace.zst");
+    if screen.contains("cannot trace programs here") {
+        return;
+    }
+    assert_eq!(term.exit_code(), Some(0), "{screen:?}");
+    assert!(
+        screen.contains(" processes, "),
+        "the progress line was drawn: {screen:?}"
+    );
+    // maple's summary starts on a line of its own after the program's unfinished one.
+    assert!(
+        screen.contains("no newline\r\nmaple capture: sh exited"),
+        "{screen:?}"
+    );
+    // What the terminal shows of each line: the text after the last clear.
+    for row in screen.split('\n') {
+        let shown = row
+            .rsplit("\u{1b}[K")
+            .next()
+            .unwrap_or(row)
+            .trim_end_matches('\r');
+        if ["line1", "line2", "line3", "line4"]
+            .iter()
+            .any(|l| row.contains(l))
+        {
+            assert!(shown.starts_with("line") && shown.len() == 5, "{row:?}");
+        }
+        if let Some(at) = row.find("no newline") {
+            // Nothing was drawn after the unfinished line.
+            assert!(!row[at..].contains(" processes, "), "{row:?}");
+        }
+    }
+    std::fs::remove_dir_all(&dir).unwrap();
+}

@@ -138,6 +138,24 @@ pub struct Capture {
     stdout: Option<Stdio>,
     stderr: Option<Stdio>,
     interrupts: Option<Interrupts>,
+    terminal: Option<TerminalWatch>,
+}
+
+/// A terminal whose writes by the program are reported (see [`Capture::terminal`]).
+pub(crate) struct TerminalWatch {
+    /// The terminal's device number (`st_rdev`).
+    pub(crate) rdev: u64,
+    /// Called at the program's write to it, before the data reaches it: whether the data
+    /// ends with a newline.
+    pub(crate) on_write: Box<dyn FnMut(bool)>,
+}
+
+impl std::fmt::Debug for TerminalWatch {
+    fn fmt(&self, f: &mut Formatter<'_>) -> fmt::Result {
+        f.debug_struct("TerminalWatch")
+            .field("rdev", &self.rdev)
+            .finish_non_exhaustive()
+    }
 }
 
 /// Where the records of a capture go as they are made: [`TraceSink`] writes them to a file at
@@ -261,7 +279,21 @@ impl Capture {
             stdout: None,
             stderr: None,
             interrupts: None,
+            terminal: None,
         }
+    }
+
+    /// Reports each write of the program to the terminal with device number `rdev`
+    /// (`st_rdev` of its device file) to `on_write`, before the data reaches the terminal, with
+    /// whether the data ends with a newline. A status line on that terminal can so be cleared
+    /// before the program writes and drawn again once it has finished a line: the two never
+    /// mix.
+    pub fn terminal(mut self, rdev: u64, on_write: impl FnMut(bool) + 'static) -> Capture {
+        self.terminal = Some(TerminalWatch {
+            rdev,
+            on_write: Box::new(on_write),
+        });
+        self
     }
 
     /// Handles interrupts as [`Interrupts`] describes: the first goes to the program and the

@@ -8,6 +8,11 @@ use crate::format::{Advice, Errno, MapFlags, Op, OtherCall, Prot, RemapFlags, Sy
 
 /// x86-64 system call numbers (`arch/x86/entry/syscalls/syscall_64.tbl`).
 pub(crate) mod nr {
+    pub(crate) const WRITE: u64 = 1;
+    pub(crate) const PWRITE64: u64 = 18;
+    pub(crate) const WRITEV: u64 = 20;
+    pub(crate) const PWRITEV: u64 = 296;
+    pub(crate) const PWRITEV2: u64 = 328;
     pub(crate) const MMAP: u64 = 9;
     pub(crate) const MPROTECT: u64 = 10;
     pub(crate) const MUNMAP: u64 = 11;

@@ -6,7 +6,7 @@ use std::collections::{HashMap, HashSet};
 use std::ffi::OsStr;
 use std::io::{self, IoSliceMut};
 use std::os::unix::ffi::OsStrExt;
-use std::os::unix::fs::{MetadataExt, PermissionsExt};
+use std::os::unix::fs::{FileTypeExt, MetadataExt, PermissionsExt};
 use std::path::PathBuf;
 use std::process::Command;
 use std::time::{Duration, Instant};
@@ -21,7 +21,9 @@ use super::interrupt::Watch;
 use super::layout::{FileKey, base_name};
 use super::recorder::{Proc, Recorder};
 use super::syscalls::{CLONE_THREAD, CLONE_VFORK, CLONE_VM, Entry, SIGCHLD, nr};
-use super::{Capture, CaptureError, CaptureOutcome, ExitStatus, Progress, Sink, permission};
+use super::{
+    Capture, CaptureError, CaptureOutcome, ExitStatus, Progress, Sink, TerminalWatch, permission,
+};
 use crate::format::{Header, OpenMode, Record, SpaceId, Trace};
 use maple_procmap::{Maps, MapsVma, QueryError};
 
@@ -73,8 +75,10 @@ pub(super) fn run(
     let started = Instant::now();
     let mut capture = capture;
     let interrupts = capture.interrupts.take();
+    let terminal = capture.terminal.take();
     let root = start(capture, interrupts.is_some())?;
     let mut tracer = Tracer::new(root, started);
+    tracer.terminal = terminal;
     tracer.watch = interrupts.map(|i| Watch::start(i, root));
     let ran = tracer.run(sink, progress);
     if let Some(watch) = tracer.watch.take() {
@@ -270,6 +274,8 @@ struct Tracer {
     watch: Option<Watch>,
     /// Interrupts received (once the watch is over).
     interrupts: u32,
+    /// The terminal whose writes are reported.
+    terminal: Option<TerminalWatch>,
 }
 
 impl Tracer {
@@ -299,6 +305,7 @@ impl Tracer {
             cut_short: false,
             watch: None,
             interrupts: 0,
+            terminal: None,
         }
     }
 
@@ -429,9 +436,50 @@ impl Tracer {
             nr::CLONE3 => state.clone_flags = read_u64(tid, a0),
             nr::FORK => state.clone_flags = Some(SIGCHLD),
             nr::VFORK => state.clone_flags = Some(CLONE_VM | CLONE_VFORK | SIGCHLD),
+            nr::WRITE | nr::PWRITE64 | nr::WRITEV | nr::PWRITEV | nr::PWRITEV2 => {
+                self.on_write(tid, entry);
+            }
             _ => {}
         }
         self.recorder.entry(tid, entry);
+    }
+
+    /// A write is about to run: if it goes to the watched terminal, say so first.
+    fn on_write(&mut self, tid: i32, entry: Entry) {
+        let Some(terminal) = &mut self.terminal else {
+            return;
+        };
+        let [fd, buf, count, ..] = entry.args;
+        let Ok(fd) = i32::try_from(fd) else {
+            return;
+        };
+        let to_terminal = std::fs::metadata(format!("/proc/{tid}/fd/{fd}"))
+            .is_ok_and(|m| m.file_type().is_char_device() && m.rdev() == terminal.rdev);
+        if !to_terminal {
+            return;
+        }
+        // The last byte written: of the buffer, or of the last vector of a writev.
+        let (last, len) = if matches!(entry.nr, nr::WRITE | nr::PWRITE64) {
+            (buf, count)
+        } else {
+            let mut iov = [0u8; 16];
+            let at = count
+                .checked_sub(1)
+                .and_then(|i| buf.checked_add(i * 16))
+                .unwrap_or(0);
+            if read_memory(tid, at, &mut iov) < 16 {
+                (0, 0)
+            } else {
+                let word =
+                    |i: usize| u64::from_ne_bytes(iov[i..i + 8].try_into().unwrap_or_default());
+                (word(0), word(8))
+            }
+        };
+        let mut byte = [0u8; 1];
+        let newline = len > 0
+            && read_memory(tid, last.saturating_add(len - 1), &mut byte) == 1
+            && byte[0] == b'\n';
+        (terminal.on_write)(newline);
     }
 
     fn on_event(&mut self, tid: i32, event: i32, signal: i32) {
