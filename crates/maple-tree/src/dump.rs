@@ -4,7 +4,7 @@
 //! maple tree (alloc), height 2, 3 entries, 3 nodes
 //! 0-18446744073709551615: node 0x5581a3c0e100 depth 0 AllocRange end 1 max-gap slot 1 gaps [20, 18446744073709551516]
 //!   0-29: node 0x5581a3c0e200 depth 1 Leaf end 6
-//!     0-9: value 0x1
+//!     0-9: 1
 //!     10-19: empty
 //! ```
 //!
@@ -35,7 +35,7 @@ pub type ValueFormatter<T> = for<'a> fn(&'a T, &mut fmt::Formatter<'_>) -> fmt::
 
 /// A [`Display`](fmt::Display) view of a tree's nodes; see [`MapleTree::dump`](crate::MapleTree::dump).
 ///
-/// Values print as their raw slot word unless [`values`](Self::values) gives a formatter.
+/// Values print with their `Debug` format unless [`values`](Self::values) gives another.
 ///
 /// # Examples
 ///
@@ -44,17 +44,20 @@ pub type ValueFormatter<T> = for<'a> fn(&'a T, &mut fmt::Formatter<'_>) -> fmt::
 ///
 /// let tree = MapleTree::new();
 /// tree.insert_range(10..=19, 7u32).unwrap();
+/// tree.insert_range(20..=29, 8u32).unwrap();
+/// let text = tree.dump(DumpFormat::Dec).to_string();
+/// assert!(text.contains("10-19: 7\n"));
 /// let text = tree
-///     .dump(DumpFormat::Dec)
+///     .dump(DumpFormat::Hex)
 ///     .values(|v, f| write!(f, "value {v}"))
 ///     .to_string();
-/// assert!(text.contains("10-19: value 7"));
-/// assert!(text.contains("20-18446744073709551615: empty"));
+/// assert!(text.contains("0x14-0x1d: value 8\n"));
+/// assert!(text.contains("0x1e-0xffffffffffffffff: empty"));
 /// ```
 pub struct Dump<'t, T: 'static> {
     core: &'t Core,
     format: DumpFormat,
-    value: Option<ValueFormatter<T>>,
+    value: ValueFormatter<T>,
 }
 
 impl<T: 'static> fmt::Debug for Dump<'_, T> {
@@ -66,18 +69,18 @@ impl<T: 'static> fmt::Debug for Dump<'_, T> {
 }
 
 impl<'t, T: 'static> Dump<'t, T> {
-    pub(crate) fn new(core: &'t Core, format: DumpFormat) -> Self {
+    pub(crate) fn new(core: &'t Core, format: DumpFormat, value: ValueFormatter<T>) -> Self {
         Self {
             core,
             format,
-            value: None,
+            value,
         }
     }
 
-    /// Prints values with `format` instead of as raw words.
+    /// Prints values with `format` instead of their `Debug` format.
     #[must_use]
     pub fn values(mut self, format: ValueFormatter<T>) -> Self {
-        self.value = Some(format);
+        self.value = format;
         self
     }
 
@@ -119,10 +122,7 @@ impl<'t, T: 'static> Dump<'t, T> {
                     None => writeln!(f, ": empty")?,
                     Some(word) => {
                         f.write_str(": ")?;
-                        match self.value {
-                            Some(print) => print(&Values::<T>::borrow(word), f)?,
-                            None => write!(f, "value {:#x}", word.get())?,
-                        }
+                        (self.value)(&Values::<T>::borrow(word), f)?;
                         writeln!(f)?;
                     }
                 }

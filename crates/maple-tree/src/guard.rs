@@ -6,6 +6,7 @@ use core::num::NonZeroUsize;
 use core::ops::RangeBounds;
 
 use crate::cursor::{Cursor, CursorState, Found, Iter};
+use crate::entries::Gaps;
 use crate::error::{
     AllocError, AllocErrorKind, ClearError, GapError, InsertError, InsertErrorKind, OutOfMemory,
     StoreError, StoreErrorKind,
@@ -17,7 +18,7 @@ use crate::range::Range;
 use crate::rcu::{self, Guard};
 use crate::root::Core;
 use crate::search::GapRequest;
-use crate::sync::MutexGuard;
+use crate::sync::{AtomicUsize, MutexGuard, Ordering};
 use crate::walk;
 use crate::write::Writer;
 
@@ -116,6 +117,43 @@ macro_rules! read_api {
             self.cursor(range.last()).find_rev(range.first())
         }
 
+        /// Whether a value is stored at `index`.
+        pub fn contains(&self, index: u64) -> bool {
+            lookup(self.core, self.rcu(), index).is_some()
+        }
+
+        /// The entry with the lowest range.
+        pub fn first(&self) -> Option<Found<'_, T>> {
+            self.cursor(0).find(u64::MAX)
+        }
+
+        /// The entry with the highest range.
+        pub fn last(&self) -> Option<Found<'_, T>> {
+            self.cursor(u64::MAX).find_rev(0)
+        }
+
+        /// The free ranges inside `range` (runs of indices that hold no value), each cut to
+        /// `range`, in ascending order; [`next_back`](DoubleEndedIterator::next_back) gives them
+        /// from the top. O(1) per range after the first, like [`iter`](Self::iter).
+        ///
+        /// # Examples
+        ///
+        /// ```
+        /// use maple_tree::{MapleTree, Range};
+        ///
+        /// let tree = MapleTree::new();
+        /// tree.insert_range(10..20, 1u32).unwrap();
+        /// tree.insert_range(30..40, 2).unwrap();
+        /// let guard = tree.read();
+        /// let gaps: Vec<Range> = guard.gaps(5..50).collect();
+        /// assert_eq!(format!("{gaps:?}"), "[5..=9, 20..=29, 40..=49]");
+        /// ```
+        ///
+        /// Linux: the empty ranges of `mas_next_range()`.
+        pub fn gaps(&self, range: impl RangeBounds<u64>) -> Gaps<'_, T> {
+            Gaps::new(self.core, self.rcu(), range)
+        }
+
         /// Every entry, in ascending order.
         pub fn iter(&self) -> Iter<'_, T> {
             Iter::new(self.core, self.rcu(), ..)
@@ -212,8 +250,72 @@ impl<'t, T: 'static> ReadGuard<'t, T> {
     read_api!();
 }
 
+impl<'g, T: 'static> IntoIterator for &'g ReadGuard<'_, T> {
+    type Item = Found<'g, T>;
+    type IntoIter = Iter<'g, T>;
+
+    /// Every entry, as [`ReadGuard::iter`].
+    fn into_iter(self) -> Iter<'g, T> {
+        self.iter()
+    }
+}
+
+impl<'g, T: 'static> IntoIterator for &'g WriteGuard<'_, T> {
+    type Item = Found<'g, T>;
+    type IntoIter = Iter<'g, T>;
+
+    /// Every entry, as [`WriteGuard::iter`].
+    fn into_iter(self) -> Iter<'g, T> {
+        self.iter()
+    }
+}
+
+/// Which thread holds a tree's lock, so that taking it twice on one thread panics at once
+/// instead of waiting for itself for ever.
+///
+/// The holder is named by the address of a thread-local, which no two live threads share. Only
+/// the holder stores its own name and only it clears it, so a thread that reads its own name
+/// back (Relaxed is enough: it reads its own store) holds the lock.
+#[derive(Debug, Default)]
+pub(crate) struct LockOwner(AtomicUsize);
+
+impl LockOwner {
+    /// This thread's name. Under loom, whose threads share one OS thread, there are no names
+    /// and no check.
+    fn me() -> usize {
+        #[cfg(not(maple_loom))]
+        {
+            std::thread_local!(static NAME: u8 = const { 0 });
+            NAME.with(|name| core::ptr::from_ref(name).addr())
+        }
+        #[cfg(maple_loom)]
+        0
+    }
+
+    /// Panics if this thread holds the lock already.
+    #[track_caller]
+    pub(crate) fn check(&self) {
+        let me = Self::me();
+        assert!(
+            me == 0 || self.0.load(Ordering::Relaxed) != me,
+            "MapleTree::lock: this thread already holds this tree's lock (a WriteGuard from \
+             lock() is alive on it, perhaps while calling a method of the tree that takes the \
+             lock itself); waiting would deadlock. Write through the guard held, or drop it first"
+        );
+    }
+
+    fn hold(&self) {
+        self.0.store(Self::me(), Ordering::Relaxed);
+    }
+
+    fn release(&self) {
+        self.0.store(0, Ordering::Relaxed);
+    }
+}
+
 enum PoolAccess<'t> {
-    Locked(MutexGuard<'t, Pool>),
+    /// RCU mode: the lock, and the record of who holds it.
+    Locked(MutexGuard<'t, Pool>, &'t LockOwner),
     Exclusive(&'t mut Pool),
 }
 
@@ -248,17 +350,27 @@ impl<T: 'static> fmt::Debug for WriteGuard<'_, T> {
     }
 }
 
+impl<T: 'static> Drop for WriteGuard<'_, T> {
+    /// Clears the record of the lock's holder before the lock itself is released.
+    fn drop(&mut self) {
+        if let PoolAccess::Locked(_, owner) = &self.pool {
+            owner.release();
+        }
+    }
+}
+
 impl<'t, T: 'static> WriteGuard<'t, T> {
     /// An RCU-mode writer. Values it removes are dropped after a grace period, on whichever
     /// thread runs the deferred drop, hence `T: Send`: an RCU-mode writer exists only for such
     /// values.
-    pub(crate) fn locked(core: &'t Core, pool: MutexGuard<'t, Pool>) -> Self
+    pub(crate) fn locked(core: &'t Core, pool: MutexGuard<'t, Pool>, owner: &'t LockOwner) -> Self
     where
         T: Send,
     {
+        owner.hold();
         Self {
             core,
-            pool: PoolAccess::Locked(pool),
+            pool: PoolAccess::Locked(pool, owner),
             guard: Some(rcu::pin()),
             values: PhantomData,
         }
@@ -281,7 +393,7 @@ impl<'t, T: 'static> WriteGuard<'t, T> {
     #[cfg(feature = "fault-injection")]
     pub(crate) fn pool_budget(&self) -> Option<u64> {
         match &self.pool {
-            PoolAccess::Locked(p) => p.budget(),
+            PoolAccess::Locked(p, _) => p.budget(),
             PoolAccess::Exclusive(p) => p.budget(),
         }
     }
@@ -321,7 +433,7 @@ impl<'t, T: 'static> WriteGuard<'t, T> {
             None => rcu::exclusive(),
         };
         let pool: &mut Pool = match &mut self.pool {
-            PoolAccess::Locked(p) => p,
+            PoolAccess::Locked(p, _) => p,
             PoolAccess::Exclusive(p) => p,
         };
         op(&mut Writer::new(self.core, pool, guard, exclusive))

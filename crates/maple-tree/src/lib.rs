@@ -241,9 +241,12 @@
 
 #![warn(missing_docs)]
 
+extern crate alloc;
+
 mod bulk;
 mod cursor;
 mod dump;
+mod entries;
 mod error;
 mod gap;
 mod guard;
@@ -255,6 +258,7 @@ mod root;
 mod search;
 mod stats;
 mod sync;
+mod traits;
 mod tree;
 mod validate;
 mod walk;
@@ -267,13 +271,14 @@ mod tests;
 
 pub use cursor::{Cursor, CursorState, Iter};
 pub use dump::{Dump, DumpFormat, ValueFormatter};
+pub use entries::{Entries, Gaps, TreeGaps};
 pub use error::{
     AllocError, AllocErrorKind, BulkLoadError, ClearError, GapError, InsertError, InsertErrorKind,
     OutOfMemory, StoreError, StoreErrorKind,
 };
 pub use guard::{CursorMut, Prealloc, ReadGuard, WriteGuard};
 pub use layout::{LayoutKind, LayoutNode, LayoutSlot, SlotContent, TreeLayout};
-pub use node::entry::Ref;
+pub use node::entry::{Ref, ValueMut};
 pub use range::Range;
 pub use search::GapRequest;
 pub use stats::{NodeCounter, Stats, flush_deferred};

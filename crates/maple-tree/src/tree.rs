@@ -2,21 +2,26 @@
 
 use core::fmt;
 use core::marker::PhantomData;
+use core::num::NonZeroUsize;
 use core::ops::RangeBounds;
 use std::sync::PoisonError;
 
 use crate::sync::{Arc, Mutex};
 
 use crate::dump::{Dump, DumpFormat};
+use crate::entries::{Entries, TreeGaps};
 use crate::error::{AllocError, ClearError, GapError, InsertError, StoreError};
-use crate::guard::{ReadGuard, WriteGuard};
+use crate::guard::{LockOwner, ReadGuard, WriteGuard};
 use crate::layout::{self, TreeLayout};
+use crate::node::entry::{ValueMut, Values};
 use crate::node::pool::{Pool, PoolStats};
 use crate::range::Range;
+use crate::rcu;
 use crate::root::Core;
 use crate::search::GapRequest;
 use crate::stats::{NodeCounter, Stats};
 use crate::validate::{self, InvariantViolation};
+use crate::walk::{self, Path};
 
 /// A range B-tree after the Linux kernel's Maple Tree: non-overlapping inclusive ranges
 /// `[first, last]` of `u64` indices, each mapped to a value.
@@ -72,6 +77,8 @@ pub struct MapleTree<T: 'static> {
     core: Core,
     pool: Mutex<Pool>,
     stats: Arc<PoolStats>,
+    /// Which thread holds `pool`'s lock, if any.
+    owner: LockOwner,
     values: PhantomData<T>,
 }
 
@@ -115,6 +122,7 @@ impl<T: 'static> MapleTree<T> {
             core: Core::new(alloc),
             pool: Mutex::new(pool),
             stats,
+            owner: LockOwner::default(),
             values: PhantomData,
         }
     }
@@ -205,7 +213,159 @@ impl<T: 'static> MapleTree<T> {
         let guard = self.read();
         guard
             .get_range_word(index)
-            .map(|(r, w)| (r, crate::node::entry::Values::<T>::clone_value(w)))
+            .map(|(r, w)| (r, Values::<T>::clone_value(w)))
+    }
+
+    /// Whether a value is stored at `index`.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let tree = maple_tree::MapleTree::new();
+    /// tree.insert_range(10..20, 'a').unwrap();
+    /// assert!(tree.contains(15));
+    /// assert!(!tree.contains(20));
+    /// ```
+    pub fn contains(&self, index: u64) -> bool {
+        self.read().contains(index)
+    }
+
+    /// The entry with the lowest range, with a clone of its value.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let tree = maple_tree::MapleTree::new();
+    /// tree.insert_range(30..40, 'b').unwrap();
+    /// tree.insert_range(10..20, 'a').unwrap();
+    /// let (range, value) = tree.first().unwrap();
+    /// assert_eq!((range.first(), range.last(), value), (10, 19, 'a'));
+    /// ```
+    pub fn first(&self) -> Option<(Range, T)>
+    where
+        T: Clone,
+    {
+        self.read().first().map(|(r, v)| (r, T::clone(&v)))
+    }
+
+    /// The entry with the highest range, with a clone of its value.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let tree = maple_tree::MapleTree::new();
+    /// tree.insert_range(30..40, 'b').unwrap();
+    /// tree.insert_range(10..20, 'a').unwrap();
+    /// assert_eq!(tree.last().map(|(r, v)| (r.first(), v)), Some((30, 'b')));
+    /// ```
+    pub fn last(&self) -> Option<(Range, T)>
+    where
+        T: Clone,
+    {
+        self.read().last().map(|(r, v)| (r, T::clone(&v)))
+    }
+
+    /// Every entry in ascending order, with clones of the values. `&tree` iterates the same way
+    /// (`for (range, value) in &tree`).
+    ///
+    /// The iterator needs no guard: it pins the tree only while it takes the next few entries
+    /// out, so it never holds up reclamation for long, and a writer may change the tree between
+    /// those batches (each entry returned was current when it was read; ranges still come
+    /// strictly ascending). To borrow the values instead, iterate under a guard:
+    /// `tree.read().iter()`.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let tree = maple_tree::MapleTree::new();
+    /// tree.insert_range(0..10, String::from("a")).unwrap();
+    /// tree.insert_range(20..30, String::from("b")).unwrap();
+    /// let values: Vec<String> = tree.iter().map(|(_, v)| v).collect();
+    /// assert_eq!(values, ["a", "b"]);
+    /// assert_eq!(tree.iter().rev().next().map(|(r, _)| r.first()), Some(20));
+    /// for (range, value) in &tree {
+    ///     assert_eq!(range.len(), 10);
+    ///     assert_eq!(value.len(), 1);
+    /// }
+    /// ```
+    ///
+    /// Linux: `mt_for_each()`.
+    pub fn iter(&self) -> Entries<'_, T>
+    where
+        T: Clone,
+    {
+        Entries::new(&self.core, ..)
+    }
+
+    /// Every entry that intersects `range`, in ascending order, with clones of the values; as
+    /// [`iter`](Self::iter). An entry that starts before the range but reaches into it is
+    /// included whole.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let tree = maple_tree::MapleTree::new();
+    /// for i in 0..10u64 {
+    ///     tree.insert_range(i * 10..i * 10 + 5, i).unwrap();
+    /// }
+    /// let values: Vec<u64> = tree.range(25..=50).map(|(_, v)| v).collect();
+    /// assert_eq!(values, [3, 4, 5]);
+    /// ```
+    pub fn range(&self, range: impl RangeBounds<u64>) -> Entries<'_, T>
+    where
+        T: Clone,
+    {
+        Entries::new(&self.core, range)
+    }
+
+    /// The free ranges inside `range` (runs of indices that hold no value), each cut to
+    /// `range`, in ascending order; as [`iter`](Self::iter), without a guard. The same as
+    /// rangemap's `gaps`. Every tree kind answers it by visiting the entries of the range.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use maple_tree::{MapleTree, Range};
+    ///
+    /// let tree = MapleTree::new();
+    /// tree.insert_range(10..20, ()).unwrap();
+    /// tree.insert_range(20..30, ()).unwrap();
+    /// tree.insert_range(40..50, ()).unwrap();
+    /// let gaps: Vec<Range> = tree.gaps(..60).collect();
+    /// assert_eq!(gaps, [Range::new(0, 9).unwrap(), Range::new(30, 39).unwrap(), Range::new(50, 59).unwrap()]);
+    /// assert_eq!(tree.gaps(12..18).count(), 0);
+    /// ```
+    pub fn gaps(&self, range: impl RangeBounds<u64>) -> TreeGaps<'_, T> {
+        TreeGaps::new(&self.core, range)
+    }
+
+    /// The value at `index`, to change in place: the tree is borrowed mutably, so no reader or
+    /// other writer can exist meanwhile. The entry's range stays as it is.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let mut tree = maple_tree::MapleTree::new();
+    /// tree.insert_range(0..10, String::from("a")).unwrap();
+    /// tree.insert_range(10..20, 1u32.to_string()).unwrap();
+    /// tree.get_mut(5).unwrap().push('b');
+    /// assert_eq!(tree.get(9).as_deref(), Some("ab"));
+    /// assert!(tree.get_mut(20).is_none());
+    ///
+    /// let mut counts = maple_tree::MapleTree::new();
+    /// counts.insert_range(0..100, 0u32).unwrap();
+    /// *counts.get_mut(50).unwrap() += 1; // an inline value is written back when the borrow ends
+    /// assert_eq!(counts.get(0), Some(1));
+    /// ```
+    pub fn get_mut(&mut self, index: u64) -> Option<ValueMut<'_, T>> {
+        let guard = rcu::exclusive();
+        let mut path = Path::new();
+        if !matches!(walk::walk_to(&self.core, guard, &mut path, index), Ok(true)) {
+            return None;
+        }
+        let leaf = path.last()?;
+        let word = NonZeroUsize::new(leaf.node.slot(leaf.offset))?;
+        Some(Values::<T>::borrow_mut(leaf.node, leaf.offset, word))
     }
 
     /// The lowest start `s` such that the `size` indices from `s` lie inside `range` and hold
@@ -400,7 +560,9 @@ impl<T: 'static> MapleTree<T> {
         layout::build::<T>(&self.core, guard.rcu(), value)
     }
 
-    /// A printable view of every node, for debugging.
+    /// A printable view of every node, for debugging: one line per node with its range, kind
+    /// and (in an allocation tree) gaps, and one per leaf slot with its range and its value in
+    /// the value's `Debug` format (another with [`Dump::values`]).
     ///
     /// # Examples
     ///
@@ -408,15 +570,18 @@ impl<T: 'static> MapleTree<T> {
     /// use maple_tree::{DumpFormat, MapleTree};
     ///
     /// let tree = MapleTree::new();
-    /// tree.insert_range(0x10..=0x1f, 1u32).unwrap();
+    /// tree.insert_range(0x10..=0x1f, String::from("sixteen")).unwrap();
     /// let text = tree.dump(DumpFormat::Hex).to_string();
-    /// assert!(text.contains("0x10-0x1f"));
+    /// assert!(text.contains("0x10-0x1f: \"sixteen\"\n"));
     /// ```
     ///
     /// Linux: `mt_dump()`.
     #[doc(alias = "mt_dump")]
-    pub fn dump(&self, format: DumpFormat) -> Dump<'_, T> {
-        Dump::new(&self.core, format)
+    pub fn dump(&self, format: DumpFormat) -> Dump<'_, T>
+    where
+        T: fmt::Debug,
+    {
+        Dump::new(&self.core, format, |value, f| fmt::Debug::fmt(value, f))
     }
 }
 
@@ -426,15 +591,9 @@ impl<T: Send + 'static> MapleTree<T> {
     /// Takes the writer lock (blocking while another writer holds it) and returns a guard with
     /// the write API. Writes through it are RCU-safe: readers may run meanwhile.
     ///
-    /// # Examples
-    ///
-    /// ```
-    /// let tree = maple_tree::MapleTree::new();
-    /// let mut writer = tree.lock();
-    /// writer.insert_range(0..=9, 1u32).unwrap();
-    /// writer.insert_range(10..=19, 2u32).unwrap();
-    /// assert_eq!(writer.len(), 2);
-    /// ```
+    /// The lock is not re-entrant: while a thread holds the guard, every method of the tree that
+    /// writes through `&self` (`insert`, `store_range`, `erase`, ...) takes the lock too, so
+    /// calling one would wait for ever; it panics instead. Write through the guard.
     ///
     /// Values a writer removes in RCU mode are dropped after a grace period, on whichever thread
     /// runs the deferred drop, so writing through `&self` needs `T: Send`; a tree of values that
@@ -445,11 +604,36 @@ impl<T: Send + 'static> MapleTree<T> {
     /// tree.insert(1, std::rc::Rc::new(5)).unwrap(); // `Rc` cannot be dropped on another thread
     /// ```
     ///
+    /// # Panics
+    ///
+    /// If this thread holds the tree's lock already, with a message that says so.
+    ///
+    /// ```should_panic
+    /// let tree = maple_tree::MapleTree::new();
+    /// let mut writer = tree.lock();
+    /// writer.insert(1, 1u32).unwrap();
+    /// tree.insert(2, 2u32).unwrap(); // panics: this thread holds the lock (`writer`)
+    /// ```
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let tree = maple_tree::MapleTree::new();
+    /// let mut writer = tree.lock();
+    /// writer.insert_range(0..=9, 1u32).unwrap();
+    /// writer.insert_range(10..=19, 2u32).unwrap();
+    /// assert_eq!(writer.len(), 2);
+    /// drop(writer);
+    /// tree.insert(20, 3u32).unwrap(); // the lock is free again
+    /// ```
+    ///
     /// Linux: `mtree_lock()`; the Rust binding's `MapleTree::lock`.
+    #[track_caller]
     #[doc(alias = "mtree_lock")]
     pub fn lock(&self) -> WriteGuard<'_, T> {
+        self.owner.check();
         let pool = self.pool.lock().unwrap_or_else(PoisonError::into_inner);
-        WriteGuard::locked(&self.core, pool)
+        WriteGuard::locked(&self.core, pool, &self.owner)
     }
 
     /// Stores `value` at `index` if it is empty.
@@ -799,14 +983,5 @@ impl<T: 'static> Default for MapleTree<T> {
 impl<T: 'static> Drop for MapleTree<T> {
     fn drop(&mut self) {
         self.exclusive().clear();
-    }
-}
-
-impl<T: 'static> fmt::Debug for MapleTree<T> {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("MapleTree")
-            .field("alloc", &self.core.alloc)
-            .field("len", &self.len())
-            .finish_non_exhaustive()
     }
 }

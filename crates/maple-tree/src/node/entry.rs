@@ -35,7 +35,9 @@ use core::marker::PhantomData;
 use core::mem::{ManuallyDrop, size_of};
 use core::num::{NonZeroI8, NonZeroI16, NonZeroI32, NonZeroI64, NonZeroIsize};
 use core::num::{NonZeroU8, NonZeroU16, NonZeroU32, NonZeroU64, NonZeroUsize};
-use core::ops::Deref;
+use core::ops::{Deref, DerefMut};
+
+use super::NodeRef;
 
 /// How the values of one type are kept in slot words.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -146,8 +148,8 @@ impl<T: fmt::Display> fmt::Display for Ref<'_, T> {
     }
 }
 
-impl<T: PartialEq> PartialEq for Ref<'_, T> {
-    fn eq(&self, other: &Self) -> bool {
+impl<'b, T: PartialEq> PartialEq<Ref<'b, T>> for Ref<'_, T> {
+    fn eq(&self, other: &Ref<'b, T>) -> bool {
         T::eq(self, other)
     }
 }
@@ -169,6 +171,65 @@ impl<T: Ord> Ord for Ref<'_, T> {
 impl<T: Hash> Hash for Ref<'_, T> {
     fn hash<H: Hasher>(&self, state: &mut H) {
         T::hash(self, state);
+    }
+}
+
+/// A stored value borrowed mutably from a tree held exclusively; see
+/// [`MapleTree::get_mut`](crate::MapleTree::get_mut).
+///
+/// It dereferences to `&mut T`. A boxed value is changed in its box; a value kept inline in
+/// its slot is changed in a copy, which is written back to the slot when the `ValueMut` drops
+/// (so a `ValueMut` passed to `mem::forget` leaves the old value in place).
+pub struct ValueMut<'a, T: 'static> {
+    inner: MutInner<'a, T>,
+}
+
+enum MutInner<'a, T: 'static> {
+    Boxed(&'a mut T),
+    /// A copy of an inline value and the leaf slot it goes back to.
+    Inline {
+        value: T,
+        leaf: NodeRef<'a>,
+        slot: usize,
+    },
+}
+
+impl<T: 'static> Deref for ValueMut<'_, T> {
+    type Target = T;
+
+    fn deref(&self) -> &T {
+        match &self.inner {
+            MutInner::Boxed(value) => value,
+            MutInner::Inline { value, .. } => value,
+        }
+    }
+}
+
+impl<T: 'static> DerefMut for ValueMut<'_, T> {
+    fn deref_mut(&mut self) -> &mut T {
+        match &mut self.inner {
+            MutInner::Boxed(value) => value,
+            MutInner::Inline { value, .. } => value,
+        }
+    }
+}
+
+impl<T: fmt::Debug + 'static> fmt::Debug for ValueMut<'_, T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        T::fmt(self, f)
+    }
+}
+
+impl<T: 'static> Drop for ValueMut<'_, T> {
+    fn drop(&mut self) {
+        if let MutInner::Inline { value, leaf, slot } = &self.inner {
+            // SAFETY: only values of inline types, all `Copy` without a destructor, are kept as
+            // `Inline`: reading one out leaves a valid value behind that needs no drop.
+            let value = unsafe { core::ptr::read(value) };
+            // The old word owns nothing (an inline value), so it is simply replaced. A 64-bit
+            // value that no longer fits in 63 bits is boxed here.
+            leaf.set_slot(*slot, Values::<T>::into_word(value).get());
+        }
     }
 }
 
@@ -321,6 +382,32 @@ impl<T: 'static> Values<T> {
             Inner::Shared(box_ref(word))
         };
         Ref { inner }
+    }
+
+    /// Borrows mutably the value in slot `slot` of `leaf`, which holds `word`.
+    ///
+    /// The caller holds the tree exclusively (`&mut`) for `'a`: no reader exists and nothing
+    /// else writes the slot meanwhile.
+    pub(crate) fn borrow_mut<'a>(
+        leaf: NodeRef<'a>,
+        slot: usize,
+        word: NonZeroUsize,
+    ) -> ValueMut<'a, T> {
+        let inner = if Self::is_inline(word) {
+            MutInner::Inline {
+                value: Self::decode(word),
+                leaf,
+                slot,
+            }
+        } else {
+            // SAFETY: by V1 the word owns a live box made by `box_word`, whose provenance was
+            // exposed there; the caller's exclusive hold on the tree for `'a` means no other
+            // reference to the boxed value exists or is made meanwhile.
+            MutInner::Boxed(unsafe {
+                &mut *core::ptr::with_exposed_provenance_mut::<T>(word.get())
+            })
+        };
+        ValueMut { inner }
     }
 
     /// Turns a word that was removed from the tree back into the value it owns.
