@@ -360,7 +360,7 @@ impl<T: 'static> MapleTree<T> {
     pub fn get_mut(&mut self, index: u64) -> Option<ValueMut<'_, T>> {
         let guard = rcu::exclusive();
         let mut path = Path::new();
-        if !matches!(walk::walk_to(&self.core, guard, &mut path, index), Ok(true)) {
+        if !walk::walk_to(&self.core, guard, &mut path, index) {
             return None;
         }
         let leaf = path.last()?;
