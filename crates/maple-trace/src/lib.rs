@@ -12,7 +12,8 @@
 //!   one record at a time, both with `line N: reason` errors for any malformed input) and
 //!   compressed files ([`io`]);
 //! - the ptrace recorder behind `maple capture` ([`capture`]), which follows forks, vforks,
-//!   threads and execs and reads `/proc/TID/smaps` after every call that changed a layout;
+//!   threads and execs and reads the kernel's VMAs after every call that changed a layout (the
+//!   ones around the call with `PROCMAP_QUERY`, the whole `/proc/TID/smaps` now and then);
 //! - the importer of `strace -f` logs behind `maple import-strace` ([`strace`]);
 //! - the replay behind `maple replay` and `maple dump` ([`replay`]), which runs each address
 //!   space through [`maple_mm`], compares it with every snapshot, and explains, counts or

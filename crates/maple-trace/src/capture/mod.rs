@@ -70,10 +70,14 @@
 //! # Snapshots
 //!
 //! After a call that may change the layout (every recorded call except `brk(NULL)` and
-//! `madvise` advice that acts on pages only), the recorder reads the layout and writes `S` if
-//! the VMAs or their flags differ from the last snapshot of that space. `/proc/TID/maps` is
-//! read first; the much dearer `/proc/TID/smaps` (it walks the page tables) only when `maps`
-//! changed or the call may have changed flags alone (`madvise`, `mlock`, `mseal`, ...). If another
+//! `madvise` advice that acts on pages only), the recorder reads the layout and writes a
+//! snapshot if the VMAs or their flags differ from the last one of that space. Where the
+//! kernel has `PROCMAP_QUERY` (Linux 6.11+, through [`maple_procmap`]), only the VMAs around
+//! the ranges the call may have changed are looked up, so a call costs what it touched, not
+//! the size of the address space; the whole `/proc/TID/smaps` is read after calls that may
+//! change flags alone (`madvise`, `mlock`, `mseal`, ...), after calls without known ranges,
+//! and every `max(64, n / 8)` calls in a space of `n` VMAs (the recorder's R8). Older kernels
+//! read `/proc/TID/maps` first and `smaps` only when `maps` changed or flags may have. If another
 //! task of the same space is inside such a call at that moment, the read waits until the last
 //! of them leaves, so a snapshot always shows exactly the effect of the ops before it (see
 //! the recorder's invariant R3). Files become ids by device and inode; no path is written.
