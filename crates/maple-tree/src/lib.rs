@@ -256,6 +256,8 @@ mod range;
 mod rcu;
 mod root;
 mod search;
+#[cfg(feature = "serde")]
+mod serde_impls;
 mod stats;
 mod sync;
 mod traits;
