@@ -418,3 +418,55 @@ fn progress_never_mixes_with_the_program() {
     }
     std::fs::remove_dir_all(&dir).unwrap();
 }
+
+/// A replay error about the exec snapshot names the snapshot's line in the file.
+#[test]
+fn exec_snapshot_errors_name_the_line() {
+    let dir = scratch("exec-line");
+    std::fs::write(
+        dir.join("bad.mtrace"),
+        "#mapletrace 2\n#name demo\nN 1 t1 demo\nS 1 1\nv 1001 2000 r--p 0 -\nX 1\n",
+    )
+    .unwrap();
+    let out = maple(&["replay", "--check", "bad.mtrace"], &dir);
+    assert_eq!(
+        failure(&out),
+        "maple: bad.mtrace: line 4 (step 1): cannot map the kernel's 0x1001-0x2000: EINVAL"
+    );
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+/// SIGTERM sent to maple alone is passed on to the program (which ends by it), and the trace
+/// is written whole.
+#[cfg(target_os = "linux")]
+#[test]
+fn sigterm_to_maple_goes_to_the_program() {
+    let dir = scratch("sigterm");
+    let child = Command::new(env!("CARGO_BIN_EXE_maple"))
+        .args(["capture", "-q", "-o", "t.mtrace.zst", "--", "sleep", "30"])
+        .current_dir(&dir)
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    // Wait for maple to start the program (its output is created just before), and a little
+    // more for the program to run.
+    let started = std::time::Instant::now();
+    while !dir.join("t.mtrace.zst.partial").exists() {
+        assert!(started.elapsed().as_secs() < 30, "maple did not start");
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    std::thread::sleep(std::time::Duration::from_millis(500));
+    let pid = nix::unistd::Pid::from_raw(i32::try_from(child.id()).unwrap());
+    nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGTERM).unwrap();
+    let out = child.wait_with_output().unwrap();
+    let err = text(&out.stderr);
+    if err.contains("cannot trace programs here") {
+        return;
+    }
+    assert_eq!(out.status.code(), Some(143), "{err}");
+    assert!(err.contains("signal 15 passed on to the program"), "{err}");
+    assert!(err.contains("the trace is complete"), "{err}");
+    let replay = maple(&["replay", "--check", "t.mtrace.zst"], &dir);
+    assert_eq!(replay.status.code(), Some(0), "{replay:?}");
+    std::fs::remove_dir_all(&dir).unwrap();
+}
