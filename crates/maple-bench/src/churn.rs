@@ -15,11 +15,10 @@
 //! gap answer must equal the recorded one.
 
 use std::hint::black_box;
-use std::time::Instant;
 
 use crate::Settings;
 use crate::input::Rng;
-use crate::measure::{Cell, Sample, compare, mismatch};
+use crate::measure::{Cell, Sample, compare, cpu_now, mismatch};
 use crate::peers::{BTreeRanges, Peer, normalize};
 
 /// The lowest page an mmap may use.
@@ -244,9 +243,9 @@ pub fn apply<P: Peer>(p: &mut P, ops: &[ChurnOp]) -> (u64, u64) {
 fn sample<P: Peer>(churn: &Churn) -> Sample {
     let mut p = P::empty(true);
     apply(&mut p, &churn.setup);
-    let start = Instant::now();
+    let start = cpu_now();
     let check = apply(&mut p, &churn.ops);
-    let elapsed = start.elapsed();
+    let elapsed = cpu_now().saturating_sub(start);
     if normalize(p.entries()) != churn.end {
         mismatch(
             "churn",

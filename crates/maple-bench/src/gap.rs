@@ -13,6 +13,10 @@
 //!
 //! Every search and allocation answer is compared with the one computed from the plain list of
 //! entries, and between peers.
+//!
+//! An allocation batch lasts a few microseconds, too short for the CPU clock's system call
+//! ([`crate::measure::cpu_now`]): the batches are timed on the wall clock, the searches (whole
+//! passes of milliseconds) on the CPU clock like every other workload.
 
 use std::hint::black_box;
 use std::time::{Duration, Instant};

@@ -11,10 +11,22 @@ use std::time::{Duration, Instant};
 
 use serde::Serialize;
 
+/// The CPU time this thread has used: unlike the wall clock, it leaves out the time other
+/// work on a shared machine held the core. One system call, so it times regions of many
+/// operations (samples of milliseconds), not single ones.
+pub fn cpu_now() -> Duration {
+    let t = rustix::time::clock_gettime(rustix::time::ClockId::ThreadCPUTime);
+    Duration::new(
+        u64::try_from(t.tv_sec).unwrap_or(0),
+        u32::try_from(t.tv_nsec).unwrap_or(0),
+    )
+}
+
 /// One timed run of one peer.
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct Sample {
-    /// Time spent in the timed operations only.
+    /// CPU time of this thread spent in the timed operations only (wall time for the
+    /// allocation batches, see [`crate::gap`]).
     pub elapsed: Duration,
     /// Number of operations timed.
     pub ops: u64,
@@ -171,9 +183,11 @@ pub fn compare(
 }
 
 /// Runs `pass` (which performs `ops` operations and returns its check) until `time` has
-/// passed, at least once; every pass must return the same check.
+/// passed on the wall clock, at least once; every pass must return the same check. The
+/// sample's time is the CPU time of the passes.
 pub fn repeat_for(time: Duration, ops: u64, mut pass: impl FnMut() -> (u64, u64)) -> Sample {
     let start = Instant::now();
+    let cpu = cpu_now();
     let mut passes = 0u64;
     let mut check = None;
     loop {
@@ -187,7 +201,7 @@ pub fn repeat_for(time: Duration, ops: u64, mut pass: impl FnMut() -> (u64, u64)
         }
     }
     Sample {
-        elapsed: start.elapsed(),
+        elapsed: cpu_now().saturating_sub(cpu),
         ops: ops * passes,
         check: check.unwrap_or_default(),
     }
@@ -225,6 +239,16 @@ pub fn repeat_timed_for(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn cpu_time_moves_with_work() {
+        let start = cpu_now();
+        let mut x = 0u64;
+        for i in 0..2_000_000u64 {
+            x = black_box(x.wrapping_mul(31).wrapping_add(i));
+        }
+        assert!(cpu_now() > start, "{x}");
+    }
 
     #[test]
     fn median_of_odd_and_even_lists() {

@@ -11,14 +11,13 @@
 //! the timed regions.
 
 use std::hint::black_box;
-use std::time::Instant;
 
 use crate::Settings;
 use crate::input::{
     Pattern, SEED_ORDER, ascending, erase_queries, expected_lookups, hit_queries, miss_queries,
     shuffled, value_of,
 };
-use crate::measure::{Cell, Sample, compare, mismatch, repeat_for};
+use crate::measure::{Cell, Sample, compare, cpu_now, mismatch, repeat_for};
 use crate::peers::{BTreeRanges, Maple, Nodit, Peer, RangeMapPeer};
 
 /// The point workloads, in table order.
@@ -157,12 +156,12 @@ pub fn run(settings: &Settings, n: usize, progress: &mut dyn FnMut(&str)) -> Vec
 /// are timed. The check is the entries and the sum of values the maps hold afterwards.
 fn sample_insert<P: Peer>(order: &[u64], copies: usize) -> Sample {
     let mut all: Vec<P> = (0..copies).map(|_| P::empty(false)).collect();
-    let start = Instant::now();
+    let start = cpu_now();
     let mut ok = true;
     for p in &mut all {
         ok &= insert_all(p, Pattern::Gapped, order);
     }
-    let elapsed = start.elapsed();
+    let elapsed = cpu_now().saturating_sub(start);
     let check = all.iter_mut().fold((0, 0), |(n, s), p| {
         let (pn, ps) = p.count_and_sum();
         (n + pn, s + ps)
@@ -180,12 +179,12 @@ fn sample_insert<P: Peer>(order: &[u64], copies: usize) -> Sample {
 fn sample_erase<P: Peer>(template: &P, queries: &[u64], copies: usize) -> Sample {
     let mut all: Vec<P> = (0..copies).map(|_| template.clone()).collect();
     let mut total = (0, 0);
-    let start = Instant::now();
+    let start = cpu_now();
     for p in &mut all {
         let (n, sum) = erase_all(p, queries);
         total = (total.0 + n, total.1 + sum);
     }
-    let elapsed = start.elapsed();
+    let elapsed = cpu_now().saturating_sub(start);
     let empty = all.iter_mut().all(|p| p.count_and_sum().0 == 0);
     drop(black_box(all));
     Sample {

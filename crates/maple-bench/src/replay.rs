@@ -15,10 +15,9 @@ use std::collections::HashMap;
 use std::hint::black_box;
 use std::io::Read;
 use std::path::{Path, PathBuf};
-use std::time::Instant;
 
 use crate::Settings;
-use crate::measure::{Cell, compare, mismatch, repeat_timed_for};
+use crate::measure::{Cell, compare, cpu_now, mismatch, repeat_timed_for};
 use crate::peers::{BTreeRanges, Maple, Nodit, Peer, RangeMapPeer, normalize};
 
 /// A tree's entries `(first, last, value)`, ascending, touching equal values merged.
@@ -308,9 +307,9 @@ pub fn run(settings: &Settings, progress: &mut dyn FnMut(&str)) -> Result<Vec<Ce
         let ops = capture.ops.len() as u64;
         let time = settings.read_time;
         let mut c = typed_contenders!(|P| move || repeat_timed_for(time, ops, || {
-            let start = Instant::now();
+            let start = cpu_now();
             let (check, leftover) = replay::<P>(capture, None);
-            let elapsed = start.elapsed();
+            let elapsed = cpu_now().saturating_sub(start);
             drop(black_box(leftover));
             (elapsed, check)
         }));
