@@ -144,6 +144,8 @@ pub struct Settings {
     pub rounds_small: usize,
     /// Rounds per cell at a million entries or more.
     pub rounds_large: usize,
+    /// Rounds of the trace replays, whose samples are single replays.
+    pub trace_rounds: usize,
     /// A read-only sample repeats its batch until this much time has passed.
     pub read_time: Duration,
     /// Insert and erase samples work on several maps at once until they hold about this many
@@ -190,6 +192,7 @@ impl Settings {
                 sizes: vec![1_000, 100_000],
                 rounds_small: 3,
                 rounds_large: 3,
+                trace_rounds: 9,
                 read_time: Duration::from_millis(3),
                 write_entries: 100_000,
                 lookup_batch: 10_000,
@@ -208,6 +211,7 @@ impl Settings {
                 sizes: vec![1_000, 100_000, 1_000_000],
                 rounds_small: 7,
                 rounds_large: 5,
+                trace_rounds: 31,
                 read_time: Duration::from_millis(20),
                 write_entries: 200_000,
                 lookup_batch: 100_000,

@@ -5,9 +5,12 @@
 //!
 //! Only those two peers take part: the VMA layer is written against its index trait, which
 //! those two implement. The time is the model's time alone (`maple_trace::replay::Report::
-//! model_time`: parsing, snapshots and bookkeeping excluded), over the trace's steps. The
-//! check is the steps replayed and the largest VMA count of any address space, which must be
-//! equal for both engines.
+//! model_time`: parsing, snapshots and bookkeeping excluded), over the trace's steps. It is a
+//! sum of wall-clock times, one per call (a CPU clock would cost more than a call), so a
+//! sample is a single replay, a fraction of a millisecond to a few milliseconds of model
+//! time, and the rounds are many ([`Settings::trace_rounds`]): the median is then a replay
+//! that no other work on the machine interrupted. The check is the steps replayed and the
+//! largest VMA count of any address space, which must be equal for both engines.
 //!
 //! The traces may not exist yet: a missing folder, or one without `*.mtrace.zst` files, is
 //! skipped with a note.
@@ -95,29 +98,13 @@ pub fn replay_once(trace: &Trace, engine: Engine) -> Result<(Duration, u64, (u64
     Ok((report.model_time, report.steps, check))
 }
 
-/// One sample: replays of `trace` on `engine` until `time` has passed (at least one).
-fn sample(trace: &Trace, engine: Engine, time: Duration) -> Result<Sample, String> {
-    let mut elapsed = Duration::ZERO;
-    let mut ops = 0;
-    let mut check = None;
-    loop {
-        let (t, steps, c) = replay_once(trace, engine)?;
-        if *check.get_or_insert(c) != c {
-            return Err(format!(
-                "{}: replays differ: {c:?} after {check:?}",
-                engine.name()
-            ));
-        }
-        elapsed += t;
-        ops += steps;
-        if elapsed >= time {
-            break;
-        }
-    }
+/// One sample: one replay of `trace` on `engine`.
+fn sample(trace: &Trace, engine: Engine) -> Result<Sample, String> {
+    let (elapsed, ops, check) = replay_once(trace, engine)?;
     Ok(Sample {
         elapsed,
         ops,
-        check: check.unwrap_or_default(),
+        check,
     })
 }
 
@@ -157,12 +144,11 @@ pub fn run(
                 t.name
             ));
         }
-        let time = settings.read_time;
         let mut contenders: Vec<Contender<'_>> = PEERS
             .iter()
             .map(|&(name, engine)| {
                 Contender::new(name, move || {
-                    sample(&t.trace, engine, time).unwrap_or_else(|e| {
+                    sample(&t.trace, engine).unwrap_or_else(|e| {
                         crate::measure::mismatch(&format!("trace {}", t.name), &e)
                     })
                 })
@@ -172,7 +158,7 @@ pub fn run(
             "trace",
             &format!("trace_{}", t.name),
             steps,
-            settings.rounds_small,
+            settings.trace_rounds,
             Some(want),
             &mut contenders,
         ));
