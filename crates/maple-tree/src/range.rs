@@ -39,8 +39,12 @@ pub struct Range {
 
 impl Range {
     /// The range `[first, last]`, or `None` when `first > last`.
-    pub fn new(first: u64, last: u64) -> Option<Self> {
-        (first <= last).then_some(Self { first, last })
+    pub const fn new(first: u64, last: u64) -> Option<Self> {
+        if first <= last {
+            Some(Self { first, last })
+        } else {
+            None
+        }
     }
 
     /// The range holding the same indices as `bounds`, or `None` when `bounds` holds none
@@ -70,7 +74,7 @@ impl Range {
     }
 
     /// The range of one index.
-    pub fn single(index: u64) -> Self {
+    pub const fn single(index: u64) -> Self {
         Self {
             first: index,
             last: index,
@@ -83,12 +87,12 @@ impl Range {
     }
 
     /// The first index.
-    pub fn first(&self) -> u64 {
+    pub const fn first(&self) -> u64 {
         self.first
     }
 
     /// The last index (included).
-    pub fn last(&self) -> u64 {
+    pub const fn last(&self) -> u64 {
         self.last
     }
 
@@ -97,17 +101,17 @@ impl Range {
         clippy::len_without_is_empty,
         reason = "a range always holds at least one index"
     )]
-    pub fn len(&self) -> u128 {
-        u128::from(self.last - self.first) + 1
+    pub const fn len(&self) -> u128 {
+        (self.last - self.first) as u128 + 1
     }
 
     /// Whether `index` lies in the range.
-    pub fn contains(&self, index: u64) -> bool {
+    pub const fn contains(&self, index: u64) -> bool {
         self.first <= index && index <= self.last
     }
 
     /// Whether the two ranges share an index.
-    pub fn overlaps(&self, other: &Range) -> bool {
+    pub const fn overlaps(&self, other: &Range) -> bool {
         self.first <= other.last && other.first <= self.last
     }
 
