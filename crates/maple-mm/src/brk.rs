@@ -87,7 +87,12 @@ impl<I: VmaIndex> AddressSpace<I> {
         {
             return Err(());
         }
-        self.do_brk_flags(oldbrk, len).map_err(drop)
+        self.do_brk_flags(oldbrk, len).map_err(drop)?;
+        // After mlockall(MCL_FUTURE) the new memory is locked, so it is faulted in.
+        if self.def_flags.contains(VmFlags::LOCKED) {
+            self.mm_populate(oldbrk, newbrk, true).map_err(drop)?;
+        }
+        Ok(())
     }
 
     /// Maps `[addr, addr + len)` as brk memory: extends the VMA ending at `addr` if it lies

@@ -1,9 +1,14 @@
 //! Page faults as far as VMAs see them: a write fault on private memory gives the VMA an
 //! anon_vma (reusing a compatible neighbour's, so that a later `mprotect` can merge them
-//! again), and a fault below a growsdown stack grows it.
+//! again), and a fault below a growsdown stack grows it. Populating (the faults `mlock`,
+//! `MAP_POPULATE`, `MAP_LOCKED`, `mlockall` and `MADV_POPULATE_*` make) does the same over a
+//! range, and fails where a fault would: memory the VMA does not let be touched, or pages
+//! wholly beyond the end of a mapped file (`SIGBUS`).
 //!
 //! Linux: `anon_vma_prepare()`, `find_mergeable_anon_vma()`, `reusable_anon_vma()` in
-//! mm/rmap.c and mm/vma.c; `expand_downwards()` and `acct_stack_growth()` in mm/mmap.c.
+//! mm/rmap.c and mm/vma.c; `expand_downwards()` and `acct_stack_growth()` in mm/mmap.c;
+//! `__mm_populate()`, `populate_vma_page_range()`, `faultin_page_range()`,
+//! `check_vma_flags()` in mm/gup.c.
 
 use crate::address_space::AddressSpace;
 use crate::error::Errno;
@@ -31,7 +36,108 @@ fn reusable(old: &Vma, a: &Vma, b: &Vma) -> Option<AnonVma> {
     }
 }
 
+/// The first address of `[start, end)` in `vma` whose page lies wholly beyond the end of the
+/// file it maps (a fault there is `SIGBUS`), or `end` when every page can be faulted in.
+pub(crate) fn fault_limit(vma: &Vma, start: u64, end: u64) -> u64 {
+    let Some(size) = vma.file.as_ref().and_then(|f| f.size()) else {
+        return end;
+    };
+    let eof_page = size.div_ceil(PAGE_SIZE);
+    let first = vma.pgoff_at(start);
+    if vma.pgoff_at(end) <= eof_page {
+        return end;
+    }
+    let good = eof_page.saturating_sub(first);
+    start
+        .saturating_add(good.saturating_mul(PAGE_SIZE))
+        .min(end)
+}
+
 impl<I: VmaIndex> AddressSpace<I> {
+    /// Faults in `[start, end)` as the locking paths do, VMA by VMA: `I/O` and `PFNMAP` memory
+    /// and lock-on-fault VMAs are skipped; private writable memory is written (its VMA gets an
+    /// anon_vma), the rest read, with access forced on any memory but `PROT_NONE`. At the
+    /// first VMA that cannot be faulted in whole it returns [`Errno::Fault`], unless
+    /// `ignore_errors` (then it goes on with the next VMA).
+    ///
+    /// Linux: `__mm_populate()`, `populate_vma_page_range()`.
+    pub(crate) fn mm_populate(
+        &mut self,
+        start: u64,
+        end: u64,
+        ignore_errors: bool,
+    ) -> Result<(), Errno> {
+        if start >= end {
+            return Ok(());
+        }
+        let mut w = self.window();
+        w.load(self, start, end);
+        let mut result = Ok(());
+        let mut i = w.first_ending_after(start);
+        while i < w.vmas.len() && w.vma(i).start < end {
+            let vma = w.vma(i);
+            let flags = vma.flags;
+            if flags.intersects(VmFlags::IO | VmFlags::PFNMAP | VmFlags::LOCKONFAULT) {
+                i += 1;
+                continue;
+            }
+            let (nstart, nend) = (vma.start.max(start), vma.end.min(end));
+            let write = flags & (VmFlags::WRITE | VmFlags::SHARED) == VmFlags::WRITE;
+            // FOLL_FORCE lets a read through on memory that is accessible at all.
+            let readable = flags.contains(VmFlags::READ)
+                || (flags.intersects(VmFlags::ACCESS) && flags.contains(VmFlags::MAYREAD));
+            let reached = if write || readable {
+                fault_limit(vma, nstart, nend)
+            } else {
+                nstart
+            };
+            if write && reached > nstart {
+                self.anon_vma_prepare(&mut w, i);
+            }
+            if reached < nend && !ignore_errors {
+                result = Err(Errno::Fault);
+                break;
+            }
+            i += 1;
+        }
+        self.commit(w)?;
+        result
+    }
+
+    /// Gives the VMA containing `addr` an anon_vma if it has none, as its first anonymous
+    /// page would: a neighbour's when Linux would reuse it, else a new one. For a replayer
+    /// that learns from `/proc/PID/smaps` which VMAs have anonymous pages (page faults are
+    /// no system calls). Changes no range, so it cannot fail for memory.
+    ///
+    /// # Errors
+    ///
+    /// [`Errno::Fault`] if no VMA contains `addr`.
+    ///
+    /// ```
+    /// use maple_mm::{AddressSpace, MapFlags, Prot};
+    /// let mut mm = AddressSpace::new();
+    /// let anon = MapFlags::PRIVATE | MapFlags::ANONYMOUS;
+    /// let a = mm.mmap(0, 0x2000, Prot::READ, anon, None, 0)?;
+    /// mm.prepare_anon_vma(a)?;
+    /// assert!(mm.vma_lookup(a).unwrap().anon_vma().is_some());
+    /// # Ok::<(), maple_mm::Errno>(())
+    /// ```
+    ///
+    /// Linux: `anon_vma_prepare()`.
+    #[doc(alias = "anon_vma_prepare")]
+    pub fn prepare_anon_vma(&mut self, addr: u64) -> Result<(), Errno> {
+        let vma = self.vma_lookup(addr).ok_or(Errno::Fault)?;
+        if vma.anon.is_some() {
+            return Ok(());
+        }
+        let mut w = self.window();
+        w.load(self, addr, addr + 1);
+        if let Some(i) = w.containing(addr) {
+            self.anon_vma_prepare(&mut w, i);
+        }
+        self.commit(w)
+    }
+
     /// Gives the VMA at `i` an anon_vma if it has none: its next neighbour's or its previous
     /// neighbour's when reusable, else a new one.
     ///

@@ -6,6 +6,7 @@
 
 use crate::address_space::AddressSpace;
 use crate::error::Errno;
+use crate::fault::fault_limit;
 use crate::flags::{Advice, VmFlags};
 use crate::index::VmaIndex;
 use crate::split::modify_flags;
@@ -36,14 +37,16 @@ impl<I: VmaIndex> AddressSpace<I> {
     /// # Errors
     ///
     /// - [`Errno::Inval`]: unknown advice, unaligned `start`, a range that wraps, or an advice
-    ///   the VMA does not allow (`DONTNEED` on locked memory, `WIPEONFORK` on a file...).
+    ///   the VMA does not allow (`DONTNEED` on locked memory, `WIPEONFORK` on a file,
+    ///   `MADV_POPULATE_*` on memory that cannot be accessed that way...).
     /// - [`Errno::NoMem`]: part of the range is unmapped; the advice is still applied to the
     ///   mapped parts, as in Linux.
     /// - [`Errno::Again`]: a split at `max_map_count` or tree memory for a flag change
     ///   (Linux reports `ENOMEM` from there as `EAGAIN`).
     /// - [`Errno::Perm`]: the memory-failure advices (they need `CAP_SYS_ADMIN`).
     /// - [`Errno::Access`]: `MADV_REMOVE` on a mapping that is not shared and writable.
-    /// - [`Errno::Fault`]: `MADV_POPULATE_*` on memory that cannot be accessed that way.
+    /// - [`Errno::Fault`]: `MADV_POPULATE_*` over pages beyond the end of a mapped file (the
+    ///   faults there fail).
     ///
     /// # Examples
     ///
@@ -209,7 +212,7 @@ impl<I: VmaIndex> AddressSpace<I> {
                 Err(Errno::Access)
             }
             Advice::GUARD_INSTALL | Advice::GUARD_REMOVE => {
-                let mut disallowed = VmFlags::SPECIAL | VmFlags::DROPPABLE;
+                let mut disallowed = VmFlags::SPECIAL;
                 if advice == Advice::GUARD_INSTALL {
                     disallowed |= VmFlags::LOCKED;
                 }
@@ -225,11 +228,12 @@ impl<I: VmaIndex> AddressSpace<I> {
         }
     }
 
-    /// `MADV_POPULATE_READ` and `MADV_POPULATE_WRITE`: fault the range in. A hole is
-    /// `ENOMEM`, a VMA the access is not allowed on `EFAULT`, I/O memory `EINVAL`; write
-    /// faults on private memory attach anon_vmas.
+    /// `MADV_POPULATE_READ` and `MADV_POPULATE_WRITE`: fault the range in, without forcing
+    /// access. A hole is `ENOMEM`; a VMA the access is not allowed on (or I/O memory)
+    /// `EINVAL`; a fault that fails (a page beyond the end of a mapped file) `EFAULT`. Write
+    /// faults on private memory attach anon_vmas, up to where a fault failed.
     ///
-    /// Linux: `madvise_populate()`.
+    /// Linux: `madvise_populate()`, `faultin_page_range()`.
     fn madvise_populate(&mut self, start: u64, end: u64, write: bool) -> Result<(), Errno> {
         let mut w = self.window();
         w.load(self, start, end);
@@ -240,24 +244,27 @@ impl<I: VmaIndex> AddressSpace<I> {
                 result = Err(Errno::NoMem);
                 break;
             };
-            let flags = w.vma(i).flags;
-            if flags.intersects(VmFlags::IO | VmFlags::PFNMAP) {
-                result = Err(Errno::Inval);
-                break;
-            }
+            let vma = w.vma(i);
+            let flags = vma.flags;
             let allowed = if write {
                 flags.contains(VmFlags::WRITE)
             } else {
                 flags.contains(VmFlags::READ)
             };
-            if !allowed {
+            if flags.intersects(VmFlags::IO | VmFlags::PFNMAP) || !allowed {
+                result = Err(Errno::Inval);
+                break;
+            }
+            let nend = vma.end.min(end);
+            let reached = fault_limit(vma, cur, nend);
+            if write && !flags.contains(VmFlags::SHARED) && reached > cur {
+                self.anon_vma_prepare(&mut w, i);
+            }
+            if reached < nend {
                 result = Err(Errno::Fault);
                 break;
             }
-            if write && !flags.contains(VmFlags::SHARED) {
-                self.anon_vma_prepare(&mut w, i);
-            }
-            cur = w.vma(i).end;
+            cur = nend;
         }
         self.commit(w)?;
         result

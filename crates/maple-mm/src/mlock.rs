@@ -28,14 +28,17 @@ impl<I: VmaIndex> AddressSpace<I> {
     }
 
     /// Locks `[start, start + len)`: sets `VM_LOCKED` on every VMA in it, splitting and
-    /// merging. The range is rounded out to pages.
+    /// merging, then faults the range in (private writable VMAs get anon_vmas). The range is
+    /// rounded out to pages.
     ///
     /// # Errors
     ///
     /// - [`Errno::Perm`]: `RLIMIT_MEMLOCK` is 0 (without `CAP_IPC_LOCK`).
     /// - [`Errno::NoMem`]: more than `RLIMIT_MEMLOCK` would be locked, the range is not fully
     ///   mapped (VMAs before the hole are locked, as in Linux), a split at `max_map_count`,
-    ///   or tree memory.
+    ///   or tree memory; or the range is locked but cannot be faulted in: `PROT_NONE` memory,
+    ///   or pages beyond the end of a mapped file (Linux sets `VM_LOCKED` first, as here).
+    /// - [`Errno::Again`]: tree memory ran out while faulting in.
     /// - [`Errno::Inval`]: the range wraps.
     ///
     /// # Examples
@@ -59,7 +62,8 @@ impl<I: VmaIndex> AddressSpace<I> {
         self.do_mlock(start, len, VmFlags::LOCKED)
     }
 
-    /// [`mlock`](Self::mlock) with flags: `MLOCK_ONFAULT` also sets `VM_LOCKONFAULT`.
+    /// [`mlock`](Self::mlock) with flags: `MLOCK_ONFAULT` also sets `VM_LOCKONFAULT`, and
+    /// then nothing is faulted in (so `PROT_NONE` memory locks without an error).
     ///
     /// # Errors
     ///
@@ -111,18 +115,24 @@ impl<I: VmaIndex> AddressSpace<I> {
             return Err(Errno::Perm);
         }
         let (start, len) = page_range(start, len);
-        if self.config.cap_ipc_lock || self.config.rlimit_memlock == RLIM_INFINITY {
-            return self.apply_lock_flags(start, len, flags);
+        if !self.config.cap_ipc_lock && self.config.rlimit_memlock != RLIM_INFINITY {
+            let limit = self.config.rlimit_memlock >> PAGE_SHIFT;
+            let mut locked = (len >> PAGE_SHIFT).saturating_add(self.locked_vm());
+            if locked > limit {
+                locked -= self.locked_pages_in(start, start.wrapping_add(len));
+            }
+            if locked > limit {
+                return Err(Errno::NoMem);
+            }
         }
-        let limit = self.config.rlimit_memlock >> PAGE_SHIFT;
-        let mut locked = (len >> PAGE_SHIFT).saturating_add(self.locked_vm());
-        if locked > limit {
-            locked -= self.locked_pages_in(start, start.wrapping_add(len));
-        }
-        if locked > limit {
-            return Err(Errno::NoMem);
-        }
-        self.apply_lock_flags(start, len, flags)
+        self.apply_lock_flags(start, len, flags)?;
+        // Linux reports a failed fault as ENOMEM and a lack of memory as EAGAIN here.
+        self.mm_populate(start, start.wrapping_add(len), false)
+            .map_err(|e| match e {
+                Errno::Fault => Errno::NoMem,
+                Errno::NoMem => Errno::Again,
+                other => other,
+            })
     }
 
     /// Pages of `VM_LOCKED` VMAs inside `[start, end)` (Linux: `count_mm_mlocked_page_nr()`).
@@ -199,7 +209,8 @@ impl<I: VmaIndex> AddressSpace<I> {
     ///
     /// [`Errno::Inval`] for no flags, unknown flags or `MCL_ONFAULT` alone; [`Errno::Perm`]
     /// if `RLIMIT_MEMLOCK` is 0; [`Errno::NoMem`] if `MCL_CURRENT` would lock more than the
-    /// limit. Per-VMA failures are ignored, as in Linux.
+    /// limit. Per-VMA failures are ignored, as in Linux, and so are faults that fail when
+    /// `MCL_CURRENT` faults every mapping in.
     ///
     /// ```
     /// use maple_mm::{AddressSpace, McFlags, MapFlags, Prot, VmFlags};
@@ -230,7 +241,12 @@ impl<I: VmaIndex> AddressSpace<I> {
         {
             return Err(Errno::NoMem);
         }
-        self.apply_mlockall(flags)
+        self.apply_mlockall(flags)?;
+        if flags.contains(McFlags::CURRENT) {
+            let top = self.config.task_size;
+            self.mm_populate(0, top, true)?;
+        }
+        Ok(())
     }
 
     /// Unlocks every mapping and clears `MCL_FUTURE`.

@@ -236,7 +236,13 @@ impl<I: VmaIndex> AddressSpace<I> {
         if flags.contains(MapFlags::NORESERVE) && !self.config.overcommit_never {
             vm_flags |= VmFlags::NORESERVE;
         }
-        self.map_region(file, addr, len, vm_flags, pgoff)
+        let addr = self.map_region(file, addr, len, vm_flags, pgoff)?;
+        // Locked memory and MAP_POPULATE are faulted in; failures there do not fail mmap.
+        let populate = flags & (MapFlags::POPULATE | MapFlags::NONBLOCK) == MapFlags::POPULATE;
+        if vm_flags.contains(VmFlags::LOCKED) || populate {
+            self.mm_populate(addr, addr + len, true)?;
+        }
+        Ok(addr)
     }
 
     /// Maps `[addr, addr + len)` with VMA flags `flags` exactly (`addr` and `len` page aligned),
@@ -370,7 +376,9 @@ impl<I: VmaIndex> AddressSpace<I> {
         };
         // __mmap_complete(): locking is dropped on mappings that cannot be locked.
         let vma = w.vma_mut(at);
-        if vma.flags.contains(VmFlags::LOCKED) && vma.flags.intersects(VmFlags::SPECIAL) {
+        if vma.flags.contains(VmFlags::LOCKED)
+            && vma.flags.intersects(VmFlags::SPECIAL | VmFlags::DROPPABLE)
+        {
             vma.flags = vma.flags.without(VmFlags::LOCKED_MASK);
         }
         Ok(())

@@ -5,6 +5,7 @@
 
 use crate::address_space::AddressSpace;
 use crate::error::Errno;
+use crate::fault::fault_limit;
 use crate::flags::{Prot, VmFlags};
 use crate::index::VmaIndex;
 use crate::split::modify_flags;
@@ -141,7 +142,7 @@ impl<I: VmaIndex> AddressSpace<I> {
 
     /// The loop over the VMAs of `[start, end)`, on a window that covers it.
     fn mprotect_window(
-        &self,
+        &mut self,
         w: &mut Window,
         start: u64,
         end: u64,
@@ -186,7 +187,7 @@ impl<I: VmaIndex> AddressSpace<I> {
     ///
     /// Linux: `mprotect_fixup()`.
     fn mprotect_fixup(
-        &self,
+        &mut self,
         w: &mut Window,
         i: usize,
         start: u64,
@@ -211,6 +212,16 @@ impl<I: VmaIndex> AddressSpace<I> {
         } else if old.contains(VmFlags::ACCOUNT) && vma.is_anonymous() && vma.anon.is_none() {
             newflags = newflags.without(VmFlags::ACCOUNT);
         }
-        modify_flags(w, i, start, end, newflags, self.config.max_map_count)
+        let r = modify_flags(w, i, start, end, newflags, self.config.max_map_count)?;
+        // Private locked memory that becomes writable is faulted in for writing (errors are
+        // ignored), which gives it an anon_vma.
+        let lock_only = old & (VmFlags::WRITE | VmFlags::SHARED | VmFlags::LOCKED);
+        if lock_only == VmFlags::LOCKED
+            && newflags.contains(VmFlags::WRITE)
+            && fault_limit(w.vma(r), start, end) > start
+        {
+            self.anon_vma_prepare(w, r);
+        }
+        Ok(r)
     }
 }

@@ -110,6 +110,9 @@ impl<I: VmaIndex> AddressSpace<I> {
         let mut w = self.window();
         w.load(self, r.addr, r.addr.saturating_add(r.old_len.max(1)));
         let move_only = r.flags.contains(MremapFlags::FIXED) && r.old_len == r.new_len;
+        let locked = w
+            .containing(r.addr)
+            .is_some_and(|i| w.vma(i).flags.contains(VmFlags::LOCKED));
         let result = if move_only {
             self.remap_move(&mut w, r)
         } else {
@@ -119,7 +122,12 @@ impl<I: VmaIndex> AddressSpace<I> {
         };
         // Linux leaves what it did before an error (an unmapped MREMAP_FIXED target).
         self.commit(w)?;
-        result
+        let to = result?;
+        // Locked memory that grew is faulted in.
+        if locked && r.new_len > r.old_len {
+            self.mm_populate(to + r.old_len, to + r.new_len, true)?;
+        }
+        Ok(to)
     }
 
     /// Linux: `check_mremap_params()`.
@@ -332,8 +340,9 @@ impl<I: VmaIndex> AddressSpace<I> {
                 }
                 w.tolerate_around(src);
             }
-        } else {
-            // Linux ignores a failure here: the source then stays mapped.
+        } else if r.old_len > 0 {
+            // Linux ignores a failure here: the source then stays mapped. A duplicate of
+            // shared memory (old length 0) leaves the source alone.
             let _ = gather_munmap(w, r.addr, r.addr + r.old_len, self.config.max_map_count);
         }
         Ok(new_addr)

@@ -102,6 +102,7 @@ pub struct File {
     mmap_flags: VmFlags,
     device: (u32, u32),
     inode: u64,
+    size: Option<u64>,
 }
 
 impl File {
@@ -126,6 +127,7 @@ impl File {
             mmap_flags: VmFlags::empty(),
             device: (0, 0),
             inode: id.0,
+            size: None,
         }
     }
 
@@ -219,6 +221,31 @@ impl File {
         self.device = (major, minor);
         self.inode = inode;
         self
+    }
+
+    /// The same file with a size in bytes (`i_size`). A fault on a page wholly beyond the
+    /// end of the file fails (`SIGBUS`), so populating it fails: `mlock` with `ENOMEM`,
+    /// `MADV_POPULATE_*` with `EFAULT`. Without a size (the default) every page can be
+    /// faulted in.
+    ///
+    /// ```
+    /// use maple_mm::{File, FileId};
+    /// assert_eq!(File::new(FileId(1)).with_size(4097).size(), Some(4097));
+    /// ```
+    #[must_use]
+    pub fn with_size(mut self, bytes: u64) -> File {
+        self.size = Some(bytes);
+        self
+    }
+
+    /// The size in bytes, if known.
+    ///
+    /// ```
+    /// use maple_mm::{File, FileId};
+    /// assert_eq!(File::new(FileId(1)).size(), None);
+    /// ```
+    pub fn size(&self) -> Option<u64> {
+        self.size
     }
 
     /// The file's identity.
