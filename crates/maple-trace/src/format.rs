@@ -556,6 +556,10 @@ pub enum Op {
         offset: u64,
         /// The address mapped, or the error.
         ret: SysResult,
+        /// The size in bytes of the regular file mapped, at the call (written `z<hex>` after
+        /// the result): pages wholly beyond it cannot be faulted in. `None` for anything else
+        /// (anonymous memory, devices) and when the capture could not tell.
+        file_size: Option<u64>,
     },
     /// `u space thread addr len ret`: `munmap`.
     Munmap {
@@ -923,6 +927,7 @@ impl Display for Record {
                         mode,
                         offset,
                         ret,
+                        file_size,
                     } => {
                         write!(f, " {addr:x} {len:x} {prot} {flags} ")?;
                         match file {
@@ -932,7 +937,11 @@ impl Display for Record {
                         if let Some(mode) = mode {
                             write!(f, ":{}", mode.letters())?;
                         }
-                        write!(f, " {offset:x} {}", ShowResult(ret))
+                        write!(f, " {offset:x} {}", ShowResult(ret))?;
+                        match file_size {
+                            Some(size) => write!(f, " z{size:x}"),
+                            None => Ok(()),
+                        }
                     }
                     Op::Munmap { addr, len, ret } => {
                         write!(f, " {addr:x} {len:x} {}", ShowResult(ret))

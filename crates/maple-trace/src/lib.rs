@@ -63,7 +63,7 @@
 //! | `N` | `as thr prog` | a new address space made by exec (or the first program); a snapshot of the layout exec built follows |
 //! | `F` | `as parent thr [racing]` | fork: `as` is a copy of `parent`; `racing` when other threads of `parent` were inside memory calls at the fork (the copy may hold effects of calls recorded after this line) |
 //! | `X` | `as` | the last task using `as` exited or exec'd |
-//! | `m` | `as thr addr len prot flags file off ret` | `mmap`: `addr` the hint (0 for NULL), `prot` as `rwx` with `-`, `flags` letters below, `file` `f<n>` or `-`, followed by `:r`, `:w` or `:rw` when the descriptor's open mode is known (a shared mapping of a read-only descriptor loses `VM_SHARED` and `VM_MAYWRITE`), `off` in bytes, `ret` the address |
+//! | `m` | `as thr addr len prot flags file off ret [z<size>]` | `mmap`: `addr` the hint (0 for NULL), `prot` as `rwx` with `-`, `flags` letters below, `file` `f<n>` (the descriptor's file, also when the call failed) or `-` (anonymous, or a bad descriptor), followed by `:r`, `:w` or `:rw` when the descriptor's open mode is known (a shared mapping of a read-only descriptor loses `VM_SHARED` and `VM_MAYWRITE`), `off` in bytes, `ret` the address, `z<size>` the regular file's size in bytes at the call (pages wholly beyond it cannot be faulted in) |
 //! | `u` | `as thr addr len ret` | `munmap` |
 //! | `p` | `as thr addr len prot ret [k<key>]` | `mprotect`, or `pkey_mprotect` with its key (decimal, -1 written 4294967295); `prot` may end in `G` or `U` (PROT_GROWSDOWN/UP) |
 //! | `b` | `as thr req ret` | `brk`: `req` 0 is `brk(NULL)`; `ret` is the break afterwards |

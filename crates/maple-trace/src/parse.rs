@@ -1066,6 +1066,19 @@ impl Parser {
                 let (file, mode) = parse_file_ref(fields.next("file")?)?;
                 let offset = fields.hex("offset")?;
                 let ret = fields.result()?;
+                let file_size = match fields.tokens.clone().next() {
+                    Some(token) if token.starts_with('z') => {
+                        fields.tokens.next();
+                        let size =
+                            parse_hex(&token[1..]).ok_or_else(|| ParseErrorKind::BadNumber {
+                                field: "file size",
+                                token: clip(token),
+                                expected: "z and a hex number of at most 64 bits",
+                            })?;
+                        Some(size)
+                    }
+                    _ => None,
+                };
                 Op::Mmap {
                     addr,
                     len,
@@ -1075,6 +1088,7 @@ impl Parser {
                     mode,
                     offset,
                     ret,
+                    file_size,
                 }
             }
             "u" => {

@@ -529,6 +529,7 @@ impl Importer {
                     mode: None,
                     offset,
                     ret,
+                    file_size: None,
                 }
             }
             "munmap" => Op::Munmap {

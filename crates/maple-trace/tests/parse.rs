@@ -23,7 +23,7 @@ v 1000 3000 r-xp 0 f1 rd,ex,mr,mw,me
 v 3000 4000 rw-p 2000 f1 A pkey2
 v 7ff000 800000 rw-p 0 [stack] rd,wr,mr,mw,me,gd,ac A
 m 1 t1 0 2000 rw- pa - 0 7f0437ce4000
-m 1 t1 7f0437b1f000 156000 r-x pFD f2:r 26000 7f0437b1f000
+m 1 t1 7f0437b1f000 156000 r-x pFD f2:r 26000 7f0437b1f000 z17c000
 m 1 t1 7f0437b1f000 156000 r-x s f2:rw 26000 7f0437b1f000
 m 1 t1 7f0437b1f000 156000 r-x s f2:w 26000 !EACCES
 m 1 t1 0 2000 rw- s -:rw 10000000 7f0437b00000
@@ -422,13 +422,14 @@ fn arb_memory_op() -> impl Strategy<Value = Op> {
             any::<u32>(),
             (
                 proptest::option::of(0u32..50),
-                proptest::option::of(0u32..3)
+                proptest::option::of(0u32..3),
+                proptest::option::of(any::<u64>()),
             ),
             any::<u64>(),
             arb_result()
         )
             .prop_map(
-                |(addr, len, prot, flags, (file, mode), offset, ret)| Op::Mmap {
+                |(addr, len, prot, flags, (file, mode, file_size), offset, ret)| Op::Mmap {
                     addr,
                     len,
                     prot: Prot(prot),
@@ -437,6 +438,7 @@ fn arb_memory_op() -> impl Strategy<Value = Op> {
                     file: file.map(FileId),
                     offset,
                     ret,
+                    file_size,
                 }
             ),
         (any::<u64>(), any::<u64>(), arb_result()).prop_map(|(addr, len, ret)| Op::Munmap {

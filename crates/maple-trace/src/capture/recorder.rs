@@ -56,14 +56,23 @@ use super::layout::{FileKey, FileTable, RawVma, parse_smaps};
 use super::syscalls::{Class, Entry, decode};
 use crate::format::{Backing, DeltaWindow, Op, OpenMode, Record, SnapshotVma, SpaceId, ThreadId};
 
+/// A file open as a descriptor: its identity, its path (only its base name is written), and
+/// its size when it is a regular file.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct FdFile {
+    pub(crate) key: FileKey,
+    pub(crate) path: String,
+    pub(crate) size: Option<u64>,
+}
+
 /// The recorder's window on the traced processes.
 pub(crate) trait Proc {
     /// The text of `/proc/TID/smaps`, or `None` when the task or its memory is gone.
     fn smaps(&mut self, tid: i32) -> Option<String>;
     /// The text of `/proc/TID/maps` (cheap: no page-table walk, but no `VmFlags`).
     fn maps(&mut self, tid: i32) -> Option<String>;
-    /// The identity of the file open as descriptor `fd` in task `tid`.
-    fn fd_file(&mut self, tid: i32, fd: i32) -> Option<FileKey>;
+    /// The file open as descriptor `fd` in task `tid`.
+    fn fd_file(&mut self, tid: i32, fd: i32) -> Option<FdFile>;
     /// The access mode (`O_RDONLY`, `O_WRONLY`, `O_RDWR`) descriptor `fd` of task `tid` was
     /// opened with.
     fn fd_mode(&mut self, tid: i32, fd: i32) -> Option<OpenMode>;
@@ -332,7 +341,11 @@ impl Recorder {
         let mut op = decoded.op;
         if let (
             Op::Mmap {
-                file, mode, ret, ..
+                file,
+                mode,
+                ret,
+                file_size,
+                ..
             },
             Some(fd),
         ) = (&mut op, decoded.mmap_fd)
@@ -344,7 +357,14 @@ impl Recorder {
                 .and_then(|s| s.last.as_ref())
                 .filter(|_| layout_read);
             let mapped = ret.ok().and_then(|addr| file_at(layout?, addr));
-            *file = mapped.or_else(|| self.files.known(proc.fd_file(tid, fd)?));
+            let open = proc.fd_file(tid, fd);
+            *file_size = open.as_ref().and_then(|f| f.size);
+            // The VMA made shows the file (for /dev/zero, the shmem file mmap made instead);
+            // a failed call names the descriptor's file, new or not.
+            *file = mapped.or_else(|| {
+                let open = open?;
+                Some(self.files.id(open.key, &open.path, &mut self.records))
+            });
         }
         let mut target = Some(space_id);
         if let Some(pid) = decoded.pidfd.and_then(|fd| proc.pidfd_pid(tid, fd)) {
@@ -799,7 +819,7 @@ mod tests {
     struct FakeProc {
         mm_of: HashMap<i32, u32>,
         layouts: HashMap<u32, String>,
-        fds: HashMap<(i32, i32), FileKey>,
+        fds: HashMap<(i32, i32), FdFile>,
         reads: usize,
         maps_reads: usize,
         /// Whether the fake kernel answers VMA queries, and the mm of each space.
@@ -816,8 +836,8 @@ mod tests {
             self.maps_reads += 1;
             self.layouts.get(self.mm_of.get(&tid)?).cloned()
         }
-        fn fd_file(&mut self, tid: i32, fd: i32) -> Option<FileKey> {
-            self.fds.get(&(tid, fd)).copied()
+        fn fd_file(&mut self, tid: i32, fd: i32) -> Option<FdFile> {
+            self.fds.get(&(tid, fd)).cloned()
         }
         fn fd_mode(&mut self, tid: i32, fd: i32) -> Option<OpenMode> {
             self.fds.contains_key(&(tid, fd)).then_some(OpenMode::Read)
@@ -985,7 +1005,8 @@ X 1
     }
 
     /// A successful file mmap takes the file id of the VMA it made; a failed one resolves its
-    /// descriptor to a known file, or `-`. Both carry the descriptor's open mode.
+    /// descriptor to its file (a new id if no snapshot showed it yet), or `-` for a bad
+    /// descriptor. Both carry the descriptor's open mode, and the size of a regular file.
     #[test]
     fn mmap_files_resolve() {
         let mut proc = FakeProc::default();
@@ -996,7 +1017,23 @@ X 1
             minor: 0,
             inode: 11,
         };
-        proc.fds.insert((1, 3), key);
+        proc.fds.insert(
+            (1, 3),
+            FdFile {
+                key,
+                path: "/bin/prog".to_owned(),
+                size: Some(0x1800),
+            },
+        );
+        let unseen = FileKey { inode: 99, ..key };
+        proc.fds.insert(
+            (1, 5),
+            FdFile {
+                key: unseen,
+                path: "/dev/some device".to_owned(),
+                size: None,
+            },
+        );
         let mut rec = Recorder::default();
         rec.exec(1, 1, "prog", &mut proc);
         let file_mmap = Entry {
@@ -1019,17 +1056,29 @@ X 1
             },
         );
         rec.exit_call(1, 0u64.wrapping_sub(9), &mut proc);
+        rec.entry(
+            1,
+            Entry {
+                nr: nr::MMAP,
+                args: [0, 0x1000, 1, 0x12, 5, 0],
+            },
+        );
+        rec.exit_call(1, 0u64.wrapping_sub(22), &mut proc);
         let (records, _) = rec.finish();
         let text = text(&records);
         assert!(
-            text.contains("f f2 data\nm 1 t1 0 1000 r-- p f2:r 0 7000\n"),
+            text.contains("f f2 data\nm 1 t1 0 1000 r-- p f2:r 0 7000 z1800\n"),
             "{text}"
         );
         assert!(
-            text.contains("m 1 t1 0 1000 r-- p f1:r 0 !ENODEV\n"),
+            text.contains("m 1 t1 0 1000 r-- p f1:r 0 !ENODEV z1800\n"),
             "{text}"
         );
         assert!(text.contains("m 1 t1 0 1000 r-- p - 0 !EBADF\n"), "{text}");
+        assert!(
+            text.contains("f f3 some%20device\nm 1 t1 0 1000 r-- pF f3:r 0 !EINVAL\n"),
+            "{text}"
+        );
     }
 
     /// While another thread of the space is inside a layout-changing call, the snapshot waits

@@ -232,6 +232,7 @@ pub(crate) fn decode(entry: &Entry, ret: u64) -> Option<Decoded> {
                     mode: None,
                     offset: a5,
                     ret: result(ret),
+                    file_size: None,
                 },
                 // `fd` is an int; MAP_ANONYMOUS ignores it (it is usually -1).
                 mmap_fd: (!anonymous).then_some(low32(a4).cast_signed()),

@@ -19,7 +19,7 @@ use rustix::process::{WaitOptions, WaitStatus, waitpid};
 
 use super::interrupt::Watch;
 use super::layout::{FileKey, base_name};
-use super::recorder::{Proc, Recorder};
+use super::recorder::{FdFile, Proc, Recorder};
 use super::syscalls::{CLONE_THREAD, CLONE_VFORK, CLONE_VM, Entry, SIGCHLD, nr};
 use super::{
     Capture, CaptureError, CaptureOutcome, ExitStatus, Progress, Sink, TerminalWatch, permission,
@@ -738,12 +738,20 @@ impl Proc for ProcFs {
         std::fs::read_to_string(format!("/proc/{tid}/maps")).ok()
     }
 
-    fn fd_file(&mut self, tid: i32, fd: i32) -> Option<FileKey> {
+    fn fd_file(&mut self, tid: i32, fd: i32) -> Option<FdFile> {
         if fd < 0 {
             return None;
         }
-        let meta = std::fs::metadata(format!("/proc/{tid}/fd/{fd}")).ok()?;
-        Some(FileKey::from_stat(meta.dev(), meta.ino()))
+        let link = format!("/proc/{tid}/fd/{fd}");
+        let meta = std::fs::metadata(&link).ok()?;
+        let path = std::fs::read_link(&link)
+            .map(|p| p.to_string_lossy().into_owned())
+            .unwrap_or_default();
+        Some(FdFile {
+            key: FileKey::from_stat(meta.dev(), meta.ino()),
+            path,
+            size: meta.is_file().then_some(meta.len()),
+        })
     }
 
     fn fd_mode(&mut self, tid: i32, fd: i32) -> Option<OpenMode> {

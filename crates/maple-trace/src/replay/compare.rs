@@ -10,10 +10,11 @@ use std::fmt::{self, Display, Formatter};
 
 use crate::format::{Backing, FileId, SnapshotVma};
 
-/// The `VmFlags` mnemonics the model keeps, with their `vm_flags` bits (x86-64 Linux).
+/// The `VmFlags` mnemonics of every flag the model keeps, with their `vm_flags` bits (x86-64
+/// Linux): all are compared, and a resynchronisation copies all of them from the kernel.
 ///
 /// Others the kernel may show (`sd` soft-dirty, `ht` hugetlb, `um`/`uw` userfaultfd, `ss`
-/// shadow stack, `sl` sealed, ...) are not compared.
+/// shadow stack, `sl` sealed, `gu` maybe-guard, ...) are not compared.
 pub(crate) const COMPARED_FLAGS: &[([u8; 2], u64)] = &[
     (*b"rd", 0x1),
     (*b"wr", 0x2),
@@ -41,6 +42,7 @@ pub(crate) const COMPARED_FLAGS: &[([u8; 2], u64)] = &[
     (*b"hg", 0x2000_0000),
     (*b"nh", 0x4000_0000),
     (*b"mg", 0x8000_0000),
+    (*b"dp", 1 << 40),
 ];
 
 /// The `vm_flags` bits of a VMA's protection key (x86-64: four bits from bit 32), which

@@ -581,6 +581,8 @@ struct Replayer<'t, I: VmaIndex> {
     config: maple_mm::AddressSpaceConfig,
     spaces: IdMap<SpaceId, Space<'t, I>>,
     files: IdMap<(FileId, Option<OpenMode>), Arc<File>>,
+    /// The size of each regular file, as the last `mmap` of it recorded it.
+    file_sizes: IdMap<FileId, u64>,
     /// Per file, the flags its `mmap` hook adds and whether its mount is `noexec`, learned
     /// from snapshots ([`Resync::MmapHook`]).
     hooks: IdMap<FileId, (u64, bool)>,
@@ -629,6 +631,7 @@ impl<'t, I: VmaIndex + TreeStats> Replayer<'t, I> {
             config: model_config(header),
             spaces: IdMap::default(),
             files: IdMap::default(),
+            file_sizes: IdMap::default(),
             hooks: IdMap::default(),
             unknown_files: 0,
             file_names: IdMap::default(),
@@ -871,12 +874,16 @@ impl<'t, I: VmaIndex + TreeStats> Replayer<'t, I> {
     fn file(&mut self, id: FileId, mode: Option<OpenMode>) -> Arc<File> {
         let hook = self.hooks.get(&id).copied();
         let name = self.file_names.get(&id).cloned();
+        let size = self.file_sizes.get(&id).copied();
         self.files
             .entry((id, mode))
             .or_insert_with(|| {
                 let mut file = File::new(model_file_id(id));
                 if let Some(name) = name {
                     file = file.with_name(name);
+                }
+                if let Some(size) = size {
+                    file = file.with_size(size);
                 }
                 if let Some((added, noexec)) = hook {
                     file = file.with_mmap_flags(VmFlags::from_bits(added));
@@ -1034,10 +1041,24 @@ impl<'t, I: VmaIndex + TreeStats> Replayer<'t, I> {
                         ..
                     }
                 );
-            if UNMODELLED_ERRORS.contains(&name.as_str()) || over_limit || config_dependent(op) {
+            // mprotect's EACCES comes from the VMAs' VM_MAY* flags, which the model has; Linux
+            // changed the VMAs before the one it refused, so the call is replayed.
+            let modelled_access = name == "EACCES" && matches!(op, Op::Mprotect { .. });
+            let unmodelled = UNMODELLED_ERRORS.contains(&name.as_str()) && !modelled_access;
+            if unmodelled || over_limit || config_dependent(op) {
                 *self.report.failures_skipped.entry(name).or_default() += 1;
                 return Ok(());
             }
+        }
+        if let Op::Mmap {
+            file: Some(id),
+            file_size: Some(size),
+            ..
+        } = op
+            && self.file_sizes.insert(*id, *size) != Some(*size)
+        {
+            // The file's mappings from now on see the new size.
+            self.files.retain(|(file, _), _| file != id);
         }
         let file = match op {
             Op::Mmap {
@@ -1233,7 +1254,8 @@ impl<'t, I: VmaIndex + TreeStats> Replayer<'t, I> {
             s.dirty = Some(Vec::new());
             return Ok(());
         }
-        self.judge(space, Region::All)
+        self.judge(space, Region::All)?;
+        self.learn_anon_vmas(space, 0, u64::MAX)
     }
 
     /// A change snapshot: the kernel's layout changed in `windows` only.
@@ -1249,7 +1271,45 @@ impl<'t, I: VmaIndex + TreeStats> Replayer<'t, I> {
         let ranges: Vec<(u64, u64)> = windows.iter().map(|w| (w.start, w.end)).collect();
         s.kernel.apply(windows);
         s.threads_between = None;
-        self.judge(space, Region::Ranges(ranges))
+        self.judge(space, Region::Ranges(ranges.clone()))?;
+        for (lo, hi) in ranges {
+            self.learn_anon_vmas(space, lo, hi)?;
+        }
+        Ok(())
+    }
+
+    /// VMAs the kernel shows with anonymous pages (`A`) in `[lo, hi)` have an anon_vma: the
+    /// pages came from faults, which are no system calls. The model's VMA of the same range
+    /// gets one as the first fault would have given it, so that later merges and
+    /// `mprotect`'s `VM_ACCOUNT` go as in the kernel.
+    fn learn_anon_vmas(&mut self, space: SpaceId, lo: u64, hi: u64) -> Result<(), ReplayError> {
+        let step = self.report.steps;
+        let line = self.line;
+        let Some(s) = self.spaces.get_mut(&space) else {
+            return Ok(());
+        };
+        let faulted: Vec<u64> = s
+            .kernel
+            .range(lo, hi)
+            .into_iter()
+            .filter(|k| k.anon_pages)
+            .filter(|k| {
+                s.mm.vma_lookup(k.start).is_some_and(|v| {
+                    v.start() == k.start && v.end() == k.end && v.anon_vma().is_none()
+                })
+            })
+            .map(|k| k.start)
+            .collect();
+        for addr in faulted {
+            timed(&mut self.report.model_time, || s.mm.prepare_anon_vma(addr)).map_err(|e| {
+                ReplayError {
+                    step,
+                    line,
+                    reason: format!("cannot give {addr:#x} an anon_vma: {e}"),
+                }
+            })?;
+        }
+        Ok(())
     }
 
     /// At a snapshot: compares where the kernel (`region`) or the model changed; when not
@@ -1522,7 +1582,11 @@ impl<'t, I: VmaIndex + TreeStats> Replayer<'t, I> {
     }
 
     /// Replaces the model's VMAs in `range` (all of them if `None`) by the kernel's VMAs at
-    /// `indices`, and keeps apart neighbours the kernel keeps apart.
+    /// `indices`. VMAs with anonymous pages get anon_vmas of their own, which keeps them apart
+    /// from each other as in the kernel. Other neighbours that look mergeable stay mergeable:
+    /// if the kernel keeps them apart for a reason the trace cannot show (an anon_vma whose
+    /// pages were freed), a later merge of the model's is explained at the next comparison;
+    /// inventing anon_vmas for them instead would block merges the kernel makes.
     fn copy_kernel(
         &mut self,
         space: SpaceId,
@@ -1561,50 +1625,11 @@ impl<'t, I: VmaIndex + TreeStats> Replayer<'t, I> {
                 reason: format!("cannot map the kernel's {start:#x}-{end:#x}: {e}"),
             })?;
         }
-        // Neighbours that look mergeable but stand apart in the kernel: give them separate
-        // anon_vmas so the model keeps them apart as well.
-        let around: Vec<Neighbour> =
-            s.mm.range(lo.saturating_sub(1), hi.saturating_add(1))
-                .map(|v| Neighbour {
-                    start: v.start(),
-                    end: v.end(),
-                    flags: v.flags().bits(),
-                    file: v.file().map(|f| f.id()),
-                    pgoff: v.pgoff(),
-                    anon: v.anon_vma(),
-                })
-                .collect();
-        let mut fresh = Vec::new();
-        for pair in around.windows(2) {
-            let (a, b) = (&pair[0], &pair[1]);
-            let alike = a.end == b.start
-                && a.flags == b.flags
-                && a.file == b.file
-                && b.pgoff == a.pgoff + ((a.end - a.start) >> 12);
-            let apart = matches!((a.anon, b.anon), (Some(x), Some(y)) if x != y);
-            if alike && !apart {
-                if a.anon.is_none() {
-                    fresh.push(a.start);
-                }
-                fresh.push(b.start);
-            }
-        }
-        fresh.dedup();
-        for addr in fresh {
-            self.next_anon += 1;
-            let anon = AnonVma::new(AnonVmaId(self.next_anon));
-            let s = self.spaces.get_mut(&space).expect("space exists");
-            s.mm.set_anon_vma(addr, Some(anon))
-                .map_err(|e| ReplayError {
-                    step,
-                    line,
-                    reason: format!("cannot mark {addr:#x}: {e}"),
-                })?;
-        }
         Ok(())
     }
 
-    /// The model's VMA for a kernel one.
+    /// The model's VMA for a kernel one (with an anon_vma of its own if it has anonymous
+    /// pages).
     fn model_vma(&mut self, k: &SnapshotVma) -> Vma {
         let mut flags = compare::flags_of(k);
         if k.flags.is_empty() {
@@ -1622,18 +1647,12 @@ impl<'t, I: VmaIndex + TreeStats> Replayer<'t, I> {
             }
             crate::format::Backing::Anon | crate::format::Backing::Named(_) => {}
         }
+        if k.anon_pages {
+            self.next_anon += 1;
+            vma = vma.with_anon_vma(AnonVma::new(AnonVmaId(self.next_anon)));
+        }
         vma
     }
-}
-
-/// What keeps two neighbouring model VMAs apart, or not.
-struct Neighbour {
-    start: u64,
-    end: u64,
-    flags: u64,
-    file: Option<MmFileId>,
-    pgoff: u64,
-    anon: Option<AnonVma>,
 }
 
 fn op_result(op: &Op) -> Option<SysResult> {

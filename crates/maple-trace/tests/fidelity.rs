@@ -1,0 +1,345 @@
+//! The classes of divergence between maple-mm and Linux that random programs found (issue 12),
+//! each pinned by a minimal C program: compiled with `cc`, captured on this machine (the kernel
+//! is the oracle) and replayed with checks, every step matching. Each test also checks that
+//! the kernel answered what the class is about, so a test cannot pass by not exercising it.
+//! The tests skip, saying why, where there is no C compiler or ptrace is not allowed.
+
+use std::path::PathBuf;
+use std::process::Stdio;
+
+use maple_trace::Trace;
+use maple_trace::capture::{Capture, CaptureError};
+use maple_trace::replay::{ReplayOptions, Report, replay};
+
+/// What every program includes.
+const PRELUDE: &str = r#"
+#define _GNU_SOURCE
+#include <sys/mman.h>
+#include <sys/prctl.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+#include <fcntl.h>
+#include <stdlib.h>
+#include <string.h>
+#ifndef MAP_DROPPABLE
+#define MAP_DROPPABLE 0x08
+#endif
+#ifndef MADV_GUARD_INSTALL
+#define MADV_GUARD_INSTALL 102
+#define MADV_GUARD_REMOVE 103
+#endif
+#ifndef PR_SET_VMA
+#define PR_SET_VMA 0x53564d41
+#define PR_SET_VMA_ANON_NAME 0
+#endif
+#define PG 4096L
+"#;
+
+/// Compiles `main` (the body of a C `main` that gets `argv[1]`, a scratch file path), runs it
+/// under the capture and returns the trace; `None` (after saying why) when this machine
+/// cannot: no C compiler, no ptrace, or the program's exit status 77 (a kernel without a
+/// feature it needs).
+fn capture_c(name: &str, main: &str) -> Option<Trace> {
+    let dir: PathBuf =
+        std::env::temp_dir().join(format!("maple-fidelity-{name}-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let source = dir.join(format!("{name}.c"));
+    let program = dir.join(name);
+    std::fs::write(
+        &source,
+        format!(
+            "{PRELUDE}\nint main(int argc, char **argv) {{\n(void)argc;\n{main}\nreturn 0;\n}}\n"
+        ),
+    )
+    .unwrap();
+    let built = std::process::Command::new("cc")
+        .args(["-O1", "-w", "-o"])
+        .arg(&program)
+        .arg(&source)
+        .status();
+    if !built.is_ok_and(|s| s.success()) {
+        eprintln!("skipping {name}: no C compiler");
+        let _ = std::fs::remove_dir_all(&dir);
+        return None;
+    }
+    let data = dir.join("data");
+    let result = Capture::new(&program, [&data])
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .run(|_| {});
+    let _ = std::fs::remove_dir_all(&dir);
+    match result {
+        Ok(outcome) if outcome.status.code() == 77 => {
+            eprintln!("skipping {name}: this kernel lacks what the program needs");
+            None
+        }
+        Ok(outcome) => {
+            assert!(outcome.status.success(), "{name} {}", outcome.status);
+            Some(outcome.trace)
+        }
+        Err(e @ (CaptureError::NotAllowed { .. } | CaptureError::UnsupportedPlatform)) => {
+            eprintln!("skipping {name}: {e}");
+            None
+        }
+        Err(e) => panic!("capture of {name} failed: {e}"),
+    }
+}
+
+/// Replays with checks and asserts that every step matched.
+fn replays_exactly(name: &str, trace: &Trace) -> Report {
+    let options = ReplayOptions {
+        check: true,
+        ..ReplayOptions::default()
+    };
+    let report = replay(trace, &options, &mut |_, _| {}).unwrap();
+    assert!(report.all_match(), "{name}:\n{trace}\n{report}");
+    report
+}
+
+/// Asserts that the trace holds an op line containing each of `parts` (its result included).
+fn has_ops(trace: &Trace, parts: &[&str]) {
+    let text = trace.to_string();
+    for part in parts {
+        assert!(
+            text.lines().any(|l| l.contains(part)),
+            "no `{part}` in\n{text}"
+        );
+    }
+}
+
+/// Class 1: `mlock` and `mlock2(0)` over `PROT_NONE` lock (and split) the range, then fail to
+/// fault it in: `ENOMEM`. `MLOCK_ONFAULT` returns 0; `mlockall(MCL_CURRENT)` ignores the
+/// failure. Locked private memory was written in, so its VMA keeps `VM_ACCOUNT` when made
+/// read-only.
+#[test]
+fn class1_mlock_over_prot_none() {
+    let Some(trace) = capture_c(
+        "mlock_none",
+        r"
+        char *a = mmap(0, 8 * PG, PROT_READ|PROT_WRITE, MAP_PRIVATE|MAP_ANONYMOUS, -1, 0);
+        mprotect(a + 2 * PG, 2 * PG, PROT_NONE);
+        mlock(a + PG, 4 * PG);
+        munlock(a, 8 * PG);
+        syscall(SYS_mlock2, a + PG, 4 * PG, 0);
+        munlock(a, 8 * PG);
+        syscall(SYS_mlock2, a + PG, 4 * PG, 1);
+        munlock(a, 8 * PG);
+        mprotect(a + PG, PG, PROT_READ);
+        char *g = mmap(0, 4 * PG, PROT_NONE, MAP_PRIVATE|MAP_ANONYMOUS, -1, 0);
+        mlockall(MCL_CURRENT);
+        munlockall();
+        munmap(g, 4 * PG);
+        ",
+    ) else {
+        return;
+    };
+    has_ops(
+        &trace,
+        &[
+            "mlock 7",
+            " 4000 !ENOMEM",
+            "mlock2",
+            " 4000 1 0",
+            "mlockall 1 0",
+        ],
+    );
+    replays_exactly("mlock_none", &trace);
+}
+
+/// Class 2: `MADV_POPULATE_READ/WRITE` on memory without that access is `EINVAL`.
+#[test]
+fn class2_populate_without_access() {
+    let Some(trace) = capture_c(
+        "populate_access",
+        r"
+        char *a = mmap(0, 4 * PG, PROT_NONE, MAP_PRIVATE|MAP_ANONYMOUS, -1, 0);
+        char *ro = mmap(0, 2 * PG, PROT_READ, MAP_PRIVATE|MAP_ANONYMOUS, -1, 0);
+        madvise(a, PG, MADV_POPULATE_READ);
+        madvise(a, PG, MADV_POPULATE_WRITE);
+        madvise(ro, PG, MADV_POPULATE_WRITE);
+        madvise(ro, 2 * PG, MADV_POPULATE_READ);
+        munmap(a, 4 * PG);
+        ",
+    ) else {
+        return;
+    };
+    has_ops(
+        &trace,
+        &[
+            "POPULATE_READ !EINVAL",
+            "POPULATE_WRITE !EINVAL",
+            "2000 POPULATE_READ 0",
+        ],
+    );
+    replays_exactly("populate_access", &trace);
+}
+
+/// Class 3: `MAP_DROPPABLE` memory is never locked (`mlockall(MCL_FUTURE)`, `mlock`), and
+/// guard regions are allowed on it.
+#[test]
+fn class3_droppable_is_never_locked() {
+    let Some(trace) = capture_c(
+        "droppable",
+        r"
+        char *d = mmap(0, 4 * PG, PROT_READ|PROT_WRITE, MAP_DROPPABLE|MAP_ANONYMOUS, -1, 0);
+        if (d == MAP_FAILED) return 77;
+        madvise(d, PG, MADV_GUARD_INSTALL);
+        madvise(d, PG, MADV_GUARD_REMOVE);
+        mmap(0, 4 * PG, PROT_READ|PROT_WRITE, MAP_DROPPABLE|MAP_ANONYMOUS|MAP_LOCKED, -1, 0);
+        mlockall(MCL_FUTURE);
+        char *d2 = mmap(0, 4 * PG, PROT_READ|PROT_WRITE, MAP_DROPPABLE|MAP_ANONYMOUS, -1, 0);
+        mlock(d, 4 * PG);
+        munlockall();
+        munmap(d2, 4 * PG);
+        ",
+    ) else {
+        return;
+    };
+    has_ops(&trace, &["GUARD_INSTALL 0", "ZaL - 0 !EINVAL", "mlock "]);
+    replays_exactly("droppable", &trace);
+}
+
+/// Class 4: `mremap(addr, 0, len, MREMAP_MAYMOVE)` inside a shared mapping duplicates it and
+/// leaves the source whole.
+#[test]
+fn class4_shared_duplicate_keeps_the_source() {
+    let Some(trace) = capture_c(
+        "dup",
+        r"
+        char *s = mmap(0, 8 * PG, PROT_READ|PROT_WRITE, MAP_SHARED|MAP_ANONYMOUS, -1, 0);
+        char *d = mremap(s + 2 * PG, 0, 2 * PG, MREMAP_MAYMOVE);
+        munmap(d, 2 * PG);
+        munmap(s, 8 * PG);
+        ",
+    ) else {
+        return;
+    };
+    has_ops(&trace, &[" 0 2000 M 0 "]);
+    replays_exactly("dup", &trace);
+}
+
+/// Class 7: a failed mmap of a file no snapshot has shown names the file, so the model fails
+/// it alike (here `EEXIST` from `MAP_FIXED_NOREPLACE`, and `EINVAL` for an unaligned offset).
+#[test]
+fn class7_failed_mmap_of_an_unseen_file() {
+    let Some(trace) = capture_c(
+        "unseen_file",
+        r"
+        int fd = open(argv[1], O_RDWR|O_CREAT|O_TRUNC, 0600);
+        ftruncate(fd, 4 * PG);
+        char *a = mmap(0, 4 * PG, PROT_READ|PROT_WRITE, MAP_PRIVATE|MAP_ANONYMOUS, -1, 0);
+        mmap(a, PG, PROT_READ, MAP_SHARED|MAP_FIXED_NOREPLACE, fd, 0);
+        syscall(SYS_mmap, 0, PG, PROT_READ, MAP_SHARED, fd, 100);
+        munmap(a, 4 * PG);
+        ",
+    ) else {
+        return;
+    };
+    has_ops(&trace, &[":rw 0 !EEXIST", ":rw 64 !EINVAL"]);
+    let report = replays_exactly("unseen_file", &trace);
+    assert_eq!(report.failures_reproduced.get("EEXIST"), Some(&1));
+}
+
+/// Class 8: an `mprotect` that fails with `EACCES` at a VMA that may not be written changed
+/// the VMAs before it; the replay applies it too.
+#[test]
+fn class8_mprotect_eacces_changes_the_vmas_before() {
+    let Some(trace) = capture_c(
+        "eacces",
+        r"
+        int fd = open(argv[1], O_RDWR|O_CREAT|O_TRUNC, 0600);
+        ftruncate(fd, 4 * PG);
+        int ro = open(argv[1], O_RDONLY);
+        char *a = mmap(0, 8 * PG, PROT_READ, MAP_PRIVATE|MAP_ANONYMOUS, -1, 0);
+        mmap(a + 4 * PG, 4 * PG, PROT_READ, MAP_SHARED|MAP_FIXED, ro, 0);
+        mprotect(a + 2 * PG, 4 * PG, PROT_READ|PROT_WRITE);
+        mprotect(a, 2 * PG, PROT_READ|PROT_WRITE);
+        munmap(a, 8 * PG);
+        ",
+    ) else {
+        return;
+    };
+    has_ops(&trace, &["4000 rw- !EACCES"]);
+    let report = replays_exactly("eacces", &trace);
+    assert_eq!(report.failures_reproduced.get("EACCES"), Some(&1));
+}
+
+/// Class 9: after an explained difference (a call the model does not implement, here
+/// `mseal`, which splits the VMA), the model takes the kernel's VMAs with every flag it knows,
+/// `dp` (droppable) included: `MADV_KEEPONFORK` on them still fails as in the kernel.
+#[test]
+fn class9_resync_keeps_every_known_flag() {
+    let Some(trace) = capture_c(
+        "resync_flags",
+        r"
+        char *d = mmap(0, 4 * PG, PROT_READ|PROT_WRITE, MAP_DROPPABLE|MAP_ANONYMOUS, -1, 0);
+        if (d == MAP_FAILED) return 77;
+        if (syscall(462 /* mseal */, d + 2 * PG, 2 * PG, 0) != 0) return 77;
+        madvise(d + 2 * PG, PG, MADV_KEEPONFORK);
+        madvise(d, PG, MADV_KEEPONFORK);
+        ",
+    ) else {
+        return;
+    };
+    has_ops(&trace, &["mseal", "KEEPONFORK !EINVAL"]);
+    let report = replays_exactly("resync_flags", &trace);
+    assert!(
+        report.resyncs.contains_key("unmodelled-call"),
+        "{trace}\n{report}"
+    );
+}
+
+/// Class 10: whether `mprotect` keeps `VM_ACCOUNT` on memory made inaccessible depends on its
+/// anon_vma, which page faults made; the snapshot before the call shows it (`A`), and the
+/// replay gives the model's VMA one. VMAs the replay copies from the kernel get anon_vmas only
+/// where the kernel shows anonymous pages, so the kernel's later merges happen in the model.
+#[test]
+fn class10_anon_vma_from_the_snapshot() {
+    let Some(trace) = capture_c(
+        "account",
+        r"
+        char *a = mmap(0, 8 * PG, PROT_READ|PROT_WRITE, MAP_PRIVATE|MAP_ANONYMOUS, -1, 0);
+        memset(a, 1, 2 * PG);
+        char *b = mmap(0, PG, PROT_READ, MAP_PRIVATE|MAP_ANONYMOUS, -1, 0);
+        mprotect(a, PG, PROT_NONE);
+        mprotect(a + 4 * PG, PG, PROT_NONE);
+        mprotect(a, 8 * PG, PROT_READ|PROT_WRITE);
+        munmap(b, PG);
+        munmap(a, 8 * PG);
+        ",
+    ) else {
+        return;
+    };
+    let report = replays_exactly("account", &trace);
+    assert!(report.resyncs.is_empty(), "{report}");
+}
+
+/// Class 11: populating a file mapping beyond the file's end fails (`SIGBUS`): `mlock` with
+/// `ENOMEM`, `MADV_POPULATE_READ` with `EFAULT`. The trace records the file's size at the
+/// mmap (`z<size>`), so the model knows where the file ends.
+#[test]
+fn class11_populate_beyond_the_end_of_a_file() {
+    let Some(trace) = capture_c(
+        "beyond_eof",
+        r"
+        int fd = open(argv[1], O_RDWR|O_CREAT|O_TRUNC, 0600);
+        ftruncate(fd, PG + 100);
+        char *f = mmap(0, 4 * PG, PROT_READ, MAP_PRIVATE, fd, 0);
+        mlock(f, 4 * PG);
+        munlock(f, 4 * PG);
+        madvise(f, 4 * PG, MADV_POPULATE_READ);
+        madvise(f, 2 * PG, MADV_POPULATE_READ);
+        char *w = mmap(0, 4 * PG, PROT_READ|PROT_WRITE, MAP_PRIVATE, fd, 0);
+        mlock(w, 4 * PG);
+        munlockall();
+        mprotect(w, PG, PROT_READ);
+        munmap(f, 4 * PG);
+        munmap(w, 4 * PG);
+        ",
+    ) else {
+        return;
+    };
+    has_ops(&trace, &[" z1064", "4000 !ENOMEM", "POPULATE_READ !EFAULT"]);
+    replays_exactly("beyond_eof", &trace);
+}
