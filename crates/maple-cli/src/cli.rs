@@ -94,6 +94,20 @@ pub enum Command {
         after_help = "Example: maple export gcc.mtrace.zst --space 2 --from 100 --to 200 -o set_cc1.c"
     )]
     Export(crate::export_cmd::ExportArgs),
+    /// Runs seeded random programs of memory calls on this kernel and checks maple-mm
+    /// against every step.
+    #[command(
+        long_about = "Generates seeded random C programs of memory calls (mmap, munmap, \
+                      mprotect, every mremap form, every madvise advice but the memory-failure \
+                      ones, the mlock family, brk, page faults and forks) that stay inside a \
+                      window of their own, builds each with cc, runs it under `maple capture` and \
+                      replays the trace with checks. Prints each seed's result and the divergences \
+                      by class; with --shrink, reduces each new class to a minimal program, \
+                      printed as C and as a trace. Exits with 0 when every step matched, 2 when \
+                      some did not, 1 when a program could not be built or run.",
+        after_help = "Example: maple fuzz --seeds 100 --calls 400 --shrink"
+    )]
+    Fuzz(crate::fuzz_cmd::FuzzArgs),
 }
 
 /// Runs `maple` with `args` (the first is the program name) and returns its exit status.
@@ -124,6 +138,7 @@ where
         Command::ImportStrace(args) => crate::trace_cmd::import_command(&args),
         Command::Dump(args) => crate::dump_cmd::run(&args),
         Command::Export(args) => crate::export_cmd::run(&args),
+        Command::Fuzz(args) => crate::fuzz_cmd::run_command(&args),
     }
 }
 

@@ -25,6 +25,7 @@ pub mod cli;
 pub mod draw;
 pub mod dump_cmd;
 pub mod export_cmd;
+pub mod fuzz_cmd;
 pub mod output;
 pub mod script;
 pub mod trace_cmd;

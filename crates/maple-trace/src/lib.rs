@@ -103,6 +103,7 @@
 
 pub mod capture;
 pub mod format;
+pub mod fuzz;
 pub mod io;
 pub mod parse;
 pub mod replay;
