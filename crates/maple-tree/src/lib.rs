@@ -222,6 +222,27 @@
 //! - [`MapleTree::check_invariants`] checks every structural invariant; [`MapleTree::dump`]
 //!   prints the nodes, and [`MapleTree::layout`] copies them out as data (for pictures).
 //!
+//! # Compared with `BTreeMap`, rangemap and nodit
+//!
+//! | | `MapleTree<T>` | `BTreeMap<u64, (u64, T)>` as a range map | rangemap's `RangeInclusiveMap` | nodit's `NoditMap` |
+//! |---|---|---|---|---|
+//! | keys | inclusive ranges of `u64`, `[0, u64::MAX]` included | one key per entry; the range map is built by hand | ranges of any ordered type | intervals of integer-like types |
+//! | a store over existing entries | [`store_range`](MapleTree::store_range) trims and splits what it overlaps; [`insert_range`](MapleTree::insert_range) refuses | by hand | `insert` trims and splits | `insert_overwrite` trims; `insert_strict` refuses |
+//! | equal values side by side | kept apart: never coalesced | kept apart | **coalesced** into one range | kept apart (`insert_merge_touching` merges on request) |
+//! | the entry at an index | [`get`](MapleTree::get), [`get_range`](MapleTree::get_range) | `range(..=i).next_back()` and a check | `get`, `get_key_value` | `get_at_point` |
+//! | free ranges | [`gaps`](MapleTree::gaps); [`find_gap`](MapleTree::find_gap) and [`alloc_range`](MapleTree::alloc_range) in O(log n), aligned, from either end | by hand | `gaps`, O(n) | `gaps_trimmed`, O(n) |
+//! | readers beside a writer | yes: readers never block ([`read`](MapleTree::read)), one writer ([`lock`](MapleTree::lock)) | needs a lock around the map | needs a lock | needs a lock |
+//! | values | any `T`; small ones in the slot, others boxed by the tree | any `V` | `V: Eq + Clone` | any `V` |
+//! | a store that cuts an entry in two | clones the value (`T: Clone`) | by hand | clones | clones |
+//! | nodes | 256 bytes, 16 slots (10 in an allocation tree's internal nodes), as in the kernel | std's B-tree | a `BTreeMap` | a B-tree |
+//!
+//! What differs from `BTreeMap`'s manners, and why: [`MapleTree::insert`] stores only into an
+//! empty range (the kernel's `mtree_insert`), where `BTreeMap::insert` replaces, which is
+//! [`MapleTree::store`] here. Lookups on the tree return clones ([`MapleTree::get`]) and
+//! borrowing goes through a guard ([`MapleTree::read`]), because a writer on another thread may
+//! remove a value at any time and only a guard keeps it alive. Iterating the tree without a
+//! guard ([`MapleTree::iter`]) yields clones for the same reason.
+//!
 //! # Mapping to Linux names
 //!
 //! Items with a kernel counterpart carry `#[doc(alias)]` with the kernel name, so searching these
