@@ -5,6 +5,7 @@
 //!
 //! Linux: `__mt_dup()` / `mtree_dup()`, and the bulk mode of `mas_expected_entries()`.
 
+use alloc::vec::Vec;
 use core::marker::PhantomData;
 use core::num::NonZeroUsize;
 

@@ -10,6 +10,7 @@
 //!
 //! Linux: `mt_dump()` with `mt_dump_dec` or `mt_dump_hex`.
 
+use alloc::vec::Vec;
 use core::fmt;
 use core::num::NonZeroUsize;
 
@@ -144,16 +145,17 @@ fn node_addr(node: NodeRef<'_>) -> usize {
 
 impl<T: 'static> fmt::Display for Dump<'_, T> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let guard = rcu::pin();
+        let pin = rcu::pin();
+        let guard = rcu::guard_of(&pin);
         let kind = if self.core.alloc { "alloc" } else { "range" };
         writeln!(
             f,
             "maple tree ({kind}), height {}, {} entries, {} nodes",
             self.core.height(),
             self.core.len(),
-            count_nodes(self.core, &guard)
+            count_nodes(self.core, guard)
         )?;
-        match crate::walk::root_frame(self.core, &guard) {
+        match crate::walk::root_frame(self.core, guard) {
             None => writeln!(f, "(empty)"),
             Some(root) => self.node(f, &root, 0),
         }

@@ -237,13 +237,20 @@ impl<'t, T: 'static, S: Source<T>> Batched<'t, T, S> {
 
     /// Takes the next batch from one end, under one pin, and moves that end's bound past it.
     fn refill(&mut self, back: bool) {
-        let guard = rcu::pin();
+        let pin = rcu::pin();
         let out = if back {
             &mut self.back
         } else {
             &mut self.front
         };
-        let more = S::fill(self.core, &guard, self.low, self.high, back, out);
+        let more = S::fill(
+            self.core,
+            rcu::guard_of(&pin),
+            self.low,
+            self.high,
+            back,
+            out,
+        );
         let (low, high) = (self.low, self.high);
         let (low, high) = match (self.front_started, self.back_started) {
             (true, true) => (low, high),

@@ -17,7 +17,7 @@ impl fmt::Display for OutOfMemory {
     }
 }
 
-impl std::error::Error for OutOfMemory {}
+impl core::error::Error for OutOfMemory {}
 
 /// Why an insert failed.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -67,7 +67,7 @@ impl fmt::Display for GapError {
     }
 }
 
-impl std::error::Error for GapError {}
+impl core::error::Error for GapError {}
 
 /// Why a range allocation failed.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -98,7 +98,7 @@ impl fmt::Display for ClearError {
     }
 }
 
-impl std::error::Error for ClearError {}
+impl core::error::Error for ClearError {}
 
 macro_rules! value_error {
     ($(#[$doc:meta])* $name:ident, $kind:ty, |$k:ident| $msg:expr) => {
@@ -144,7 +144,7 @@ macro_rules! value_error {
             }
         }
 
-        impl<T> std::error::Error for $name<T> {}
+        impl<T> core::error::Error for $name<T> {}
     };
 }
 
@@ -245,4 +245,4 @@ impl<T> fmt::Display for BulkLoadError<T> {
     }
 }
 
-impl<T> std::error::Error for BulkLoadError<T> {}
+impl<T> core::error::Error for BulkLoadError<T> {}

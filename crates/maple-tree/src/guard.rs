@@ -18,6 +18,7 @@ use crate::range::Range;
 use crate::rcu::{self, Guard};
 use crate::root::Core;
 use crate::search::GapRequest;
+#[cfg(feature = "std")]
 use crate::sync::{AtomicUsize, MutexGuard, Ordering};
 use crate::walk;
 use crate::write::Writer;
@@ -65,7 +66,7 @@ pub(crate) fn lookup(core: &Core, guard: &Guard, index: u64) -> Option<(Range, N
 /// Linux: code between `rcu_read_lock()` and `rcu_read_unlock()`.
 pub struct ReadGuard<'t, T: 'static> {
     core: &'t Core,
-    guard: Guard,
+    guard: rcu::Pin,
     values: PhantomData<&'t T>,
 }
 
@@ -232,7 +233,7 @@ impl<'t, T: 'static> ReadGuard<'t, T> {
     }
 
     pub(crate) fn rcu(&self) -> &Guard {
-        &self.guard
+        rcu::guard_of(&self.guard)
     }
 
     pub(crate) fn get_cloned(&self, index: u64) -> Option<T>
@@ -244,7 +245,7 @@ impl<'t, T: 'static> ReadGuard<'t, T> {
     }
 
     pub(crate) fn get_range_word(&self, index: u64) -> Option<(Range, NonZeroUsize)> {
-        lookup(self.core, &self.guard, index)
+        lookup(self.core, self.rcu(), index)
     }
 
     read_api!();
@@ -276,9 +277,11 @@ impl<'g, T: 'static> IntoIterator for &'g WriteGuard<'_, T> {
 /// The holder is named by the address of a thread-local, which no two live threads share. Only
 /// the holder stores its own name and only it clears it, so a thread that reads its own name
 /// back (Relaxed is enough: it reads its own store) holds the lock.
+#[cfg(feature = "std")]
 #[derive(Debug, Default)]
 pub(crate) struct LockOwner(AtomicUsize);
 
+#[cfg(feature = "std")]
 impl LockOwner {
     /// This thread's name. Under loom, whose threads share one OS thread, there are no names
     /// and no check.
@@ -315,6 +318,7 @@ impl LockOwner {
 
 enum PoolAccess<'t> {
     /// RCU mode: the lock, and the record of who holds it.
+    #[cfg(feature = "std")]
     Locked(MutexGuard<'t, Pool>, &'t LockOwner),
     Exclusive(&'t mut Pool),
 }
@@ -353,6 +357,7 @@ impl<T: 'static> fmt::Debug for WriteGuard<'_, T> {
 impl<T: 'static> Drop for WriteGuard<'_, T> {
     /// Clears the record of the lock's holder before the lock itself is released.
     fn drop(&mut self) {
+        #[cfg(feature = "std")]
         if let PoolAccess::Locked(_, owner) = &self.pool {
             owner.release();
         }
@@ -363,6 +368,7 @@ impl<'t, T: 'static> WriteGuard<'t, T> {
     /// An RCU-mode writer. Values it removes are dropped after a grace period, on whichever
     /// thread runs the deferred drop, hence `T: Send`: an RCU-mode writer exists only for such
     /// values.
+    #[cfg(feature = "std")]
     pub(crate) fn locked(core: &'t Core, pool: MutexGuard<'t, Pool>, owner: &'t LockOwner) -> Self
     where
         T: Send,
@@ -390,9 +396,10 @@ impl<'t, T: 'static> WriteGuard<'t, T> {
     }
 
     /// The fault-injection budget of the tree's pool.
-    #[cfg(feature = "fault-injection")]
+    #[cfg(all(feature = "fault-injection", feature = "std"))]
     pub(crate) fn pool_budget(&self) -> Option<u64> {
         match &self.pool {
+            #[cfg(feature = "std")]
             PoolAccess::Locked(p, _) => p.budget(),
             PoolAccess::Exclusive(p) => p.budget(),
         }
@@ -432,7 +439,15 @@ impl<'t, T: 'static> WriteGuard<'t, T> {
             Some(g) => g,
             None => rcu::exclusive(),
         };
+        #[cfg_attr(
+            not(feature = "std"),
+            expect(
+                clippy::infallible_destructuring_match,
+                reason = "the locked variant exists only with std"
+            )
+        )]
         let pool: &mut Pool = match &mut self.pool {
+            #[cfg(feature = "std")]
             PoolAccess::Locked(p, _) => p,
             PoolAccess::Exclusive(p) => p,
         };

@@ -26,6 +26,8 @@ use crate::range::Range;
 use crate::rcu::Guard;
 use crate::root::Core;
 use crate::walk::{Frame, root_frame};
+use alloc::string::String;
+use alloc::vec::Vec;
 use core::num::NonZeroUsize;
 
 /// What a node is, as a [`LayoutNode`] reports it.

@@ -222,6 +222,20 @@
 //! - [`MapleTree::check_invariants`] checks every structural invariant; [`MapleTree::dump`]
 //!   prints the nodes, and [`MapleTree::layout`] copies them out as data (for pictures).
 //!
+//! # Features and `no_std`
+//!
+//! - `std` (default): RCU mode ([`MapleTree::lock`] and the methods that write through `&self`
+//!   beside readers on other threads), which needs crossbeam-epoch's collector and an OS lock.
+//!   Without it (`default-features = false`) the crate needs only `core` and `alloc`: writes go
+//!   through [`MapleTree::exclusive`] (`&mut`), and reads, cursors, iteration, gap search,
+//!   allocation, copies, the validator and the dump all work, as an OS kernel or a hypervisor
+//!   written in Rust needs. CI builds it for `x86_64-unknown-none`.
+//! - `serde`: `Serialize` and `Deserialize` for [`MapleTree`] (a sequence of `(range, value)`
+//!   pairs) and [`Range`].
+//! - `fault-injection`: `MapleTree::fail_reservations_after` makes node reservations fail on
+//!   demand, for tests of the failure paths.
+//! - `testing`: a reference model of the tree, for tests and fuzz targets.
+//!
 //! # Compared with `BTreeMap`, rangemap and nodit
 //!
 //! | | `MapleTree<T>` | `BTreeMap<u64, (u64, T)>` as a range map | rangemap's `RangeInclusiveMap` | nodit's `NoditMap` |
@@ -261,8 +275,11 @@
 //! | `mtree_lock`, `mt_clear_in_rcu` | [`MapleTree::lock`], [`MapleTree::exclusive`] |
 
 #![warn(missing_docs)]
+#![no_std]
 
 extern crate alloc;
+#[cfg(feature = "std")]
+extern crate std;
 
 mod bulk;
 mod cursor;
@@ -304,6 +321,8 @@ pub use layout::{LayoutKind, LayoutNode, LayoutSlot, SlotContent, TreeLayout};
 pub use node::entry::{Ref, ValueMut};
 pub use range::Range;
 pub use search::GapRequest;
-pub use stats::{NodeCounter, Stats, flush_deferred};
+#[cfg(feature = "std")]
+pub use stats::flush_deferred;
+pub use stats::{NodeCounter, Stats};
 pub use tree::MapleTree;
 pub use validate::{Invariant, InvariantViolation};

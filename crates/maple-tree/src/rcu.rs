@@ -12,10 +12,41 @@ use crossbeam_epoch as epoch;
 
 pub(crate) use epoch::Guard;
 
-/// Pins the current thread: nothing retired from now on is freed before the guard drops.
+/// What a reader holds: a pinned guard. Nothing retired from now on is freed before it drops.
+#[cfg(feature = "std")]
+pub(crate) type Pin = Guard;
+
+/// Without `std` there is no RCU mode: every writer holds the tree exclusively (`&mut`), so no
+/// reader can run beside one, and a reader needs no pin.
+#[cfg(not(feature = "std"))]
+#[derive(Debug)]
+pub(crate) struct Pin;
+
+/// Pins the current thread: nothing retired from now on is freed before the pin drops.
 #[inline]
-pub(crate) fn pin() -> Guard {
-    epoch::pin()
+pub(crate) fn pin() -> Pin {
+    #[cfg(feature = "std")]
+    {
+        epoch::pin()
+    }
+    #[cfg(not(feature = "std"))]
+    {
+        Pin
+    }
+}
+
+/// The guard a pin stands for.
+#[inline]
+pub(crate) fn guard_of(pin: &Pin) -> &Guard {
+    #[cfg(feature = "std")]
+    {
+        pin
+    }
+    #[cfg(not(feature = "std"))]
+    {
+        let Pin = pin;
+        exclusive()
+    }
 }
 
 /// A guard for a writer that has the tree to itself (`&mut`), so no reader can exist.
@@ -38,6 +69,7 @@ pub(crate) fn defer<F: FnOnce() + Send + 'static>(guard: &Guard, f: F) {
 /// Pushes this thread's deferred work to the collector and tries to run what is due.
 ///
 /// Tests call this in a loop to drain reclamation before counting live nodes and values.
+#[cfg(feature = "std")]
 pub(crate) fn flush() {
     epoch::pin().flush();
 }

@@ -71,6 +71,7 @@ impl Stats {
 /// ```
 ///
 /// Linux: `rcu_barrier()`, approximately.
+#[cfg(feature = "std")]
 pub fn flush_deferred() {
     crate::rcu::flush();
 }
@@ -91,6 +92,7 @@ impl NodeCounter {
     ///
     /// Deferred frees wait for every thread pinned when they were queued, so on a busy
     /// process this can take a while.
+    #[cfg(feature = "std")]
     pub fn settle(&self, timeout: std::time::Duration) -> usize {
         let deadline = std::time::Instant::now() + timeout;
         while self.live() != 0 && std::time::Instant::now() < deadline {

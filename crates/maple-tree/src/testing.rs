@@ -3,7 +3,8 @@
 
 #![allow(missing_docs, clippy::missing_panics_doc)]
 
-use std::collections::BTreeMap;
+use alloc::collections::BTreeMap;
+use alloc::vec::Vec;
 
 /// A simple, obviously correct range map, `first -> (last, value)`, with the tree's semantics:
 /// stores trim what they overlap, adjacent entries are never merged, empty ranges are absent.

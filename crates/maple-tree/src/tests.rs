@@ -1,6 +1,8 @@
 //! In-crate unit tests: one per write path, starting from trees of pinned shapes, plus the
 //! shape constants that pin the split policy to the kernel's.
 
+use alloc::string::ToString;
+use alloc::vec::Vec;
 use core::num::NonZeroUsize;
 use std::collections::{BTreeMap, BTreeSet};
 

@@ -1,17 +1,21 @@
 //! [`MapleTree`]: the tree, its shared state and its convenience API.
 
+use alloc::string::String;
 use core::fmt;
 use core::marker::PhantomData;
 use core::num::NonZeroUsize;
 use core::ops::RangeBounds;
-use std::sync::PoisonError;
 
 use crate::sync::{Arc, Mutex};
 
 use crate::dump::{Dump, DumpFormat};
 use crate::entries::{Entries, TreeGaps};
-use crate::error::{AllocError, ClearError, GapError, InsertError, StoreError};
-use crate::guard::{LockOwner, ReadGuard, WriteGuard};
+use crate::error::GapError;
+#[cfg(feature = "std")]
+use crate::error::{AllocError, ClearError, InsertError, StoreError};
+#[cfg(feature = "std")]
+use crate::guard::LockOwner;
+use crate::guard::{ReadGuard, WriteGuard};
 use crate::layout::{self, TreeLayout};
 use crate::node::entry::{ValueMut, Values};
 use crate::node::pool::{Pool, PoolStats};
@@ -78,6 +82,7 @@ pub struct MapleTree<T: 'static> {
     pool: Mutex<Pool>,
     stats: Arc<PoolStats>,
     /// Which thread holds `pool`'s lock, if any.
+    #[cfg(feature = "std")]
     owner: LockOwner,
     values: PhantomData<T>,
 }
@@ -122,6 +127,7 @@ impl<T: 'static> MapleTree<T> {
             core: Core::new(alloc),
             pool: Mutex::new(pool),
             stats,
+            #[cfg(feature = "std")]
             owner: LockOwner::default(),
             values: PhantomData,
         }
@@ -170,7 +176,7 @@ impl<T: 'static> MapleTree<T> {
     /// Linux: `mt_clear_in_rcu()`, but checked by the compiler.
     #[doc(alias = "mt_clear_in_rcu")]
     pub fn exclusive(&mut self) -> WriteGuard<'_, T> {
-        let pool = self.pool.get_mut().unwrap_or_else(PoisonError::into_inner);
+        let pool = self.pool.get_mut();
         WriteGuard::exclusive(&self.core, pool)
     }
 
@@ -484,10 +490,7 @@ impl<T: 'static> MapleTree<T> {
     /// ```
     #[cfg(feature = "fault-injection")]
     pub fn fail_reservations_after(&self, nodes: Option<u64>) {
-        self.pool
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .set_budget(nodes);
+        self.pool.lock().set_budget(nodes);
     }
 
     /// A handle to the tree's node counters that outlives the tree, so a test can check that
@@ -522,9 +525,9 @@ impl<T: 'static> MapleTree<T> {
     /// Linux: `mt_validate()`.
     #[doc(alias = "mt_validate")]
     pub fn check_invariants(&self) -> Result<(), InvariantViolation> {
-        let _writer = self.pool.lock().unwrap_or_else(PoisonError::into_inner);
-        let guard = crate::rcu::pin();
-        validate::check(&self.core, &guard)
+        let _writer = self.pool.lock();
+        let pin = rcu::pin();
+        validate::check(&self.core, rcu::guard_of(&pin))
     }
 
     /// An owned, structured copy of every node, for drawing or inspecting the tree: each
@@ -586,7 +589,9 @@ impl<T: 'static> MapleTree<T> {
 }
 
 /// Writing through `&self`: each of these takes the tree's lock, and the values they remove are
-/// dropped once no reader can see them, possibly on another thread, hence `T: Send`.
+/// dropped once no reader can see them, possibly on another thread, hence `T: Send`. RCU mode
+/// needs `std`.
+#[cfg(feature = "std")]
 impl<T: Send + 'static> MapleTree<T> {
     /// Takes the writer lock (blocking while another writer holds it) and returns a guard with
     /// the write API. Writes through it are RCU-safe: readers may run meanwhile.
@@ -632,7 +637,7 @@ impl<T: Send + 'static> MapleTree<T> {
     #[doc(alias = "mtree_lock")]
     pub fn lock(&self) -> WriteGuard<'_, T> {
         self.owner.check();
-        let pool = self.pool.lock().unwrap_or_else(PoisonError::into_inner);
+        let pool = self.pool.lock();
         WriteGuard::locked(&self.core, pool, &self.owner)
     }
 
@@ -862,6 +867,7 @@ impl<T: Send + 'static> MapleTree<T> {
     }
 }
 
+#[cfg(feature = "std")]
 impl<T: Clone + Send + 'static> MapleTree<T> {
     /// A copy of the tree, made node by node in one pass: every node is copied whole and every
     /// value cloned, so the copy has the same shape. Writers wait meanwhile; readers do not.
@@ -889,20 +895,64 @@ impl<T: Clone + Send + 'static> MapleTree<T> {
     #[doc(alias = "__mt_dup")]
     pub fn try_clone(&self) -> Result<Self, crate::OutOfMemory> {
         let source = self.lock();
+        #[cfg(feature = "fault-injection")]
+        let budget = source.pool_budget();
+        #[cfg(not(feature = "fault-injection"))]
+        let budget = None;
+        self.copy_under(source.rcu(), budget)
+    }
+}
+
+/// Without `std` every writer holds the tree exclusively, so a shared borrow keeps writers out
+/// and the copy needs no lock (nor `T: Send`).
+#[cfg(not(feature = "std"))]
+impl<T: Clone + 'static> MapleTree<T> {
+    /// A copy of the tree, made node by node; see the `std` build's documentation.
+    ///
+    /// # Errors
+    ///
+    /// [`OutOfMemory`](crate::OutOfMemory) if the copy's nodes could not be allocated.
+    pub fn try_clone(&self) -> Result<Self, crate::OutOfMemory> {
+        let pin = rcu::pin();
+        #[cfg(feature = "fault-injection")]
+        let budget = self.pool.lock().budget();
+        #[cfg(not(feature = "fault-injection"))]
+        let budget = None;
+        self.copy_under(rcu::guard_of(&pin), budget)
+    }
+}
+
+impl<T: Clone + 'static> MapleTree<T> {
+    /// The copy of [`try_clone`](Self::try_clone), made while no writer can run, with the
+    /// source's fault-injection budget (`None` without that feature).
+    fn copy_under(
+        &self,
+        guard: &rcu::Guard,
+        budget: Option<u64>,
+    ) -> Result<Self, crate::OutOfMemory> {
         let mut copy = Self::with_gaps(self.core.alloc);
         #[cfg(feature = "fault-injection")]
-        copy.pool
-            .get_mut()
-            .unwrap_or_else(PoisonError::into_inner)
-            .set_budget(source.pool_budget());
+        copy.pool.get_mut().set_budget(budget);
+        #[cfg(not(feature = "fault-injection"))]
+        let _ = budget; // no pool budget without fault injection
         copy.exclusive()
-            .with_writer(|w| w.duplicate(&self.core, source.rcu()))?;
+            .with_writer(|w| w.duplicate(&self.core, guard))?;
         Ok(copy)
     }
 }
 
+#[cfg(feature = "std")]
 impl<T: Clone + Send + 'static> Clone for MapleTree<T> {
     /// See [`MapleTree::try_clone`]; aborts if memory runs out, as std's collections do.
+    fn clone(&self) -> Self {
+        self.try_clone()
+            .unwrap_or_else(|_| crate::node::pool::out_of_memory())
+    }
+}
+
+#[cfg(not(feature = "std"))]
+impl<T: Clone + 'static> Clone for MapleTree<T> {
+    /// See [`MapleTree::try_clone`]; aborts if memory runs out, as `alloc`'s collections do.
     fn clone(&self) -> Self {
         self.try_clone()
             .unwrap_or_else(|_| crate::node::pool::out_of_memory())

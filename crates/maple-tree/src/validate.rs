@@ -17,6 +17,8 @@
 //! Linux: `mt_validate()`, `mas_validate_limits()`, `mas_validate_parent_slot()`,
 //! `mas_validate_child_slot()`, `mas_validate_gaps()`, `mt_validate_nulls()`.
 
+use alloc::format;
+use alloc::string::String;
 use core::fmt;
 
 use crate::node::{NodeKind, NodeRef};
@@ -95,7 +97,7 @@ impl fmt::Display for InvariantViolation {
     }
 }
 
-impl std::error::Error for InvariantViolation {}
+impl core::error::Error for InvariantViolation {}
 
 struct Checker {
     alloc: bool,

@@ -28,6 +28,7 @@
 //! The helpers below are safe to call from the write paths because those paths uphold V1 and
 //! V2; the drop-counting tests check that every value is dropped exactly once.
 
+use alloc::boxed::Box;
 use core::any::TypeId;
 use core::fmt;
 use core::hash::{Hash, Hasher};
@@ -452,6 +453,7 @@ impl<T: 'static> Values<T> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::string::String;
     use std::sync::Arc;
 
     /// A writer clones a boxed value (to give the tail of a cut entry its own) while a reader

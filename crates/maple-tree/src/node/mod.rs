@@ -61,6 +61,8 @@
 
 pub(crate) mod entry;
 pub(crate) mod pool;
+#[cfg(not(any(feature = "std", maple_loom)))]
+pub(crate) mod spin;
 
 use crate::sync::{AtomicU64, AtomicUsize, Ordering};
 use core::fmt;

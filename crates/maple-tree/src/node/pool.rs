@@ -22,11 +22,13 @@
 //! Linux: `mt_alloc_one()`, `mas_alloc_nodes()`, `mas_pop_node()`, `mas_push_node()`,
 //! `ma_free_rcu()`.
 
-use std::alloc::Layout;
+use alloc::alloc::Layout;
+#[cfg(maple_loom)]
+use alloc::boxed::Box;
 #[cfg(not(maple_loom))]
-use std::alloc::{alloc, dealloc};
-use std::ptr::NonNull;
-use std::sync::PoisonError;
+use alloc::alloc::{alloc, dealloc};
+use alloc::vec::Vec;
+use core::ptr::NonNull;
 
 use crate::sync::{Arc, AtomicU64, AtomicUsize, Mutex, Ordering};
 
@@ -155,17 +157,14 @@ impl PoolStats {
 
     /// Bytes of chunk memory the pool holds.
     pub(crate) fn reserved_bytes(&self) -> usize {
-        let chunks = self.chunks.lock().unwrap_or_else(PoisonError::into_inner);
+        let chunks = self.chunks.lock();
         chunks.iter().map(|c| c.nodes * size_of::<Node>()).sum()
     }
 }
 
 impl Drop for PoolStats {
     fn drop(&mut self) {
-        let chunks = self
-            .chunks
-            .get_mut()
-            .unwrap_or_else(PoisonError::into_inner);
+        let chunks = self.chunks.get_mut();
         for chunk in chunks.drain(..) {
             // SAFETY: this is the last owner of the pool: the tree is gone and every deferred
             // free has run, so no handle to any of its nodes is left.
@@ -226,13 +225,7 @@ impl Pool {
             return Ok(());
         }
         self.shared.refills.fetch_add(1, Ordering::Relaxed);
-        self.free.append(
-            &mut self
-                .shared
-                .returned
-                .lock()
-                .unwrap_or_else(PoisonError::into_inner),
-        );
+        self.free.append(&mut self.shared.returned.lock());
         while self.free.len() < n {
             let node = self.carve_one()?;
             self.free.push(NodePtr::new(node, NodeKind::Leaf));
@@ -284,11 +277,7 @@ impl Pool {
                 let chunk = Chunk::new(self.next_chunk)?;
                 self.next_chunk = (self.next_chunk * 2).min(MAX_CHUNK_NODES);
                 let cursor = (chunk.base, chunk.nodes);
-                self.shared
-                    .chunks
-                    .lock()
-                    .unwrap_or_else(PoisonError::into_inner)
-                    .push(chunk);
+                self.shared.chunks.lock().push(chunk);
                 cursor
             }
         };
@@ -313,11 +302,7 @@ impl Pool {
         let ptr = node.ptr();
         let shared = Arc::clone(&self.shared);
         rcu::defer(guard, move || {
-            shared
-                .returned
-                .lock()
-                .unwrap_or_else(PoisonError::into_inner)
-                .push(ptr);
+            shared.returned.lock().push(ptr);
             shared.live.fetch_sub(1, Ordering::Relaxed);
         });
     }
@@ -326,5 +311,5 @@ impl Pool {
 /// Aborts on a failed node allocation in an operation that cannot report it, as std's
 /// collections do.
 pub(crate) fn out_of_memory() -> ! {
-    std::alloc::handle_alloc_error(Chunk::layout(FIRST_CHUNK_NODES))
+    alloc::alloc::handle_alloc_error(Chunk::layout(FIRST_CHUNK_NODES))
 }

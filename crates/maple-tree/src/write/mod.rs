@@ -36,6 +36,7 @@ pub(crate) mod big_node;
 mod leaf;
 mod rebuild;
 
+use alloc::vec::Vec;
 use core::marker::PhantomData;
 use core::num::NonZeroUsize;
 
