@@ -23,10 +23,10 @@
 //! `ma_free_rcu()`.
 
 use alloc::alloc::Layout;
-#[cfg(maple_loom)]
-use alloc::boxed::Box;
 #[cfg(not(maple_loom))]
 use alloc::alloc::{alloc, dealloc};
+#[cfg(maple_loom)]
+use alloc::boxed::Box;
 use alloc::vec::Vec;
 use core::ptr::NonNull;
 
