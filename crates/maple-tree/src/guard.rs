@@ -21,7 +21,7 @@ use crate::search::GapRequest;
 #[cfg(feature = "std")]
 use crate::sync::{AtomicUsize, MutexGuard, Ordering};
 use crate::walk;
-use crate::write::Writer;
+use crate::write::{Reservation, Writer};
 
 /// Looks up the entry containing `index`, walking again whenever a read turns out stale.
 ///
@@ -355,8 +355,27 @@ impl<T: 'static> fmt::Debug for WriteGuard<'_, T> {
 }
 
 impl<T: 'static> Drop for WriteGuard<'_, T> {
-    /// Clears the record of the lock's holder before the lock itself is released.
+    /// In RCU mode, hands what this guard's writes took out of the tree to the reclaimer, as
+    /// one batch (see the crate docs: "Where values are dropped"); then clears the record of the
+    /// lock's holder, before the lock itself is released.
     fn drop(&mut self) {
+        if let Some(guard) = &self.guard {
+            #[cfg_attr(
+                not(feature = "std"),
+                expect(
+                    clippy::infallible_destructuring_match,
+                    reason = "the locked variant exists only with std"
+                )
+            )]
+            let pool: &mut Pool = match &mut self.pool {
+                #[cfg(feature = "std")]
+                PoolAccess::Locked(p, _) => p,
+                PoolAccess::Exclusive(p) => p,
+            };
+            // NOTE: the reclaimer may drop the values on another thread. Only
+            // `WriteGuard::locked` makes RCU-mode writers, and it requires `T: Send`.
+            pool.hand_over(guard, Values::<T>::drop_word);
+        }
         #[cfg(feature = "std")]
         if let PoolAccess::Locked(_, owner) = &self.pool {
             owner.release();
@@ -645,12 +664,12 @@ impl<'t, T: 'static> WriteGuard<'t, T> {
         let (first, last) = (range.first(), range.last());
         let word = Values::<T>::into_word(value);
         match self.reserve_for(first, last, Some(word)) {
-            Ok(nodes) => Ok(Prealloc {
+            Ok(reservation) => Ok(Prealloc {
                 writer: self,
                 first,
                 last,
                 word: Some(word),
-                nodes,
+                reservation,
             }),
             Err(OutOfMemory) => Err(StoreError::new(
                 StoreErrorKind::OutOfMemory,
@@ -674,7 +693,7 @@ impl<'t, T: 'static> WriteGuard<'t, T> {
     {
         let range = Range::from_bounds(range).ok_or(ClearError::InvalidRange)?;
         let (first, last) = (range.first(), range.last());
-        let nodes = self
+        let reservation = self
             .reserve_for(first, last, None)
             .map_err(|OutOfMemory| ClearError::OutOfMemory)?;
         Ok(Prealloc {
@@ -682,7 +701,7 @@ impl<'t, T: 'static> WriteGuard<'t, T> {
             first,
             last,
             word: None,
-            nodes,
+            reservation,
         })
     }
 
@@ -691,11 +710,11 @@ impl<'t, T: 'static> WriteGuard<'t, T> {
         first: u64,
         last: u64,
         word: Option<NonZeroUsize>,
-    ) -> Result<usize, OutOfMemory> {
-        self.with_writer(|w| {
-            let nodes = w.nodes_needed(first, last, word);
-            w.reserve(nodes).map(|()| nodes)
-        })
+    ) -> Result<Reservation, OutOfMemory>
+    where
+        T: Clone,
+    {
+        self.with_writer(|w| w.reserve_store(first, last, word, Some(Values::<T>::clone_word)))
     }
 
     /// See [`MapleTree::clear`](crate::MapleTree::clear).
@@ -966,7 +985,7 @@ pub struct Prealloc<'w, 't, T: 'static> {
     first: u64,
     last: u64,
     word: Option<NonZeroUsize>,
-    nodes: usize,
+    reservation: Reservation,
 }
 
 impl<T: 'static> fmt::Debug for Prealloc<'_, '_, T> {
@@ -974,7 +993,7 @@ impl<T: 'static> fmt::Debug for Prealloc<'_, '_, T> {
         f.debug_struct("Prealloc")
             .field("first", &self.first)
             .field("last", &self.last)
-            .field("nodes", &self.nodes)
+            .field("nodes", &self.reservation.nodes)
             .finish_non_exhaustive()
     }
 }
@@ -982,21 +1001,21 @@ impl<T: 'static> fmt::Debug for Prealloc<'_, '_, T> {
 impl<T: 'static> Prealloc<'_, '_, T> {
     /// Nodes reserved.
     pub fn nodes(&self) -> usize {
-        self.nodes
+        self.reservation.nodes
     }
 
-    /// Carries out the store the nodes were reserved for. It cannot fail and takes nodes only
-    /// from the reservation.
+    /// Carries out the store the reservation was made for. It cannot fail, runs no user code
+    /// (a clone the store needs was made by the reservation) and performs no heap allocation:
+    /// nodes come from the reservation, and what the store takes out of the tree is recorded
+    /// in room reserved with them.
     ///
     /// Linux: `mas_store_prealloc()`.
     #[doc(alias = "mas_store_prealloc")]
-    pub fn store(mut self)
-    where
-        T: Clone,
-    {
+    pub fn store(mut self) {
         let (first, last, word) = (self.first, self.last, self.word.take());
+        let clone = self.reservation.clone.take();
         self.writer
-            .with_writer(|w| w.store_reserved(first, last, word, Some(Values::<T>::clone_word)));
+            .with_writer(|w| w.store_reserved(first, last, word, clone));
     }
 }
 
@@ -1004,6 +1023,9 @@ impl<T: 'static> Drop for Prealloc<'_, '_, T> {
     fn drop(&mut self) {
         if let Some(word) = self.word.take() {
             drop(Values::<T>::take(word));
+        }
+        if let Some(clone) = self.reservation.clone.take() {
+            drop(Values::<T>::take(clone));
         }
     }
 }

@@ -112,13 +112,15 @@
 //!   boundary (the kernel's slot store, which also writes a pivot in place) is a copy here,
 //!   because a reader that paired a word read after it with a pivot read before it could not
 //!   tell.
-//! - **W3. Retire after publishing.** A replaced node is marked dead (its own address in its
-//!   header; its end and content stay as they were) only after its replacement is published.
-//!   It is freed, like every value removed from the tree, only once every reader that may have
-//!   seen it has unpinned.
-//! - **W4. Fail before the first change.** Everything that can fail or run user code before
-//!   the write takes effect (reserving nodes, cloning the value for the second piece of a cut
-//!   entry) happens before anything in the tree changes.
+//! - **W3. Retire after publishing.** A replaced node, and every node of a subtree a write
+//!   cuts off, is marked dead (its own address in its header; its end and content stay as they
+//!   were) only after the replacement is published. It is freed, like every value removed from
+//!   the tree, only once every reader that may have seen it has unpinned: the write records it,
+//!   and the write guard hands all its writes recorded to the reclaimer when it drops.
+//! - **W4. Fail before the first change.** Everything that can fail, allocate or run user code
+//!   before the write takes effect (reserving nodes and room to record what the write takes
+//!   out, cloning the value for the second piece of a cut entry) happens before anything in the
+//!   tree changes.
 //!
 //! **R1. Readers validate what they read from a leaf.** A reader makes a frame for a node by
 //! loading its header (Acquire), which gives the node's end. From a leaf it loads what it needs
@@ -164,6 +166,23 @@
 //! `&mut` ([`MapleTree::exclusive`]) knows no reader exists: it rewrites nodes in place, frees
 //! at once and hands back the original value.
 //!
+//! ## Where values are dropped
+//!
+//! A value a write removes through [`MapleTree::exclusive`] is dropped before the write returns,
+//! on the writer's thread. One removed in RCU mode is dropped by the reclaimer (crossbeam's
+//! global collector) once every reader pinned when the writer's guard dropped has unpinned: on
+//! whichever thread next collects, which is any thread that pins (a [`MapleTree::read`], a write
+//! to any tree, [`flush_deferred`]), possibly after the tree itself is gone. Hence a tree is
+//! written through `&self` only if `T: Send`.
+//!
+//! A `Drop` that panics is treated as `Vec` treats it: the rest of what the write (in RCU
+//! mode, the guard's writes) removed is dropped all the same, and nothing else leaks. In
+//! exclusive mode the tree and its entry count are complete before the first panic is resumed
+//! out of the write. In RCU mode the first panic is resumed out of the call that ran the
+//! reclaimer, on that thread; crossbeam then drops, without running them, the other deferred
+//! frees it had gathered with that batch (of this tree or another): their memory leaks, nothing
+//! is freed twice.
+//!
 //! There is no separate external-lock mode (the kernel's `MT_FLAGS_LOCK_EXTERN`): a program
 //! that already serialises its writers with its own lock can take the tree's lock inside it,
 //! where it is never contended, or own the tree and use [`MapleTree::exclusive`].
@@ -186,8 +205,10 @@
 //! [`MapleTree::try_erase`] reports it.
 //!
 //! [`WriteGuard::preallocate`] takes the reservation out of the store: it may fail, and the
-//! [`Prealloc`] it returns stores without allocating and without failing. A reservation is for
-//! one store: storing consumes it.
+//! [`Prealloc`] it returns stores without failing, without running user code and without any
+//! heap allocation, as the kernel's `mas_store_prealloc()`: nodes, room to record what the store
+//! takes out, and the clone for a cut entry all come from the reservation. A reservation is
+//! for one store: storing consumes it.
 //!
 //! ```
 //! let tree = maple_tree::MapleTree::new();

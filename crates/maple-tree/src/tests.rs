@@ -447,15 +447,14 @@ fn preallocated_stores_take_only_reserved_nodes() {
                     tree.lock()
                 };
                 let kind = guard.with_writer(|w| {
-                    let nodes = w.nodes_needed(first, last, word);
-                    w.reserve(nodes).unwrap();
-                    let refills = w.pool.stats().refills();
-                    let handed_out = w.pool.stats().handed_out();
                     let cloner =
                         Some(Values::<u32>::clone_word as fn(NonZeroUsize) -> NonZeroUsize);
-                    let kind = w.store_reserved(first, last, word, cloner);
+                    let reservation = w.reserve_store(first, last, word, cloner).unwrap();
+                    let refills = w.pool.stats().refills();
+                    let handed_out = w.pool.stats().handed_out();
+                    let kind = w.store_reserved(first, last, word, reservation.clone);
                     assert_eq!(w.pool.stats().refills(), refills, "{kind:?} allocated");
-                    assert!(w.pool.stats().handed_out() - handed_out <= nodes as u64);
+                    assert!(w.pool.stats().handed_out() - handed_out <= reservation.nodes as u64);
                     kind
                 });
                 drop(guard);
@@ -473,10 +472,9 @@ fn preallocated_stores_take_only_reserved_nodes() {
             };
             let kind = guard.with_writer(|w| {
                 let word = Some(Values::<u32>::into_word(1));
-                let nodes = w.nodes_needed(0, u64::MAX, word);
-                w.reserve(nodes).unwrap();
+                let reservation = w.reserve_store(0, u64::MAX, word, None).unwrap();
                 let refills = w.pool.stats().refills();
-                let kind = w.store_reserved(0, u64::MAX, word, None);
+                let kind = w.store_reserved(0, u64::MAX, word, reservation.clone);
                 assert_eq!(w.pool.stats().refills(), refills);
                 kind
             });

@@ -504,9 +504,9 @@ impl<T: 'static> MapleTree<T> {
     ///
     /// It takes the writer lock for the walk, so that it checks one state of the tree: beside a
     /// writer it would see a change half made (a node just replaced, an entry count not yet
-    /// updated). So it waits for a writer to finish, and a thread that holds this tree's
-    /// [`WriteGuard`] calls [`WriteGuard::check_invariants`] instead (calling
-    /// this would wait for itself).
+    /// updated). So it waits for a writer to finish; a thread that holds this tree's
+    /// [`WriteGuard`] calls [`WriteGuard::check_invariants`] instead (calling this panics, as
+    /// [`lock`](Self::lock) does, rather than wait for itself).
     ///
     /// # Errors
     ///
@@ -525,6 +525,8 @@ impl<T: 'static> MapleTree<T> {
     /// Linux: `mt_validate()`.
     #[doc(alias = "mt_validate")]
     pub fn check_invariants(&self) -> Result<(), InvariantViolation> {
+        #[cfg(feature = "std")]
+        self.owner.check();
         let _writer = self.pool.lock();
         let pin = rcu::pin();
         validate::check(&self.core, rcu::guard_of(&pin))

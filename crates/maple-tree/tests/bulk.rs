@@ -92,6 +92,13 @@ fn try_clone_clones_every_value_once() {
 #[test]
 fn try_clone_fails_cleanly_at_every_allocation() {
     let tree = random_tree(9, true, 5_000);
+    // The nodes the stores replaced are freed after a grace period; wait for them, so that the
+    // count below is the tree's own.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while tree.stats().live_nodes != tree.stats().nodes && std::time::Instant::now() < deadline {
+        maple_tree::flush_deferred();
+        std::thread::yield_now();
+    }
     let live = tree.stats().live_nodes;
     let expected = entries(&tree);
     let mut budget = 0;

@@ -4,94 +4,13 @@
 //! Every value here is counted when made (by the test or by a clone) and when dropped; at the end
 //! of each test every value made has been dropped exactly once.
 
+mod common;
+
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::sync::Arc;
-use std::sync::atomic::{AtomicIsize, AtomicUsize, Ordering};
 
+use common::fragile::{Fragile, Ledger};
 use maple_tree::MapleTree;
-
-/// Counts values made and dropped, and decides which clones and drops panic.
-#[derive(Debug, Default)]
-struct Ledger {
-    made: AtomicUsize,
-    dropped: AtomicUsize,
-    /// Clones that may still succeed; the next one panics when this reaches 0 (negative: no
-    /// limit).
-    clones_left: AtomicIsize,
-}
-
-impl Ledger {
-    fn new() -> Arc<Self> {
-        Arc::new(Self {
-            clones_left: AtomicIsize::new(-1),
-            ..Self::default()
-        })
-    }
-
-    fn value(self: &Arc<Self>, id: u64) -> Box<Fragile> {
-        self.value_with(id, false)
-    }
-
-    /// A value whose drop panics if `panics` is set.
-    fn value_with(self: &Arc<Self>, id: u64, panics: bool) -> Box<Fragile> {
-        self.made.fetch_add(1, Ordering::Relaxed);
-        Box::new(Fragile {
-            id,
-            panics_on_drop: panics,
-            ledger: Arc::clone(self),
-        })
-    }
-
-    fn panic_after_clones(&self, n: isize) {
-        self.clones_left.store(n, Ordering::Relaxed);
-    }
-
-    fn live(&self) -> usize {
-        self.made.load(Ordering::Relaxed) - self.dropped.load(Ordering::Relaxed)
-    }
-
-    /// Runs deferred drops until `expected` values are alive or ten seconds have passed.
-    fn settle(&self, expected: usize) -> usize {
-        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
-        while self.live() != expected && std::time::Instant::now() < deadline {
-            maple_tree::flush_deferred();
-            std::thread::yield_now();
-        }
-        self.live()
-    }
-}
-
-/// A counted value that can be told to panic when cloned or dropped.
-#[derive(Debug)]
-struct Fragile {
-    id: u64,
-    panics_on_drop: bool,
-    ledger: Arc<Ledger>,
-}
-
-impl Clone for Fragile {
-    fn clone(&self) -> Self {
-        let left = self.ledger.clones_left.fetch_sub(1, Ordering::Relaxed);
-        assert!(left != 0, "clone of value {} panics on purpose", self.id);
-        self.ledger.made.fetch_add(1, Ordering::Relaxed);
-        Self {
-            id: self.id,
-            panics_on_drop: false,
-            ledger: Arc::clone(&self.ledger),
-        }
-    }
-}
-
-impl Drop for Fragile {
-    fn drop(&mut self) {
-        self.ledger.dropped.fetch_add(1, Ordering::Relaxed);
-        assert!(
-            !self.panics_on_drop,
-            "drop of value {} panics on purpose",
-            self.id
-        );
-    }
-}
 
 type Tree = MapleTree<Box<Fragile>>;
 
@@ -166,4 +85,51 @@ fn a_bulk_load_whose_source_panics_drops_what_it_took() {
     assert!(tree.is_empty());
     tree.check_invariants().unwrap();
     assert_eq!(ledger.live(), 0, "values taken from the source leaked");
+}
+
+/// A tree of 100 counted entries `[10i, 10i + 4]`; the value of entry `bad` panics when dropped.
+fn with_a_bad_value(ledger: &Arc<Ledger>, bad: u64, alloc: bool) -> Tree {
+    let mut tree = if alloc {
+        Tree::new_alloc()
+    } else {
+        Tree::new()
+    };
+    let mut w = tree.exclusive();
+    for i in 0..100 {
+        w.insert_range(10 * i..=10 * i + 4, ledger.value_with(i, i == bad))
+            .unwrap();
+    }
+    drop(w);
+    tree
+}
+
+#[test]
+fn a_panicking_drop_in_an_exclusive_write_leaves_the_count_right_and_leaks_nothing_else() {
+    for alloc in [false, true] {
+        // A spanning store over 40 entries, one of which panics when dropped.
+        let ledger = Ledger::new();
+        let mut tree = with_a_bad_value(&ledger, 37, alloc);
+        let value = ledger.value(1000);
+        expect_panic(|| drop(tree.exclusive().store_range(200..=600, value)));
+        tree.check_invariants().unwrap();
+        assert_eq!(tree.len(), 61);
+        assert_eq!(ledger.live(), 61, "values the write removed leaked");
+        assert_eq!(tree.read().get(400).map(|v| v.id), Some(1000));
+
+        // An exact fit over the bad value.
+        let ledger = Ledger::new();
+        let mut tree = with_a_bad_value(&ledger, 5, alloc);
+        let value = ledger.value(1000);
+        expect_panic(|| drop(tree.exclusive().store_range(50..=54, value)));
+        tree.check_invariants().unwrap();
+        assert_eq!((tree.len(), ledger.live()), (100, 100));
+
+        // Dropping the whole tree.
+        let ledger = Ledger::new();
+        let tree = with_a_bad_value(&ledger, 60, alloc);
+        let counter = tree.node_counter();
+        expect_panic(|| drop(tree));
+        assert_eq!(ledger.live(), 0, "values of the dropped tree leaked");
+        assert_eq!(counter.live(), 0, "nodes of the dropped tree leaked");
+    }
 }

@@ -358,6 +358,19 @@ impl<T: 'static> Values<T> {
         }
     }
 
+    /// Whether dropping a word frees anything: a boxed value does, an inline one (a copy of the
+    /// bits) does not.
+    #[inline]
+    pub(crate) fn owns_memory(word: NonZeroUsize) -> bool {
+        !Self::is_inline(word)
+    }
+
+    /// Drops the value a word owns. As a `fn` pointer it lets code that does not know `T` (the
+    /// pool, the reclaimer) drop values of a tree.
+    pub(crate) fn drop_word(word: NonZeroUsize) {
+        drop(Self::take(word));
+    }
+
     /// The value of an inline word.
     #[inline]
     fn decode(word: NonZeroUsize) -> T {

@@ -61,6 +61,7 @@
 
 pub(crate) mod entry;
 pub(crate) mod pool;
+pub(crate) mod retire;
 #[cfg(not(any(feature = "std", maple_loom)))]
 pub(crate) mod spin;
 
@@ -519,6 +520,18 @@ impl<'a> NodeRef<'a> {
             }
         }
         self.set_end(src.end());
+    }
+
+    /// The next node of a free list this node is on (its first data word; see [`pool`]).
+    fn link(self) -> Option<NodePtr> {
+        NodePtr::from_word(self.node.words[0].load(Ordering::Relaxed) as usize)
+    }
+
+    /// Puts this node on a free list in front of `next`. Only for a node no reader and no
+    /// write can reach any more.
+    fn set_link(self, next: Option<NodePtr>) {
+        let word = next.map_or(0, NodePtr::to_word);
+        self.node.words[0].store(word as u64, Ordering::Relaxed);
     }
 
     /// Zeroes every data word and the header. Used when a node comes out of the pool.

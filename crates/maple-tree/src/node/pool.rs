@@ -8,12 +8,16 @@
 //! misses of a walk through a large tree.
 //!
 //! Freeing follows invariant N4 of [`crate::node`]:
-//! - [`Pool::recycle`] puts a node that no reader can reach on the writer's free list.
-//! - [`Pool::retire`] hands an unlinked, dead node to the reclaimer, which returns it to the
-//!   pool once every reader that might still see it has unpinned. That may happen on another
-//!   thread and after the tree is gone, so returned nodes go to a shared list, and the chunks
-//!   are owned by the shared part of the pool: they are released when the last deferred free
-//!   has run.
+//! - [`Pool::free_retired`] puts nodes that no reader can reach (exclusive mode) back on the
+//!   writer's free list.
+//! - [`Pool::hand_over`] gives what RCU-mode writes retired ([`super::retire`]) to the
+//!   reclaimer, which returns the nodes to the pool once every reader that might still see them
+//!   has unpinned. That may happen on another thread and after the tree is gone, so returned
+//!   nodes go to a shared list, and the chunks are owned by the shared part of the pool: they are
+//!   released when the last deferred free has run.
+//!
+//! Free nodes are kept on intrusive lists ([`FreeList`]), linked through their first word, so
+//! that freeing a node never allocates, whatever number a write frees.
 //!
 //! A node's memory is only ever given back to the system with its whole chunk, when the tree
 //! and every deferred free are gone. Until then, a stale handle inside a write operation always
@@ -25,13 +29,14 @@
 use alloc::alloc::Layout;
 #[cfg(not(maple_loom))]
 use alloc::alloc::{alloc, dealloc};
-#[cfg(maple_loom)]
 use alloc::boxed::Box;
 use alloc::vec::Vec;
+use core::num::NonZeroUsize;
 use core::ptr::NonNull;
 
 use crate::sync::{Arc, AtomicU64, AtomicUsize, Mutex, Ordering};
 
+use super::retire::{Batch, Panics, Retired, Retirements, walk_subtree};
 use super::{Node, NodeKind, NodePtr, NodeRef};
 use crate::error::OutOfMemory;
 use crate::rcu::{self, Guard};
@@ -121,6 +126,53 @@ fn advise_huge_page(base: NonNull<Node>, nodes: usize) {
 #[cfg(all(not(target_os = "linux"), not(maple_loom)))]
 fn advise_huge_page(_base: NonNull<Node>, _nodes: usize) {}
 
+/// Free nodes, linked through their first word (no allocation to push or pop any number).
+#[derive(Debug, Default)]
+pub(crate) struct FreeList {
+    head: Option<NodePtr>,
+    tail: Option<NodePtr>,
+    len: usize,
+}
+
+// SAFETY: the list only holds addresses of free nodes in chunks of one pool; whoever holds the
+// list (the writer, or the shared part under its mutex) is the only user of those nodes.
+unsafe impl Send for FreeList {}
+
+impl FreeList {
+    /// Adds a node that nothing can reach any more.
+    pub(crate) fn push(&mut self, node: NodeRef<'_>) {
+        node.set_link(self.head);
+        let ptr = node.ptr();
+        self.head = Some(ptr);
+        self.tail.get_or_insert(ptr);
+        self.len += 1;
+    }
+
+    fn pop(&mut self) -> Option<NodePtr> {
+        let ptr = self.head?;
+        // SAFETY: the list holds free nodes of this pool, whose chunks outlive it.
+        let node = unsafe { ptr.deref() };
+        self.head = node.link();
+        if self.head.is_none() {
+            self.tail = None;
+        }
+        self.len -= 1;
+        Some(ptr)
+    }
+
+    /// Moves every node of `other` onto this list.
+    fn append(&mut self, other: &mut Self) {
+        let Some(tail) = other.tail.take() else {
+            return;
+        };
+        // SAFETY: as in `pop`: a free node of this pool.
+        unsafe { tail.deref() }.set_link(self.head);
+        self.head = other.head.take();
+        self.tail.get_or_insert(tail);
+        self.len += core::mem::take(&mut other.len);
+    }
+}
+
 /// The part of a pool shared with the reclaimer's deferred frees, which may run after the tree
 /// is gone.
 #[derive(Debug, Default)]
@@ -134,10 +186,19 @@ pub(crate) struct PoolStats {
     /// from the system.
     refills: AtomicU64,
     /// Nodes returned by deferred frees, for the writer to reuse.
-    returned: Mutex<Vec<NodePtr>>,
+    returned: Mutex<FreeList>,
+    /// Batches the reclaimer has run, kept for the writer to reuse (with their lists' room).
+    #[expect(
+        clippy::vec_box,
+        reason = "a deferred call captures the box, one word, which crossbeam keeps inline"
+    )]
+    batches: Mutex<Vec<Box<Batch>>>,
     /// Every chunk, freed when the last owner of this struct is gone.
     chunks: Mutex<Vec<Chunk>>,
 }
+
+/// Batches a pool keeps for reuse at most; more are freed.
+const SPARE_BATCHES: usize = 4;
 
 impl PoolStats {
     /// Nodes handed out and not yet back in the pool.
@@ -160,6 +221,39 @@ impl PoolStats {
         let chunks = self.chunks.lock();
         chunks.iter().map(|c| c.nodes * size_of::<Node>()).sum()
     }
+
+    /// Frees what a batch retired, once its grace period is over (the reclaimer calls this):
+    /// drops its values with `drop_value`, returns its nodes and keeps the batch for reuse. If a
+    /// value's `Drop` panics, the rest is freed all the same and the first panic is then
+    /// resumed.
+    fn free_batch(&self, mut batch: Box<Batch>, drop_value: fn(NonZeroUsize)) {
+        let mut panics = Panics::default();
+        let mut freed = FreeList::default();
+        for item in batch.items.drain(..) {
+            match item {
+                Retired::Node(ptr) => {
+                    // SAFETY: a retired node of this pool: its chunk lives as long as `self`,
+                    // and after the grace period only this batch holds it.
+                    freed.push(unsafe { ptr.deref() });
+                }
+                Retired::Value(word) => panics.run(|| drop_value(word)),
+                Retired::Subtree(ptr) => walk_subtree(
+                    // SAFETY: as for a node: the subtree's nodes were retired with it.
+                    unsafe { ptr.deref() },
+                    &mut |word| panics.run(|| drop_value(word)),
+                    &mut |node| freed.push(node),
+                ),
+            }
+        }
+        self.live.fetch_sub(freed.len, Ordering::Relaxed);
+        self.returned.lock().append(&mut freed);
+        let mut batches = self.batches.lock();
+        if batches.len() < SPARE_BATCHES {
+            batches.push(batch);
+        }
+        drop(batches);
+        panics.resume();
+    }
 }
 
 impl Drop for PoolStats {
@@ -181,7 +275,9 @@ pub(crate) struct Pool {
     #[cfg(feature = "fault-injection")]
     budget: Option<u64>,
     /// Free nodes, ready to hand out.
-    free: Vec<NodePtr>,
+    free: FreeList,
+    /// What this writer's writes took out of the tree and have not freed yet.
+    pub(crate) retired: Retirements,
     /// Where the next node of the newest chunk is carved from, and how many are left there.
     carve: Option<(NonNull<Node>, usize)>,
     /// Size of the next chunk.
@@ -195,7 +291,8 @@ impl Pool {
     pub(crate) fn new() -> Self {
         Self {
             shared: Arc::new(PoolStats::default()),
-            free: Vec::new(),
+            free: FreeList::default(),
+            retired: Retirements::default(),
             #[cfg(feature = "fault-injection")]
             budget: None,
             carve: None,
@@ -221,14 +318,16 @@ impl Pool {
         if let Some(budget) = &mut self.budget {
             *budget = budget.checked_sub(n as u64).ok_or(OutOfMemory)?;
         }
-        if self.free.len() >= n {
+        if self.free.len >= n {
             return Ok(());
         }
         self.shared.refills.fetch_add(1, Ordering::Relaxed);
         self.free.append(&mut self.shared.returned.lock());
-        while self.free.len() < n {
+        while self.free.len < n {
             let node = self.carve_one()?;
-            self.free.push(NodePtr::new(node, NodeKind::Leaf));
+            // SAFETY: a never-used node of a chunk this pool owns.
+            self.free
+                .push(unsafe { NodePtr::new(node, NodeKind::Leaf).deref() });
         }
         Ok(())
     }
@@ -249,7 +348,7 @@ impl Pool {
 
     /// Nodes ready to hand out without touching the system allocator.
     pub(crate) fn spare(&self) -> usize {
-        self.free.len()
+        self.free.len
     }
 
     /// Hands out a zeroed node of `kind` from the reserve, owned by the caller until it is
@@ -288,23 +387,63 @@ impl Pool {
         Ok(next)
     }
 
-    /// Takes back a node that no reader can reach: one never published, or one unlinked in
-    /// exclusive mode.
-    pub(crate) fn recycle(&mut self, node: NodeRef<'_>) {
-        self.shared.live.fetch_sub(1, Ordering::Relaxed);
-        self.free.push(node.ptr());
+    /// Exclusive mode: frees at once what the last write took out of the tree, now that no
+    /// part of the tree leads to it: nodes back on the free list, values dropped with
+    /// `drop_value` (except `keep`, which the caller takes back). Returns the number of values
+    /// the cut-off subtrees held. A panicking `Drop` is caught into `panics`, so that the rest is
+    /// freed all the same.
+    pub(crate) fn free_retired(
+        &mut self,
+        drop_value: fn(NonZeroUsize),
+        keep: Option<NonZeroUsize>,
+        panics: &mut Panics,
+    ) -> usize {
+        let mut values = 0;
+        let mut freed = FreeList::default();
+        for item in self.retired.take_last() {
+            match item {
+                Retired::Node(ptr) => {
+                    // SAFETY: a node of this pool, unlinked by the write that just finished;
+                    // in exclusive mode nothing else can reach it.
+                    freed.push(unsafe { ptr.deref() });
+                }
+                Retired::Value(word) => panics.run(|| drop_value(word)),
+                Retired::Subtree(ptr) => walk_subtree(
+                    // SAFETY: as for a node: the whole subtree was cut off by the write.
+                    unsafe { ptr.deref() },
+                    &mut |word| {
+                        values += 1;
+                        if keep != Some(word) {
+                            panics.run(|| drop_value(word));
+                        }
+                    },
+                    &mut |node| freed.push(node),
+                ),
+            }
+        }
+        self.shared.live.fetch_sub(freed.len, Ordering::Relaxed);
+        self.free.append(&mut freed);
+        values
     }
 
-    /// Retires an unlinked node that readers may still see: marks it dead and returns it to the
-    /// pool after a grace period. Linux: `mte_set_node_dead()` + `ma_free_rcu()`.
-    pub(crate) fn retire(&self, node: NodeRef<'_>, guard: &Guard) {
-        node.mark_dead();
-        let ptr = node.ptr();
+    /// Hands what this writer's RCU-mode writes retired to the reclaimer, as one batch that is
+    /// freed once every reader pinned now has unpinned ([`PoolStats::free_batch`]). The writer
+    /// calls this when its guard drops: nothing it retired could be freed before that anyway,
+    /// since the writer itself stays pinned until then.
+    ///
+    /// `drop_value` drops a value word of the tree's type, which must be `Send`: the reclaimer
+    /// may run on any thread.
+    ///
+    /// Linux: `ma_free_rcu()`, `mt_free_walk()` through `call_rcu()`.
+    pub(crate) fn hand_over(&mut self, guard: &Guard, drop_value: fn(NonZeroUsize)) {
+        if self.retired.is_empty() {
+            return;
+        }
+        let spare = self.shared.batches.lock().pop();
+        let mut batch = spare.unwrap_or_default();
+        self.retired.swap_into(&mut batch);
         let shared = Arc::clone(&self.shared);
-        rcu::defer(guard, move || {
-            shared.returned.lock().push(ptr);
-            shared.live.fetch_sub(1, Ordering::Relaxed);
-        });
+        rcu::defer(guard, move || shared.free_batch(batch, drop_value));
     }
 }
 

@@ -60,6 +60,9 @@ pub(crate) struct Request {
     /// The value word, 0 for an empty store.
     pub(crate) word: usize,
     pub(crate) cloner: Cloner,
+    /// The clone for the tail of an entry the store cuts in two, made in advance by a
+    /// preallocation; `None` to make it with `cloner` when needed.
+    pub(crate) clone: Option<NonZeroUsize>,
 }
 
 impl Request {
@@ -69,6 +72,7 @@ impl Request {
             last,
             word: word.map_or(0, NonZeroUsize::get),
             cloner,
+            clone: None,
         }
     }
 }
@@ -82,12 +86,7 @@ impl Request {
 /// to `disp`. Empty slots next to an empty store merge with it, so empty ranges stay maximal.
 /// Leaves strictly between `l` and `r` are not looked at: their subtrees were queued whole.
 /// Nothing in the tree changes.
-pub(crate) fn plan<'a>(
-    l: &Frame<'a>,
-    r: &Frame<'a>,
-    req: &Request,
-    disp: &mut Disposal<'a>,
-) -> Edit {
+pub(crate) fn plan<'a>(l: &Frame<'a>, r: &Frame<'a>, req: &Request, disp: &mut Disposal) -> Edit {
     let (first, last, word) = (req.first, req.last, req.word);
     let same = l.node == r.node;
     let lo = l.offset;
@@ -153,19 +152,35 @@ pub(crate) fn plan<'a>(
 }
 
 impl Edit {
-    /// Gives the tail of an entry cut in two its own value, cloned with `cloner`. Called once
-    /// the store's nodes are reserved, so that no clone is made for a store that fails.
-    pub(crate) fn materialize(&mut self, cloner: Cloner, disp: &mut Disposal<'_>) {
+    /// The clone the tail of an entry cut in two needs, made with `cloner`, or `None` if the
+    /// edit cuts no entry. For a preallocation, which makes it before the store.
+    pub(crate) fn clone_for_tail(&self, cloner: Cloner) -> Option<NonZeroUsize> {
+        self.clone_at.map(|k| self.clone_for_tail_at(k, cloner))
+    }
+
+    /// Gives the tail of an entry cut in two its own value: `clone` if a preallocation made it
+    /// (taken), else one made with `cloner`. Called once the store's nodes are reserved, so that
+    /// no clone is made for a store that fails.
+    pub(crate) fn materialize(
+        &mut self,
+        clone: &mut Option<NonZeroUsize>,
+        cloner: Cloner,
+        disp: &mut Disposal,
+    ) {
         if let Some(k) = self.clone_at.take() {
-            let word = NonZeroUsize::new(self.middle[k].word)
-                .unwrap_or_else(|| unreachable!("only values are cloned"));
-            let clone = cloner
-                .unwrap_or_else(|| unreachable!("a store into an empty range cut an entry"))(
-                word
-            );
-            self.middle[k].word = clone.get();
+            let word = match clone.take() {
+                Some(made) => made,
+                None => self.clone_for_tail_at(k, cloner),
+            };
+            self.middle[k].word = word.get();
             disp.added += 1;
         }
+    }
+
+    fn clone_for_tail_at(&self, k: usize, cloner: Cloner) -> NonZeroUsize {
+        let word = NonZeroUsize::new(self.middle[k].word)
+            .unwrap_or_else(|| unreachable!("only values are cloned"));
+        cloner.unwrap_or_else(|| unreachable!("a store into an empty range cut an entry"))(word)
     }
 
     /// Number of slots the leaf `l` holds after the edit, when `r` is the same leaf.

@@ -25,18 +25,19 @@
 //!
 //! # Doing it safely
 //!
-//! Every path builds new nodes off to the side, then publishes them with a single pointer
-//! store, so a concurrent reader sees the tree either before or after the write. Nothing in the
-//! live tree changes before every allocation has succeeded: a failed allocation leaves the tree
-//! as it was. What the write unlinks (nodes, values, whole subtrees) is collected in a
-//! [`Disposal`] and released after publication: at once in exclusive mode, after a grace period
-//! in RCU mode.
+//! Every path follows the read and write protocol of the crate docs (W1-W4): new nodes are
+//! built off to the side and published with a single pointer store, so a concurrent reader sees
+//! the tree either before or after the write. Nothing in the live tree changes before every
+//! allocation has succeeded (the nodes, and room to record what the write takes out) and the
+//! clone for a cut entry is made: a failure leaves the tree as it was. What the write takes out
+//! (nodes, values, whole subtrees) is recorded in the writer's
+//! [`Retirements`](crate::node::retire::Retirements) and freed after publication: at once in
+//! exclusive mode, after a grace period in RCU mode (see [`crate::node::retire`]).
 
 pub(crate) mod big_node;
 mod leaf;
 mod rebuild;
 
-use alloc::vec::Vec;
 use core::marker::PhantomData;
 use core::num::NonZeroUsize;
 
@@ -47,7 +48,8 @@ use crate::gap;
 use crate::node::NodeRef;
 use crate::node::entry::Values;
 use crate::node::pool::Pool;
-use crate::rcu::{self, Guard};
+use crate::node::retire::Panics;
+use crate::rcu::Guard;
 use crate::root::Core;
 use crate::walk::{self, Frame, Path};
 use big_node::BigNode;
@@ -139,58 +141,11 @@ impl<T: 'static> Drop for Unstored<T> {
 /// stores that cannot cut an entry (inserts into an empty range).
 pub(crate) type Cloner = Option<fn(NonZeroUsize) -> NonZeroUsize>;
 
-/// A list that stays on the stack while it is short, as it nearly always is: a write touches a
-/// few nodes per level.
-#[derive(Debug)]
-struct List<T> {
-    inline: ArrayVec<T, 16>,
-    spill: Vec<T>,
-}
-
-impl<T> Default for List<T> {
-    fn default() -> Self {
-        Self {
-            inline: ArrayVec::new(),
-            spill: Vec::new(),
-        }
-    }
-}
-
-impl<T: Copy + PartialEq> List<T> {
-    fn push(&mut self, item: T) {
-        if let Err(full) = self.inline.try_push(item) {
-            self.spill.push(full.element());
-        }
-    }
-
-    fn contains(&self, item: &T) -> bool {
-        self.inline.contains(item) || self.spill.contains(item)
-    }
-
-    fn remove(&mut self, item: &T) {
-        self.inline.retain(|i| i != item);
-        self.spill.retain(|i| i != item);
-    }
-
-    /// Empties the list, returning its items.
-    fn take(&mut self) -> impl Iterator<Item = T> + '_ {
-        self.inline.drain(..).chain(self.spill.drain(..))
-    }
-}
-
-/// Everything one write unlinks or creates, released only once the write is published.
-///
-/// Linux: the `ma_topiary` list and the freed-node handling of `mas_wmb_replace()`.
+/// What one write adds and removes, worked out while it is planned. The nodes it unlinks and the
+/// subtrees it cuts off go to the writer's retirements instead.
 #[derive(Default)]
-pub(crate) struct Disposal<'a> {
-    /// Nodes unlinked from the tree; their children live on elsewhere.
-    unlinked: List<NodeRef<'a>>,
-    /// Roots of subtrees that lie wholly inside the written range.
-    subtrees: List<NodeRef<'a>>,
-    /// Internal nodes built or rewritten by this write, with the first slot whose child must
-    /// be pointed back at them.
-    adopt: List<(NodeRef<'a>, usize)>,
-    /// Value words that lost all their indices.
+pub(crate) struct Disposal {
+    /// Value words that lost all their indices (a store edits at most two leaves).
     values: ArrayVec<NonZeroUsize, 40>,
     /// A removed word the caller takes back instead of dropping (erase in exclusive mode).
     pub(crate) keep: Option<NonZeroUsize>,
@@ -198,9 +153,11 @@ pub(crate) struct Disposal<'a> {
     pub(crate) added: usize,
     /// Values removed from the tree.
     pub(crate) removed: usize,
+    /// Subtrees a spanning store cuts off whole.
+    covered: usize,
 }
 
-impl<'a> Disposal<'a> {
+impl Disposal {
     /// Records that the value word in a slot lost all its indices.
     pub(crate) fn remove_value(&mut self, word: usize) {
         if let Some(w) = NonZeroUsize::new(word) {
@@ -210,25 +167,15 @@ impl<'a> Disposal<'a> {
             }
         }
     }
+}
 
-    /// Records that `node` is no longer part of the tree once the write is published.
-    pub(crate) fn unlink(&mut self, node: NodeRef<'a>) {
-        if !self.unlinked.contains(&node) {
-            self.unlinked.push(node);
-        }
-    }
-
-    /// Takes back an unlinked node that the write reuses in place (exclusive mode).
-    pub(crate) fn relink(&mut self, node: NodeRef<'a>) {
-        self.unlinked.remove(&node);
-    }
-
-    /// Records that the children of `node` from slot `from` on must point back at it.
-    pub(crate) fn adopt_from(&mut self, node: NodeRef<'a>, from: usize) {
-        if !node.is_leaf() {
-            self.adopt.push((node, from));
-        }
-    }
+/// What a store reserved before changing anything: nodes, room to retire what it takes out,
+/// and the clone for the tail of an entry it cuts in two (made then, so that the store itself
+/// runs no user code and allocates nothing).
+#[derive(Debug)]
+pub(crate) struct Reservation {
+    pub(crate) nodes: usize,
+    pub(crate) clone: Option<NonZeroUsize>,
 }
 
 /// A writer: the tree's single writer for one operation or one lock guard.
@@ -347,32 +294,62 @@ impl<'a, T: 'static> Writer<'a, T> {
         Ok(Some(word))
     }
 
-    /// The nodes a store of `word` over `[first, last]` may take from the pool, at worst,
-    /// worked out without changing anything.
+    /// Reserves everything a store of `word` over `[first, last]` may need, without changing
+    /// anything: its nodes (at worst), room to retire what it takes out, and the clone for the
+    /// tail of an entry it cuts in two, made with `cloner`.
     ///
-    /// Linux: the request `mas_preallocate()` computes (`mas_prealloc_calc()`).
-    pub(crate) fn nodes_needed(&self, first: u64, last: u64, word: Option<NonZeroUsize>) -> usize {
-        let mut left = Path::new();
-        self.walk(&mut left, first);
-        let mut right = Path::new();
-        let req = Request::new(first, last, word, None);
-        let plan = self.decide(&left, &mut right, &req, &mut Disposal::default());
-        self.plan_nodes(&plan, left.len(), &req)
-    }
-
-    /// A store whose nodes a preallocation reserved: it cannot fail.
-    pub(crate) fn store_reserved(
+    /// # Errors
+    ///
+    /// [`OutOfMemory`] if the nodes or the room could not be reserved; the tree is unchanged.
+    ///
+    /// Linux: `mas_preallocate()` (`mas_prealloc_calc()`).
+    pub(crate) fn reserve_store(
         &mut self,
         first: u64,
         last: u64,
         word: Option<NonZeroUsize>,
         cloner: Cloner,
+    ) -> Result<Reservation, OutOfMemory> {
+        let mut left = Path::new();
+        self.walk(&mut left, first);
+        let mut right = Path::new();
+        let req = Request::new(first, last, word, cloner);
+        let mut disp = Disposal::default();
+        let mut plan = self.decide(&left, &mut right, &req, &mut disp);
+        let nodes = self.plan_nodes(&plan, left.len(), &req);
+        self.pool.reserve(nodes)?;
+        self.pool
+            .retired
+            .reserve(self.retire_room(&plan, left.len(), &disp))?;
+        let clone = match &mut plan {
+            Plan::Leaf { edit, .. } | Plan::Spanning { edit } => {
+                let unstored = Unstored::<T>::new(req.word);
+                let clone = edit.clone_for_tail(cloner);
+                unstored.stored();
+                clone
+            }
+            Plan::Root(_) | Plan::ExactFit => None,
+        };
+        Ok(Reservation { nodes, clone })
+    }
+
+    /// A store that [`reserve_store`](Self::reserve_store) prepared: it cannot fail, runs no
+    /// user code and allocates nothing.
+    ///
+    /// Linux: `mas_store_prealloc()`.
+    pub(crate) fn store_reserved(
+        &mut self,
+        first: u64,
+        last: u64,
+        word: Option<NonZeroUsize>,
+        clone: Option<NonZeroUsize>,
     ) -> StoreKind {
         let mut left = Path::new();
         self.walk(&mut left, first);
-        let req = Request::new(first, last, word, cloner);
+        let mut req = Request::new(first, last, word, None);
+        req.clone = clone;
         self.store_at(&mut left, &req, &mut Disposal::default(), true)
-            .unwrap_or_else(|OutOfMemory| unreachable!("a preallocated store asked for nodes"))
+            .unwrap_or_else(|OutOfMemory| unreachable!("a preallocated store asked for memory"))
     }
 
     /// Reserves `n` nodes for the next store.
@@ -385,40 +362,64 @@ impl<'a, T: 'static> Writer<'a, T> {
     }
 
     /// Carries out a store, given the walk `left` to `first` (empty for an empty tree) and a
-    /// prepared disposal. Everything that can fail happens before the first change: the plan is
-    /// made, the nodes it may need are reserved (unless `reserved`: a preallocation did it),
-    /// and only then is the tail of a cut entry cloned and the tree changed.
+    /// prepared disposal. Everything that can fail happens before the first change (rule W4):
+    /// the plan is made, the nodes it may need and room to retire what it takes out are reserved
+    /// (unless `reserved`: a preallocation did it), the tail of a cut entry is cloned (or the
+    /// preallocation's clone taken), and only then is the tree changed.
     pub(crate) fn store_at(
         &mut self,
         left: &mut Path<'a>,
         req: &Request,
-        disp: &mut Disposal<'a>,
+        disp: &mut Disposal,
         reserved: bool,
     ) -> Result<StoreKind, OutOfMemory> {
         debug_assert!(req.first <= req.last);
         let mut right = Path::new();
         let mut plan = self.decide(left, &mut right, req, disp);
         let nodes = self.plan_nodes(&plan, left.len(), req);
+        let room = self.retire_room(&plan, left.len(), disp);
         if reserved {
-            debug_assert!(self.pool.spare() >= nodes, "a preallocation was too small");
+            debug_assert!(
+                self.pool.spare() >= nodes && self.pool.retired.room() >= room,
+                "a preallocation was too small"
+            );
         } else {
             self.pool.reserve(nodes)?;
+            self.pool.retired.reserve(room)?;
         }
+        let mut clone = req.clone;
         match &mut plan {
             Plan::Leaf { edit, .. } | Plan::Spanning { edit } => {
                 // The clone is user code and may panic; the value being stored has not reached
                 // the tree yet, so it is dropped then, and the tree is left as it was.
                 let unstored = Unstored::<T>::new(req.word);
-                edit.materialize(req.cloner, disp);
+                edit.materialize(&mut clone, req.cloner, disp);
                 unstored.stored();
             }
             Plan::Root(_) | Plan::ExactFit => {}
+        }
+        if let Some(unused) = clone {
+            // A preallocation's clone for a plan that no longer cuts an entry (it cannot
+            // happen: the tree has not changed since); drop it rather than leak it.
+            drop(Values::<T>::take(unused));
+        }
+        let capacity = self.pool.retired.capacity();
+        self.pool.retired.begin();
+        if let Plan::Spanning { .. } = plan {
+            for root in covered_subtrees(left, &right) {
+                self.pool.retired.cut_off(root);
+            }
         }
         let before = self.pool.stats().handed_out();
         let kind = self.execute(plan, left, &mut right, req, disp);
         debug_assert!(
             self.pool.stats().handed_out() - before <= nodes as u64,
             "a {kind:?} took more than the {nodes} nodes reserved for it"
+        );
+        debug_assert_eq!(
+            self.pool.retired.capacity(),
+            capacity,
+            "a {kind:?} retired more than the {room} items it reserved room for"
         );
         Ok(kind)
     }
@@ -432,7 +433,7 @@ impl<'a, T: 'static> Writer<'a, T> {
         left: &Path<'a>,
         right: &mut Path<'a>,
         req: &Request,
-        disp: &mut Disposal<'a>,
+        disp: &mut Disposal,
     ) -> Plan {
         if left.is_empty() {
             return Plan::Root(StoreKind::StoreRoot);
@@ -460,7 +461,7 @@ impl<'a, T: 'static> Writer<'a, T> {
             };
         }
         self.branch_path(left, right, target);
-        self.queue_covered(left, right, disp);
+        disp.covered = covered_subtrees(left, right).count();
         let edit = leaf::plan(&leaf, &right[right.len() - 1], req, disp);
         Plan::Spanning { edit }
     }
@@ -511,6 +512,22 @@ impl<'a, T: 'static> Writer<'a, T> {
         }
     }
 
+    /// The items a plan may retire, at worst: the values it removes, the subtrees it cuts off
+    /// and the nodes it unlinks. A rebuild unlinks two nodes per level (the left and right
+    /// paths), one more per neighbour it takes in, and, when that neighbour sits under another
+    /// parent, the path nodes in between, at each level it does so; `h * (h + 5) + 2` bounds it
+    /// all for a tree of height `h`. The room is only memory set aside (16 bytes an item), kept
+    /// from write to write.
+    fn retire_room(&self, plan: &Plan, height: usize, disp: &Disposal) -> usize {
+        disp.values.len()
+            + match plan {
+                Plan::Root(_) | Plan::ExactFit => 1,
+                Plan::Leaf { in_place: true, .. } => 0,
+                Plan::Leaf { .. } => height * (height + 5) + 2,
+                Plan::Spanning { .. } => disp.covered + height * (height + 5) + 2,
+            }
+    }
+
     /// Carries out a plan whose nodes are reserved; cannot fail.
     fn execute(
         &mut self,
@@ -518,7 +535,7 @@ impl<'a, T: 'static> Writer<'a, T> {
         left: &mut Path<'a>,
         right: &mut Path<'a>,
         req: &Request,
-        disp: &mut Disposal<'a>,
+        disp: &mut Disposal,
     ) -> StoreKind {
         let kind = match plan {
             Plan::Root(StoreKind::StoreRoot) => self.store_root(req, disp),
@@ -534,14 +551,14 @@ impl<'a, T: 'static> Writer<'a, T> {
                 let mut big = BigNode::new(leaf.min);
                 edit.expand(&leaf, &leaf, &mut big);
                 right.clone_from(left);
-                self.rebuild(left, right, &mut big, disp);
+                self.rebuild(left, right, &mut big);
                 kind
             }
             Plan::Spanning { edit } => {
                 let leaf = left[left.len() - 1];
                 let mut big = BigNode::new(leaf.min);
                 edit.expand(&leaf, &right[right.len() - 1], &mut big);
-                self.rebuild(left, right, &mut big, disp);
+                self.rebuild(left, right, &mut big);
                 StoreKind::Spanning
             }
         };
@@ -571,29 +588,8 @@ impl<'a, T: 'static> Writer<'a, T> {
         }
     }
 
-    /// Queues every subtree lying wholly between the two paths of a spanning store.
-    fn queue_covered(&self, left: &Path<'a>, right: &Path<'a>, disp: &mut Disposal<'a>) {
-        let leaf_depth = left.len() - 1;
-        let top = (0..leaf_depth)
-            .rev()
-            .find(|&d| left[d].node == right[d].node)
-            .unwrap_or(0);
-        let mut queue = |frame: &Frame<'a>, range: core::ops::Range<usize>| {
-            for i in range {
-                if let Some(child) = frame.node.child(i) {
-                    disp.subtrees.push(child);
-                }
-            }
-        };
-        queue(&left[top], left[top].offset + 1..right[top].offset);
-        for d in top + 1..leaf_depth {
-            queue(&left[d], left[d].offset + 1..left[d].end + 1);
-            queue(&right[d], 0..right[d].offset);
-        }
-    }
-
     /// The first store into an empty tree: one leaf. Linux: `mas_store_root()`.
-    fn store_root(&mut self, req: &Request, disp: &mut Disposal<'a>) -> StoreKind {
+    fn store_root(&mut self, req: &Request, disp: &mut Disposal) -> StoreKind {
         if req.word != 0 {
             let mut big = BigNode::new(0);
             if req.first > 0 {
@@ -611,7 +607,7 @@ impl<'a, T: 'static> Writer<'a, T> {
     }
 
     /// A store over every index replaces the whole tree. Linux: `mas_new_root()`.
-    fn new_root(&mut self, left: &Path<'a>, req: &Request, disp: &mut Disposal<'a>) -> StoreKind {
+    fn new_root(&mut self, left: &Path<'a>, req: &Request, disp: &mut Disposal) -> StoreKind {
         let root = left[0].node;
         let new = (req.word != 0).then(|| {
             let mut big = BigNode::new(0);
@@ -619,13 +615,13 @@ impl<'a, T: 'static> Writer<'a, T> {
             disp.added = 1;
             self.leaf_from(&big)
         });
-        disp.subtrees.push(root);
         self.publish_root(new, usize::from(new.is_some()));
+        self.pool.retired.cut_off(root);
         StoreKind::NewRoot
     }
 
     /// Overwrites the one slot the store covers. Linux: `mas_wr_exact_fit()`.
-    fn exact_fit(&mut self, left: &Path<'a>, req: &Request, disp: &mut Disposal<'a>) -> StoreKind {
+    fn exact_fit(&mut self, left: &Path<'a>, req: &Request, disp: &mut Disposal) -> StoreKind {
         let depth = left.len() - 1;
         let leaf = left[depth];
         let old = leaf.node.slot(leaf.offset);
@@ -680,66 +676,34 @@ impl<'a, T: 'static> Writer<'a, T> {
         self.core.set_height(height);
     }
 
-    /// Releases what a published write unlinked and updates the entry count.
-    pub(crate) fn finish(&mut self, disp: &mut Disposal<'a>) {
-        for (node, from) in disp.adopt.take() {
-            adopt_children(node, from);
-        }
-        for node in disp.unlinked.take() {
-            self.release_node(node);
-        }
-        for word in disp.values.drain(..) {
-            self.release_value(word);
-        }
-        for root in disp.subtrees.take() {
-            disp.removed += self.destroy_subtree(root, disp.keep);
-        }
-        self.core.add_len(disp.added, disp.removed);
-    }
-
-    fn release_node(&mut self, node: NodeRef<'a>) {
-        if self.exclusive {
-            self.pool.recycle(node);
-        } else {
-            self.pool.retire(node, self.guard);
-        }
-    }
-
-    fn release_value(&mut self, word: NonZeroUsize) {
-        if self.exclusive {
-            drop(Values::<T>::take(word));
-        } else {
-            // NOTE: the drop may run on another thread. Only `WriteGuard::locked` makes RCU-mode
-            // writers, and it requires `T: Send`.
-            rcu::defer(self.guard, move || drop(Values::<T>::take(word)));
-        }
-    }
-
-    /// Releases a whole unlinked subtree, except the value word `keep` that the caller takes
-    /// back, and returns how many values it held.
+    /// Releases what a published write took out of the tree and updates the entry count.
     ///
-    /// Linux: `mt_destroy_walk()`.
-    pub(crate) fn destroy_subtree(
-        &mut self,
-        node: NodeRef<'a>,
-        keep: Option<NonZeroUsize>,
-    ) -> usize {
-        let end = node.end();
-        let mut values = 0;
-        for i in 0..=end {
-            if node.is_leaf() {
-                if let Some(word) = NonZeroUsize::new(node.slot(i)) {
-                    values += 1;
-                    if keep != Some(word) {
-                        self.release_value(word);
-                    }
+    /// In exclusive mode everything is freed at once; a value whose `Drop` panics does not stop
+    /// the others, and the panic is resumed once the tree and its count are complete. In RCU
+    /// mode the unlinked and cut-off nodes are marked dead (rule W3), and everything waits for
+    /// the guard to hand it to the reclaimer.
+    pub(crate) fn finish(&mut self, disp: &mut Disposal) {
+        if self.exclusive {
+            let mut panics = Panics::default();
+            disp.removed += self
+                .pool
+                .free_retired(Values::<T>::drop_word, disp.keep, &mut panics);
+            for word in disp.values.drain(..) {
+                if Values::<T>::owns_memory(word) {
+                    panics.run(|| Values::<T>::drop_word(word));
                 }
-            } else if let Some(child) = node.child(i) {
-                values += self.destroy_subtree(child, keep);
             }
+            self.core.add_len(disp.added, disp.removed);
+            panics.resume();
+        } else {
+            disp.removed += self.pool.retired.mark_dead();
+            for word in disp.values.drain(..) {
+                if Values::<T>::owns_memory(word) {
+                    self.pool.retired.value(word);
+                }
+            }
+            self.core.add_len(disp.added, disp.removed);
         }
-        self.release_node(node);
-        values
     }
 
     /// Empties the tree. Linux: `__mt_destroy()`.
@@ -749,16 +713,46 @@ impl<'a, T: 'static> Writer<'a, T> {
     pub(crate) fn clear(&mut self) {
         if let Some(root) = self.core.root.load(self.guard) {
             self.publish_root(None, 0);
-            self.destroy_subtree(root, None);
             self.core.set_len(0);
+            self.pool.retired.begin();
+            self.pool.retired.cut_off(root);
+            if self.exclusive {
+                let mut panics = Panics::default();
+                self.pool
+                    .free_retired(Values::<T>::drop_word, None, &mut panics);
+                panics.resume();
+            } else {
+                self.pool.retired.mark_dead();
+            }
         }
     }
+}
+
+/// Every subtree lying wholly between the two paths of a spanning store, which the store cuts
+/// off whole.
+fn covered_subtrees<'a>(left: &Path<'a>, right: &Path<'a>) -> impl Iterator<Item = NodeRef<'a>> {
+    let leaf_depth = left.len() - 1;
+    let top = (0..leaf_depth)
+        .rev()
+        .find(|&d| left[d].node == right[d].node)
+        .unwrap_or(0);
+    let (l, r) = (left[top], right[top]);
+    let sides = (top + 1..leaf_depth).flat_map(move |d| {
+        let (l, r) = (left[d], right[d]);
+        (l.offset + 1..=l.end)
+            .map(move |i| (l, i))
+            .chain((0..r.offset).map(move |i| (r, i)))
+    });
+    (l.offset + 1..r.offset)
+        .map(move |i| (l, i))
+        .chain(sides)
+        .filter_map(|(frame, i)| frame.node.child(i))
 }
 
 /// Points the children of a built or rewritten internal node, from slot `from` on, back at it.
 ///
 /// Linux: `mas_adopt_children()`.
-fn adopt_children(node: NodeRef<'_>, from: usize) {
+pub(super) fn adopt_children(node: NodeRef<'_>, from: usize) {
     for i in from..=node.end() {
         if let Some(child) = node.child(i) {
             child.set_parent(Some(node), i);

@@ -29,8 +29,9 @@
 use arrayvec::ArrayVec;
 
 use super::big_node::{self, Bias, BigNode, Item};
-use super::{Disposal, Writer};
+use super::{Writer, adopt_children};
 use crate::gap;
+use crate::node::retire::Retirements;
 use crate::node::{NodeKind, NodeRef};
 use crate::walk::{Frame, Path};
 
@@ -75,13 +76,7 @@ impl<'a, T: 'static> Writer<'a, T> {
     /// In exclusive mode the nodes being replaced are rewritten in place where they can be,
     /// so a split or a push into a sibling keeps the nodes' addresses and their parent's
     /// links, and children are re-pointed only from the first slot that moved.
-    pub(super) fn rebuild(
-        &mut self,
-        left: &mut Path<'a>,
-        right: &mut Path<'a>,
-        big: &mut BigNode,
-        disp: &mut Disposal<'a>,
-    ) {
+    pub(super) fn rebuild(&mut self, left: &mut Path<'a>, right: &mut Path<'a>, big: &mut BigNode) {
         let height = left.len();
         let mut depth = height - 1;
         let publish = loop {
@@ -91,20 +86,20 @@ impl<'a, T: 'static> Writer<'a, T> {
             if right[depth].node != left[depth].node {
                 members.push(right[depth].node);
             }
-            disp.unlink(left[depth].node);
-            disp.unlink(right[depth].node);
+            self.pool.retired.unlink(left[depth].node);
+            self.pool.retired.unlink(right[depth].node);
             let mut bias = Bias::Even;
             if big.len() < kind.min_len() && !covers_level(&left[depth], &right[depth]) {
                 if right[depth].max != u64::MAX {
-                    take_in(right, depth, Side::Right, big, disp);
+                    take_in(right, depth, Side::Right, big, &mut self.pool.retired);
                     members.push(right[depth].node);
                 } else {
-                    take_in(left, depth, Side::Left, big, disp);
+                    take_in(left, depth, Side::Left, big, &mut self.pool.retired);
                     members.insert(0, left[depth].node);
                 }
             } else if big.len() > kind.slots() && depth > 0 && left[depth].node == right[depth].node
             {
-                bias = push_to_sibling(left, right, depth, big, disp);
+                bias = push_to_sibling(left, right, depth, big, &mut self.pool.retired);
                 match bias {
                     Bias::FillLeft => members.insert(0, left[depth].node),
                     Bias::FillRight => members.push(right[depth].node),
@@ -117,22 +112,22 @@ impl<'a, T: 'static> Writer<'a, T> {
                 // Everything at this level fits one node: it is the new root, and every node
                 // above it goes.
                 for k in 0..depth {
-                    disp.unlink(left[k].node);
-                    disp.unlink(right[k].node);
+                    self.pool.retired.unlink(left[k].node);
+                    self.pool.retired.unlink(right[k].node);
                 }
                 if kind.is_leaf() && big.len() == 1 && big.items()[0].word == 0 {
                     break Publish::Root(None, 0);
                 }
-                let runs = self.place_runs(kind, big, &ends, &members, disp);
+                let runs = self.place_runs(kind, big, &ends, &members);
                 break Publish::Root(Some(runs[0].0), height - depth);
             }
-            let runs = self.place_runs(kind, big, &ends, &members, disp);
+            let runs = self.place_runs(kind, big, &ends, &members);
             if depth == 0 {
                 // The root split: a new root above the pieces.
                 let root = self.pool.take(NodeKind::internal(self.core.alloc));
                 let items: ArrayVec<Item, 3> = runs.iter().map(|(_, item)| *item).collect();
                 big_node::fill(root, &items, 0, 0, u64::MAX, 0, true);
-                disp.adopt_from(root, 0);
+                adopt_children(root, 0);
                 break Publish::Root(Some(root), height + 1);
             }
             if l.node == r.node && runs.len() == 1 {
@@ -208,7 +203,6 @@ impl<'a, T: 'static> Writer<'a, T> {
         big: &BigNode,
         ends: &[usize],
         members: &[NodeRef<'a>],
-        disp: &mut Disposal<'a>,
     ) -> Runs<'a> {
         let mut runs = Runs::new();
         let mut start = 0;
@@ -218,14 +212,16 @@ impl<'a, T: 'static> Writer<'a, T> {
             let max = items[items.len() - 1].pivot;
             let (node, from, old_end) = match members.get(k) {
                 Some(&node) if self.exclusive => {
-                    disp.relink(node);
+                    self.pool.retired.relink(node);
                     let old_end = node.end();
                     (node, first_change(node, old_end, items), old_end)
                 }
                 _ => (self.pool.take(kind), 0, 0),
             };
             let gap = big_node::fill(node, items, from, min, max, old_end, self.core.alloc);
-            disp.adopt_from(node, from);
+            if !node.is_leaf() {
+                adopt_children(node, from);
+            }
             runs.push((
                 node,
                 Item {
@@ -265,7 +261,7 @@ fn take_in<'a>(
     depth: usize,
     side: Side,
     big: &mut BigNode,
-    disp: &mut Disposal<'a>,
+    retired: &mut Retirements,
 ) {
     let at_edge = |f: &Frame<'_>| match side {
         Side::Right => f.offset == f.end,
@@ -278,7 +274,7 @@ fn take_in<'a>(
     // The old nodes between that ancestor and `depth` sit at the edge of the span being
     // replaced, so they go too (they hold nothing beyond the path on this side).
     for k in j + 1..depth {
-        disp.unlink(path[k].node);
+        retired.unlink(path[k].node);
     }
     match side {
         Side::Right => path[j].offset += 1,
@@ -297,7 +293,7 @@ fn take_in<'a>(
         path.push(child);
     }
     let neighbour = path[depth];
-    disp.unlink(neighbour.node);
+    retired.unlink(neighbour.node);
     match side {
         Side::Right => big.push_all(&neighbour),
         Side::Left => big.prepend_all(&neighbour),
@@ -317,7 +313,7 @@ fn push_to_sibling<'a>(
     right: &mut Path<'a>,
     depth: usize,
     big: &mut BigNode,
-    disp: &mut Disposal<'a>,
+    retired: &mut Retirements,
 ) -> Bias {
     let kind = left[depth].node.kind();
     let space = 2 * kind.slots()
@@ -332,13 +328,13 @@ fn push_to_sibling<'a>(
     };
     let parent = left[depth - 1];
     if parent.offset > 0 && big.len() + sibling_len(&parent, parent.offset - 1) - 2 < space {
-        take_in(left, depth, Side::Left, big, disp);
+        take_in(left, depth, Side::Left, big, retired);
         return Bias::FillLeft;
     }
     let parent = right[depth - 1];
     if parent.offset < parent.end && big.len() + sibling_len(&parent, parent.offset + 1) - 2 < space
     {
-        take_in(right, depth, Side::Right, big, disp);
+        take_in(right, depth, Side::Right, big, retired);
         return Bias::FillRight;
     }
     Bias::Even

@@ -3,6 +3,8 @@
 
 #![allow(dead_code, unreachable_pub, unused_imports)]
 
+pub mod fragile;
+
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
