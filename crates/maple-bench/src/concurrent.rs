@@ -206,10 +206,14 @@ struct Run {
     writer_cpu: f64,
 }
 
-/// Runs `readers` reader threads, with or without a writer, for `time`.
+/// Runs `readers` reader threads, with or without a writer, for `time`, and past it until every
+/// thread has finished one batch of work (on a loaded machine a thread may get no CPU at first).
 fn run_once<S: Shared>(s: &Arc<S>, n: u64, readers: usize, writer: bool, time: Duration) -> Run {
     let stop = Arc::new(AtomicBool::new(false));
     let writes = Arc::new(AtomicU64::new(0));
+    // Readers that have finished a batch.
+    let started = Arc::new(AtomicU64::new(0));
+    let with_writer = writer;
     let writer = writer.then(|| {
         let (s, stop, writes) = (Arc::clone(s), Arc::clone(&stop), Arc::clone(&writes));
         thread::spawn(move || {
@@ -225,7 +229,7 @@ fn run_once<S: Shared>(s: &Arc<S>, n: u64, readers: usize, writer: bool, time: D
     let start = Instant::now();
     let handles: Vec<_> = (0..readers)
         .map(|r| {
-            let (s, stop) = (Arc::clone(s), Arc::clone(&stop));
+            let (s, stop, started) = (Arc::clone(s), Arc::clone(&stop), Arc::clone(&started));
             thread::spawn(move || {
                 let cpu = thread_cpu_seconds();
                 let mut rng = Rng::new(0xd1b5_4a32_d192_ed03 + r as u64);
@@ -236,6 +240,9 @@ fn run_once<S: Shared>(s: &Arc<S>, n: u64, readers: usize, writer: bool, time: D
                         let j = rng.below(n);
                         hits += u64::from(black_box(s.read(16 * j + rng.below(10))).is_some());
                     }
+                    if reads == 0 {
+                        started.fetch_add(1, Ordering::Relaxed);
+                    }
                     reads += 256;
                 }
                 let cpu = cpu.zip(thread_cpu_seconds()).map_or(0.0, |(a, b)| b - a);
@@ -244,6 +251,11 @@ fn run_once<S: Shared>(s: &Arc<S>, n: u64, readers: usize, writer: bool, time: D
         })
         .collect();
     thread::sleep(time);
+    while started.load(Ordering::Relaxed) < readers as u64
+        || (with_writer && writes.load(Ordering::Relaxed) == 0)
+    {
+        thread::sleep(Duration::from_millis(1));
+    }
     stop.store(true, Ordering::Relaxed);
     let (reads, hits, reader_cpu) = handles
         .into_iter()
@@ -376,12 +388,9 @@ mod tests {
         let s = Arc::new(S::build(1_000));
         let alone = run_once(&s, 1_000, 1, false, Duration::from_millis(20));
         assert_eq!(alone.hit_rate, 1.0, "{}", S::NAME);
-        // On a loaded machine a thread may get no CPU in a short run: give it longer.
-        let progressed = [20, 200, 2_000].into_iter().any(|ms| {
-            let busy = run_once(&s, 1_000, 1, true, Duration::from_millis(ms));
-            busy.reads > 0.0 && busy.writes > 0.0
-        });
-        assert!(progressed, "{}: reader or writer made no progress", S::NAME);
+        // A run lasts until the reader and the writer have both made progress.
+        let busy = run_once(&s, 1_000, 1, true, Duration::from_millis(20));
+        assert!(busy.reads > 0.0 && busy.writes > 0.0, "{}", S::NAME);
         // After the writer stops, every entry is back with value 1.
         for j in 0..1_000 {
             assert_eq!(s.read(16 * j + 4), Some(1), "{} entry {j}", S::NAME);
