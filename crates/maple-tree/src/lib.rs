@@ -136,6 +136,16 @@
 //! in the tree, and every pointer read from a node under a guard, even from a dead one, leads
 //! to a node that is still allocated; the leaf at the end is either current or fails its check.
 //!
+//! **Changing a write path.** A new or faster write path keeps W1 to W4, and R1 stays the
+//! readers' whole defence. So an in-place change is admissible only if a reader validating as
+//! in R1 can never pair a word with a range its slot did not have when the word was loaded:
+//! it stores slot words whose ranges stay, or it grows a leaf past its end and publishes the
+//! end last. Anything else (moving a pivot below the end, shrinking an end, writing a node
+//! that readers may still reach after it was unlinked, freeing before the grace period) is a
+//! copy (W1), or would need a version readers can check, for which a node has no free word. A
+//! new in-place change comes with a loom model of it against a reader, also after an exact fit
+//! of the slot it touches, and the stress test stays at zero bad observations over 10^9 reads.
+//!
 //! The loom models in `tests/loom.rs` run every interleaving, within a preemption bound, of a
 //! reader with each of these changes, with pairs of them (an append then an exact fit of the old
 //! last slot; a boundary move then an exact fit; two node stores under a cursor; two retirements
