@@ -8,6 +8,7 @@ use std::sync::Arc;
 
 use crate::error::{Errno, InvariantError};
 use crate::flags::VmFlags;
+use crate::guard::Ranges;
 use crate::index::{IndexEntry, IndexWrite, MapleIndex, VmaIndex, WritePlan};
 use crate::iter::VmaIter;
 use crate::merge::would_merge;
@@ -261,6 +262,8 @@ pub struct AddressSpace<I: VmaIndex = MapleIndex> {
     /// The key of execute-only mappings, once one was needed
     /// (`mm->context.execute_only_pkey`).
     pub(crate) execute_only_pkey: Option<u32>,
+    /// Pages with guard markers (`MADV_GUARD_INSTALL`).
+    pub(crate) guards: Ranges,
     /// Boundaries where Linux leaves mergeable VMAs apart (M6).
     pub(crate) tolerated: BTreeSet<u64>,
     pub(crate) scratch: Option<Box<Window>>,
@@ -333,6 +336,7 @@ impl<I: VmaIndex> AddressSpace<I> {
             next_shmem: 1,
             pkeys_allocated,
             execute_only_pkey: None,
+            guards: Ranges::default(),
             tolerated: BTreeSet::new(),
             scratch: None,
             #[cfg(feature = "fault-injection")]
@@ -729,6 +733,9 @@ impl<I: VmaIndex> AddressSpace<I> {
         child.next_shmem = self.next_shmem;
         child.pkeys_allocated = self.pkeys_allocated;
         child.execute_only_pkey = self.execute_only_pkey;
+        // Guard markers are copied with the page tables, except where the child's memory
+        // starts empty or is not there.
+        child.guards = self.guards.clone();
         child.start_brk = self.start_brk;
         child.brk = self.brk;
         child.start_stack = self.start_stack;
@@ -741,6 +748,9 @@ impl<I: VmaIndex> AddressSpace<I> {
             let Some(flags) = child.vmas.get(e.id).map(|v| v.flags) else {
                 continue;
             };
+            if flags.intersects(VmFlags::DONTCOPY | VmFlags::WIPEONFORK) {
+                child.guards.remove(e.start, e.end);
+            }
             if flags.contains(VmFlags::DONTCOPY) {
                 let clear = IndexWrite {
                     start: e.start,

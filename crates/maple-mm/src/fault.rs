@@ -37,8 +37,8 @@ fn reusable(old: &Vma, a: &Vma, b: &Vma) -> Option<AnonVma> {
 }
 
 /// The first address of `[start, end)` in `vma` whose page lies wholly beyond the end of the
-/// file it maps (a fault there is `SIGBUS`), or `end` when every page can be faulted in.
-pub(crate) fn fault_limit(vma: &Vma, start: u64, end: u64) -> u64 {
+/// file it maps (a fault there is `SIGBUS`), or `end`.
+fn eof_limit(vma: &Vma, start: u64, end: u64) -> u64 {
     let Some(size) = vma.file.as_ref().and_then(|f| f.size()) else {
         return end;
     };
@@ -54,6 +54,14 @@ pub(crate) fn fault_limit(vma: &Vma, start: u64, end: u64) -> u64 {
 }
 
 impl<I: VmaIndex> AddressSpace<I> {
+    /// The first address of `[start, end)` in `vma` where a fault fails: a page beyond the end
+    /// of the mapped file (`SIGBUS`) or a guard page (`SIGSEGV`); `end` when every page can be
+    /// faulted in.
+    pub(crate) fn fault_limit(&self, vma: &Vma, start: u64, end: u64) -> u64 {
+        let eof = eof_limit(vma, start, end);
+        self.guards.first_in(start, eof).unwrap_or(eof)
+    }
+
     /// Faults in `[start, end)` as the locking paths do, VMA by VMA: `I/O` and `PFNMAP` memory
     /// and lock-on-fault VMAs are skipped; private writable memory is written (its VMA gets an
     /// anon_vma), the rest read, with access forced on any memory but `PROT_NONE`. At the
@@ -87,7 +95,7 @@ impl<I: VmaIndex> AddressSpace<I> {
             let readable = flags.contains(VmFlags::READ)
                 || (flags.intersects(VmFlags::ACCESS) && flags.contains(VmFlags::MAYREAD));
             let reached = if write || readable {
-                fault_limit(vma, nstart, nend)
+                self.fault_limit(vma, nstart, nend)
             } else {
                 nstart
             };

@@ -114,6 +114,7 @@ mod brk;
 mod error;
 mod fault;
 mod flags;
+mod guard;
 mod index;
 mod iter;
 mod madvise;

@@ -6,7 +6,6 @@
 
 use crate::address_space::AddressSpace;
 use crate::error::Errno;
-use crate::fault::fault_limit;
 use crate::flags::{Advice, VmFlags};
 use crate::index::VmaIndex;
 use crate::split::modify_flags;
@@ -180,7 +179,7 @@ impl<I: VmaIndex> AddressSpace<I> {
             Advice::UNMERGEABLE => new = new.without(VmFlags::MERGEABLE),
             Advice::HUGEPAGE => new = new.without(VmFlags::NOHUGEPAGE) | VmFlags::HUGEPAGE,
             Advice::NOHUGEPAGE => new = new.without(VmFlags::HUGEPAGE) | VmFlags::NOHUGEPAGE,
-            _ => return self.madvise_pages(w, i, advice),
+            _ => return self.madvise_pages(w, i, start, end, advice),
         }
         modify_flags(w, i, start, end, new, self.config.max_map_count).map_err(|e| match e {
             Errno::NoMem => Errno::Again,
@@ -189,7 +188,14 @@ impl<I: VmaIndex> AddressSpace<I> {
     }
 
     /// The checks of the advices that act on pages only.
-    fn madvise_pages(&mut self, w: &mut Window, i: usize, advice: Advice) -> Result<usize, Errno> {
+    fn madvise_pages(
+        &mut self,
+        w: &mut Window,
+        i: usize,
+        start: u64,
+        end: u64,
+        advice: Advice,
+    ) -> Result<usize, Errno> {
         let vma = w.vma(i);
         let flags = vma.flags;
         match advice {
@@ -219,8 +225,13 @@ impl<I: VmaIndex> AddressSpace<I> {
                 if flags.intersects(disallowed) {
                     return Err(Errno::Inval);
                 }
-                if advice == Advice::GUARD_INSTALL && vma.is_anonymous() {
-                    self.anon_vma_prepare(w, i);
+                if advice == Advice::GUARD_INSTALL {
+                    if vma.is_anonymous() {
+                        self.anon_vma_prepare(w, i);
+                    }
+                    self.guards.insert(start, end);
+                } else {
+                    self.guards.remove(start, end);
                 }
                 Ok(i)
             }
@@ -256,7 +267,7 @@ impl<I: VmaIndex> AddressSpace<I> {
                 break;
             }
             let nend = vma.end.min(end);
-            let reached = fault_limit(vma, cur, nend);
+            let reached = self.fault_limit(vma, cur, nend);
             if write && !flags.contains(VmFlags::SHARED) && reached > cur {
                 self.anon_vma_prepare(&mut w, i);
             }

@@ -308,6 +308,8 @@ impl<I: VmaIndex> AddressSpace<I> {
         match result {
             Ok(()) => {
                 self.commit(w)?;
+                // The new mapping replaced whatever was there, guard markers included.
+                self.guards.remove(addr, end);
                 Ok(addr)
             }
             Err(e) => {

@@ -5,7 +5,6 @@
 
 use crate::address_space::AddressSpace;
 use crate::error::Errno;
-use crate::fault::fault_limit;
 use crate::flags::{Prot, VmFlags};
 use crate::index::VmaIndex;
 use crate::split::modify_flags;
@@ -214,11 +213,12 @@ impl<I: VmaIndex> AddressSpace<I> {
         }
         let r = modify_flags(w, i, start, end, newflags, self.config.max_map_count)?;
         // Private locked memory that becomes writable is faulted in for writing (errors are
-        // ignored), which gives it an anon_vma.
+        // ignored), which gives it an anon_vma; lock-on-fault memory is not.
         let lock_only = old & (VmFlags::WRITE | VmFlags::SHARED | VmFlags::LOCKED);
         if lock_only == VmFlags::LOCKED
+            && !old.contains(VmFlags::LOCKONFAULT)
             && newflags.contains(VmFlags::WRITE)
-            && fault_limit(w.vma(r), start, end) > start
+            && self.fault_limit(w.vma(r), start, end) > start
         {
             self.anon_vma_prepare(w, r);
         }

@@ -123,11 +123,36 @@ impl<I: VmaIndex> AddressSpace<I> {
         // Linux leaves what it did before an error (an unmapped MREMAP_FIXED target).
         self.commit(w)?;
         let to = result?;
+        if !self.guards.is_empty() {
+            self.move_guards(&r, to);
+        }
         // Locked memory that grew is faulted in.
         if locked && r.new_len > r.old_len {
             self.mm_populate(to + r.old_len, to + r.new_len, true)?;
         }
         Ok(to)
+    }
+
+    /// Guard markers follow the page tables: the tail a shrink unmapped loses them, a move
+    /// takes them along (the source is left without them, even with `MREMAP_DONTUNMAP`), and a
+    /// fixed target loses what it had.
+    fn move_guards(&mut self, r: &Remap, to: u64) {
+        if r.old_len == 0 {
+            return;
+        }
+        if to == r.addr {
+            if r.new_len < r.old_len {
+                self.guards.remove(r.addr + r.new_len, r.addr + r.old_len);
+            }
+            return;
+        }
+        let kept = r.old_len.min(r.new_len);
+        let moved = self.guards.within(r.addr, r.addr + kept);
+        self.guards.remove(r.addr, r.addr + r.old_len);
+        self.guards.remove(to, to + r.new_len);
+        for (s, e) in moved {
+            self.guards.insert(s - r.addr + to, e - r.addr + to);
+        }
     }
 
     /// Linux: `check_mremap_params()`.

@@ -110,7 +110,11 @@ impl<I: VmaIndex> AddressSpace<I> {
             return Ok(());
         }
         match gather_munmap(&mut w, start, end, self.config.max_map_count) {
-            Ok(_) => self.commit(w),
+            Ok(_) => {
+                self.commit(w)?;
+                self.guards.remove(start, end);
+                Ok(())
+            }
             Err(e) => {
                 self.recycle(w);
                 Err(e)

@@ -186,3 +186,69 @@ fn populating_beyond_the_end_of_a_file_fails() {
     assert_eq!(mm.mlock(u, 4 * PG), Ok(()));
     check(&mm);
 }
+
+/// Guard regions (`MADV_GUARD_INSTALL`) stop populating: `mlock` over them locks, then fails
+/// with `ENOMEM`, `MADV_POPULATE_READ` with `EFAULT`. They go with their memory: removed by
+/// `MADV_GUARD_REMOVE`, unmapped, replaced by a new mapping, or moved along by `mremap`.
+#[test]
+fn guard_pages_stop_populating() {
+    let mut mm = unlimited();
+    let a = mm
+        .mmap(0, 8 * PG, Prot::READ | Prot::EXEC, ANON, None, 0)
+        .unwrap();
+    mm.madvise(a + 2 * PG, 2 * PG, Advice::GUARD_INSTALL)
+        .unwrap();
+    assert_eq!(mm.mlock(a + 3 * PG, 3 * PG), Err(Errno::NoMem));
+    assert!(
+        mm.vma_lookup(a + 3 * PG)
+            .unwrap()
+            .flags()
+            .contains(VmFlags::LOCKED)
+    );
+    mm.munlock(a, 8 * PG).unwrap();
+    assert_eq!(
+        mm.madvise(a, 4 * PG, Advice::POPULATE_READ),
+        Err(Errno::Fault)
+    );
+    assert_eq!(mm.madvise(a, 2 * PG, Advice::POPULATE_READ), Ok(()));
+    mm.madvise(a + 3 * PG, PG, Advice::GUARD_REMOVE).unwrap();
+    assert_eq!(mm.mlock(a + 3 * PG, PG), Ok(()));
+    mm.munlock(a, 8 * PG).unwrap();
+    // A fixed mapping over the guard page replaces it.
+    let fixed = ANON | MapFlags::FIXED;
+    mm.mmap(a + 2 * PG, PG, Prot::READ, fixed, None, 0).unwrap();
+    assert_eq!(mm.mlock(a + 2 * PG, PG), Ok(()));
+    // A moved range takes its guards along.
+    mm.madvise(a + 6 * PG, PG, Advice::GUARD_INSTALL).unwrap();
+    let to = mm
+        .mremap(
+            a + 5 * PG,
+            2 * PG,
+            2 * PG,
+            MremapFlags::MAYMOVE | MremapFlags::FIXED,
+            a + 0x100 * PG,
+        )
+        .unwrap();
+    assert_eq!(mm.mlock(to, PG), Ok(()));
+    assert_eq!(mm.mlock(to + PG, PG), Err(Errno::NoMem));
+    check(&mm);
+}
+
+/// Making locked private memory writable faults it in (an anon_vma), unless it is locked
+/// on fault.
+#[test]
+fn mprotect_writable_faults_locked_memory_in() {
+    for (onfault, faulted) in [(false, true), (true, false)] {
+        let mut mm = unlimited();
+        let a = mm.mmap(0, 4 * PG, Prot::READ, ANON, None, 0).unwrap();
+        let flags = if onfault {
+            MlockFlags::ONFAULT
+        } else {
+            MlockFlags::empty()
+        };
+        mm.mlock2(a, 4 * PG, flags).unwrap();
+        mm.mprotect(a, 4 * PG, RW).unwrap();
+        assert_eq!(locks(&mm, a, a + 4 * PG), [(0, 4 * PG, true, faulted)]);
+        check(&mm);
+    }
+}

@@ -343,3 +343,116 @@ fn class11_populate_beyond_the_end_of_a_file() {
     has_ops(&trace, &[" z1064", "4000 !ENOMEM", "POPULATE_READ !EFAULT"]);
     replays_exactly("beyond_eof", &trace);
 }
+
+/// Found by `maple fuzz`: guard regions (`MADV_GUARD_INSTALL`) stop populating (`mlock`
+/// `ENOMEM`, `MADV_POPULATE_READ` `EFAULT`) until removed, and move with `mremap`.
+#[test]
+fn guard_pages_stop_populating() {
+    let Some(trace) = capture_c(
+        "guards",
+        r"
+        char *a = mmap(0, 8 * PG, PROT_READ|PROT_EXEC, MAP_PRIVATE|MAP_ANONYMOUS, -1, 0);
+        char *b = mmap(0, 2 * PG, PROT_READ, MAP_PRIVATE|MAP_ANONYMOUS, -1, 0);
+        if (madvise(a + 2 * PG, 2 * PG, MADV_GUARD_INSTALL) != 0) return 77;
+        mlock(a + 3 * PG, 3 * PG);
+        munlock(a, 8 * PG);
+        madvise(a, 4 * PG, MADV_POPULATE_READ);
+        madvise(a + 3 * PG, PG, MADV_GUARD_REMOVE);
+        mlock(a + 3 * PG, PG);
+        munlock(a, 8 * PG);
+        madvise(a + 6 * PG, PG, MADV_GUARD_INSTALL);
+        mremap(a + 5 * PG, 2 * PG, 2 * PG, MREMAP_MAYMOVE|MREMAP_FIXED, b);
+        mlock(b, PG);
+        mlock(b + PG, PG);
+        ",
+    ) else {
+        return;
+    };
+    has_ops(
+        &trace,
+        &["3000 !ENOMEM", "POPULATE_READ !EFAULT", "1000 !ENOMEM"],
+    );
+    replays_exactly("guards", &trace);
+}
+
+/// Found by `maple fuzz`: memory locked on fault (`mlockall(MCL_CURRENT | MCL_FUTURE |
+/// MCL_ONFAULT)`) is not faulted in when `mprotect` makes it writable, so it gets no anon_vma,
+/// loses `VM_ACCOUNT` when made read-only again and merges with its neighbour.
+#[test]
+fn locked_on_fault_memory_made_writable() {
+    let Some(trace) = capture_c(
+        "onfault_writable",
+        r"
+        char *a = mmap(0, 4 * PG, PROT_NONE, MAP_PRIVATE|MAP_ANONYMOUS, -1, 0);
+        mlockall(MCL_CURRENT | MCL_FUTURE | MCL_ONFAULT);
+        mprotect(a, 2 * PG, PROT_READ|PROT_WRITE);
+        mprotect(a + PG, 2 * PG, PROT_READ|PROT_EXEC);
+        munlockall();
+        ",
+    ) else {
+        return;
+    };
+    has_ops(&trace, &["mlockall 7 0"]);
+    replays_exactly("onfault_writable", &trace);
+}
+
+/// Found by `maple fuzz`: where the capture read VMAs without their `VmFlags` (a maps line)
+/// and the replay copies them after an explained difference (here, pages written before an
+/// `mremap` that the model could not know of), the model's flags there are kept
+/// (`VM_ACCOUNT`), not rebuilt from the permissions.
+#[test]
+fn copies_of_flagless_vmas_keep_the_models_flags() {
+    let Some(trace) = capture_c(
+        "flagless_resync",
+        r"
+        char *w = mmap(0, 0x60 * PG, PROT_READ|PROT_WRITE, MAP_PRIVATE|MAP_ANONYMOUS, -1, 0);
+        w[0xa70] = 1;
+        mremap(w + 0x26 * PG, 2 * PG, PG, MREMAP_MAYMOVE|MREMAP_FIXED, w + 0x36 * PG);
+        munlock(w + 9 * PG, 3 * PG);
+        madvise(w + 0x28 * PG, PG, MADV_DONTFORK);
+        ",
+    ) else {
+        return;
+    };
+    replays_exactly("flagless_resync", &trace);
+}
+
+/// A few seeds of `maple fuzz` (forks and page faults included) replay with every step
+/// matching; `maple fuzz --seeds 100 --calls 400` is the long run (README).
+#[test]
+fn a_few_fuzz_seeds_match_the_kernel() {
+    use maple_trace::fuzz::{FuzzError, FuzzOptions, Program, class_of, run};
+    let options = FuzzOptions {
+        calls: 150,
+        ..FuzzOptions::default()
+    };
+    let dir = std::env::temp_dir().join(format!("maple-fidelity-fuzz-{}", std::process::id()));
+    for seed in [1, 2, 3] {
+        let program = Program::generate(seed, &options);
+        let outcome = match run(&program, &dir) {
+            Ok(outcome) => outcome,
+            Err(
+                e @ (FuzzError::Compiler(_)
+                | FuzzError::Capture(
+                    CaptureError::NotAllowed { .. } | CaptureError::UnsupportedPlatform,
+                )),
+            ) => {
+                eprintln!("skipping the fuzz seeds: {e}");
+                break;
+            }
+            Err(e) => panic!("seed {seed}: {e}"),
+        };
+        assert_eq!(
+            class_of(&outcome.report),
+            None,
+            "seed {seed}:\n{}",
+            outcome.report
+        );
+        assert!(
+            outcome.report.all_match(),
+            "seed {seed}:\n{}",
+            outcome.report
+        );
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+}

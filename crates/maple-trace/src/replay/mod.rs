@@ -1602,7 +1602,18 @@ impl<'t, I: VmaIndex + TreeStats> Replayer<'t, I> {
                 // The vsyscall page lies above the task; Linux keeps it out of the tree.
                 continue;
             }
-            new.push(self.model_vma(k));
+            // A VMA the capture read without its VmFlags (a maps line) keeps the flags the
+            // model had there, if its access bits agree: only they are known.
+            let known = self.spaces.get(&space).and_then(|s| {
+                let v = s.mm.vma_lookup(k.start)?;
+                let bits = v.flags().bits();
+                let perms = u64::from(k.read)
+                    | u64::from(k.write) << 1
+                    | u64::from(k.exec) << 2
+                    | u64::from(k.shared) << 3;
+                (k.flags.is_empty() && bits & 0xf == perms).then_some(bits)
+            });
+            new.push(self.model_vma(k, known));
         }
         let (step, line) = (self.report.steps, self.line);
         let s = self.spaces.get_mut(&space).expect("space exists");
@@ -1629,10 +1640,13 @@ impl<'t, I: VmaIndex + TreeStats> Replayer<'t, I> {
     }
 
     /// The model's VMA for a kernel one (with an anon_vma of its own if it has anonymous
-    /// pages).
-    fn model_vma(&mut self, k: &SnapshotVma) -> Vma {
+    /// pages). `known` is the model's flags there, for a kernel VMA shown without its
+    /// `VmFlags`; without them, the flags follow from the permissions.
+    fn model_vma(&mut self, k: &SnapshotVma, known: Option<u64>) -> Vma {
         let mut flags = compare::flags_of(k);
-        if k.flags.is_empty() {
+        if let Some(bits) = known {
+            flags = bits;
+        } else if k.flags.is_empty() {
             flags = u64::from(k.read) | u64::from(k.write) << 1 | u64::from(k.exec) << 2;
             flags |= 0x10 | 0x20 | 0x40;
             if k.shared {
