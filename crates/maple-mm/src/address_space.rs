@@ -659,13 +659,14 @@ impl<I: VmaIndex> AddressSpace<I> {
 
     /// A new shmem file for a shared anonymous mapping. Its id has the top bit set, out of
     /// the way of callers' file ids.
-    pub(crate) fn new_shmem_file(&mut self) -> Arc<File> {
+    pub(crate) fn new_shmem_file(&mut self, size: u64) -> Arc<File> {
         let id = FileId((1 << 63) | self.next_shmem);
         self.next_shmem += 1;
         Arc::new(
             File::new(id)
                 .with_name("/dev/zero (deleted)")
-                .with_inode(0, 1, id.0 & !(1 << 63)),
+                .with_inode(0, 1, id.0 & !(1 << 63))
+                .with_size(size),
         )
     }
 

@@ -366,7 +366,9 @@ impl<I: VmaIndex> AddressSpace<I> {
                     vma.flags = hooked;
                     proposal.flags = hooked;
                 } else if flags.contains(VmFlags::SHARED) {
-                    vma.file = Some(self.new_shmem_file());
+                    // The shmem object is as large as the mapping: growing the mapping later
+                    // (mremap) reaches past its end.
+                    vma.file = Some(self.new_shmem_file(end - addr));
                 }
                 let at = w.insert(None, vma);
                 if retry_merge {

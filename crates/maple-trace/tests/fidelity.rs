@@ -456,3 +456,48 @@ fn a_few_fuzz_seeds_match_the_kernel() {
     }
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// Found by `maple fuzz`: a stack (`MAP_GROWSDOWN`) grown by a page fault, which no record
+/// shows, makes a later `MAP_FIXED_NOREPLACE` below it fail with `EEXIST`; the replay grows
+/// the model's stack first when the next snapshot shows it grown.
+#[test]
+fn a_stack_grown_by_a_fault_is_met_by_the_next_call() {
+    let Some(trace) = capture_c(
+        "grown_stack",
+        r"
+        char *w = mmap(0, 1024 * PG, PROT_NONE, MAP_PRIVATE|MAP_ANONYMOUS, -1, 0);
+        munmap(w, 1024 * PG);
+        char *s = mmap(w + 1000 * PG, 3 * PG, PROT_READ|PROT_WRITE,
+                       MAP_PRIVATE|MAP_ANONYMOUS|MAP_FIXED|MAP_GROWSDOWN, -1, 0);
+        *(volatile char *)(s - 8 * PG) = 1;
+        mmap(s - 4 * PG, PG, PROT_READ, MAP_PRIVATE|MAP_ANONYMOUS|MAP_FIXED_NOREPLACE, -1, 0);
+        munmap(s - 8 * PG, 11 * PG);
+        ",
+    ) else {
+        return;
+    };
+    has_ops(&trace, &["paR - 0 !EEXIST"]);
+    let report = replays_exactly("grown_stack", &trace);
+    assert!(report.resyncs.contains_key("stack-growth"), "{report}");
+}
+
+/// Found by `maple fuzz`: shared anonymous memory is a shmem object as large as the mapping;
+/// grown by `mremap`, its pages past the object's end cannot be faulted in, so `mlock` there
+/// fails with `ENOMEM`.
+#[test]
+fn grown_shared_memory_ends_at_its_object() {
+    let Some(trace) = capture_c(
+        "shmem_end",
+        r"
+        char *s = mmap(0, 4 * PG, PROT_READ, MAP_SHARED|MAP_ANONYMOUS, -1, 0);
+        char *t = mremap(s, 4 * PG, 8 * PG, MREMAP_MAYMOVE);
+        mlock(t, 4 * PG);
+        mlock(t + 5 * PG, PG);
+        munlockall();
+        ",
+    ) else {
+        return;
+    };
+    has_ops(&trace, &["4000 0", "1000 !ENOMEM"]);
+    replays_exactly("shmem_end", &trace);
+}

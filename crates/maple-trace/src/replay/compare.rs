@@ -102,6 +102,9 @@ pub(crate) struct Shape {
     pub(crate) offset: u64,
     /// A kernel name (`[vdso]`, `[anon:x]`); never set on the model's side.
     pub(crate) name: Option<String>,
+    /// On the model's side, its whole `vm_flags` and its anon_vma (a number): what keeps
+    /// it apart from a neighbour when `flags` does not show it. Not compared.
+    pub(crate) apart: Option<(u64, Option<u64>)>,
 }
 
 impl Shape {
@@ -127,6 +130,7 @@ impl Shape {
             file,
             offset,
             name,
+            apart: None,
         }
     }
 
@@ -376,6 +380,27 @@ fn account_only(ours: &[Shape], kernel: &[Shape]) -> bool {
         })
 }
 
+/// Whether every cut of the model's that the kernel does not have lies between two private
+/// pieces of the same memory that only anon_vma state keeps apart: different anon_vmas, or
+/// `VM_ACCOUNT` on one side only (which `mprotect` keeps when there is an anon_vma). Which
+/// VMAs have anon_vmas, and which, depends on page faults the trace does not show, so the
+/// kernel merging what the model keeps apart there is explained.
+fn apart_by_anon_vma(ours: &[Shape], kernel_cuts: &BTreeSet<u64>) -> bool {
+    ours.windows(2).all(|pair| {
+        let (a, b) = (&pair[0], &pair[1]);
+        if a.end != b.start || kernel_cuts.contains(&b.start) {
+            return true;
+        }
+        let (Some((fa, anon_a)), Some((fb, anon_b))) = (a.apart, b.apart) else {
+            return false;
+        };
+        a.file == b.file
+            && (fa | fb) & 0x8 == 0
+            && (fa ^ fb) & !VM_ACCOUNT == 0
+            && (fa != fb || anon_a != anon_b)
+    })
+}
+
 /// Flags a driver's `mmap` hook may add: `VM_DONTCOPY`, `VM_DONTEXPAND`, `VM_IO`,
 /// `VM_PFNMAP`, `VM_DONTDUMP`, `VM_MIXEDMAP`.
 pub(crate) const HOOK_ADDS: u64 = 0x2_0000 | 0x4_0000 | 0x4000 | 0x400 | 0x400_0000 | 0x1000_0000;
@@ -449,6 +474,9 @@ pub(crate) fn classify(ours: &[Shape], kernel: &[Shape], excuse: Option<Resync>)
     if same_memory(ours, kernel) {
         let starts = |list: &[Shape]| list.iter().map(|v| v.start).collect::<BTreeSet<u64>>();
         let (model_cuts, kernel_cuts) = (starts(ours), starts(kernel));
+        if kernel_cuts.is_subset(&model_cuts) && apart_by_anon_vma(ours, &kernel_cuts) {
+            return Explained(Resync::AnonVma);
+        }
         if model_cuts.is_subset(&kernel_cuts) {
             let shared_file = kernel
                 .iter()
@@ -463,6 +491,29 @@ pub(crate) fn classify(ours: &[Shape], kernel: &[Shape], excuse: Option<Resync>)
             return Wrong(Mismatch::MissedMerge);
         }
         return Wrong(Mismatch::Boundaries);
+    }
+    // The model merged pieces the kernel kept apart because some kept `VM_ACCOUNT` (they had
+    // an anon_vma, from page faults) when made read-only: the same memory but for that bit.
+    let no_account = |list: &[Shape]| -> Vec<Shape> {
+        list.iter()
+            .map(|v| {
+                let mut v = v.clone();
+                if v.file.is_none() && v.flags & (0x2 | 0x8) == 0 {
+                    v.flags &= !VM_ACCOUNT;
+                }
+                v
+            })
+            .collect()
+    };
+    let (loose_ours, loose_kernel) = (no_account(ours), no_account(kernel));
+    if same_memory(&loose_ours, &loose_kernel) {
+        let starts = |list: &[Shape]| list.iter().map(|v| v.start).collect::<BTreeSet<u64>>();
+        let (model_cuts, kernel_cuts) = (starts(ours), starts(kernel));
+        if model_cuts.is_subset(&kernel_cuts)
+            || (kernel_cuts.is_subset(&model_cuts) && apart_by_anon_vma(ours, &kernel_cuts))
+        {
+            return Explained(Resync::AnonVma);
+        }
     }
     if ours.is_empty() {
         return Wrong(Mismatch::Missing);
@@ -512,6 +563,7 @@ mod tests {
             file: None,
             offset: 0,
             name: None,
+            apart: None,
         }
     }
 
@@ -523,6 +575,7 @@ mod tests {
             file: Some(FileId(id)),
             offset,
             name: None,
+            apart: None,
         }
     }
 
@@ -701,6 +754,58 @@ mod tests {
                 Some(Resync::UnmodelledCall)
             ),
             Explained(Resync::UnmodelledCall)
+        );
+        // Only page-fault state keeps the model's pieces apart where the kernel merged them:
+        // different anon_vmas, or VM_ACCOUNT on one side; the other way round, the kernel's
+        // pieces differ only in VM_ACCOUNT.
+        let apart = |start, end, flags, id| Shape {
+            apart: Some((flags, id)),
+            ..anon(start, end, flags & 0xf)
+        };
+        let merged = [anon(0x1000, 0x3000, 0x1)];
+        assert_eq!(
+            classify(
+                &[
+                    apart(0x1000, 0x2000, 0x1, Some(1)),
+                    apart(0x2000, 0x3000, 0x1, Some(2))
+                ],
+                &merged,
+                None
+            ),
+            Explained(Resync::AnonVma)
+        );
+        assert_eq!(
+            classify(
+                &[
+                    apart(0x1000, 0x2000, 0x1 | VM_ACCOUNT, Some(1)),
+                    apart(0x2000, 0x3000, 0x1, Some(1))
+                ],
+                &merged,
+                None
+            ),
+            Explained(Resync::AnonVma)
+        );
+        assert_eq!(
+            classify(
+                &[
+                    apart(0x1000, 0x2000, 0x1, Some(1)),
+                    apart(0x2000, 0x3000, 0x1, Some(1))
+                ],
+                &merged,
+                None
+            ),
+            Wrong(Mismatch::MissedMerge)
+        );
+        assert_eq!(
+            classify(
+                &[anon(0x1000, 0x3000, 0x1)],
+                &[
+                    anon(0x1000, 0x2000, 0x1 | VM_ACCOUNT),
+                    anon(0x2000, 0x3000, 0x1)
+                ],
+                None
+            ),
+            Explained(Resync::AnonVma)
         );
         let uprobes = Shape {
             name: Some("uprobes".into()),

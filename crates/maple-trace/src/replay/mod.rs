@@ -752,11 +752,62 @@ impl<'t, I: VmaIndex + TreeStats> Replayer<'t, I> {
         self.report.steps += 1;
         self.step_space = Some(space);
         *self.report.ops.entry(op.name()).or_default() += 1;
+        self.grow_stacks_first(space, op)?;
         self.op(space, op, record)?;
         let known = self.spaces.get(&space).is_some_and(|s| s.known);
         if self.options.check && known && !threads_between && !self.feed.next_is_snapshot(space) {
             // The layout did not change in the kernel: compare with the last one.
             self.compare(space, None, true)?;
+        }
+        Ok(())
+    }
+
+    /// Stack growth the op may meet: a stack grows on page faults, which no record shows, and
+    /// a call below it (a `MAP_FIXED_NOREPLACE` there, an `mprotect` of it) sees the grown
+    /// stack. When the op's range lies below a growsdown VMA of the model and the space's
+    /// next snapshot shows that VMA starting lower, the model's grows there first (counted as
+    /// [`Resync::StackGrowth`]). Only ops below a stack look ahead.
+    fn grow_stacks_first(&mut self, space: SpaceId, op: &Op) -> Result<(), ReplayError> {
+        let Some(ranges) = op.ranges(None) else {
+            return Ok(());
+        };
+        for (lo, _) in ranges {
+            let Some(s) = self.spaces.get(&space) else {
+                return Ok(());
+            };
+            let Some(stack) = s.mm.find_vma(lo) else {
+                continue;
+            };
+            if !stack.flags().contains(VmFlags::GROWSDOWN) || stack.start() <= lo {
+                continue;
+            }
+            let (start, end) = (stack.start(), stack.end());
+            let (at, found) = self.feed.until_snapshot(space);
+            if !found {
+                continue;
+            }
+            let grown = match self.feed.window().nth(at) {
+                Some(Record::Snapshot { vmas, .. }) => {
+                    vmas.iter().find(|k| k.end == end).map(|k| k.start)
+                }
+                Some(Record::Delta { windows, .. }) => windows
+                    .iter()
+                    .flat_map(|w| &w.vmas)
+                    .find(|k| k.end == end)
+                    .map(|k| k.start),
+                _ => None,
+            };
+            let Some(grown) = grown.filter(|&g| g < start) else {
+                continue;
+            };
+            let s = self.spaces.get_mut(&space).expect("space exists");
+            if timed(&mut self.report.model_time, || s.mm.expand_stack(grown)).is_ok() {
+                *self
+                    .report
+                    .resyncs
+                    .entry(Resync::StackGrowth.name())
+                    .or_default() += 1;
+            }
         }
         Ok(())
     }
@@ -1294,20 +1345,72 @@ impl<'t, I: VmaIndex + TreeStats> Replayer<'t, I> {
             .into_iter()
             .filter(|k| k.anon_pages)
             .filter(|k| {
-                s.mm.vma_lookup(k.start).is_some_and(|v| {
-                    v.start() == k.start && v.end() == k.end && v.anon_vma().is_none()
-                })
+                s.mm.vma_lookup(k.start)
+                    .is_some_and(|v| v.start() == k.start && v.end() == k.end)
             })
             .map(|k| k.start)
             .collect();
-        for addr in faulted {
-            timed(&mut self.report.model_time, || s.mm.prepare_anon_vma(addr)).map_err(|e| {
-                ReplayError {
-                    step,
-                    line,
-                    reason: format!("cannot give {addr:#x} an anon_vma: {e}"),
+        if faulted.is_empty() {
+            return Ok(());
+        }
+        let fail = |addr: u64, e: MmErrno| ReplayError {
+            step,
+            line,
+            reason: format!("cannot give {addr:#x} an anon_vma: {e}"),
+        };
+        // The fault may have come before the mapping was cut into pieces (by mprotect,
+        // madvise, mlock), which then share its anon_vma; pieces without anonymous pages show
+        // no `A`. So the pieces around a VMA with `A` that look like one mapping cut up (a
+        // run) share one anon_vma: one the model made itself if a piece has it, else one the
+        // replay gave, else a new one. A shared anon_vma the kernel lacks only lets the model
+        // merge or keep `VM_ACCOUNT` where the kernel does not, which the next comparison
+        // explains, while a missing one would keep apart what the kernel merges.
+        let invented = |a: AnonVma| a.id().0 >= 1 << 48;
+        let mut done_until = 0;
+        for &addr in &faulted {
+            if addr < done_until {
+                continue;
+            }
+            let Some(vma) = s.mm.vma_lookup(addr) else {
+                continue;
+            };
+            let mut run = vec![vma];
+            while let (_, Some(prev)) = s.mm.find_vma_prev(run[0].start())
+                && pieces_of_one(prev, run[0])
+            {
+                run.insert(0, prev);
+            }
+            while let Some(next) = s.mm.find_vma(run[run.len() - 1].end())
+                && pieces_of_one(run[run.len() - 1], next)
+            {
+                run.push(next);
+            }
+            done_until = run[run.len() - 1].end();
+            let anons: Vec<AnonVma> = run.iter().filter_map(|v| v.anon_vma()).collect();
+            let chosen = anons
+                .iter()
+                .copied()
+                .find(|&a| !invented(a))
+                .or_else(|| anons.first().copied());
+            let starts: Vec<(u64, Option<AnonVma>)> =
+                run.iter().map(|v| (v.start(), v.anon_vma())).collect();
+            let anon = match chosen {
+                Some(anon) => anon,
+                None => {
+                    timed(&mut self.report.model_time, || s.mm.prepare_anon_vma(addr))
+                        .map_err(|e| fail(addr, e))?;
+                    match s.mm.vma_lookup(addr).and_then(Vma::anon_vma) {
+                        Some(anon) => anon,
+                        None => continue,
+                    }
                 }
-            })?;
+            };
+            for (start, had) in starts {
+                if had.is_none_or(|h| invented(h) && h != anon) {
+                    s.mm.set_anon_vma(start, Some(anon))
+                        .map_err(|e| fail(start, e))?;
+                }
+            }
         }
         Ok(())
     }
@@ -1356,6 +1459,7 @@ impl<'t, I: VmaIndex + TreeStats> Replayer<'t, I> {
                     0
                 },
                 name: None,
+                apart: Some((vma.flags().bits(), vma.anon_vma().map(|a| a.id().0))),
             });
         }
         // The model's own shmem files get the kernel's id of the same memory.
@@ -1667,6 +1771,26 @@ impl<'t, I: VmaIndex + TreeStats> Replayer<'t, I> {
         }
         vma
     }
+}
+
+/// Whether `b`, right after `a`, may be a piece of the same mapping: the same file (or
+/// anonymous memory) at contiguous offsets, and the same flags that only `mmap` sets
+/// (`mprotect`, `madvise` and `mlock` cut mappings into pieces that differ in the others).
+fn pieces_of_one(a: &Vma, b: &Vma) -> bool {
+    let from_mmap = VmFlags::SHARED
+        | VmFlags::MAYREAD
+        | VmFlags::MAYWRITE
+        | VmFlags::MAYEXEC
+        | VmFlags::MAYSHARE
+        | VmFlags::GROWSDOWN
+        | VmFlags::NORESERVE
+        | VmFlags::SYNC
+        | VmFlags::DROPPABLE
+        | VmFlags::SPECIAL;
+    a.end() == b.start()
+        && a.file().map(|f| f.id()) == b.file().map(|f| f.id())
+        && a.pgoff_at(b.start()) == b.pgoff()
+        && (a.flags() & from_mmap) == (b.flags() & from_mmap)
 }
 
 fn op_result(op: &Op) -> Option<SysResult> {
