@@ -1339,14 +1339,18 @@ impl<'t, I: VmaIndex + TreeStats> Replayer<'t, I> {
         let Some(s) = self.spaces.get_mut(&space) else {
             return Ok(());
         };
+        // Anon_vmas the model made itself (its faults, populating) are known; the ones to
+        // learn are missing, or were made up by the replay when it copied the kernel's VMAs.
+        let invented = |a: AnonVma| a.id().0 >= 1 << 48;
         let faulted: Vec<u64> = s
             .kernel
             .range(lo, hi)
             .into_iter()
             .filter(|k| k.anon_pages)
             .filter(|k| {
-                s.mm.vma_lookup(k.start)
-                    .is_some_and(|v| v.start() == k.start && v.end() == k.end)
+                s.mm.vma_lookup(k.start).is_some_and(|v| {
+                    v.start() == k.start && v.end() == k.end && v.anon_vma().is_none_or(invented)
+                })
             })
             .map(|k| k.start)
             .collect();
@@ -1365,7 +1369,6 @@ impl<'t, I: VmaIndex + TreeStats> Replayer<'t, I> {
         // replay gave, else a new one. A shared anon_vma the kernel lacks only lets the model
         // merge or keep `VM_ACCOUNT` where the kernel does not, which the next comparison
         // explains, while a missing one would keep apart what the kernel merges.
-        let invented = |a: AnonVma| a.id().0 >= 1 << 48;
         let mut done_until = 0;
         for &addr in &faulted {
             if addr < done_until {
