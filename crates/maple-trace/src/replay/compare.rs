@@ -444,12 +444,20 @@ pub(crate) fn hook_flags(ours: &[Shape], kernel: &[Shape]) -> Vec<(FileId, u64, 
 /// explains any difference.
 pub(crate) fn classify(ours: &[Shape], kernel: &[Shape], excuse: Option<Resync>) -> Verdict {
     use Verdict::{Explained, Wrong};
-    // A stack that grew on page faults: the same VMA, starting lower in the kernel.
-    if let ([o], [k]) = (ours, kernel)
+    // A stack that grew on page faults: the same VMAs, the lowest starting lower in the
+    // kernel (the kernel shows it growing down, or the model knows it does).
+    if let (Some(o), Some(k)) = (ours.first(), kernel.first())
+        && ours.len() == kernel.len()
         && o.end == k.end
         && k.start < o.start
-        && (k.flags & 0x100 != 0 || k.name.as_deref() == Some("stack"))
+        && (k.flags & 0x100 != 0
+            || k.name.as_deref() == Some("stack")
+            || o.apart.is_some_and(|(flags, _)| flags & 0x100 != 0))
         && o.same_at(k, o.start)
+        && ours[1..]
+            .iter()
+            .zip(&kernel[1..])
+            .all(|(a, b)| a.matches(b))
     {
         return Explained(Resync::StackGrowth);
     }
@@ -762,6 +770,20 @@ mod tests {
             apart: Some((flags, id)),
             ..anon(start, end, flags & 0xf)
         };
+        // A stack the op cut into pieces grew too: the model's growsdown flag tells, where
+        // the kernel's snapshot shows no flags.
+        let low = Shape {
+            apart: Some((0x5 | 0x100, None)),
+            ..anon(0x8000, 0x9000, 0x5)
+        };
+        assert_eq!(
+            classify(
+                &[low, anon(0x9000, 0xa000, 0x7)],
+                &[anon(0x6000, 0x9000, 0x5), anon(0x9000, 0xa000, 0x7)],
+                None
+            ),
+            Explained(Resync::StackGrowth)
+        );
         let merged = [anon(0x1000, 0x3000, 0x1)];
         assert_eq!(
             classify(

@@ -762,13 +762,29 @@ impl<'t, I: VmaIndex + TreeStats> Replayer<'t, I> {
         Ok(())
     }
 
-    /// Stack growth the op may meet: a stack grows on page faults, which no record shows, and
-    /// a call below it (a `MAP_FIXED_NOREPLACE` there, an `mprotect` of it) sees the grown
-    /// stack. When the op's range lies below a growsdown VMA of the model and the space's
-    /// next snapshot shows that VMA starting lower, the model's grows there first (counted as
-    /// [`Resync::StackGrowth`]). Only ops below a stack look ahead.
+    /// Stack growth the op met: a stack grows on page faults, which no record shows, and a
+    /// call below it (a `MAP_FIXED_NOREPLACE` failing with `EEXIST` there, an `mprotect`,
+    /// `madvise`, `mlock` or `mremap` that worked on it) proves the stack had grown. When the
+    /// op's range lies below a growsdown VMA of the model and the space's next snapshot shows
+    /// that VMA starting lower, the model's grows there first (counted as
+    /// [`Resync::StackGrowth`]). Other ops may have come before the growth, and only ops
+    /// below a stack look ahead.
     fn grow_stacks_first(&mut self, space: SpaceId, op: &Op) -> Result<(), ReplayError> {
-        let Some(ranges) = op.ranges(None) else {
+        let met_memory = match op {
+            Op::Mmap { ret, .. } => *ret == Err(Errno(17)),
+            Op::Mprotect { ret, .. } | Op::Madvise { ret, .. } | Op::Mremap { ret, .. } => {
+                ret.is_ok()
+            }
+            Op::Other { call, ret, .. } => {
+                ret.is_ok()
+                    && matches!(
+                        call,
+                        OtherCall::Mlock | OtherCall::Mlock2 | OtherCall::Munlock
+                    )
+            }
+            _ => false,
+        };
+        let Some(ranges) = op.ranges(None).filter(|_| met_memory) else {
             return Ok(());
         };
         for (lo, _) in ranges {
@@ -786,17 +802,27 @@ impl<'t, I: VmaIndex + TreeStats> Replayer<'t, I> {
             if !found {
                 continue;
             }
-            let grown = match self.feed.window().nth(at) {
-                Some(Record::Snapshot { vmas, .. }) => {
-                    vmas.iter().find(|k| k.end == end).map(|k| k.start)
+            let kernel: Vec<&SnapshotVma> = match self.feed.window().nth(at) {
+                Some(Record::Snapshot { vmas, .. }) => vmas.iter().collect(),
+                Some(Record::Delta { windows, .. }) => {
+                    windows.iter().flat_map(|w| &w.vmas).collect()
                 }
-                Some(Record::Delta { windows, .. }) => windows
-                    .iter()
-                    .flat_map(|w| &w.vmas)
-                    .find(|k| k.end == end)
-                    .map(|k| k.start),
-                _ => None,
+                _ => Vec::new(),
             };
+            // The stack there, maybe cut into pieces by the op: adjacent anonymous growsdown
+            // VMAs (or ones shown without flags) down from the one ending where it ends.
+            let grown = kernel.iter().position(|k| k.end == end).map(|mut i| {
+                while i > 0 {
+                    let (below, here) = (kernel[i - 1], kernel[i]);
+                    let stack_like = below.backing == crate::format::Backing::Anon
+                        && (below.flags.is_empty() || below.has_flag(b"gd"));
+                    if below.end != here.start || !stack_like {
+                        break;
+                    }
+                    i -= 1;
+                }
+                kernel[i].start
+            });
             let Some(grown) = grown.filter(|&g| g < start) else {
                 continue;
             };
@@ -1365,10 +1391,9 @@ impl<'t, I: VmaIndex + TreeStats> Replayer<'t, I> {
         // The fault may have come before the mapping was cut into pieces (by mprotect,
         // madvise, mlock), which then share its anon_vma; pieces without anonymous pages show
         // no `A`. So the pieces around a VMA with `A` that look like one mapping cut up (a
-        // run) share one anon_vma: one the model made itself if a piece has it, else one the
-        // replay gave, else a new one. A shared anon_vma the kernel lacks only lets the model
-        // merge or keep `VM_ACCOUNT` where the kernel does not, which the next comparison
-        // explains, while a missing one would keep apart what the kernel merges.
+        // run) and have no anon_vma the model made itself share one: one the replay gave
+        // already, else a new one. Both ways the guess can be wrong are explained at the next
+        // comparison (anon_vma state decides merges and `VM_ACCOUNT`).
         let mut done_until = 0;
         for &addr in &faulted {
             if addr < done_until {
@@ -1377,24 +1402,29 @@ impl<'t, I: VmaIndex + TreeStats> Replayer<'t, I> {
             let Some(vma) = s.mm.vma_lookup(addr) else {
                 continue;
             };
+            // A piece with an anon_vma the model made was a VMA of its own then: the run
+            // stops there.
+            let own = |v: &Vma| v.anon_vma().is_some_and(|a| !invented(a));
             let mut run = vec![vma];
             while let (_, Some(prev)) = s.mm.find_vma_prev(run[0].start())
                 && pieces_of_one(prev, run[0])
+                && !own(prev)
             {
                 run.insert(0, prev);
             }
             while let Some(next) = s.mm.find_vma(run[run.len() - 1].end())
                 && pieces_of_one(run[run.len() - 1], next)
+                && !own(next)
             {
                 run.push(next);
             }
             done_until = run[run.len() - 1].end();
-            let anons: Vec<AnonVma> = run.iter().filter_map(|v| v.anon_vma()).collect();
-            let chosen = anons
+            // An anon_vma the model made belongs to the piece it was made for (an mlock
+            // populates after cutting); one learned from A marks belongs to the run.
+            let chosen = run
                 .iter()
-                .copied()
-                .find(|&a| !invented(a))
-                .or_else(|| anons.first().copied());
+                .filter_map(|v| v.anon_vma())
+                .find(|&a| invented(a));
             let starts: Vec<(u64, Option<AnonVma>)> =
                 run.iter().map(|v| (v.start(), v.anon_vma())).collect();
             let anon = match chosen {
