@@ -15,18 +15,23 @@ fn entries(tree: &MapleTree<u32>) -> Vec<(u64, u64, u64)> {
 /// A tree built by random stores, so that it has every kind of node shape.
 fn random_tree(seed: u64, alloc: bool, n: u64) -> MapleTree<u32> {
     let mut rng = Rng::new(seed);
-    let tree = if alloc {
+    let mut tree = if alloc {
         MapleTree::new_alloc()
     } else {
         MapleTree::new()
     };
+    // Exclusive writes free the nodes they replace at once (no grace period), so the tree's
+    // live nodes are exactly its own when it is handed back.
+    let mut writer = tree.exclusive();
     for v in 0..n {
         let first = rng.below(n * 20);
         let wide = rng.chance(5);
         let span = rng.below(if wide { 500 } else { 12 });
-        tree.store_range(first..=first + span, u32::try_from(v).unwrap())
+        writer
+            .store_range(first..=first + span, u32::try_from(v).unwrap())
             .unwrap();
     }
+    drop(writer);
     tree
 }
 
@@ -92,14 +97,12 @@ fn try_clone_clones_every_value_once() {
 #[test]
 fn try_clone_fails_cleanly_at_every_allocation() {
     let tree = random_tree(9, true, 5_000);
-    // The nodes the stores replaced are freed after a grace period; wait for them, so that the
-    // count below is the tree's own.
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
-    while tree.stats().live_nodes != tree.stats().nodes && std::time::Instant::now() < deadline {
-        maple_tree::flush_deferred();
-        std::thread::yield_now();
-    }
     let live = tree.stats().live_nodes;
+    assert_eq!(
+        live,
+        tree.stats().nodes,
+        "no node of the tree awaits a grace period"
+    );
     let expected = entries(&tree);
     let mut budget = 0;
     let copy = loop {
