@@ -306,8 +306,8 @@ fn erasing_a_full_range_entry_hands_back_a_live_value() {
         let value = value.unwrap();
         let counter = tree.node_counter();
         drop(tree);
-        counter.settle(std::time::Duration::from_secs(10));
-        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+        counter.settle(std::time::Duration::from_secs(120));
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(120);
         while std::sync::Arc::strong_count(&value) > 1 && std::time::Instant::now() < deadline {
             maple_tree::flush_deferred();
         }

@@ -236,7 +236,7 @@ fn kernel_erase2_sets_replay_exactly() {
             let counter = tree.node_counter();
             drop(tree);
             assert_eq!(
-                counter.settle(std::time::Duration::from_secs(10)),
+                counter.settle(std::time::Duration::from_secs(120)),
                 0,
                 "{}: nodes leaked",
                 set.name

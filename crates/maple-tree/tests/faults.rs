@@ -88,7 +88,7 @@ fn attempt(
 /// Waits until every node the tree retired has been reclaimed, so that its live-node count is
 /// exactly the nodes in the tree (RCU mode returns replaced nodes after a grace period).
 fn quiesce(tree: &MapleTree<u32>) -> usize {
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(120);
     while tree.stats().live_nodes != tree.stats().nodes && std::time::Instant::now() < deadline {
         maple_tree::flush_deferred();
         std::thread::yield_now();
@@ -164,7 +164,7 @@ fn workload(seed: u64, exclusive: bool, alloc: bool) -> (usize, usize) {
     let counter = tree.node_counter();
     drop(tree);
     assert_eq!(
-        counter.settle(std::time::Duration::from_secs(10)),
+        counter.settle(std::time::Duration::from_secs(120)),
         0,
         "nodes leaked"
     );

@@ -83,7 +83,7 @@ fn replay(name: &str, text: &str) -> usize {
                 let counter = tree.node_counter();
                 drop(tree);
                 assert_eq!(
-                    counter.settle(std::time::Duration::from_secs(10)),
+                    counter.settle(std::time::Duration::from_secs(120)),
                     0,
                     "{}: nodes leaked",
                     ctx()

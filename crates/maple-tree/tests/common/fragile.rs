@@ -45,7 +45,7 @@ impl Ledger {
 
     /// Runs deferred drops until `expected` values are alive or ten seconds have passed.
     pub fn settle(&self, expected: usize) -> usize {
-        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(120);
         while self.live() != expected && std::time::Instant::now() < deadline {
             maple_tree::flush_deferred();
             std::thread::yield_now();
