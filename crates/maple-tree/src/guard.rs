@@ -47,6 +47,43 @@ pub(crate) fn lookup(core: &Core, guard: &Guard, index: u64) -> Option<(Range, N
     }
 }
 
+/// Looks up the entry containing `index` for the tree's writer, whose reads no write can race
+/// (it is the only writer): nothing needs validating, and the pivot scan needs no bound, since
+/// a node that is not full holds its maximum in the pivot at its end (N1), which stops it.
+///
+/// Linux: `mtree_lookup_walk()` under the tree's lock.
+#[inline]
+pub(crate) fn lookup_writer(
+    core: &Core,
+    guard: &Guard,
+    index: u64,
+) -> Option<(Range, NonZeroUsize)> {
+    let mut node = core.root.load(guard)?;
+    let (mut min, mut max) = (0, u64::MAX);
+    loop {
+        let end = node.end();
+        let full = node.kind().pivots();
+        let i = if end == full && node.pivot(full - 1) < index {
+            full
+        } else {
+            let mut i = 0;
+            while node.pivot(i) < index {
+                i += 1;
+            }
+            i
+        };
+        let lo = if i == 0 { min } else { node.pivot(i - 1) + 1 };
+        let hi = if i < end { node.pivot(i) } else { max };
+        if node.is_leaf() {
+            return NonZeroUsize::new(node.slot(i)).map(|w| (Range::new_unchecked(lo, hi), w));
+        }
+        node = node
+            .child(i)
+            .unwrap_or_else(|| unreachable!("invariant N3 broken: empty internal slot"));
+        (min, max) = (lo, hi);
+    }
+}
+
 /// Read access to a tree: everything reached through it stays valid until it drops.
 ///
 /// Holding a guard delays the freeing of what writers replace, so hold it for a batch of reads,
@@ -91,7 +128,8 @@ macro_rules! read_api {
         /// Linux: `mas_walk()`.
         #[doc(alias = "mas_walk")]
         pub fn get_range(&self, index: u64) -> Option<Found<'_, T>> {
-            lookup(self.core, self.rcu(), index).map(|(r, w)| (r, Values::<T>::borrow(w)))
+            self.lookup_word(index)
+                .map(|(r, w)| (r, Values::<T>::borrow(w)))
         }
 
         /// The first entry that intersects `range`: the one containing its first index, else
@@ -120,7 +158,7 @@ macro_rules! read_api {
 
         /// Whether a value is stored at `index`.
         pub fn contains(&self, index: u64) -> bool {
-            lookup(self.core, self.rcu(), index).is_some()
+            self.lookup_word(index).is_some()
         }
 
         /// The entry with the lowest range.
@@ -245,6 +283,11 @@ impl<'t, T: 'static> ReadGuard<'t, T> {
     }
 
     pub(crate) fn get_range_word(&self, index: u64) -> Option<(Range, NonZeroUsize)> {
+        lookup(self.core, self.rcu(), index)
+    }
+
+    /// The entry containing `index`, read as a reader must (validated).
+    fn lookup_word(&self, index: u64) -> Option<(Range, NonZeroUsize)> {
         lookup(self.core, self.rcu(), index)
     }
 
@@ -427,6 +470,12 @@ impl<'t, T: 'static> WriteGuard<'t, T> {
     /// Whether this writer has the tree to itself (no reader can exist).
     pub fn is_exclusive(&self) -> bool {
         self.guard.is_none()
+    }
+
+    /// The entry containing `index`, read by the writer (no write can race it).
+    #[inline]
+    fn lookup_word(&self, index: u64) -> Option<(Range, NonZeroUsize)> {
+        lookup_writer(self.core, self.rcu(), index)
     }
 
     /// Checks every structural invariant of the tree this guard writes; see
