@@ -76,6 +76,8 @@ pub struct Cursor<'g, T: 'static> {
     /// The word of the slot the cursor stands on, read with its range `[index, last]`.
     word: usize,
     state: CursorState,
+    /// Whether reads are confirmed (R1). The tree's writer reads without: no write can race it.
+    validate: bool,
     values: PhantomData<fn() -> T>,
 }
 
@@ -94,7 +96,7 @@ impl<T: 'static> core::fmt::Debug for Cursor<'_, T> {
 pub(crate) type Found<'g, T> = (Range, Ref<'g, T>);
 
 impl<'g, T: 'static> Cursor<'g, T> {
-    pub(crate) fn new(core: &'g Core, guard: &'g Guard, index: u64) -> Self {
+    pub(crate) fn new(core: &'g Core, guard: &'g Guard, index: u64, validate: bool) -> Self {
         Self {
             core,
             guard,
@@ -103,6 +105,7 @@ impl<'g, T: 'static> Cursor<'g, T> {
             last: index,
             word: 0,
             state: CursorState::Start,
+            validate,
             values: PhantomData,
         }
     }
@@ -255,12 +258,12 @@ impl<'g, T: 'static> Cursor<'g, T> {
         if self.state != CursorState::Active {
             return None;
         }
-        let depth = self.path.len() - 1;
-        let leaf = self.path[depth];
+        let leaf = self.path.last_mut()?;
+        let (node, end) = (leaf.node, leaf.end);
         let mut i = leaf.offset;
         let word = loop {
             if forward {
-                if i == leaf.end {
+                if i == end {
                     return None;
                 }
                 i += 1;
@@ -270,24 +273,25 @@ impl<'g, T: 'static> Cursor<'g, T> {
                 }
                 i -= 1;
             }
-            if let Some(word) = NonZeroUsize::new(leaf.node.slot(i)) {
+            if let Some(word) = NonZeroUsize::new(node.slot(i)) {
                 break word;
             }
         };
-        let range = Range::new_unchecked(leaf.slot_min(i), leaf.slot_max(i));
-        let beyond = if forward {
-            range.first() > bound
+        let first = if i == 0 {
+            leaf.min
         } else {
-            range.last() < bound
+            node.pivot(i - 1) + 1
         };
-        if beyond || leaf.confirm().is_err() {
+        let last = if i < end { node.pivot(i) } else { leaf.max };
+        let beyond = if forward { first > bound } else { last < bound };
+        if beyond || (self.validate && !node.is_current(end)) {
             return None;
         }
-        self.path[depth].offset = i;
-        self.index = range.first();
-        self.last = range.last();
+        leaf.offset = i;
+        self.index = first;
+        self.last = last;
         self.word = word.get();
-        Some((range, Values::<T>::borrow(word)))
+        Some((Range::new_unchecked(first, last), Values::<T>::borrow(word)))
     }
 
     /// The next range after the current one, empty or not, if it starts at or before `limit`.
@@ -496,11 +500,16 @@ impl<T: 'static> core::fmt::Debug for Iter<'_, T> {
 }
 
 impl<'g, T: 'static> Iter<'g, T> {
-    pub(crate) fn new(core: &'g Core, guard: &'g Guard, bounds: impl RangeBounds<u64>) -> Self {
+    pub(crate) fn new(
+        core: &'g Core,
+        guard: &'g Guard,
+        bounds: impl RangeBounds<u64>,
+        validate: bool,
+    ) -> Self {
         let (low, high, empty) = resolve_bounds(&bounds);
         Self {
-            front: Cursor::new(core, guard, low),
-            back: Cursor::new(core, guard, high),
+            front: Cursor::new(core, guard, low, validate),
+            back: Cursor::new(core, guard, high, validate),
             low,
             high,
             front_started: false,
@@ -554,6 +563,18 @@ impl<'g, T: 'static> Iterator for Iter<'g, T> {
     fn next(&mut self) -> Option<Self::Item> {
         if self.done {
             return None;
+        }
+        // The common step: the next value in the front cursor's leaf. It starts after the
+        // range returned last, so there is nothing to clip while the back end has not moved.
+        if self.front_started
+            && !self.back_started
+            && let Some((range, value)) = self.front.step_in_leaf(self.high, true)
+        {
+            match range.last().checked_add(1) {
+                Some(next) if next <= self.high => self.low = next,
+                _ => self.done = true,
+            }
+            return Some((range, value));
         }
         let found = self.front.find(self.high);
         match found {

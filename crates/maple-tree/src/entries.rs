@@ -44,11 +44,16 @@ impl<T: 'static> fmt::Debug for Gaps<'_, T> {
 }
 
 impl<'g, T: 'static> Gaps<'g, T> {
-    pub(crate) fn new(core: &'g Core, guard: &'g Guard, bounds: impl RangeBounds<u64>) -> Self {
+    pub(crate) fn new(
+        core: &'g Core,
+        guard: &'g Guard,
+        bounds: impl RangeBounds<u64>,
+        validate: bool,
+    ) -> Self {
         let range = Range::from_bounds(bounds);
         let entries = match range {
-            Some(r) => Iter::new(core, guard, r),
-            None => Iter::new(core, guard, 1..1),
+            Some(r) => Iter::new(core, guard, r, validate),
+            None => Iter::new(core, guard, 1..1, validate),
         };
         Self {
             entries,
@@ -144,7 +149,7 @@ impl<T: Clone + 'static> Source<T> for Cloned {
         back: bool,
         out: &mut VecDeque<(Range, T)>,
     ) -> bool {
-        let mut entries = Iter::<T>::new(core, guard, low..=high);
+        let mut entries = Iter::<T>::new(core, guard, low..=high, true);
         take(
             |back| {
                 let (range, value) = if back {
@@ -181,7 +186,7 @@ impl<T: 'static> Source<T> for Free {
         back: bool,
         out: &mut VecDeque<Range>,
     ) -> bool {
-        let mut gaps = Gaps::<T>::new(core, guard, low..=high);
+        let mut gaps = Gaps::<T>::new(core, guard, low..=high, true);
         take(
             |back| if back { gaps.next_back() } else { gaps.next() },
             back,

@@ -190,23 +190,23 @@ macro_rules! read_api {
         ///
         /// Linux: the empty ranges of `mas_next_range()`.
         pub fn gaps(&self, range: impl RangeBounds<u64>) -> Gaps<'_, T> {
-            Gaps::new(self.core, self.rcu(), range)
+            Gaps::new(self.core, self.rcu(), range, Self::VALIDATES)
         }
 
         /// Every entry, in ascending order.
         pub fn iter(&self) -> Iter<'_, T> {
-            Iter::new(self.core, self.rcu(), ..)
+            Iter::new(self.core, self.rcu(), .., Self::VALIDATES)
         }
 
         /// Every entry that intersects `range`, in ascending order. An entry that starts before
         /// the range but reaches into it is included.
         pub fn range(&self, range: impl RangeBounds<u64>) -> Iter<'_, T> {
-            Iter::new(self.core, self.rcu(), range)
+            Iter::new(self.core, self.rcu(), range, Self::VALIDATES)
         }
 
         /// A cursor that will walk to `index`.
         pub fn cursor(&self, index: u64) -> Cursor<'_, T> {
-            Cursor::new(self.core, self.rcu(), index)
+            Cursor::new(self.core, self.rcu(), index, Self::VALIDATES)
         }
 
         /// The first fit for a gap request; see [`MapleTree::find_gap`](crate::MapleTree::find_gap).
@@ -285,6 +285,9 @@ impl<'t, T: 'static> ReadGuard<'t, T> {
     pub(crate) fn get_range_word(&self, index: u64) -> Option<(Range, NonZeroUsize)> {
         lookup(self.core, self.rcu(), index)
     }
+
+    /// A reader's cursors and iterators confirm what they read (R1).
+    const VALIDATES: bool = true;
 
     /// The entry containing `index`, read as a reader must (validated).
     fn lookup_word(&self, index: u64) -> Option<(Range, NonZeroUsize)> {
@@ -471,6 +474,10 @@ impl<'t, T: 'static> WriteGuard<'t, T> {
     pub fn is_exclusive(&self) -> bool {
         self.guard.is_none()
     }
+
+    /// The writer's cursors and iterators need not confirm what they read: no write can race
+    /// them.
+    const VALIDATES: bool = false;
 
     /// The entry containing `index`, read by the writer (no write can race it).
     #[inline]
@@ -888,7 +895,7 @@ impl<T: 'static> fmt::Debug for CursorMut<'_, '_, T> {
 impl<T: 'static> CursorMut<'_, '_, T> {
     /// Runs a read-cursor move from the saved position and saves where it ends.
     fn navigate<R>(&mut self, op: impl FnOnce(&mut Cursor<'_, T>) -> Option<R>) -> Option<R> {
-        let mut cursor = Cursor::new(self.writer.core, self.writer.rcu(), self.index);
+        let mut cursor = Cursor::new(self.writer.core, self.writer.rcu(), self.index, false);
         cursor.restore(self.index, self.last, self.state);
         let found = op(&mut cursor);
         let range = cursor.range();
