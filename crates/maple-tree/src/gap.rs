@@ -111,18 +111,74 @@ pub(crate) fn search(core: &Core, guard: &Guard, q: &GapQuery, rev: bool) -> Opt
                 q.fit_low(q.min, q.max)
             };
         };
-        if let Ok(found) = search_node(&root, q, rev) {
+        if let Ok(found) = search_node(root, q, rev, &mut ()) {
             return found;
         }
     }
 }
 
-/// Depth-first search of one subtree, children in window order, pruned by the recorded gaps.
+/// [`search`], leaving in `path` the frames from the root to the leaf of the fit, positioned on
+/// the empty slot that holds it (left empty for an empty tree or when nothing fits). The tree's
+/// writer stores into the fit from there without walking again (Linux: `mas_empty_area()`
+/// leaving the maple state on the gap for `mas_store_gfp()`).
+pub(crate) fn search_path<'g>(
+    core: &Core,
+    guard: &'g Guard,
+    q: &GapQuery,
+    rev: bool,
+    path: &mut Path<'g>,
+) -> Option<u64> {
+    loop {
+        path.clear();
+        let Some(root) = root_frame(core, guard) else {
+            return if rev {
+                q.fit_high(q.min, q.max)
+            } else {
+                q.fit_low(q.min, q.max)
+            };
+        };
+        if let Ok(found) = search_node(root, q, rev, path) {
+            if found.is_none() {
+                path.clear();
+            }
+            return found;
+        }
+    }
+}
+
+/// Where a search leaves the frames down to its fit: in a path, or nowhere.
+trait Trail<'g> {
+    fn push(&mut self, frame: Frame<'g>);
+    fn pop(&mut self);
+}
+
+impl<'g> Trail<'g> for () {
+    fn push(&mut self, _frame: Frame<'g>) {}
+    fn pop(&mut self) {}
+}
+
+impl<'g> Trail<'g> for Path<'g> {
+    fn push(&mut self, frame: Frame<'g>) {
+        Path::push(self, frame);
+    }
+
+    fn pop(&mut self) {
+        Path::pop(self);
+    }
+}
+
+/// Depth-first search of one subtree, children in window order, pruned by the recorded gaps;
+/// the frames down to the fit are left in `trail`.
 ///
 /// Every leaf is confirmed after the slots it looked at (the fit, or all of them); internal
 /// nodes need not be (see [`crate::walk`]).
-fn search_node(frame: &Frame<'_>, q: &GapQuery, rev: bool) -> Result<Option<u64>, Stale> {
-    let f = *frame;
+fn search_node<'g>(
+    frame: Frame<'g>,
+    q: &GapQuery,
+    rev: bool,
+    trail: &mut impl Trail<'g>,
+) -> Result<Option<u64>, Stale> {
+    let f = frame;
     let first = if f.min >= q.min {
         0
     } else {
@@ -133,14 +189,22 @@ fn search_node(frame: &Frame<'_>, q: &GapQuery, rev: bool) -> Result<Option<u64>
     } else {
         crate::walk::slot_of(f.node, f.end, q.max)
     };
+    let leaf = f.node.is_leaf();
+    let gaps = f.node.kind().has_gaps();
     for k in 0..=last - first {
         let i = if rev { last - k } else { first + k };
-        let lo = f.slot_min(i).max(q.min);
-        let hi = f.slot_max(i).min(q.max);
-        if f.node.is_leaf() {
+        // The cheap tests first: a leaf slot must be empty, a child's recorded gap large enough;
+        // only then is the slot's range worked out.
+        if leaf {
             if f.node.slot(i) != 0 {
                 continue;
             }
+        } else if gaps && !q.may_fit(f.node.gap(i)) {
+            continue;
+        }
+        let lo = f.slot_min(i).max(q.min);
+        let hi = f.slot_max(i).min(q.max);
+        if leaf {
             let fit = if rev {
                 q.fit_high(lo, hi)
             } else {
@@ -148,22 +212,26 @@ fn search_node(frame: &Frame<'_>, q: &GapQuery, rev: bool) -> Result<Option<u64>
             };
             if fit.is_some() {
                 f.confirm()?;
+                trail.push(Frame { offset: i, ..f });
                 return Ok(fit);
             }
             continue;
         }
-        if hi - lo < q.size_m1 || (f.node.kind().has_gaps() && !q.may_fit(f.node.gap(i))) {
+        if hi - lo < q.size_m1 {
             continue;
         }
-        let Some(mut child) = (Frame { offset: i, ..f }).child_frame() else {
+        let here = Frame { offset: i, ..f };
+        let Some(mut child) = here.child_frame() else {
             continue;
         };
         child.offset = 0;
-        if let Some(fit) = search_node(&child, q, rev)? {
+        trail.push(here);
+        if let Some(fit) = search_node(child, q, rev, trail)? {
             return Ok(Some(fit));
         }
+        trail.pop();
     }
-    if f.node.is_leaf() {
+    if leaf {
         f.confirm()?;
     }
     Ok(None)

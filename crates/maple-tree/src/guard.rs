@@ -820,14 +820,25 @@ impl<'t, T: 'static> WriteGuard<'t, T> {
     ///
     /// Linux: `mtree_alloc_range()`, `mtree_alloc_rrange()`.
     pub fn alloc_range_for(&mut self, request: GapRequest, value: T) -> Result<u64, AllocError<T>> {
-        let start = match self.find_gap_for(request) {
-            Ok(start) => start,
+        let query = match request.query() {
+            Ok(query) => query,
             Err(e) => return Err(AllocError::new(AllocErrorKind::Gap(e), value)),
         };
-        let last = start + (request.size - 1);
+        let core = self.core;
         self.with_writer(|w| {
+            // The search leaves the path on the fit: the store continues from that leaf
+            // instead of walking from the root again.
+            let mut path = walk::Path::new();
+            let Some(start) = gap::search_path(core, w.guard, &query, request.top_down, &mut path)
+            else {
+                return Err(AllocError::new(
+                    AllocErrorKind::Gap(GapError::NoSpace),
+                    value,
+                ));
+            };
+            let last = start + (request.size - 1);
             let word = Values::<T>::into_word(value);
-            w.store(start, last, Some(word), None)
+            w.store_from(&mut path, start, last, Some(word))
                 .map_err(|OutOfMemory| {
                     AllocError::new(AllocErrorKind::OutOfMemory, Values::<T>::take(word))
                 })?;

@@ -60,6 +60,22 @@ pub(crate) fn slot_of(node: NodeRef<'_>, end: usize, index: u64) -> usize {
     i
 }
 
+/// [`slot_of`] for the tree's writer, which no write can race: a node that is not full holds
+/// its maximum in the pivot at its end (N1), and `index` lies within the node, so the scan
+/// needs no bound.
+#[inline]
+pub(crate) fn slot_of_writer(node: NodeRef<'_>, end: usize, index: u64) -> usize {
+    let full = node.kind().pivots();
+    if end == full && node.pivot(full - 1) < index {
+        return full;
+    }
+    let mut i = 0;
+    while node.pivot(i) < index {
+        i += 1;
+    }
+    i
+}
+
 impl<'g> Frame<'g> {
     /// A frame for `node` covering `[min, max]`, positioned on slot 0.
     #[inline]
@@ -155,6 +171,29 @@ pub(crate) fn walk_to<'g>(core: &Core, guard: &'g Guard, path: &mut Path<'g>, in
     };
     loop {
         frame.seek(index);
+        path.push(frame);
+        if frame.node.is_leaf() {
+            return true;
+        }
+        frame = frame
+            .child_frame()
+            .unwrap_or_else(|| unreachable!("invariant N3 broken: empty internal slot"));
+    }
+}
+
+/// [`walk_to`] for the tree's writer: the same path, found with [`slot_of_writer`].
+pub(crate) fn walk_to_writer<'g>(
+    core: &Core,
+    guard: &'g Guard,
+    path: &mut Path<'g>,
+    index: u64,
+) -> bool {
+    path.clear();
+    let Some(mut frame) = root_frame(core, guard) else {
+        return false;
+    };
+    loop {
+        frame.offset = slot_of_writer(frame.node, frame.end, index);
         path.push(frame);
         if frame.node.is_leaf() {
             return true;

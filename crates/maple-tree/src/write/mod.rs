@@ -210,7 +210,7 @@ impl<'a, T: 'static> Writer<'a, T> {
     /// Walks to the leaf holding `index`; `false` for an empty tree. A writer never meets a
     /// dead node: only it replaces nodes.
     pub(crate) fn walk(&self, path: &mut Path<'a>, index: u64) -> bool {
-        walk::walk_to(self.core, self.guard, path, index)
+        walk::walk_to_writer(self.core, self.guard, path, index)
     }
 
     /// Stores `word` (`None`: nothing) over `[first, last]`.
@@ -230,6 +230,25 @@ impl<'a, T: 'static> Writer<'a, T> {
         self.walk(&mut left, first);
         let req = Request::new(first, last, word, cloner);
         self.store_at(&mut left, &req, &mut Disposal::default(), false)
+    }
+
+    /// Stores `word` over `[first, last]`, all of it empty, given `path`: the frames from the
+    /// root to the leaf slot holding `first` (empty for an empty tree), as a gap search left
+    /// them.
+    ///
+    /// # Errors
+    ///
+    /// [`OutOfMemory`] if the nodes the store may need could not be reserved; the tree is
+    /// unchanged.
+    pub(crate) fn store_from(
+        &mut self,
+        path: &mut Path<'a>,
+        first: u64,
+        last: u64,
+        word: Option<NonZeroUsize>,
+    ) -> Result<StoreKind, OutOfMemory> {
+        let req = Request::new(first, last, word, None);
+        self.store_at(path, &req, &mut Disposal::default(), false)
     }
 
     /// Stores `word` over `[first, last]` if every index there is empty; `Ok(None)` if not.
