@@ -18,12 +18,17 @@ use crate::walk::{Frame, Path, Stale, root_frame};
 ///
 /// Linux: `mas_leaf_max_gap()`.
 pub(crate) fn leaf_gap(frame: &Frame<'_>) -> u64 {
-    let f = Frame::new(frame.node, frame.min, frame.max);
+    let node = frame.node;
+    let end = node.end();
     let mut best = 0;
-    for i in 0..=f.end {
-        if f.node.slot(i) == 0 {
-            best = best.max((f.slot_max(i) - f.slot_min(i)).saturating_add(1));
+    // One pass, carrying each slot's first index over from the previous slot's pivot.
+    let mut first = frame.min;
+    for i in 0..=end {
+        let last = if i < end { node.pivot(i) } else { frame.max };
+        if node.slot(i) == 0 {
+            best = best.max((last - first).saturating_add(1));
         }
+        first = last.wrapping_add(1);
     }
     best
 }

@@ -353,6 +353,58 @@ impl<'a> NodeRef<'a> {
         self.node.words[self.kind.slot_base() + i].store(word as u64, Ordering::Release);
     }
 
+    /// Moves the `count` slot words from slot `src` on to slot `dst` on (the runs may overlap).
+    /// Only on unpublished nodes or in exclusive mode: a reader could see the run half moved.
+    #[inline]
+    pub(crate) fn move_slots(self, src: usize, dst: usize, count: usize) {
+        let base = self.kind.slot_base();
+        Self::move_words(
+            &self.node.words[base..base + self.kind.slots()],
+            src,
+            dst,
+            count,
+        );
+    }
+
+    /// Moves the `count` pivots from `src` on to `dst` on, as [`move_slots`](Self::move_slots).
+    #[inline]
+    pub(crate) fn move_pivots(self, src: usize, dst: usize, count: usize) {
+        Self::move_words(&self.node.words[..self.kind.pivots()], src, dst, count);
+    }
+
+    /// Zeroes slots `from..=end` and their pivots (invariant N2), as
+    /// [`move_slots`](Self::move_slots).
+    #[inline]
+    pub(crate) fn clear_from(self, from: usize, end: usize) {
+        let base = self.kind.slot_base();
+        for w in &self.node.words[base + from..=base + end] {
+            w.store(0, Ordering::Relaxed);
+        }
+        for w in self.node.words[..self.kind.pivots()]
+            .iter()
+            .take(end + 1)
+            .skip(from)
+        {
+            w.store(0, Ordering::Relaxed);
+        }
+    }
+
+    /// Moves `words[src..src + count]` to `words[dst..dst + count]`, in the order that leaves no
+    /// word overwritten before it is read.
+    #[inline]
+    fn move_words(words: &[AtomicU64], src: usize, dst: usize, count: usize) {
+        let (from, to) = (&words[src..src + count], &words[dst..dst + count]);
+        if dst > src {
+            for (t, f) in to.iter().zip(from).rev() {
+                t.store(f.load(Ordering::Relaxed), Ordering::Relaxed);
+            }
+        } else {
+            for (t, f) in to.iter().zip(from) {
+                t.store(f.load(Ordering::Relaxed), Ordering::Relaxed);
+            }
+        }
+    }
+
     /// The gap recorded for child `i` of an allocation node.
     #[inline]
     pub(crate) fn gap(self, i: usize) -> u64 {

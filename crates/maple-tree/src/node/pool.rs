@@ -398,6 +398,10 @@ impl Pool {
         keep: Option<NonZeroUsize>,
         panics: &mut Panics,
     ) -> usize {
+        if self.retired.last_is_empty() {
+            // Most writes edit a leaf in place and retire nothing.
+            return 0;
+        }
         let mut values = 0;
         let mut freed = FreeList::default();
         for item in self.retired.take_last() {

@@ -141,6 +141,11 @@ impl Retirements {
         values
     }
 
+    /// Whether the write that began last recorded nothing.
+    pub(crate) fn last_is_empty(&self) -> bool {
+        self.items.len() == self.start
+    }
+
     /// Removes the last write's items, for freeing at once (exclusive mode).
     pub(crate) fn take_last(&mut self) -> impl Iterator<Item = Retired> + '_ {
         self.items.drain(self.start..)

@@ -234,29 +234,27 @@ impl Edit {
         let node = leaf.node;
         let end = leaf.end;
         let pivots = node.kind().pivots();
-        let write = |i: usize, pivot: u64, word: usize| {
-            if i < pivots {
-                node.set_pivot(i, pivot);
-            }
-            node.set_slot(i, word);
-        };
-        let tail = self.keep_back..end + 1;
+        let tail = end + 1 - self.keep_back;
         let to = self.keep_front + self.middle.len();
-        if to > self.keep_back {
-            for i in tail.rev() {
-                write(to + i - self.keep_back, leaf.slot_max(i), node.slot(i));
-            }
-        } else if to < self.keep_back {
-            for i in tail {
-                write(to + i - self.keep_back, leaf.slot_max(i), node.slot(i));
+        let new_len = to + tail;
+        if tail > 0 && to != self.keep_back {
+            // The kept slots after the middle move as a block with their stored pivots; the
+            // last one ends at the leaf's maximum, stored if its new place has a pivot (N1).
+            node.move_slots(self.keep_back, to, tail);
+            node.move_pivots(self.keep_back, to, tail - 1);
+            if new_len - 1 < pivots {
+                node.set_pivot(new_len - 1, leaf.max);
             }
         }
         for (k, item) in self.middle.iter().enumerate() {
-            write(self.keep_front + k, item.pivot, item.word);
+            let i = self.keep_front + k;
+            if i < pivots {
+                node.set_pivot(i, item.pivot);
+            }
+            node.set_slot(i, item.word);
         }
-        let new_len = self.len_in(leaf);
-        for i in new_len..=end {
-            write(i, 0, 0);
+        if new_len <= end {
+            node.clear_from(new_len, end);
         }
         if new_len != end + 1 {
             node.set_end(new_len - 1);
