@@ -223,15 +223,10 @@ impl<I: VmaIndex> AddressSpace<I> {
         if !allowed {
             return Err(Errno::Fault);
         }
-        if !write || vma.flags.contains(VmFlags::SHARED) || vma.anon.is_some() {
+        if !write || vma.flags.contains(VmFlags::SHARED) {
             return Ok(());
         }
-        let mut w = self.window();
-        w.load(self, addr, addr + 1);
-        if let Some(i) = w.containing(addr) {
-            self.anon_vma_prepare(&mut w, i);
-        }
-        self.commit(w)
+        self.prepare_anon_vma(addr)
     }
 
     /// Grows the growsdown VMA above `addr` down to `addr`'s page, as a fault below a stack
