@@ -501,3 +501,30 @@ fn grown_shared_memory_ends_at_its_object() {
     has_ops(&trace, &["4000 0", "1000 !ENOMEM"]);
     replays_exactly("shmem_end", &trace);
 }
+
+/// Found by `maple fuzz` (seed 323): a fault in one piece of a mapping (away from others)
+/// that `mprotect` cut up before any fault gives that piece alone an anon_vma. The piece made read-only shows it:
+/// Linux took its `VM_ACCOUNT` away, which it does only without an anon_vma. So the piece
+/// below stays without one, and a `MREMAP_DONTUNMAP` move inside it merges all around, as a
+/// fresh mapping would (its page offset follows the new address).
+#[test]
+fn a_fault_after_the_cut_gives_one_piece_an_anon_vma() {
+    let Some(trace) = capture_c(
+        "fault_after_cut",
+        r"
+        char *w = mmap(0, 0x62 * PG, PROT_NONE, MAP_PRIVATE|MAP_ANONYMOUS, -1, 0);
+        munmap(w, 0x62 * PG);
+        w = mmap(w + PG, 0x60 * PG, PROT_READ|PROT_WRITE,
+                 MAP_PRIVATE|MAP_ANONYMOUS|MAP_FIXED, -1, 0);
+        mprotect(w + 0x46 * PG, 4 * PG, PROT_READ|PROT_EXEC);
+        w[0x5e * PG] = 1;
+        munlock(w + 0x40 * PG, 0x20 * PG);
+        mremap(w + 0xc * PG, 3 * PG, 3 * PG, MREMAP_MAYMOVE|MREMAP_FIXED|MREMAP_DONTUNMAP,
+               w + 0x1e * PG);
+        ",
+    ) else {
+        return;
+    };
+    has_ops(&trace, &[" MFD "]);
+    replays_exactly("fault_after_cut", &trace);
+}

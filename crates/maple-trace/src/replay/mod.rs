@@ -1402,19 +1402,21 @@ impl<'t, I: VmaIndex + TreeStats> Replayer<'t, I> {
             let Some(vma) = s.mm.vma_lookup(addr) else {
                 continue;
             };
-            // A piece with an anon_vma the model made was a VMA of its own then: the run
-            // stops there.
+            // A piece with an anon_vma the model made was a VMA of its own then, and so was
+            // one cut off before any fault: the run stops there.
             let own = |v: &Vma| v.anon_vma().is_some_and(|a| !invented(a));
             let mut run = vec![vma];
             while let (_, Some(prev)) = s.mm.find_vma_prev(run[0].start())
                 && pieces_of_one(prev, run[0])
                 && !own(prev)
+                && !cut_before_any_fault(prev)
             {
                 run.insert(0, prev);
             }
             while let Some(next) = s.mm.find_vma(run[run.len() - 1].end())
                 && pieces_of_one(run[run.len() - 1], next)
                 && !own(next)
+                && !cut_before_any_fault(next)
             {
                 run.push(next);
             }
@@ -1824,6 +1826,25 @@ fn pieces_of_one(a: &Vma, b: &Vma) -> bool {
         && a.file().map(|f| f.id()) == b.file().map(|f| f.id())
         && a.pgoff_at(b.start()) == b.pgoff()
         && (a.flags() & from_mmap) == (b.flags() & from_mmap)
+}
+
+/// Whether `v` is private anonymous memory that is not writable and has neither
+/// `VM_ACCOUNT` nor `VM_NORESERVE`: it never had an anon_vma, and was a VMA of its own before
+/// any fault in the pieces around it. An anon_vma comes from a write fault, which needs
+/// `VM_WRITE`; private writable memory is accounted (`mmap` and `mprotect` set `VM_ACCOUNT`
+/// unless `VM_NORESERVE`), and `mprotect` takes `VM_ACCOUNT` away again only from anonymous
+/// memory without an anon_vma (Linux 6.18 `mprotect_fixup()`). So when it was cut off (or
+/// mapped), the mapping it belonged to had no anon_vma yet, and its neighbours were cut apart
+/// from each other then too.
+fn cut_before_any_fault(v: &Vma) -> bool {
+    v.file().is_none()
+        && !v.flags().intersects(
+            VmFlags::SHARED
+                | VmFlags::MAYSHARE
+                | VmFlags::WRITE
+                | VmFlags::ACCOUNT
+                | VmFlags::NORESERVE,
+        )
 }
 
 fn op_result(op: &Op) -> Option<SysResult> {
