@@ -545,6 +545,28 @@ impl<I: VmaIndex> AddressSpace<I> {
         (vma, prev)
     }
 
+    /// The last VMA that starts below `addr`: for the start of a VMA, the one before it (the
+    /// previous VMA of [`find_vma_prev`](Self::find_vma_prev), in one walk instead of two).
+    ///
+    /// ```
+    /// use maple_mm::{AddressSpace, MapFlags, Prot};
+    /// let mut mm = AddressSpace::new();
+    /// let anon = MapFlags::PRIVATE | MapFlags::ANONYMOUS | MapFlags::FIXED;
+    /// mm.mmap(0x10000, 0x1000, Prot::READ, anon, None, 0)?;
+    /// mm.mmap(0x20000, 0x1000, Prot::NONE, anon, None, 0)?;
+    /// assert_eq!(mm.vma_below(0x20000).unwrap().start(), 0x10000);
+    /// assert_eq!(mm.vma_below(0x10800).unwrap().start(), 0x10000);
+    /// assert!(mm.vma_below(0x10000).is_none());
+    /// # Ok::<(), maple_mm::Errno>(())
+    /// ```
+    ///
+    /// Linux: the `pprev` of `find_vma_prev()` at a VMA's start.
+    pub fn vma_below(&self, addr: u64) -> Option<&Vma> {
+        addr.checked_sub(1)
+            .and_then(|below| self.index.find_rev(below, 0))
+            .and_then(|e| self.vma_of(e))
+    }
+
     /// The first VMA that intersects `[start, end)`; `None` if the range is empty.
     ///
     /// ```

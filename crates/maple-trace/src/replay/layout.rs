@@ -36,22 +36,32 @@ impl<'t> Layout<'t> {
 
     /// The VMAs that intersect `[lo, hi)`, in address order.
     pub(crate) fn range(&self, lo: u64, hi: u64) -> Vec<&SnapshotVma> {
-        match self {
+        self.iter_range(lo, hi).collect()
+    }
+
+    /// [`range`](Self::range) without collecting: the VMAs that intersect `[lo, hi)`, in
+    /// address order.
+    pub(crate) fn iter_range(&self, lo: u64, hi: u64) -> impl Iterator<Item = &SnapshotVma> {
+        // One of the two parts is empty: a full layout is a slice, an edited one a map whose
+        // VMA starting before `lo` comes first.
+        let (full, edited) = match self {
             Layout::Full(vmas) => {
                 let first = vmas.partition_point(|v| v.end <= lo);
-                vmas[first..].iter().take_while(|v| v.start < hi).collect()
+                (&vmas[first..], None)
             }
             Layout::Edited(map) => {
-                let mut out: Vec<&SnapshotVma> = Vec::new();
-                if let Some((_, before)) = map.range(..lo).next_back()
-                    && before.end > lo
-                {
-                    out.push(before);
-                }
-                out.extend(map.range(lo..hi).map(|(_, v)| v));
-                out
+                let before = map
+                    .range(..lo)
+                    .next_back()
+                    .map(|(_, v)| v)
+                    .filter(|v| v.end > lo);
+                let within = map.range(lo..hi.max(lo)).map(|(_, v)| v);
+                (&[][..], Some(before.into_iter().chain(within)))
             }
-        }
+        };
+        full.iter()
+            .take_while(move |v| v.start < hi)
+            .chain(edited.into_iter().flatten())
     }
 
     /// Every VMA, in address order.

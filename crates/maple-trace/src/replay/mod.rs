@@ -1370,8 +1370,7 @@ impl<'t, I: VmaIndex + TreeStats> Replayer<'t, I> {
         let invented = |a: AnonVma| a.id().0 >= 1 << 48;
         let faulted: Vec<u64> = s
             .kernel
-            .range(lo, hi)
-            .into_iter()
+            .iter_range(lo, hi)
             .filter(|k| k.anon_pages)
             .filter(|k| {
                 s.mm.vma_lookup(k.start).is_some_and(|v| {
@@ -1395,6 +1394,8 @@ impl<'t, I: VmaIndex + TreeStats> Replayer<'t, I> {
         // already, else a new one. Both ways the guess can be wrong are explained at the next
         // comparison (anon_vma state decides merges and `VM_ACCOUNT`).
         let mut done_until = 0;
+        // The run's pieces (start, anon_vma) in address order; one buffer for every run.
+        let mut starts: Vec<(u64, Option<AnonVma>)> = Vec::new();
         for &addr in &faulted {
             if addr < done_until {
                 continue;
@@ -1405,30 +1406,31 @@ impl<'t, I: VmaIndex + TreeStats> Replayer<'t, I> {
             // A piece with an anon_vma the model made was a VMA of its own then, and so was
             // one cut off before any fault: the run stops there.
             let own = |v: &Vma| v.anon_vma().is_some_and(|a| !invented(a));
-            let mut run = vec![vma];
-            while let (_, Some(prev)) = s.mm.find_vma_prev(run[0].start())
-                && pieces_of_one(prev, run[0])
+            starts.clear();
+            let mut first = vma;
+            while let Some(prev) = s.mm.vma_below(first.start())
+                && pieces_of_one(prev, first)
                 && !own(prev)
                 && !cut_before_any_fault(prev)
             {
-                run.insert(0, prev);
+                starts.push((prev.start(), prev.anon_vma()));
+                first = prev;
             }
-            while let Some(next) = s.mm.find_vma(run[run.len() - 1].end())
-                && pieces_of_one(run[run.len() - 1], next)
+            starts.reverse();
+            starts.push((vma.start(), vma.anon_vma()));
+            let mut last = vma;
+            while let Some(next) = s.mm.find_vma(last.end())
+                && pieces_of_one(last, next)
                 && !own(next)
                 && !cut_before_any_fault(next)
             {
-                run.push(next);
+                starts.push((next.start(), next.anon_vma()));
+                last = next;
             }
-            done_until = run[run.len() - 1].end();
+            done_until = last.end();
             // An anon_vma the model made belongs to the piece it was made for (an mlock
             // populates after cutting); one learned from A marks belongs to the run.
-            let chosen = run
-                .iter()
-                .filter_map(|v| v.anon_vma())
-                .find(|&a| invented(a));
-            let starts: Vec<(u64, Option<AnonVma>)> =
-                run.iter().map(|v| (v.start(), v.anon_vma())).collect();
+            let chosen = starts.iter().filter_map(|&(_, a)| a).find(|&a| invented(a));
             let anon = match chosen {
                 Some(anon) => anon,
                 None => {
@@ -1440,7 +1442,7 @@ impl<'t, I: VmaIndex + TreeStats> Replayer<'t, I> {
                     }
                 }
             };
-            for (start, had) in starts {
+            for &(start, had) in &starts {
                 if had.is_none_or(|h| invented(h) && h != anon) {
                     s.mm.set_anon_vma(start, Some(anon))
                         .map_err(|e| fail(start, e))?;
