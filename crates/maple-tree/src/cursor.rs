@@ -15,6 +15,7 @@ use core::marker::PhantomData;
 use core::num::NonZeroUsize;
 use core::ops::{Bound, RangeBounds};
 
+use crate::node::NodeRef;
 use crate::node::entry::{Ref, Values};
 use crate::range::Range;
 use crate::rcu::Guard;
@@ -260,22 +261,8 @@ impl<'g, T: 'static> Cursor<'g, T> {
         }
         let leaf = self.path.last_mut()?;
         let (node, end) = (leaf.node, leaf.end);
-        let mut i = leaf.offset;
-        let word = loop {
-            if forward {
-                if i == end {
-                    return None;
-                }
-                i += 1;
-            } else {
-                if i == 0 {
-                    return None;
-                }
-                i -= 1;
-            }
-            if let Some(word) = NonZeroUsize::new(node.slot(i)) {
-                break word;
-            }
+        let Some((i, word)) = next_value(node, end, leaf.offset, forward) else {
+            return self.step_beside(bound, forward);
         };
         let first = if i == 0 {
             leaf.min
@@ -288,6 +275,51 @@ impl<'g, T: 'static> Cursor<'g, T> {
             return None;
         }
         leaf.offset = i;
+        self.index = first;
+        self.last = last;
+        self.word = word.get();
+        Some((Range::new_unchecked(first, last), Values::<T>::borrow(word)))
+    }
+
+    /// The part of [`step_in_leaf`](Self::step_in_leaf) that leaves the leaf, which holds no
+    /// value past the cursor: the nearest value in the leaf beside it under the same parent,
+    /// within `bound`. `None` leaves the cursor as it was, for the general path.
+    ///
+    /// A reader first confirms the leaf it leaves, for the empty slots it passed there. It
+    /// enters the leaf beside through the parent's slot, as the general path's descent does:
+    /// that leaf covers the slot's range for as long as it is in the tree, which its
+    /// confirmation, after the slots read there, proves.
+    #[inline(never)]
+    fn step_beside(&mut self, bound: u64, forward: bool) -> Option<Found<'g, T>> {
+        let depth = self.path.len().checked_sub(1)?;
+        if self.validate && self.path[depth].confirm().is_err() {
+            return None;
+        }
+        let parent = self.path[depth.checked_sub(1)?];
+        let offset = if forward {
+            if parent.offset == parent.end {
+                return None;
+            }
+            parent.offset + 1
+        } else {
+            parent.offset.checked_sub(1)?
+        };
+        let leaf = Frame { offset, ..parent }.child_frame()?;
+        if !leaf.node.is_leaf() {
+            return None;
+        }
+        let from = if forward { 0 } else { leaf.end };
+        let (i, word) = match NonZeroUsize::new(leaf.node.slot(from)) {
+            Some(word) => (from, word),
+            None => next_value(leaf.node, leaf.end, from, forward)?,
+        };
+        let (first, last) = (leaf.slot_min(i), leaf.slot_max(i));
+        let beyond = if forward { first > bound } else { last < bound };
+        if beyond || (self.validate && leaf.confirm().is_err()) {
+            return None;
+        }
+        self.path[depth - 1].offset = offset;
+        self.path[depth] = Frame { offset: i, ..leaf };
         self.index = first;
         self.last = last;
         self.word = word.get();
@@ -463,6 +495,31 @@ impl<'g, T: 'static> Cursor<'g, T> {
     }
 }
 
+/// The nearest slot after `offset` (before it, backwards) in a leaf `node` with end `end` that
+/// holds a value, and its word; unconfirmed.
+#[inline]
+fn next_value(
+    node: NodeRef<'_>,
+    end: usize,
+    offset: usize,
+    forward: bool,
+) -> Option<(usize, NonZeroUsize)> {
+    let mut i = offset;
+    loop {
+        if forward {
+            if i >= end {
+                return None;
+            }
+            i += 1;
+        } else {
+            i = i.checked_sub(1)?;
+        }
+        if let Some(word) = NonZeroUsize::new(node.slot(i)) {
+            return Some((i, word));
+        }
+    }
+}
+
 /// An iterator over the entries intersecting a range of indices, in ascending order, or from
 /// both ends.
 ///
@@ -557,8 +614,138 @@ pub(crate) fn resolve_bounds(bounds: &impl RangeBounds<u64>) -> (u64, u64, bool)
     (low, high, low_empty || high_empty || low > high)
 }
 
+impl<'g, T: 'static> Iter<'g, T> {
+    /// The heart of [`Iterator::fold`]: passes `f` the values after the front cursor in its
+    /// leaf and in the leaves beside it under the same parent, as [`Iterator::next`] would yield
+    /// them, and leaves the iterator where `next` would. It stops at the parent's last leaf, at
+    /// the bound and at a stale read, and leaves those to `next`.
+    ///
+    /// It reads the leaves as `next` does (see [`Cursor::step_beside`]), slot by slot, but moves
+    /// the cursor only once per leaf. A reader confirms a leaf after each value it reads there,
+    /// before lending it, which also vouches for the empty slots read before that value, and
+    /// once more before it leaves the leaf, for the empty slots it passed last (R1).
+    #[inline]
+    fn fold_leaves<B, F>(&mut self, mut acc: B, f: &mut F) -> B
+    where
+        F: FnMut(B, Found<'g, T>) -> B,
+    {
+        if self.done
+            || !self.front_started
+            || self.back_started
+            || self.front.state != CursorState::Active
+        {
+            return acc;
+        }
+        let Some(depth) = self.front.path.len().checked_sub(1) else {
+            return acc;
+        };
+        let (validate, high) = (self.front.validate, self.high);
+        let mut leaf = self.front.path[depth];
+        // How many leaves past the cursor's, under the same parent, `leaf` is.
+        let mut moved = 0;
+        // The slot, range and word of the last value passed to `f` in `leaf`.
+        let mut yielded = None;
+        let mut i = leaf.offset + 1;
+        loop {
+            let words = leaf.node.leaf_words();
+            // A leaf's end is at most 15: cut to that, it bounds the slot index for the
+            // compiler.
+            let end = leaf.end.min(15);
+            // Whether some slot of the leaf may reach the iterator's bound: if not, the loop
+            // need not check it.
+            let bounded = leaf.max >= high;
+            let mut stop = false;
+            while i <= end {
+                let Some(word) = NonZeroUsize::new(words.slot(i)) else {
+                    i += 1;
+                    continue;
+                };
+                let first = if i == 0 {
+                    leaf.min
+                } else {
+                    words.pivot(i - 1).wrapping_add(1)
+                };
+                let last = if i < end { words.pivot(i) } else { leaf.max };
+                if (bounded && first > high) || (validate && !leaf.node.is_current(leaf.end)) {
+                    stop = true;
+                    break;
+                }
+                yielded = Some((i, first, last, word));
+                acc = f(
+                    acc,
+                    (Range::new_unchecked(first, last), Values::<T>::borrow(word)),
+                );
+                if bounded && last >= high {
+                    stop = true;
+                    break;
+                }
+                i += 1;
+            }
+            if let Some(at) = yielded.take() {
+                self.settle(depth, leaf, moved, at);
+                moved = 0;
+            }
+            if stop || (validate && !leaf.node.is_current(leaf.end)) {
+                return acc;
+            }
+            // On to the leaf beside, under the same parent.
+            let Some(parent) = depth.checked_sub(1).map(|d| self.front.path[d]) else {
+                return acc;
+            };
+            let offset = parent.offset + moved + 1;
+            if offset > parent.end {
+                return acc;
+            }
+            match (Frame { offset, ..parent }).child_frame() {
+                Some(next) if next.node.is_leaf() => leaf = next,
+                _ => return acc,
+            }
+            moved += 1;
+            i = 0;
+        }
+    }
+
+    /// Moves the front cursor onto slot `at.0` of `leaf`, `moved` leaves past its own under the
+    /// same parent, where [`fold_leaves`](Self::fold_leaves) yielded range `[at.1, at.2]` with
+    /// word `at.3`, as [`Iterator::next`] would have left it.
+    #[inline]
+    fn settle(
+        &mut self,
+        depth: usize,
+        leaf: Frame<'g>,
+        moved: usize,
+        (i, first, last, word): (usize, u64, u64, NonZeroUsize),
+    ) {
+        if moved > 0 {
+            self.front.path[depth - 1].offset += moved;
+        }
+        self.front.path[depth] = Frame { offset: i, ..leaf };
+        self.front.index = first;
+        self.front.last = last;
+        self.front.word = word.get();
+        match last.checked_add(1) {
+            Some(next) if next <= self.high => self.low = next,
+            _ => self.done = true,
+        }
+    }
+}
+
 impl<'g, T: 'static> Iterator for Iter<'g, T> {
     type Item = Found<'g, T>;
+
+    fn fold<B, F>(mut self, init: B, mut f: F) -> B
+    where
+        F: FnMut(B, Self::Item) -> B,
+    {
+        let mut acc = init;
+        loop {
+            acc = self.fold_leaves(acc, &mut f);
+            match self.next() {
+                Some(item) => acc = f(acc, item),
+                None => return acc,
+            }
+        }
+    }
 
     fn next(&mut self) -> Option<Self::Item> {
         if self.done {

@@ -229,9 +229,19 @@ fn erased_value_outlives_the_reader() {
 
 #[test]
 fn spanning_store_against_an_iterating_reader() {
-    // Two leaves; a store across both rebuilds them. An iterating reader sees ascending,
-    // non-overlapping ranges, each inside the range its value was stored with.
-    model(|| {
+    spanning_store_against(false);
+}
+
+#[test]
+fn spanning_store_against_a_folding_reader() {
+    spanning_store_against(true);
+}
+
+/// Two leaves; a store across both rebuilds them. An iterating reader (a fold with `fold`),
+/// which steps from the first leaf to the one beside it, sees ascending, non-overlapping
+/// ranges, each inside the range its value was stored with.
+fn spanning_store_against(fold: bool) {
+    model(move || {
         let tree = std::sync::Arc::new(gapped(9));
         let writer = {
             let tree = tree.clone();
@@ -239,21 +249,7 @@ fn spanning_store_against_an_iterating_reader() {
                 tree.store_range(40..=100, Probe::new(40, 100)).unwrap();
             })
         };
-        {
-            let guard = tree.read();
-            let mut last_end: Option<u64> = None;
-            for (range, probe) in guard.iter() {
-                assert!(probe.alive.load(Ordering::SeqCst));
-                assert!(range.first() >= probe.first && range.last() <= probe.last);
-                if let Some(end) = last_end {
-                    assert!(
-                        range.first() > end,
-                        "iteration went backwards or overlapped"
-                    );
-                }
-                last_end = Some(range.last());
-            }
-        }
+        iterate(&tree, fold);
         writer.join().unwrap();
         check_read(&tree, 70, &[Some((40, 100))]);
         teardown(std::sync::Arc::into_inner(tree).unwrap());
@@ -332,11 +328,12 @@ fn boundary_move_then_exact_fit_against_a_cursor() {
 }
 
 /// The entries an iteration yields, each checked against its value: alive, and stored over a
-/// range containing the one it is seen over.
-fn iterate(tree: &Tree) -> Vec<(u64, u64)> {
+/// range containing the one it is seen over. With `fold`, the iteration runs as a fold
+/// (`for_each`), which walks a leaf's slots in one loop, else step by step (`next`).
+fn iterate(tree: &Tree, fold: bool) -> Vec<(u64, u64)> {
     let guard = tree.read();
     let mut seen: Vec<(u64, u64)> = Vec::new();
-    for (range, probe) in guard.iter() {
+    let mut check = |(range, probe): (maple_tree::Range, maple_tree::Ref<'_, Box<Probe>>)| {
         assert!(
             probe.alive.load(Ordering::SeqCst),
             "iterated a dropped value"
@@ -354,17 +351,33 @@ fn iterate(tree: &Tree) -> Vec<(u64, u64)> {
             );
         }
         seen.push((range.first(), range.last()));
+    };
+    if fold {
+        guard.iter().for_each(check);
+    } else {
+        for entry in guard.iter() {
+            check(entry);
+        }
     }
     seen
 }
 
 #[test]
 fn append_then_exact_fit_against_an_iterating_reader() {
-    // Two writes in place on one leaf: an append past the end an iterator may have read, then
-    // an exact fit of the slot that was the last one. The iterator must never pair the new
-    // value with the old slot's range (up to the leaf's maximum), and must return the entries
-    // that no write touched.
-    model_preempting(3, || {
+    append_then_exact_fit_against(false);
+}
+
+#[test]
+fn append_then_exact_fit_against_a_folding_reader() {
+    append_then_exact_fit_against(true);
+}
+
+/// Two writes in place on one leaf: an append past the end an iterator may have read, then
+/// an exact fit of the slot that was the last one. The iterator (a fold with `fold`) must
+/// never pair the new value with the old slot's range (up to the leaf's maximum), and must
+/// return the entries that no write touched.
+fn append_then_exact_fit_against(fold: bool) {
+    model_preempting(3, move || {
         let tree = std::sync::Arc::new(Tree::new());
         tree.store_range(0..=9, Probe::new(0, 9)).unwrap();
         tree.store_range(10..=19, Probe::new(10, 19)).unwrap();
@@ -376,7 +389,7 @@ fn append_then_exact_fit_against_an_iterating_reader() {
                 tree.store_range(20..=29, Probe::new(20, 29)).unwrap();
             })
         };
-        let seen = iterate(&tree);
+        let seen = iterate(&tree, fold);
         assert!(seen.starts_with(&[(0, 9), (10, 19)]), "skipped: {seen:?}");
         writer.join().unwrap();
         assert_eq!(
@@ -384,7 +397,7 @@ fn append_then_exact_fit_against_an_iterating_reader() {
             nodes,
             "a write copied the leaf"
         );
-        assert_eq!(iterate(&tree), [(0, 9), (10, 19), (20, 29), (30, 39)]);
+        assert_eq!(iterate(&tree, fold), [(0, 9), (10, 19), (20, 29), (30, 39)]);
         teardown(std::sync::Arc::into_inner(tree).unwrap());
     });
 }

@@ -295,3 +295,87 @@ fn random_ops_deep_trees() {
         );
     }
 }
+
+/// A fold (`for_each`, `count`, `sum`...) yields what a reference says, from any point an
+/// iteration may have reached with `next` and `next_back`, for readers and for the writer, on
+/// trees of several levels, over windows that start and end inside entries, gaps and leaves;
+/// so do `next` and `next_back` on their own.
+#[test]
+fn folding_an_iterator_yields_what_next_yields() {
+    type Seen = Vec<(u64, u64, u32)>;
+    let mut rng = Rng::new(400);
+    for count in [1, 15, 40, 300, 3_000] {
+        let mut tree = MapleTree::new();
+        let mut entries = Seen::new();
+        let mut at = 0u64;
+        for v in 0..count {
+            // Adjacent entries and gaps, one index to a few hundred wide.
+            at += rng.below(3) * rng.below(200);
+            let last = at + rng.below(300);
+            tree.store_range(at..=last, v).unwrap();
+            entries.push((at, last, v));
+            at = last + 1;
+        }
+        let end = at + 10;
+        for _ in 0..300 {
+            let a = rng.below(end);
+            let b = a + rng.below(end - a + 10);
+            let steps = usize::try_from(rng.below(20)).unwrap();
+            let back = rng.chance(30);
+            let window: Seen = entries
+                .iter()
+                .copied()
+                .filter(|&(first, last, _)| first <= b && last >= a)
+                .collect();
+            // The front's first `steps`, then the back's one, then the rest in order.
+            let front = steps.min(window.len());
+            let mut expected = window[..front].to_vec();
+            let mut rest = &window[front..];
+            if back && let Some((&last, before)) = rest.split_last() {
+                expected.push(last);
+                rest = before;
+            }
+            expected.extend_from_slice(rest);
+            let mut reversed = window.clone();
+            reversed.reverse();
+            let prefix = |iter: &mut maple_tree::Iter<'_, u32>| {
+                let mut seen = Seen::new();
+                for _ in 0..steps {
+                    if let Some((r, v)) = iter.next() {
+                        seen.push((r.first(), r.last(), *v));
+                    }
+                }
+                if back && let Some((r, v)) = iter.next_back() {
+                    seen.push((r.first(), r.last(), *v));
+                }
+                seen
+            };
+            let push = |mut seen: Seen, (r, v): (maple_tree::Range, maple_tree::Ref<'_, u32>)| {
+                seen.push((r.first(), r.last(), *v));
+                seen
+            };
+            // By value: `fold` on `&mut Iter` would go through `next`.
+            let folded = |mut iter: maple_tree::Iter<'_, u32>| {
+                let seen = prefix(&mut iter);
+                iter.fold(seen, push)
+            };
+            let stepped = |mut iter: maple_tree::Iter<'_, u32>| {
+                let mut seen = prefix(&mut iter);
+                seen.extend(iter.map(|(r, v)| (r.first(), r.last(), *v)));
+                seen
+            };
+            {
+                let guard = tree.read();
+                assert_eq!(folded(guard.range(a..=b)), expected, "reader, {a}..={b}");
+                assert_eq!(stepped(guard.range(a..=b)), expected, "reader, {a}..={b}");
+                let rev = guard.range(a..=b).rev().fold(Seen::new(), push);
+                assert_eq!(rev, reversed, "reader, {a}..={b} backwards");
+            }
+            let guard = tree.exclusive();
+            assert_eq!(folded(guard.range(a..=b)), expected, "writer, {a}..={b}");
+            assert_eq!(stepped(guard.range(a..=b)), expected, "writer, {a}..={b}");
+            let rev = guard.range(a..=b).rev().fold(Seen::new(), push);
+            assert_eq!(rev, reversed, "writer, {a}..={b} backwards");
+        }
+    }
+}

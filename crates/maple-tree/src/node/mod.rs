@@ -347,6 +347,24 @@ impl<'a> NodeRef<'a> {
         self.node.words[self.kind.slot_base() + i].load(Ordering::Acquire) as usize
     }
 
+    /// The pivots and slots of a leaf, as arrays of their exact lengths, for the walks that
+    /// step through its slots.
+    #[inline]
+    pub(crate) fn leaf_words(self) -> LeafWords<'a> {
+        debug_assert!(self.kind.is_leaf());
+        let (pivots, rest) = self
+            .node
+            .words
+            .split_first_chunk::<15>()
+            .unwrap_or_else(|| {
+                unreachable!("a node holds 31 words");
+            });
+        let slots = rest.first_chunk::<16>().unwrap_or_else(|| {
+            unreachable!("a node holds 31 words");
+        });
+        LeafWords { pivots, slots }
+    }
+
     /// Stores a word into slot `i`.
     ///
     /// This is the one store that may hit a published node in RCU mode: an exact-fit replacement
@@ -598,6 +616,29 @@ impl<'a> NodeRef<'a> {
         for w in &self.node.words {
             w.store(0, Ordering::Relaxed);
         }
+    }
+}
+
+/// A leaf's 15 pivots and 16 slots: a walk that keeps its slot index within 15 loads them
+/// without a bounds check per load.
+#[derive(Clone, Copy)]
+pub(crate) struct LeafWords<'a> {
+    pivots: &'a [AtomicU64; 15],
+    slots: &'a [AtomicU64; 16],
+}
+
+impl LeafWords<'_> {
+    /// Pivot `i`, as [`NodeRef::pivot`] reads it.
+    #[inline]
+    pub(crate) fn pivot(self, i: usize) -> u64 {
+        self.pivots[i].load(Ordering::Relaxed)
+    }
+
+    /// The word in slot `i`, as [`NodeRef::slot`] reads it.
+    #[inline]
+    pub(crate) fn slot(self, i: usize) -> usize {
+        // ORDERING: as in `NodeRef::slot`.
+        self.slots[i].load(Ordering::Acquire) as usize
     }
 }
 
