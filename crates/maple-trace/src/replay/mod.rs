@@ -764,14 +764,20 @@ impl<'t, I: VmaIndex + TreeStats> Replayer<'t, I> {
 
     /// Stack growth the op met: a stack grows on page faults, which no record shows, and a
     /// call below it (a `MAP_FIXED_NOREPLACE` failing with `EEXIST` there, an `mprotect`,
-    /// `madvise`, `mlock` or `mremap` that worked on it) proves the stack had grown. When the
-    /// op's range lies below a growsdown VMA of the model and the space's next snapshot shows
-    /// that VMA starting lower, the model's grows there first (counted as
-    /// [`Resync::StackGrowth`]). Other ops may have come before the growth, and only ops
-    /// below a stack look ahead.
+    /// `madvise`, `mlock` or `mremap` that worked on it, an `munmap` that cut a hole in it)
+    /// proves the stack had grown. When the op's range lies below a growsdown VMA of the model
+    /// and the space's next snapshot shows that VMA starting lower, the model's grows there
+    /// first (counted as [`Resync::StackGrowth`]). Other ops may have come before the growth,
+    /// and only ops below a stack look ahead.
+    ///
+    /// An `munmap` works whether the stack had grown or not; the snapshot tells. A hole it cut
+    /// between the pieces of the stack shows the growth came first (growth after it would have
+    /// filled the hole); so does growth that ends in its range or above it (then the order
+    /// does not change the layout). Growth across its range without a hole came after it.
     fn grow_stacks_first(&mut self, space: SpaceId, op: &Op) -> Result<(), ReplayError> {
         let met_memory = match op {
             Op::Mmap { ret, .. } => *ret == Err(Errno(17)),
+            Op::Munmap { ret, .. } => ret.is_ok(),
             Op::Mprotect { ret, .. } | Op::Madvise { ret, .. } | Op::Mremap { ret, .. } => {
                 ret.is_ok()
             }
@@ -786,6 +792,13 @@ impl<'t, I: VmaIndex + TreeStats> Replayer<'t, I> {
         };
         let Some(ranges) = op.ranges(None).filter(|_| met_memory) else {
             return Ok(());
+        };
+        // The hole an munmap may have cut in the stack: its range in whole pages.
+        let cut = match op {
+            Op::Munmap { addr, len, .. } => {
+                Some((*addr, addr.saturating_add(*len).next_multiple_of(4096)))
+            }
+            _ => None,
         };
         for (lo, _) in ranges {
             let Some(s) = self.spaces.get(&space) else {
@@ -809,16 +822,21 @@ impl<'t, I: VmaIndex + TreeStats> Replayer<'t, I> {
                 }
                 _ => Vec::new(),
             };
-            // The stack there, maybe cut into pieces by the op: adjacent anonymous growsdown
-            // VMAs (or ones shown without flags) down from the one ending where it ends.
+            // The stack there, maybe cut into pieces by the op: anonymous growsdown VMAs (or
+            // ones shown without flags) down from the one ending where it ends, adjacent or
+            // apart by a hole the op cut.
+            let mut crossed_hole = false;
             let grown = kernel.iter().position(|k| k.end == end).map(|mut i| {
                 while i > 0 {
                     let (below, here) = (kernel[i - 1], kernel[i]);
                     let stack_like = below.backing == crate::format::Backing::Anon
                         && (below.flags.is_empty() || below.has_flag(b"gd"));
-                    if below.end != here.start || !stack_like {
+                    let hole = below.end != here.start;
+                    let cut_here = cut.is_some_and(|(a, b)| a <= below.end && here.start <= b);
+                    if !stack_like || (hole && !cut_here) {
                         break;
                     }
+                    crossed_hole |= hole;
                     i -= 1;
                 }
                 kernel[i].start
@@ -826,6 +844,12 @@ impl<'t, I: VmaIndex + TreeStats> Replayer<'t, I> {
             let Some(grown) = grown.filter(|&g| g < start) else {
                 continue;
             };
+            if let Some((_, cut_end)) = cut
+                && !crossed_hole
+                && cut_end > grown
+            {
+                continue;
+            }
             let s = self.spaces.get_mut(&space).expect("space exists");
             if timed(&mut self.report.model_time, || s.mm.expand_stack(grown)).is_ok() {
                 *self
