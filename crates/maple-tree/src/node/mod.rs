@@ -404,11 +404,8 @@ impl<'a> NodeRef<'a> {
         for w in &self.node.words[base + from..=base + end] {
             w.store(0, Ordering::Relaxed);
         }
-        for w in self.node.words[..self.kind.pivots()]
-            .iter()
-            .take(end + 1)
-            .skip(from)
-        {
+        let pivots = self.kind.pivots();
+        for w in &self.node.words[from.min(pivots)..(end + 1).min(pivots)] {
             w.store(0, Ordering::Relaxed);
         }
     }

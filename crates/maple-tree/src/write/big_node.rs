@@ -89,16 +89,7 @@ impl BigNode {
     /// Appends slot `i` of the node in `frame`, with its gap when the node has gaps.
     #[inline]
     pub(crate) fn push_slot(&mut self, frame: &Frame<'_>, i: usize) {
-        let node = frame.node;
-        self.items.push(Item {
-            pivot: frame.slot_max(i),
-            word: node.slot(i),
-            gap: if node.kind().has_gaps() {
-                node.gap(i)
-            } else {
-                0
-            },
-        });
+        self.items.push(slot_item(frame, i));
     }
 
     /// Appends every slot of `frame`.
@@ -112,10 +103,19 @@ impl BigNode {
     pub(crate) fn prepend_all(&mut self, frame: &Frame<'_>) {
         let old = self.items.len();
         let n = frame.end + 1;
-        self.push_all(frame);
-        // The frame's slots went to the end; rotate them to the front.
-        self.items.rotate_right(n);
-        debug_assert_eq!(self.items.len(), old + n);
+        // The content moves up by `n` in one copy; the frame's slots then fill the front.
+        let blank = Item {
+            pivot: 0,
+            word: 0,
+            gap: 0,
+        };
+        for _ in 0..n {
+            self.items.push(blank);
+        }
+        self.items.copy_within(0..old, n);
+        for (i, item) in self.items[..n].iter_mut().enumerate() {
+            *item = slot_item(frame, i);
+        }
         self.min = frame.min;
     }
 
@@ -163,6 +163,21 @@ impl BigNode {
     }
 }
 
+/// Slot `i` of the node in `frame` as an item, with its gap when the node has gaps.
+#[inline]
+fn slot_item(frame: &Frame<'_>, i: usize) -> Item {
+    let node = frame.node;
+    Item {
+        pivot: frame.slot_max(i),
+        word: node.slot(i),
+        gap: if node.kind().has_gaps() {
+            node.gap(i)
+        } else {
+            0
+        },
+    }
+}
+
 /// Writes `items` into `node` from slot `from` on, as the content of a node covering
 /// `[min, max]`, and zeroes what lay beyond the new end up to `old_end` (invariant N2).
 ///
@@ -181,23 +196,30 @@ pub(crate) fn fill(
 ) -> u64 {
     let kind = node.kind();
     let end = items.len() - 1;
-    for (i, item) in items.iter().enumerate().skip(from) {
-        if i < kind.pivots() {
-            node.set_pivot(i, if i == end { max } else { item.pivot });
+    // Every slot but the last has a pivot (`end` is at most the pivot count); the last one
+    // ends at `max`, stored if it has a pivot.
+    if from < end {
+        for (i, item) in (from..end).zip(&items[from..end]) {
+            node.set_pivot(i, item.pivot);
+            node.set_slot(i, item.word);
         }
-        if kind.has_gaps() {
+    }
+    if from <= end {
+        if end < kind.pivots() {
+            node.set_pivot(end, max);
+        }
+        node.set_slot(end, items[end].word);
+    }
+    if kind.has_gaps() {
+        for (i, item) in (from..).zip(items.get(from..).unwrap_or_default()) {
             node.set_gap(i, item.gap);
         }
-        node.set_slot(i, item.word);
-    }
-    for i in end + 1..=old_end {
-        if i < kind.pivots() {
-            node.set_pivot(i, 0);
-        }
-        if kind.has_gaps() {
+        for i in end + 1..=old_end {
             node.set_gap(i, 0);
         }
-        node.set_slot(i, 0);
+    }
+    if end < old_end {
+        node.clear_from(end + 1, old_end);
     }
     node.set_end(end);
     match kind {
