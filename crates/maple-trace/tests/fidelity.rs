@@ -551,3 +551,33 @@ fn an_munmap_cuts_a_hole_in_a_grown_stack() {
     let report = replays_exactly("hole_in_grown_stack", &trace);
     assert!(report.resyncs.contains_key("stack-growth"), "{report}");
 }
+
+/// Found by `maple fuzz` (seed 266): which pieces of a mapping share an anon_vma depends on
+/// whether each page fault came before or after the cuts (here a fault after one `mlock2`
+/// cut and one before another), which no record shows. `mlockall` then merges the pieces
+/// whose anon_vmas agree: the kernel keeps a cut the model has not, and the model one the
+/// kernel merged, each between pieces of the same memory only anon_vma state keeps apart.
+/// The replay explains that as anon_vma state (`anon_vma` resync), not as wrong boundaries.
+#[test]
+fn anon_vmas_from_faults_on_both_sides_of_cuts() {
+    let Some(trace) = capture_c(
+        "faults_around_cuts",
+        r"
+        char *w = mmap(0, 0x62 * PG, PROT_NONE, MAP_PRIVATE|MAP_ANONYMOUS, -1, 0);
+        munmap(w, 0x62 * PG);
+        w = mmap(w + PG, 0x60 * PG, PROT_READ|PROT_WRITE,
+                 MAP_PRIVATE|MAP_ANONYMOUS|MAP_FIXED, -1, 0);
+        syscall(SYS_mlock2, w + 0xd * PG, PG, 1);
+        w[0xc * PG] = 1;
+        w[0x16 * PG] = 1;
+        syscall(SYS_mlock2, w + 0x11 * PG, 2 * PG, 0);
+        if (mlockall(MCL_CURRENT) != 0) return 77;
+        munlockall();
+        ",
+    ) else {
+        return;
+    };
+    has_ops(&trace, &["mlockall 1 0"]);
+    let report = replays_exactly("faults_around_cuts", &trace);
+    assert!(report.resyncs.contains_key("anon_vma"), "{report}");
+}

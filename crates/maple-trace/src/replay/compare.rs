@@ -495,6 +495,21 @@ pub(crate) fn classify(ours: &[Shape], kernel: &[Shape], excuse: Option<Resync>)
                 Resync::AnonVma
             });
         }
+        // Both at once: the kernel merged pieces the model keeps apart by anon_vma state, and
+        // cut private memory where the model did not (faults before and after cuts decide
+        // which pieces share an anon_vma).
+        let private_cut = |cut: &u64| {
+            kernel
+                .iter()
+                .filter(|k| k.start == *cut || k.end == *cut)
+                .all(|k| k.flags & 0x8 == 0)
+        };
+        if !kernel_cuts.is_subset(&model_cuts)
+            && apart_by_anon_vma(ours, &kernel_cuts)
+            && kernel_cuts.difference(&model_cuts).all(private_cut)
+        {
+            return Explained(Resync::AnonVma);
+        }
         if kernel_cuts.is_subset(&model_cuts) {
             return Wrong(Mismatch::MissedMerge);
         }
@@ -706,6 +721,26 @@ mod tests {
         assert_eq!(
             classify(&split, &[anon(0x1000, 0x3000, RW)], None),
             Wrong(Mismatch::MissedMerge)
+        );
+        // Each side cut where the other did not: explained when the model's cut is between
+        // pieces with different anon_vmas, the model's fault when it is not.
+        let with_anon = |v: Shape, id: u64| Shape {
+            apart: Some((v.flags, Some(id))),
+            ..v
+        };
+        let ours = [
+            with_anon(anon(0x1000, 0x4000, RW), 1),
+            with_anon(anon(0x4000, 0x6000, RW), 2),
+        ];
+        let kernel = [anon(0x1000, 0x2000, RW), anon(0x2000, 0x6000, RW)];
+        assert_eq!(classify(&ours, &kernel, None), Explained(Resync::AnonVma));
+        let same_anon = [
+            with_anon(anon(0x1000, 0x4000, RW), 1),
+            with_anon(anon(0x4000, 0x6000, RW), 1),
+        ];
+        assert_eq!(
+            classify(&same_anon, &kernel, None),
+            Wrong(Mismatch::Boundaries)
         );
         let shared = [
             file(0x1000, 0x2000, 0x1 | 0x8, 1, 0),
