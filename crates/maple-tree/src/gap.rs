@@ -12,7 +12,7 @@
 use crate::node::NodeRef;
 use crate::rcu::Guard;
 use crate::root::Core;
-use crate::walk::{Frame, Path, Stale, root_frame};
+use crate::walk::{Frame, Path, Stale, root_frame, slot_of};
 
 /// The largest empty run in the leaf of `frame` (read from the node, not the cached end).
 ///
@@ -178,66 +178,117 @@ impl<'g> Trail<'g> for Path<'g> {
 /// Every leaf is confirmed after the slots it looked at (the fit, or all of them); internal
 /// nodes need not be (see [`crate::walk`]).
 fn search_node<'g>(
-    frame: Frame<'g>,
+    f: Frame<'g>,
     q: &GapQuery,
     rev: bool,
     trail: &mut impl Trail<'g>,
 ) -> Result<Option<u64>, Stale> {
-    let f = frame;
+    // The slots that meet the window.
     let first = if f.min >= q.min {
         0
     } else {
-        crate::walk::slot_of(f.node, f.end, q.min)
+        slot_of(f.node, f.end, q.min)
     };
     let last = if f.max <= q.max {
         f.end
     } else {
-        crate::walk::slot_of(f.node, f.end, q.max)
+        slot_of(f.node, f.end, q.max)
     };
-    let leaf = f.node.is_leaf();
-    let gaps = f.node.kind().has_gaps();
-    for k in 0..=last - first {
-        let i = if rev { last - k } else { first + k };
-        // The cheap tests first: a leaf slot must be empty, a child's recorded gap large enough;
-        // only then is the slot's range worked out.
-        if leaf {
-            if f.node.slot(i) != 0 {
-                continue;
-            }
-        } else if gaps && !q.may_fit(f.node.gap(i)) {
-            continue;
-        }
-        let lo = f.slot_min(i).max(q.min);
-        let hi = f.slot_max(i).min(q.max);
-        if leaf {
-            let fit = if rev {
-                q.fit_high(lo, hi)
-            } else {
-                q.fit_low(lo, hi)
-            };
-            if fit.is_some() {
-                f.confirm()?;
-                trail.push(Frame { offset: i, ..f });
-                return Ok(fit);
-            }
-            continue;
-        }
-        if hi - lo < q.size_m1 {
-            continue;
-        }
-        let here = Frame { offset: i, ..f };
-        let Some(mut child) = here.child_frame() else {
-            continue;
+    if f.node.is_leaf() {
+        let found = if rev {
+            fit_in_leaf_high(&f, first, last, q)
+        } else {
+            fit_in_leaf_low(&f, first, last, q)
         };
-        child.offset = 0;
-        trail.push(here);
-        if let Some(fit) = search_node(child, q, rev, trail)? {
-            return Ok(Some(fit));
-        }
-        trail.pop();
-    }
-    if leaf {
         f.confirm()?;
+        return Ok(found.map(|(i, fit)| {
+            trail.push(Frame { offset: i, ..f });
+            fit
+        }));
     }
-    Ok(None)
+    let (mut i, stop) = if rev { (last, first) } else { (first, last) };
+    let gaps = f.node.kind().has_gaps();
+    loop {
+        // The cheap test first: only a child whose recorded gap is large enough has its range
+        // worked out.
+        if !gaps || q.may_fit(f.node.gap(i)) {
+            let lo = f.slot_min(i).max(q.min);
+            let hi = f.slot_max(i).min(q.max);
+            let here = Frame { offset: i, ..f };
+            if hi - lo >= q.size_m1
+                && let Some(child) = here.child_frame()
+            {
+                trail.push(here);
+                if let Some(fit) = search_node(child, q, rev, trail)? {
+                    return Ok(Some(fit));
+                }
+                trail.pop();
+            }
+        }
+        if i == stop {
+            return Ok(None);
+        }
+        i = if rev { i - 1 } else { i + 1 };
+    }
+}
+
+/// The lowest fit in the empty slots `first..=last` of the leaf of `f`, and its slot;
+/// unconfirmed. Each slot's first index is carried over from the previous slot's pivot.
+#[inline]
+fn fit_in_leaf_low(f: &Frame<'_>, first: usize, last: usize, q: &GapQuery) -> Option<(usize, u64)> {
+    let words = f.node.leaf_words();
+    // A leaf's end is at most 15: cut to that, it bounds the slot index for the compiler.
+    let end = f.end.min(15);
+    let (mut i, last) = (first.min(end), last.min(end));
+    let mut lo = if i == 0 {
+        f.min
+    } else {
+        words.pivot(i - 1).wrapping_add(1)
+    };
+    loop {
+        let hi = if i < end { words.pivot(i) } else { f.max };
+        if words.slot(i) == 0
+            && let Some(fit) = q.fit_low(lo.max(q.min), hi.min(q.max))
+        {
+            return Some((i, fit));
+        }
+        if i >= last {
+            return None;
+        }
+        lo = hi.wrapping_add(1);
+        i += 1;
+    }
+}
+
+/// The highest fit in the empty slots `first..=last` of the leaf of `f`, and its slot;
+/// unconfirmed. Each slot's last index is carried over from the next slot's first.
+#[inline]
+fn fit_in_leaf_high(
+    f: &Frame<'_>,
+    first: usize,
+    last: usize,
+    q: &GapQuery,
+) -> Option<(usize, u64)> {
+    let words = f.node.leaf_words();
+    // As in `fit_in_leaf_low`.
+    let end = f.end.min(15);
+    let (first, mut i) = (first.min(end), last.min(end));
+    let mut hi = if i < end { words.pivot(i) } else { f.max };
+    loop {
+        let lo = if i == 0 {
+            f.min
+        } else {
+            words.pivot(i - 1).wrapping_add(1)
+        };
+        if words.slot(i) == 0
+            && let Some(fit) = q.fit_high(lo.max(q.min), hi.min(q.max))
+        {
+            return Some((i, fit));
+        }
+        if i <= first {
+            return None;
+        }
+        hi = lo.wrapping_sub(1);
+        i -= 1;
+    }
 }

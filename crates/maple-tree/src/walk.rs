@@ -53,11 +53,7 @@ pub(crate) struct Stale;
 /// Linux: the pivot scan of `mas_descend()` / `mtree_lookup_walk()`.
 #[inline]
 pub(crate) fn slot_of(node: NodeRef<'_>, end: usize, index: u64) -> usize {
-    let mut i = 0;
-    while i < end && node.pivot(i) < index {
-        i += 1;
-    }
-    i
+    node.leading_below(index).min(end)
 }
 
 /// [`slot_of`] for the tree's writer, which no write can race: a node that is not full holds

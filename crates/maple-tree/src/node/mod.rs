@@ -330,6 +330,30 @@ impl<'a> NodeRef<'a> {
         self.node.words[i].load(Ordering::Relaxed)
     }
 
+    /// How many of the node's first 15 data words, in order, lie below `index`: the scan stops
+    /// at the first word at or above it.
+    ///
+    /// Cut to the node's end (`leading_below(index).min(end)`), this is the slot that contains
+    /// an `index` of the node's range, whatever the words at and past the end hold: below the
+    /// end they are the pivots, which ascend, and a scan that passes them all is cut back to the
+    /// end. So it needs no bound of its own and no kind: 15 is the pivot count of a leaf or
+    /// range node, and in an allocation node the words past its 9 pivots (its slots) lie past
+    /// its end too. A node that is not full holds its maximum at its end (N1), so in a node
+    /// that is not changing the scan stops there at the latest. In RCU mode a writer may be
+    /// appending past a leaf's end while this reads: what the scan meets there is cut off all
+    /// the same.
+    ///
+    /// Linux: the pivot scan of `mtree_lookup_walk()`, which relies on the same stored maximum.
+    #[inline]
+    pub(crate) fn leading_below(self, index: u64) -> usize {
+        let words = &self.node.words;
+        let mut i = 0;
+        while i < 15 && words[i].load(Ordering::Relaxed) < index {
+            i += 1;
+        }
+        i
+    }
+
     /// Sets pivot `i`. Only on unpublished nodes or in exclusive mode.
     #[inline]
     pub(crate) fn set_pivot(self, i: usize, pivot: u64) {
