@@ -105,9 +105,16 @@ pub(crate) fn plan<'a>(l: &Frame<'a>, r: &Frame<'a>, req: &Request, disp: &mut D
         disp.added += 1;
     }
 
-    // `rk`: the first slot of `r` that ends after `last`, if any.
+    // `rk`: the first slot of `r` that ends after `last`, if any. In one leaf no slot before
+    // `lo` does, so the scan starts there.
     let rk = if last >= r.max {
         r.end + 1
+    } else if same {
+        let mut i = lo;
+        while i < r.end && r.node.pivot(i) <= last {
+            i += 1;
+        }
+        i
     } else {
         slot_of(r.node, r.end, last + 1)
     };
