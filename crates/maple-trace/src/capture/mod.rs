@@ -45,8 +45,9 @@
 //!   parent's `PTRACE_EVENT_{FORK,VFORK,CLONE}` stop the child's tid comes from
 //!   `PTRACE_GETEVENTMSG`: with `CLONE_VM` the child joins the parent's space, without it the
 //!   recorder writes `F` and a snapshot of the child, which has not run yet; `F` says
-//!   `racing` when other threads of the parent were inside layout-changing calls, whose
-//!   effects the child may hold though their ops come after `F`. The child's
+//!   `racing` when other threads of the parent were inside layout-changing calls at any
+//!   time between the fork's entry and its event, whose effects the child may hold though
+//!   their ops come after `F`, or lack though their ops come before it. The child's
 //!   first stop (`PTRACE_EVENT_STOP`) may arrive before the parent's event; the child then
 //!   waits, stopped, until the event names it.
 //! - **exec.** At `PTRACE_EVENT_EXEC` the task leaves its space (`X` if it was the last) and

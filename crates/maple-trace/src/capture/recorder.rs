@@ -11,7 +11,13 @@
 //!   leaves by exit or exec. Tasks that run before the first exec (the starting shell) belong
 //!   to none and are not recorded.
 //! - R2. A space's `in_flight` counts its members that are between the entry and the exit stop
-//!   of a call that may change the layout ([`Class::ChangesLayout`]).
+//!   of a call that may change the layout ([`Class::ChangesLayout`]); `ended` counts such calls
+//!   that left (returned, or were dropped with their task).
+//! - R9. A fork copies the parent at an instant between its entry stop and its event stop, and
+//!   stops of other threads reach the tracer in no set order with it: a sibling's call that
+//!   returned after the fork's entry stop may have run after the copy, though its op is
+//!   recorded before `F`. So `F` is `racing` when a call of the parent's space was in flight at
+//!   any time between the two stops: still in flight at the event, or ended since the entry.
 //! - R3. A snapshot is read only when `in_flight` is 0 right after an op was recorded, so it
 //!   shows exactly the effect of the ops before it; while another member is inside such a
 //!   call, the snapshot waits for the last one to leave. An `S` is written only when the
@@ -96,6 +102,8 @@ struct Space {
     members: BTreeSet<i32>,
     /// Members inside a layout-changing call (R2).
     in_flight: usize,
+    /// Layout-changing calls that left flight so far (R2, R9).
+    ended: u64,
     /// The layout as last written (R3), by start address.
     last: Option<BTreeMap<u64, SnapshotVma>>,
     /// The address ranges the calls since the last read may have changed; `None` when one
@@ -117,6 +125,14 @@ struct Space {
     threads_since: BTreeSet<ThreadId>,
 }
 
+impl Space {
+    /// A layout-changing call of this space left flight (R2).
+    fn call_ended(&mut self) {
+        self.in_flight = self.in_flight.saturating_sub(1);
+        self.ended += 1;
+    }
+}
+
 #[derive(Debug)]
 struct Task {
     space: SpaceId,
@@ -124,6 +140,8 @@ struct Task {
     thread: Option<ThreadId>,
     /// A recorded call between its entry and exit stops.
     pending: Option<Entry>,
+    /// Inside a call that may fork: the space's `ended` at its entry stop (R9).
+    fork_entered: Option<u64>,
 }
 
 /// The books and the records written so far.
@@ -185,6 +203,7 @@ impl Recorder {
                 space,
                 thread: Some(thread),
                 pending: None,
+                fork_entered: None,
             },
         );
         self.push_op(
@@ -216,16 +235,21 @@ impl Recorder {
                     space: parent_space,
                     thread: None,
                     pending: None,
+                    fork_entered: None,
                 },
             );
             return;
         }
-        // Siblings inside layout-changing calls may have changed the layout the child copies
-        // before their exits, which are recorded after the fork.
+        // Siblings' calls in flight at any time since the fork's entry may have run before or
+        // after the copy, whichever side of `F` their ops are recorded (R9).
+        let entered = self
+            .tasks
+            .get_mut(&parent)
+            .and_then(|t| t.fork_entered.take());
         let racing = self
             .spaces
             .get(&parent_space)
-            .is_some_and(|s| s.in_flight > 0);
+            .is_some_and(|s| s.in_flight > 0 || entered.is_some_and(|ended| ended != s.ended));
         let thread = self.new_thread();
         let space = self.new_space(child);
         self.tasks.insert(
@@ -234,6 +258,7 @@ impl Recorder {
                 space,
                 thread: Some(thread),
                 pending: None,
+                fork_entered: None,
             },
         );
         self.push_op(
@@ -265,7 +290,7 @@ impl Recorder {
             return;
         };
         if dropped.is_some_and(|e| e.class() == Class::ChangesLayout) {
-            space.in_flight = space.in_flight.saturating_sub(1);
+            space.call_ended();
             space.flags_dirty = true;
         }
         if space.in_flight == 0 && space.threads_since.len() > 1 {
@@ -276,13 +301,17 @@ impl Recorder {
 
     /// Task `tid` entered a system call.
     pub(crate) fn entry(&mut self, tid: i32, entry: Entry) {
+        let Some(task) = self.tasks.get_mut(&tid) else {
+            return;
+        };
+        task.fork_entered = None;
+        if entry.may_fork() {
+            task.fork_entered = self.spaces.get(&task.space).map(|s| s.ended);
+        }
         let class = entry.class();
         if class == Class::Ignored {
             return;
         }
-        let Some(task) = self.tasks.get_mut(&tid) else {
-            return;
-        };
         let before = task.pending.replace(entry);
         let Some(space) = self.spaces.get_mut(&task.space) else {
             return;
@@ -290,7 +319,7 @@ impl Recorder {
         // A task cannot enter a call before leaving the last one; if the stops ever said so,
         // keep R2 by forgetting the older call.
         if before.is_some_and(|e| e.class() == Class::ChangesLayout) {
-            space.in_flight = space.in_flight.saturating_sub(1);
+            space.call_ended();
         }
         if class == Class::ChangesLayout {
             space.in_flight += 1;
@@ -316,7 +345,7 @@ impl Recorder {
             let Some(space) = self.spaces.get_mut(&space_id) else {
                 return;
             };
-            space.in_flight = space.in_flight.saturating_sub(1);
+            space.call_ended();
             space.flags_dirty |= entry.may_change_flags();
             space.replaced |= entry.replaces_mappings();
             let ranges = decoded.as_ref().and_then(|d| d.op.ranges(space.brk));
@@ -407,7 +436,7 @@ impl Recorder {
             .pending
             .is_some_and(|e| e.class() == Class::ChangesLayout);
         if was_in_flight {
-            space.in_flight = space.in_flight.saturating_sub(1);
+            space.call_ended();
         }
         if space.members.is_empty() {
             self.spaces.remove(&task.space);
@@ -448,6 +477,7 @@ impl Recorder {
             Space {
                 members: BTreeSet::from([first_member]),
                 in_flight: 0,
+                ended: 0,
                 last: None,
                 dirty: None,
                 queries: false,
@@ -1113,6 +1143,62 @@ X 1
             ),
             "{text}"
         );
+    }
+
+    /// A fork is `racing` when a sibling's call was in flight at any time between the fork's
+    /// entry and its event, even one that returned before the event: the stops of two threads
+    /// reach the tracer in no set order, so the copy may not hold that call (R9). A fork after
+    /// a call that returned before its entry, or with no sibling calls at all, is not.
+    #[test]
+    fn forks_race_with_calls_in_flight_since_their_entry() {
+        let fork = Entry {
+            nr: nr::FORK,
+            args: [0; 6],
+        };
+        let mut proc = FakeProc::default();
+        for tid in [1, 2] {
+            proc.mm_of.insert(tid, 1);
+        }
+        for mm in [3, 4, 5] {
+            proc.mm_of.insert(mm, mm.unsigned_abs());
+            proc.layouts.insert(mm.unsigned_abs(), START.to_owned());
+        }
+        proc.layouts.insert(1, START.to_owned());
+        let mut rec = Recorder::default();
+        rec.exec(1, 1, "prog", &mut proc);
+        rec.clone(1, 2, true, &mut proc);
+        // Thread 2's mmap returns between the fork's entry and its event.
+        rec.entry(2, mmap(0x1000));
+        rec.entry(1, fork);
+        rec.exit_call(2, 0x5000, &mut proc);
+        rec.clone(1, 3, false, &mut proc);
+        rec.exit_call(1, 3, &mut proc);
+        // Thread 2's mmap returned before the fork's entry.
+        rec.entry(2, mmap(0x1000));
+        rec.exit_call(2, 0x6000, &mut proc);
+        rec.entry(1, fork);
+        rec.clone(1, 4, false, &mut proc);
+        rec.exit_call(1, 4, &mut proc);
+        // Thread 2 enters an mmap after the fork's entry; it is in flight at the event.
+        rec.entry(1, fork);
+        rec.entry(2, mmap(0x1000));
+        rec.clone(1, 5, false, &mut proc);
+        rec.exit_call(2, 0x7000, &mut proc);
+        let (records, _) = rec.finish();
+        let forks: Vec<String> = records
+            .iter()
+            .filter(|r| {
+                matches!(
+                    r,
+                    Record::Op {
+                        op: Op::Fork { .. },
+                        ..
+                    }
+                )
+            })
+            .map(ToString::to_string)
+            .collect();
+        assert_eq!(forks, ["F 2 1 t3 racing", "F 3 1 t4", "F 4 1 t5 racing"]);
     }
 
     /// At an exit stop, after ops of two threads that no snapshot followed, the layout is

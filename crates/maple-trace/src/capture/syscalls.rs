@@ -135,6 +135,12 @@ impl Entry {
 }
 
 impl Entry {
+    /// Whether the call may make a task with a copy of the caller's address space (`fork`,
+    /// `vfork` and the `clone` family; which of them copy is known at their event stop).
+    pub(crate) fn may_fork(&self) -> bool {
+        matches!(self.nr, nr::CLONE | nr::CLONE3 | nr::FORK | nr::VFORK)
+    }
+
     /// Whether the call may change the flags of a VMA in place while its `/proc/PID/maps`
     /// line stays the same: `madvise` with advice that is not page-only, the `mlock` family,
     /// `mseal`, `remap_file_pages` and `pkey_mprotect` (a VMA's key shows only in `smaps`).
