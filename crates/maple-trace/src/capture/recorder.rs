@@ -37,7 +37,8 @@
 //!   at the next `S`. So when a task reaches its exit stop (`PTRACE_EVENT_EXIT`, before the
 //!   kernel tears its memory down), no call of its space is in flight, and ops of several
 //!   threads were recorded since the space's last `S`, the layout is written now, changed or
-//!   not. A call the task was inside never returns; it is dropped from the books then.
+//!   not. A call the task was inside never returns; it is dropped from the books then, and
+//!   a snapshot that waited for it (R3) is read then, with whatever the call left.
 //! - R8. Where the kernel answers `PROCMAP_QUERY` (Linux 6.11+), a call is read alone: the
 //!   VMAs around the address ranges it may have changed ([`Op::ranges`]) are looked up one by
 //!   one and compared with the last snapshot, so its cost grows with the VMAs it touched, not
@@ -289,14 +290,24 @@ impl Recorder {
         let Some(space) = self.spaces.get_mut(&space_id) else {
             return;
         };
-        if dropped.is_some_and(|e| e.class() == Class::ChangesLayout) {
+        let dropped_call = dropped.is_some_and(|e| e.class() == Class::ChangesLayout);
+        if dropped_call {
             space.call_ended();
             space.flags_dirty = true;
+            space.dirty = None;
         }
-        if space.in_flight == 0 && space.threads_since.len() > 1 {
-            let update = self.read_whole(space_id, tid, proc, true);
-            self.push_snapshot(update);
+        if space.in_flight > 0 {
+            return;
         }
+        let update = if space.threads_since.len() > 1 {
+            self.read_whole(space_id, tid, proc, true)
+        } else if dropped_call {
+            // The snapshot that waited for this call (R3), with what the call left.
+            self.refresh(space_id, tid, proc)
+        } else {
+            return;
+        };
+        self.push_snapshot(update);
     }
 
     /// Task `tid` entered a system call.
@@ -1140,6 +1151,38 @@ X 1
             text.contains(
                 "m 1 t2 0 1000 rw- pa - 0 6000\nm 1 t1 0 1000 rw- pa - 0 5000\nD 1 1\n\
                  w 5000 7000 1\nv 5000 7000 rw-p 0 - rd,wr\n"
+            ),
+            "{text}"
+        );
+    }
+
+    /// A snapshot that waits for a sibling's call is read when the sibling exits inside that
+    /// call (its exit stop), not left for the next op of the space (R3, R6): the op before it
+    /// is judged against the layout right after it.
+    #[test]
+    fn a_snapshot_waiting_for_a_call_is_read_when_its_task_exits_inside_it() {
+        let mut proc = FakeProc::default();
+        for tid in [1, 2] {
+            proc.mm_of.insert(tid, 1);
+        }
+        proc.layouts.insert(1, START.to_owned());
+        let mut rec = Recorder::default();
+        rec.exec(1, 1, "prog", &mut proc);
+        rec.clone(1, 2, true, &mut proc);
+        rec.entry(2, mmap(0x1000));
+        rec.entry(1, mmap(0x2000));
+        proc.layouts.insert(
+            1,
+            format!("{START}5000-7000 rw-p 00000000 00:00 0 \nVmFlags: rd wr\n"),
+        );
+        rec.exit_call(1, 0x5000, &mut proc);
+        assert_eq!(rec.stats().deferred_snapshots, 1);
+        rec.exiting(2, &mut proc);
+        let (records, _) = rec.finish();
+        let text = text(&records);
+        assert!(
+            text.contains(
+                "m 1 t1 0 2000 rw- pa - 0 5000\nD 1 1\nw 5000 7000 1\nv 5000 7000 rw-p 0 - rd,wr\n"
             ),
             "{text}"
         );
