@@ -18,31 +18,39 @@ use crate::walk::{Frame, Path, Stale, root_frame, slot_of};
 ///
 /// Linux: `mas_leaf_max_gap()`.
 pub(crate) fn leaf_gap(frame: &Frame<'_>) -> u64 {
-    let node = frame.node;
-    let end = node.end();
+    let words = frame.node.leaf_words();
+    // A leaf's end is at most 15: cut to that, it bounds the slot index for the compiler.
+    let end = frame.node.end().min(15);
     let mut best = 0;
     // One pass, carrying each slot's first index over from the previous slot's pivot.
     let mut first = frame.min;
-    for i in 0..=end {
-        let last = if i < end { node.pivot(i) } else { frame.max };
-        if node.slot(i) == 0 {
+    let mut i = 0;
+    loop {
+        let last = if i < end { words.pivot(i) } else { frame.max };
+        if words.slot(i) == 0 {
             best = best.max((last - first).saturating_add(1));
         }
+        if i == end {
+            return best;
+        }
         first = last.wrapping_add(1);
+        i += 1;
     }
-    best
 }
 
 /// The largest gap below an allocation node, recomputing which slot holds it.
 ///
 /// Linux: `ma_max_gap()` and `ma_set_meta_gap()`.
 pub(crate) fn refresh_max_gap(node: NodeRef<'_>) -> u64 {
-    let mut best = (0, 0);
-    for i in 0..=node.end() {
+    let end = node.end();
+    let mut best = (0, node.gap(0));
+    let mut i = 1;
+    while i <= end {
         let g = node.gap(i);
         if g > best.1 {
             best = (i, g);
         }
+        i += 1;
     }
     node.set_max_gap_slot(best.0);
     best.1
@@ -191,6 +199,14 @@ fn search_node<'g>(
     };
     let last = if f.max <= q.max {
         f.end
+    } else if rev {
+        // A search from the top starts at the window's end, most often near the node's end:
+        // scanned from there, the pivots at or above the end of the window are few.
+        let mut last = f.end;
+        while last > 0 && f.node.pivot(last - 1) >= q.max {
+            last -= 1;
+        }
+        last
     } else {
         slot_of(f.node, f.end, q.max)
     };
