@@ -581,3 +581,30 @@ fn anon_vmas_from_faults_on_both_sides_of_cuts() {
     let report = replays_exactly("faults_around_cuts", &trace);
     assert!(report.resyncs.contains_key("anon_vma"), "{report}");
 }
+
+/// Found by `maple fuzz` (seed 174), the same cause as seed 323's: `mprotect(PROT_NONE)` cut
+/// a piece out of a mapping before any fault (Linux took its `VM_ACCOUNT` away), so a fault
+/// below it gives the piece below alone an anon_vma. A `MREMAP_DONTUNMAP` move from there to
+/// the piece above, and an `mprotect` over all of it, then cut and merge as in the kernel.
+#[test]
+fn a_fault_after_a_prot_none_cut() {
+    let Some(trace) = capture_c(
+        "fault_after_prot_none",
+        r"
+        char *w = mmap(0, 0x62 * PG, PROT_NONE, MAP_PRIVATE|MAP_ANONYMOUS, -1, 0);
+        munmap(w, 0x62 * PG);
+        w = mmap(w + PG, 0x60 * PG, PROT_READ|PROT_WRITE,
+                 MAP_PRIVATE|MAP_ANONYMOUS|MAP_FIXED, -1, 0);
+        mprotect(w + 0xe * PG, 4 * PG, PROT_NONE);
+        w[0xa * PG + 0x58b] = 1;
+        mremap(w + 0xb * PG, 3 * PG, 3 * PG, MREMAP_MAYMOVE|MREMAP_FIXED|MREMAP_DONTUNMAP,
+               w + 0x16 * PG);
+        munlock(w + 0x1c * PG, PG);
+        mprotect(w + 9 * PG, 0x29 * PG, PROT_READ|PROT_EXEC);
+        ",
+    ) else {
+        return;
+    };
+    has_ops(&trace, &[" MFD ", "29000 r-x 0"]);
+    replays_exactly("fault_after_prot_none", &trace);
+}
