@@ -22,18 +22,21 @@ pub(crate) fn leaf_gap(frame: &Frame<'_>) -> u64 {
     // A leaf's end is at most 15: cut to that, it bounds the slot index for the compiler.
     let end = frame.node.end().min(15);
     let mut best = 0;
-    // One pass, carrying each slot's first index over from the previous slot's pivot.
-    let mut first = frame.min;
+    // Only an empty slot has its range worked out.
     let mut i = 0;
     loop {
-        let last = if i < end { words.pivot(i) } else { frame.max };
         if words.slot(i) == 0 {
+            let first = if i == 0 {
+                frame.min
+            } else {
+                words.pivot(i - 1).wrapping_add(1)
+            };
+            let last = if i < end { words.pivot(i) } else { frame.max };
             best = best.max((last - first).saturating_add(1));
         }
         if i == end {
             return best;
         }
-        first = last.wrapping_add(1);
         i += 1;
     }
 }
@@ -228,14 +231,12 @@ fn search_node<'g>(
         // The cheap test first: only a child whose recorded gap is large enough has its range
         // worked out.
         if !gaps || q.may_fit(f.node.gap(i)) {
-            let lo = f.slot_min(i).max(q.min);
-            let hi = f.slot_max(i).min(q.max);
-            let here = Frame { offset: i, ..f };
-            if hi - lo >= q.size_m1
-                && let Some(child) = here.child_frame()
+            let (min, max) = (f.slot_min(i), f.slot_max(i));
+            if max.min(q.max) - min.max(q.min) >= q.size_m1
+                && let Some(child) = f.node.child(i)
             {
-                trail.push(here);
-                if let Some(fit) = search_node(child, q, rev, trail)? {
+                trail.push(Frame { offset: i, ..f });
+                if let Some(fit) = search_node(Frame::new(child, min, max), q, rev, trail)? {
                     return Ok(Some(fit));
                 }
                 trail.pop();
@@ -249,35 +250,34 @@ fn search_node<'g>(
 }
 
 /// The lowest fit in the empty slots `first..=last` of the leaf of `f`, and its slot;
-/// unconfirmed. Each slot's first index is carried over from the previous slot's pivot.
+/// unconfirmed. Only an empty slot has its range worked out.
 #[inline]
 fn fit_in_leaf_low(f: &Frame<'_>, first: usize, last: usize, q: &GapQuery) -> Option<(usize, u64)> {
     let words = f.node.leaf_words();
     // A leaf's end is at most 15: cut to that, it bounds the slot index for the compiler.
     let end = f.end.min(15);
     let (mut i, last) = (first.min(end), last.min(end));
-    let mut lo = if i == 0 {
-        f.min
-    } else {
-        words.pivot(i - 1).wrapping_add(1)
-    };
     loop {
-        let hi = if i < end { words.pivot(i) } else { f.max };
-        if words.slot(i) == 0
-            && let Some(fit) = q.fit_low(lo.max(q.min), hi.min(q.max))
-        {
-            return Some((i, fit));
+        if words.slot(i) == 0 {
+            let lo = if i == 0 {
+                f.min
+            } else {
+                words.pivot(i - 1).wrapping_add(1)
+            };
+            let hi = if i < end { words.pivot(i) } else { f.max };
+            if let Some(fit) = q.fit_low(lo.max(q.min), hi.min(q.max)) {
+                return Some((i, fit));
+            }
         }
         if i >= last {
             return None;
         }
-        lo = hi.wrapping_add(1);
         i += 1;
     }
 }
 
 /// The highest fit in the empty slots `first..=last` of the leaf of `f`, and its slot;
-/// unconfirmed. Each slot's last index is carried over from the next slot's first.
+/// unconfirmed. Only an empty slot has its range worked out.
 #[inline]
 fn fit_in_leaf_high(
     f: &Frame<'_>,
@@ -289,22 +289,21 @@ fn fit_in_leaf_high(
     // As in `fit_in_leaf_low`.
     let end = f.end.min(15);
     let (first, mut i) = (first.min(end), last.min(end));
-    let mut hi = if i < end { words.pivot(i) } else { f.max };
     loop {
-        let lo = if i == 0 {
-            f.min
-        } else {
-            words.pivot(i - 1).wrapping_add(1)
-        };
-        if words.slot(i) == 0
-            && let Some(fit) = q.fit_high(lo.max(q.min), hi.min(q.max))
-        {
-            return Some((i, fit));
+        if words.slot(i) == 0 {
+            let lo = if i == 0 {
+                f.min
+            } else {
+                words.pivot(i - 1).wrapping_add(1)
+            };
+            let hi = if i < end { words.pivot(i) } else { f.max };
+            if let Some(fit) = q.fit_high(lo.max(q.min), hi.min(q.max)) {
+                return Some((i, fit));
+            }
         }
         if i <= first {
             return None;
         }
-        hi = lo.wrapping_sub(1);
         i -= 1;
     }
 }
