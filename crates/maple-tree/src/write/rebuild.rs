@@ -214,7 +214,15 @@ impl<'a, T: 'static> Writer<'a, T> {
                 Some(&node) if self.exclusive => {
                     self.pool.retired.relink(node);
                     let old_end = node.end();
-                    (node, first_change(node, old_end, items), old_end)
+                    // A leaf is rewritten whole: writing its slots costs less than comparing
+                    // them first. An internal node is rewritten from its first change, so
+                    // that only the children from there on are pointed at it again.
+                    let from = if kind.is_leaf() {
+                        0
+                    } else {
+                        first_change(node, old_end, items)
+                    };
+                    (node, from, old_end)
                 }
                 _ => (self.pool.take(kind), 0, 0),
             };
