@@ -127,8 +127,15 @@ pub(crate) fn search(core: &Core, guard: &Guard, q: &GapQuery, rev: bool) -> Opt
                 q.fit_low(q.min, q.max)
             };
         };
-        if let Ok(found) = search_node(root, q, rev, &mut ()) {
-            return found;
+        let found = if rev {
+            search_node::<true>(root, q, &mut ())
+        } else {
+            search_node::<false>(root, q, &mut ())
+        };
+        match found {
+            Ok(fit) => return Some(fit),
+            Err(Miss::NoFit) => return None,
+            Err(Miss::Stale) => {}
         }
     }
 }
@@ -153,11 +160,18 @@ pub(crate) fn search_path<'g>(
                 q.fit_low(q.min, q.max)
             };
         };
-        if let Ok(found) = search_node(root, q, rev, path) {
-            if found.is_none() {
+        let found = if rev {
+            search_node::<true>(root, q, path)
+        } else {
+            search_node::<false>(root, q, path)
+        };
+        match found {
+            Ok(fit) => return Some(fit),
+            Err(Miss::NoFit) => {
                 path.clear();
+                return None;
             }
-            return found;
+            Err(Miss::Stale) => {}
         }
     }
 }
@@ -183,17 +197,30 @@ impl<'g> Trail<'g> for Path<'g> {
     }
 }
 
-/// Depth-first search of one subtree, children in window order, pruned by the recorded gaps;
-/// the frames down to the fit are left in `trail`.
+/// Why a subtree gave no fit.
+enum Miss {
+    /// It holds none.
+    NoFit,
+    /// A leaf read turned out stale: the search starts again from the root.
+    Stale,
+}
+
+impl From<Stale> for Miss {
+    fn from(Stale: Stale) -> Self {
+        Self::Stale
+    }
+}
+
+/// Depth-first search of one subtree, children in window order (from the top with `REV`),
+/// pruned by the recorded gaps; the frames down to the fit are left in `trail`.
 ///
 /// Every leaf is confirmed after the slots it looked at (the fit, or all of them); internal
 /// nodes need not be (see [`crate::walk`]).
-fn search_node<'g>(
+fn search_node<'g, const REV: bool>(
     f: Frame<'g>,
     q: &GapQuery,
-    rev: bool,
     trail: &mut impl Trail<'g>,
-) -> Result<Option<u64>, Stale> {
+) -> Result<u64, Miss> {
     // The slots that meet the window.
     let first = if f.min >= q.min {
         0
@@ -202,7 +229,7 @@ fn search_node<'g>(
     };
     let last = if f.max <= q.max {
         f.end
-    } else if rev {
+    } else if REV {
         // A search from the top starts at the window's end, most often near the node's end:
         // scanned from there, the pivots at or above the end of the window are few.
         let mut last = f.end;
@@ -214,18 +241,17 @@ fn search_node<'g>(
         slot_of(f.node, f.end, q.max)
     };
     if f.node.is_leaf() {
-        let found = if rev {
+        let found = if REV {
             fit_in_leaf_high(&f, first, last, q)
         } else {
             fit_in_leaf_low(&f, first, last, q)
         };
         f.confirm()?;
-        return Ok(found.map(|(i, fit)| {
-            trail.push(Frame { offset: i, ..f });
-            fit
-        }));
+        let (i, fit) = found.ok_or(Miss::NoFit)?;
+        trail.push(Frame { offset: i, ..f });
+        return Ok(fit);
     }
-    let (mut i, stop) = if rev { (last, first) } else { (first, last) };
+    let (mut i, stop) = if REV { (last, first) } else { (first, last) };
     let gaps = f.node.kind().has_gaps();
     loop {
         // The cheap test first: only a child whose recorded gap is large enough has its range
@@ -236,16 +262,16 @@ fn search_node<'g>(
                 && let Some(child) = f.node.child(i)
             {
                 trail.push(Frame { offset: i, ..f });
-                if let Some(fit) = search_node(Frame::new(child, min, max), q, rev, trail)? {
-                    return Ok(Some(fit));
+                match search_node::<REV>(Frame::new(child, min, max), q, trail) {
+                    Err(Miss::NoFit) => trail.pop(),
+                    found => return found,
                 }
-                trail.pop();
             }
         }
         if i == stop {
-            return Ok(None);
+            return Err(Miss::NoFit);
         }
-        i = if rev { i - 1 } else { i + 1 };
+        i = if REV { i - 1 } else { i + 1 };
     }
 }
 
