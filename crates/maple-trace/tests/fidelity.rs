@@ -608,3 +608,31 @@ fn a_fault_after_a_prot_none_cut() {
     has_ops(&trace, &[" MFD ", "29000 r-x 0"]);
     replays_exactly("fault_after_prot_none", &trace);
 }
+
+/// Found by `maple fuzz` (seed 587, and the first half of seed 266): a cut the kernel showed
+/// (in a snapshot with flags) between pieces without anonymous pages was made before the
+/// faults a later snapshot shows, so a fault above it does not give the pieces below its
+/// anon_vma; a cut made after the fault does. A `MREMAP_DONTUNMAP` move from below into the
+/// faulted piece then merges there as a fresh mapping would, as in the kernel.
+#[test]
+fn cuts_seen_before_a_fault_keep_its_anon_vma_out() {
+    let Some(trace) = capture_c(
+        "cut_before_fault",
+        r"
+        char *w = mmap(0, 0x62 * PG, PROT_NONE, MAP_PRIVATE|MAP_ANONYMOUS, -1, 0);
+        munmap(w, 0x62 * PG);
+        w = mmap(w + PG, 0x60 * PG, PROT_READ|PROT_WRITE,
+                 MAP_PRIVATE|MAP_ANONYMOUS|MAP_FIXED, -1, 0);
+        madvise(w + 0x1c * PG, PG, MADV_DONTFORK);
+        w[0x2f * PG + 0xe6c] = 1;
+        madvise(w + 0x3a * PG, 4 * PG, MADV_DONTDUMP);
+        mremap(w + 0xc * PG, 3 * PG, 3 * PG, MREMAP_MAYMOVE|MREMAP_FIXED|MREMAP_DONTUNMAP,
+               w + 0x4b * PG);
+        ",
+    ) else {
+        return;
+    };
+    has_ops(&trace, &[" MFD "]);
+    let report = replays_exactly("cut_before_fault", &trace);
+    assert!(report.resyncs.is_empty(), "{report}");
+}

@@ -39,7 +39,7 @@ mod feed;
 mod layout;
 
 use std::borrow::Cow;
-use std::collections::{BTreeMap, HashMap, HashSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::hash::{BuildHasherDefault, Hasher};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -1356,7 +1356,7 @@ impl<'t, I: VmaIndex + TreeStats> Replayer<'t, I> {
             return Ok(());
         }
         self.judge(space, Region::All)?;
-        self.learn_anon_vmas(space, 0, u64::MAX)
+        self.learn_anon_vmas(space, 0, u64::MAX, &BTreeSet::new())
     }
 
     /// A change snapshot: the kernel's layout changed in `windows` only.
@@ -1370,11 +1370,25 @@ impl<'t, I: VmaIndex + TreeStats> Replayer<'t, I> {
             )));
         }
         let ranges: Vec<(u64, u64)> = windows.iter().map(|w| (w.start, w.end)).collect();
+        // Cuts the kernel showed before, between two VMAs a whole read showed (with flags)
+        // without anonymous pages: they were there before the faults this snapshot may show.
+        let mut quiet = BTreeSet::new();
+        for &(lo, hi) in &ranges {
+            let old = s.kernel.range(lo.saturating_sub(1), hi.saturating_add(1));
+            quiet.extend(
+                old.windows(2)
+                    .filter(|pair| {
+                        pair[0].end == pair[1].start
+                            && pair.iter().all(|v| !v.flags.is_empty() && !v.anon_pages)
+                    })
+                    .map(|pair| pair[1].start),
+            );
+        }
         s.kernel.apply(windows);
         s.threads_between = None;
         self.judge(space, Region::Ranges(ranges.clone()))?;
         for (lo, hi) in ranges {
-            self.learn_anon_vmas(space, lo, hi)?;
+            self.learn_anon_vmas(space, lo, hi, &quiet)?;
         }
         Ok(())
     }
@@ -1383,7 +1397,16 @@ impl<'t, I: VmaIndex + TreeStats> Replayer<'t, I> {
     /// pages came from faults, which are no system calls. The model's VMA of the same range
     /// gets one as the first fault would have given it, so that later merges and
     /// `mprotect`'s `VM_ACCOUNT` go as in the kernel.
-    fn learn_anon_vmas(&mut self, space: SpaceId, lo: u64, hi: u64) -> Result<(), ReplayError> {
+    ///
+    /// `quiet` holds cuts the kernel showed before between VMAs without anonymous pages: the
+    /// pieces on their two sides were apart before the faults, so no run crosses them.
+    fn learn_anon_vmas(
+        &mut self,
+        space: SpaceId,
+        lo: u64,
+        hi: u64,
+        quiet: &BTreeSet<u64>,
+    ) -> Result<(), ReplayError> {
         let step = self.report.steps;
         let line = self.line;
         let Some(s) = self.spaces.get_mut(&space) else {
@@ -1428,7 +1451,7 @@ impl<'t, I: VmaIndex + TreeStats> Replayer<'t, I> {
                 continue;
             };
             // A piece with an anon_vma the model made was a VMA of its own then, and so was
-            // one cut off before any fault: the run stops there.
+            // one cut off before any fault: the run stops there, and at a quiet cut.
             let own = |v: &Vma| v.anon_vma().is_some_and(|a| !invented(a));
             starts.clear();
             let mut first = vma;
@@ -1436,6 +1459,7 @@ impl<'t, I: VmaIndex + TreeStats> Replayer<'t, I> {
                 && pieces_of_one(prev, first)
                 && !own(prev)
                 && !cut_before_any_fault(prev)
+                && !quiet.contains(&first.start())
             {
                 starts.push((prev.start(), prev.anon_vma()));
                 first = prev;
@@ -1447,6 +1471,7 @@ impl<'t, I: VmaIndex + TreeStats> Replayer<'t, I> {
                 && pieces_of_one(last, next)
                 && !own(next)
                 && !cut_before_any_fault(next)
+                && !quiet.contains(&next.start())
             {
                 starts.push((next.start(), next.anon_vma()));
                 last = next;
