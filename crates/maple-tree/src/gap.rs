@@ -65,13 +65,22 @@ pub(crate) fn refresh_max_gap(node: NodeRef<'_>) -> u64 {
 /// Linux: `mas_update_gap()` / `mas_parent_gap()`.
 pub(crate) fn propagate(path: &Path<'_>, depth: usize, mut gap: u64) {
     for d in (0..=depth).rev() {
-        let p = path[d];
-        if p.node.gap(p.offset) == gap {
+        let (node, slot) = (path[d].node, path[d].offset);
+        if node.gap(slot) == gap {
             return;
         }
-        let before = p.node.gap(p.node.max_gap_slot());
-        p.node.set_gap(p.offset, gap);
-        gap = refresh_max_gap(p.node);
+        let max_slot = node.max_gap_slot();
+        let before = node.gap(max_slot);
+        node.set_gap(slot, gap);
+        // Only a shrinking largest gap needs a scan of the others to find the new largest.
+        gap = if gap > before || (gap == before && slot < max_slot) {
+            node.set_max_gap_slot(slot);
+            gap
+        } else if slot != max_slot {
+            before
+        } else {
+            refresh_max_gap(node)
+        };
         if gap == before {
             return;
         }
