@@ -102,6 +102,9 @@ impl GapQuery {
     /// Where a fit would start inside the empty run `[lo, hi]` (already clipped to the window),
     /// searching upwards: the lowest aligned start whose range ends by `hi`.
     fn fit_low(&self, lo: u64, hi: u64) -> Option<u64> {
+        if hi - lo < self.size_m1 {
+            return None;
+        }
         let start = lo.checked_add(self.mask)? & !self.mask;
         (start <= hi && hi - start >= self.size_m1).then_some(start)
     }
