@@ -636,3 +636,26 @@ fn cuts_seen_before_a_fault_keep_its_anon_vma_out() {
     let report = replays_exactly("cut_before_fault", &trace);
     assert!(report.resyncs.is_empty(), "{report}");
 }
+
+/// Found by `maple fuzz` (seed 401): a `MAP_FIXED` mmap inside the part of a stack a fault
+/// grew cuts it in two, which the next snapshot shows; a stack cannot grow across a mapping,
+/// so the growth came first, and the replay grows the model's stack before the mmap.
+#[test]
+fn an_mmap_cuts_a_grown_stack() {
+    let Some(trace) = capture_c(
+        "mmap_in_grown_stack",
+        r"
+        char *w = mmap(0, 0x62 * PG, PROT_NONE, MAP_PRIVATE|MAP_ANONYMOUS, -1, 0);
+        munmap(w, 0x62 * PG);
+        char *s = mmap(w + 0x3b * PG, 3 * PG, PROT_READ,
+                       MAP_PRIVATE|MAP_ANONYMOUS|MAP_GROWSDOWN, -1, 0);
+        (void)*(volatile char *)(s - 0x1b72c);
+        mmap(s - 0x1a * PG, 2 * PG, PROT_READ, MAP_PRIVATE|MAP_ANONYMOUS|MAP_FIXED, -1, 0);
+        ",
+    ) else {
+        return;
+    };
+    has_ops(&trace, &["paG - 0", "paF - 0"]);
+    let report = replays_exactly("mmap_in_grown_stack", &trace);
+    assert!(report.resyncs.contains_key("stack-growth"), "{report}");
+}

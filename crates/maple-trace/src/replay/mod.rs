@@ -764,19 +764,21 @@ impl<'t, I: VmaIndex + TreeStats> Replayer<'t, I> {
 
     /// Stack growth the op met: a stack grows on page faults, which no record shows, and a
     /// call below it (a `MAP_FIXED_NOREPLACE` failing with `EEXIST` there, an `mprotect`,
-    /// `madvise`, `mlock` or `mremap` that worked on it, an `munmap` that cut a hole in it)
+    /// `madvise`, `mlock` or `mremap` that worked on it, an `munmap` or `mmap` that cut it)
     /// proves the stack had grown. When the op's range lies below a growsdown VMA of the model
     /// and the space's next snapshot shows that VMA starting lower, the model's grows there
     /// first (counted as [`Resync::StackGrowth`]). Other ops may have come before the growth,
     /// and only ops below a stack look ahead.
     ///
-    /// An `munmap` works whether the stack had grown or not; the snapshot tells. A hole it cut
-    /// between the pieces of the stack shows the growth came first (growth after it would have
-    /// filled the hole); so does growth that ends in its range or above it (then the order
-    /// does not change the layout). Growth across its range without a hole came after it.
+    /// An `munmap` or an `mmap` that worked may have come before the growth or after it; the
+    /// snapshot tells. Pieces of the stack on both sides of its range (a hole, or the new
+    /// mapping) show the growth came first: growth after an `munmap` would have filled the
+    /// hole, and a stack cannot grow across a mapping. So does growth that ends in its range
+    /// or above it (then the order does not change the layout). Growth across its range
+    /// without a cut came after it.
     fn grow_stacks_first(&mut self, space: SpaceId, op: &Op) -> Result<(), ReplayError> {
         let met_memory = match op {
-            Op::Mmap { ret, .. } => *ret == Err(Errno(17)),
+            Op::Mmap { ret, .. } => *ret == Err(Errno(17)) || ret.is_ok(),
             Op::Munmap { ret, .. } => ret.is_ok(),
             Op::Mprotect { ret, .. } | Op::Madvise { ret, .. } | Op::Mremap { ret, .. } => {
                 ret.is_ok()
@@ -793,11 +795,13 @@ impl<'t, I: VmaIndex + TreeStats> Replayer<'t, I> {
         let Some(ranges) = op.ranges(None).filter(|_| met_memory) else {
             return Ok(());
         };
-        // The hole an munmap may have cut in the stack: its range in whole pages.
+        // Where an munmap or mmap that worked may have cut the stack: its range in whole pages.
+        let span = |at: u64, len: u64| (at, at.saturating_add(len).next_multiple_of(4096));
         let cut = match op {
-            Op::Munmap { addr, len, .. } => {
-                Some((*addr, addr.saturating_add(*len).next_multiple_of(4096)))
-            }
+            Op::Munmap { addr, len, .. } => Some(span(*addr, *len)),
+            Op::Mmap {
+                len, ret: Ok(at), ..
+            } => Some(span(*at, *len)),
             _ => None,
         };
         for (lo, _) in ranges {
@@ -824,28 +828,38 @@ impl<'t, I: VmaIndex + TreeStats> Replayer<'t, I> {
             };
             // The stack there, maybe cut into pieces by the op: anonymous growsdown VMAs (or
             // ones shown without flags) down from the one ending where it ends, adjacent or
-            // apart by a hole the op cut.
-            let mut crossed_hole = false;
+            // apart by the op's range (a hole, or the op's own mapping).
+            let within_cut = |lo: u64, hi: u64| cut.is_some_and(|(a, b)| a <= lo && hi <= b);
+            let mut crossed_cut = false;
             let grown = kernel.iter().position(|k| k.end == end).map(|mut i| {
+                let mut lowest = i;
                 while i > 0 {
                     let (below, here) = (kernel[i - 1], kernel[i]);
+                    if below.end != here.start {
+                        if !within_cut(below.end, here.start) {
+                            break;
+                        }
+                        crossed_cut = true;
+                    }
+                    i -= 1;
+                    if within_cut(below.start, below.end) {
+                        crossed_cut = true;
+                        continue;
+                    }
                     let stack_like = below.backing == crate::format::Backing::Anon
                         && (below.flags.is_empty() || below.has_flag(b"gd"));
-                    let hole = below.end != here.start;
-                    let cut_here = cut.is_some_and(|(a, b)| a <= below.end && here.start <= b);
-                    if !stack_like || (hole && !cut_here) {
+                    if !stack_like {
                         break;
                     }
-                    crossed_hole |= hole;
-                    i -= 1;
+                    lowest = i;
                 }
-                kernel[i].start
+                kernel[lowest].start
             });
             let Some(grown) = grown.filter(|&g| g < start) else {
                 continue;
             };
             if let Some((_, cut_end)) = cut
-                && !crossed_hole
+                && !crossed_cut
                 && cut_end > grown
             {
                 continue;
