@@ -659,3 +659,26 @@ fn an_mmap_cuts_a_grown_stack() {
     let report = replays_exactly("mmap_in_grown_stack", &trace);
     assert!(report.resyncs.contains_key("stack-growth"), "{report}");
 }
+
+/// Found by `maple fuzz` (seed 652): `madvise` from the start of a stack that a fault grew
+/// cuts the grown stack there (growth after it would have grown the lowest piece instead),
+/// which the next snapshot shows; the replay grows the model's stack before the call.
+#[test]
+fn a_call_from_the_start_of_a_grown_stack_cuts_it() {
+    let Some(trace) = capture_c(
+        "call_at_grown_stack",
+        r"
+        char *w = mmap(0, 0x62 * PG, PROT_NONE, MAP_PRIVATE|MAP_ANONYMOUS, -1, 0);
+        munmap(w, 0x62 * PG);
+        char *s = mmap(w + 0x58 * PG, 8 * PG, PROT_READ|PROT_WRITE,
+                       MAP_PRIVATE|MAP_ANONYMOUS|MAP_FIXED|MAP_GROWSDOWN, -1, 0);
+        (void)*(volatile char *)(w + 0x40f6d);
+        madvise(s, 3 * PG, MADV_DONTFORK);
+        ",
+    ) else {
+        return;
+    };
+    has_ops(&trace, &["paFG - 0", "3000 DONTFORK 0"]);
+    let report = replays_exactly("call_at_grown_stack", &trace);
+    assert!(report.resyncs.contains_key("stack-growth"), "{report}");
+}

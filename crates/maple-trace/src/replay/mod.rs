@@ -767,8 +767,10 @@ impl<'t, I: VmaIndex + TreeStats> Replayer<'t, I> {
     /// `madvise`, `mlock` or `mremap` that worked on it, an `munmap` or `mmap` that cut it)
     /// proves the stack had grown. When the op's range lies below a growsdown VMA of the model
     /// and the space's next snapshot shows that VMA starting lower, the model's grows there
-    /// first (counted as [`Resync::StackGrowth`]). Other ops may have come before the growth,
-    /// and only ops below a stack look ahead.
+    /// first (counted as [`Resync::StackGrowth`]). So does an op from the stack's start on
+    /// when the snapshot shows the stack cut there: growth after it would have grown the
+    /// lowest piece instead. Other ops may have come before the growth, and only ops at or
+    /// below a stack look ahead.
     ///
     /// An `munmap` or an `mmap` that worked may have come before the growth or after it; the
     /// snapshot tells. Pieces of the stack on both sides of its range (a hole, or the new
@@ -811,7 +813,9 @@ impl<'t, I: VmaIndex + TreeStats> Replayer<'t, I> {
             let Some(stack) = s.mm.find_vma(lo) else {
                 continue;
             };
-            if !stack.flags().contains(VmFlags::GROWSDOWN) || stack.start() <= lo {
+            // An op from the stack's start on cuts it there if it had grown first.
+            let at_start = stack.start() == lo;
+            if !stack.flags().contains(VmFlags::GROWSDOWN) || stack.start() < lo {
                 continue;
             }
             let (start, end) = (stack.start(), stack.end());
@@ -858,6 +862,9 @@ impl<'t, I: VmaIndex + TreeStats> Replayer<'t, I> {
             let Some(grown) = grown.filter(|&g| g < start) else {
                 continue;
             };
+            if at_start && !kernel.iter().any(|k| k.end == lo) {
+                continue;
+            }
             if let Some((_, cut_end)) = cut
                 && !crossed_cut
                 && cut_end > grown
