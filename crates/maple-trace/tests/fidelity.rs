@@ -682,3 +682,26 @@ fn a_call_from_the_start_of_a_grown_stack_cuts_it() {
     let report = replays_exactly("call_at_grown_stack", &trace);
     assert!(report.resyncs.contains_key("stack-growth"), "{report}");
 }
+
+/// Found by `maple fuzz` (seed 988): an `mremap` duplicate (old length 0) inside the part
+/// of a stack a fault grew fails with `EINVAL` (private memory), which proves the VMA was
+/// there (without one it is `EFAULT`); the replay grows the model's stack before the call.
+#[test]
+fn a_refused_duplicate_in_a_grown_stack() {
+    let Some(trace) = capture_c(
+        "duplicate_in_grown_stack",
+        r"
+        char *w = mmap(0, 0x62 * PG, PROT_NONE, MAP_PRIVATE|MAP_ANONYMOUS, -1, 0);
+        munmap(w, 0x62 * PG);
+        char *s = mmap(w + 0x5d * PG, 4 * PG, PROT_READ,
+                       MAP_PRIVATE|MAP_ANONYMOUS|MAP_GROWSDOWN, -1, 0);
+        (void)*(volatile char *)(s - 0x7d99);
+        mremap(s - 6 * PG, 0, PG, MREMAP_MAYMOVE);
+        ",
+    ) else {
+        return;
+    };
+    has_ops(&trace, &["0 1000 M 0 !EINVAL"]);
+    let report = replays_exactly("duplicate_in_grown_stack", &trace);
+    assert!(report.resyncs.contains_key("stack-growth"), "{report}");
+}

@@ -764,7 +764,8 @@ impl<'t, I: VmaIndex + TreeStats> Replayer<'t, I> {
 
     /// Stack growth the op met: a stack grows on page faults, which no record shows, and a
     /// call below it (a `MAP_FIXED_NOREPLACE` failing with `EEXIST` there, an `mprotect`,
-    /// `madvise`, `mlock` or `mremap` that worked on it, an `munmap` or `mmap` that cut it)
+    /// `madvise`, `mlock` or `mremap` that worked on it, an `mremap` duplicate refused there
+    /// with `EINVAL`, an `munmap` or `mmap` that cut it)
     /// proves the stack had grown. When the op's range lies below a growsdown VMA of the model
     /// and the space's next snapshot shows that VMA starting lower, the model's grows there
     /// first (counted as [`Resync::StackGrowth`]). So does an op from the stack's start on
@@ -782,8 +783,11 @@ impl<'t, I: VmaIndex + TreeStats> Replayer<'t, I> {
         let met_memory = match op {
             Op::Mmap { ret, .. } => *ret == Err(Errno(17)) || ret.is_ok(),
             Op::Munmap { ret, .. } => ret.is_ok(),
-            Op::Mprotect { ret, .. } | Op::Madvise { ret, .. } | Op::Mremap { ret, .. } => {
-                ret.is_ok()
+            Op::Mprotect { ret, .. } | Op::Madvise { ret, .. } => ret.is_ok(),
+            // A duplicate (old length 0) of private memory fails with EINVAL once it found the
+            // VMA; without one, with EFAULT.
+            Op::Mremap { ret, old_len, .. } => {
+                ret.is_ok() || (*old_len == 0 && *ret == Err(Errno(22)))
             }
             Op::Other { call, ret, .. } => {
                 ret.is_ok()
