@@ -13,8 +13,15 @@
 //! - [`Pool::hand_over`] gives what RCU-mode writes retired ([`super::retire`]) to the
 //!   reclaimer, which returns the nodes to the pool once every reader that might still see them
 //!   has unpinned. That may happen on another thread and after the tree is gone, so returned
-//!   nodes go to a shared list, and the chunks are owned by the shared part of the pool: they are
-//!   released when the last deferred free has run.
+//!   nodes go to the shared part of the pool, which also owns the chunks: they are released when
+//!   the last deferred free has run.
+//! - The reclaimer runs on whichever thread next collects, most often a reader. A batch of
+//!   nodes alone (most writes retire no value) is handed back whole, with one atomic exchange,
+//!   onto a stack of batches ready for the writer ([`ReadyBatches`]); the writer puts their
+//!   nodes on its free list when it next runs short ([`Pool::reserve`]). So a reader beside a
+//!   busy writer neither touches the writer's dead nodes (their cache lines stay with the
+//!   writer, which reuses them) nor waits for a lock. A batch with values is freed where it
+//!   runs: its values' drops cannot wait for the next write.
 //!
 //! Free nodes are kept on intrusive lists ([`FreeList`]), linked through their first word, so
 //! that freeing a node never allocates, whatever number a write frees.
@@ -32,9 +39,9 @@ use alloc::alloc::{alloc, dealloc};
 use alloc::boxed::Box;
 use alloc::vec::Vec;
 use core::num::NonZeroUsize;
-use core::ptr::NonNull;
+use core::ptr::{self, NonNull};
 
-use crate::sync::{Arc, AtomicU64, AtomicUsize, Mutex, Ordering};
+use crate::sync::{Arc, AtomicPtr, AtomicU64, AtomicUsize, Mutex, Ordering};
 
 use super::retire::{Batch, Panics, Retired, Retirements, walk_subtree};
 use super::{Node, NodeKind, NodePtr, NodeRef};
@@ -173,6 +180,60 @@ impl FreeList {
     }
 }
 
+/// Batches of nodes alone whose grace period is over: the reclaimer pushes them, on any thread,
+/// and the writer takes them all at once. Nothing is ever popped singly, so a push cannot race a
+/// pop into the ABA problem of lock-free stacks.
+#[derive(Debug)]
+struct ReadyBatches(AtomicPtr<Batch>);
+
+impl Default for ReadyBatches {
+    fn default() -> Self {
+        Self(AtomicPtr::new(ptr::null_mut()))
+    }
+}
+
+impl ReadyBatches {
+    /// Pushes `batch`, whatever other threads push at the same time.
+    fn push(&self, batch: Box<Batch>) {
+        let new = Box::into_raw(batch);
+        let mut head = self.0.load(Ordering::Relaxed);
+        loop {
+            // SAFETY: `new` came from `Box::into_raw` just above, and no other thread can see it
+            // before the exchange below succeeds.
+            unsafe { (*new).next = NonNull::new(head) };
+            // ORDERING: Release publishes `next` (and the batch's list) to the writer's Acquire
+            // swap in `take_all`; an earlier push's Release is carried on by this exchange,
+            // which is a read-modify-write of the same atomic.
+            match self
+                .0
+                .compare_exchange_weak(head, new, Ordering::Release, Ordering::Relaxed)
+            {
+                Ok(_) => return,
+                Err(now) => head = now,
+            }
+        }
+    }
+
+    /// Takes every batch on the stack, passing each to `f`.
+    fn take_all(&self, mut f: impl FnMut(Box<Batch>)) {
+        // ORDERING: Acquire pairs with the Release of every push before it (see `push`).
+        let mut next = NonNull::new(self.0.swap(ptr::null_mut(), Ordering::Acquire));
+        while let Some(ptr) = next {
+            // SAFETY: every batch on the stack came from `Box::into_raw` in `push`, and the
+            // swap made this call the only owner of the whole chain.
+            let mut batch = unsafe { Box::from_raw(ptr.as_ptr()) };
+            next = batch.next.take();
+            f(batch);
+        }
+    }
+}
+
+impl Drop for ReadyBatches {
+    fn drop(&mut self) {
+        self.take_all(drop);
+    }
+}
+
 /// The part of a pool shared with the reclaimer's deferred frees, which may run after the tree
 /// is gone.
 #[derive(Debug, Default)]
@@ -185,8 +246,10 @@ pub(crate) struct PoolStats {
     /// Times a reservation had to get nodes beyond the free list: from the deferred frees or
     /// from the system.
     refills: AtomicU64,
-    /// Nodes returned by deferred frees, for the writer to reuse.
+    /// Nodes returned by deferred frees of batches with values, for the writer to reuse.
     returned: Mutex<FreeList>,
+    /// Batches of nodes alone returned by deferred frees, for the writer to reuse.
+    ready: ReadyBatches,
     /// Batches the reclaimer has run, kept for the writer to reuse (with their lists' room).
     #[expect(
         clippy::vec_box,
@@ -198,7 +261,7 @@ pub(crate) struct PoolStats {
 }
 
 /// Batches a pool keeps for reuse at most; more are freed.
-const SPARE_BATCHES: usize = 4;
+const SPARE_BATCHES: usize = 16;
 
 impl PoolStats {
     /// Nodes handed out and not yet back in the pool.
@@ -227,6 +290,15 @@ impl PoolStats {
     /// value's `Drop` panics, the rest is freed all the same and the first panic is then
     /// resumed.
     fn free_batch(&self, mut batch: Box<Batch>, drop_value: fn(NonZeroUsize)) {
+        if batch
+            .items
+            .iter()
+            .all(|item| matches!(item, Retired::Node(_)))
+        {
+            self.live.fetch_sub(batch.items.len(), Ordering::Relaxed);
+            self.ready.push(batch);
+            return;
+        }
         let mut panics = Panics::default();
         let mut freed = FreeList::default();
         for item in batch.items.drain(..) {
@@ -323,6 +395,7 @@ impl Pool {
         }
         self.shared.refills.fetch_add(1, Ordering::Relaxed);
         self.free.append(&mut self.shared.returned.lock());
+        self.take_ready();
         while self.free.len < n {
             let node = self.carve_one()?;
             // SAFETY: a never-used node of a chunk this pool owns.
@@ -330,6 +403,25 @@ impl Pool {
                 .push(unsafe { NodePtr::new(node, NodeKind::Leaf).deref() });
         }
         Ok(())
+    }
+
+    /// Puts the nodes of every batch the reclaimer handed back ([`ReadyBatches`]) on the free
+    /// list, and keeps the batches for reuse.
+    fn take_ready(&mut self) {
+        let free = &mut self.free;
+        let mut batches = self.shared.batches.lock();
+        self.shared.ready.take_all(|mut batch| {
+            for item in batch.items.drain(..) {
+                if let Retired::Node(ptr) = item {
+                    // SAFETY: a node of this pool whose grace period is over: the reclaimer
+                    // handed it back, and only this writer holds it now.
+                    free.push(unsafe { ptr.deref() });
+                }
+            }
+            if batches.len() < SPARE_BATCHES {
+                batches.push(batch);
+            }
+        });
     }
 
     /// Fault injection: from now on, reservations may ask for `nodes` more nodes in all (`None`:

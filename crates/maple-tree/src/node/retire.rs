@@ -37,6 +37,7 @@ use alloc::vec::Vec;
 #[cfg(feature = "std")]
 use core::any::Any;
 use core::num::NonZeroUsize;
+use core::ptr::NonNull;
 #[cfg(feature = "std")]
 use std::panic::{AssertUnwindSafe, catch_unwind, resume_unwind};
 
@@ -165,7 +166,15 @@ impl Retirements {
 #[derive(Debug, Default)]
 pub(crate) struct Batch {
     pub(crate) items: Vec<Retired>,
+    /// The batch below this one while it is on the pool's stack of batches ready for the
+    /// writer ([`super::pool`]'s `ReadyBatches`); `None` everywhere else.
+    pub(crate) next: Option<NonNull<Batch>>,
 }
+
+// SAFETY: `next` is only set while the batch lies on a `ReadyBatches` stack, which owns every
+// batch it links; the rest of a batch (node addresses and value words whose types are `Send`)
+// may be freed on any thread.
+unsafe impl Send for Batch {}
 
 /// Walks a subtree cut off from the tree (dead or not, but no longer changed by any writer):
 /// each value word to `value`, each node to `node`, children before their parent, and a node
