@@ -1122,10 +1122,9 @@ X 1
         );
     }
 
-    /// While another thread of the space is inside a layout-changing call, the snapshot waits
-    /// for it, and then shows both calls' effects after both ops (R3).
-    #[test]
-    fn snapshots_wait_for_calls_in_flight() {
+    /// A process whose threads 1 and 2 share address space 1, which shows `START`, recorded
+    /// from its exec.
+    fn two_threads() -> (FakeProc, Recorder) {
         let mut proc = FakeProc::default();
         for tid in [1, 2] {
             proc.mm_of.insert(tid, 1);
@@ -1134,6 +1133,14 @@ X 1
         let mut rec = Recorder::default();
         rec.exec(1, 1, "prog", &mut proc);
         rec.clone(1, 2, true, &mut proc);
+        (proc, rec)
+    }
+
+    /// While another thread of the space is inside a layout-changing call, the snapshot waits
+    /// for it, and then shows both calls' effects after both ops (R3).
+    #[test]
+    fn snapshots_wait_for_calls_in_flight() {
+        let (mut proc, mut rec) = two_threads();
         rec.entry(1, mmap(0x1000));
         rec.entry(2, mmap(0x1000));
         proc.layouts.insert(
@@ -1161,14 +1168,7 @@ X 1
     /// is judged against the layout right after it.
     #[test]
     fn a_snapshot_waiting_for_a_call_is_read_when_its_task_exits_inside_it() {
-        let mut proc = FakeProc::default();
-        for tid in [1, 2] {
-            proc.mm_of.insert(tid, 1);
-        }
-        proc.layouts.insert(1, START.to_owned());
-        let mut rec = Recorder::default();
-        rec.exec(1, 1, "prog", &mut proc);
-        rec.clone(1, 2, true, &mut proc);
+        let (mut proc, mut rec) = two_threads();
         rec.entry(2, mmap(0x1000));
         rec.entry(1, mmap(0x2000));
         proc.layouts.insert(
@@ -1198,18 +1198,11 @@ X 1
             nr: nr::FORK,
             args: [0; 6],
         };
-        let mut proc = FakeProc::default();
-        for tid in [1, 2] {
-            proc.mm_of.insert(tid, 1);
-        }
+        let (mut proc, mut rec) = two_threads();
         for mm in [3, 4, 5] {
             proc.mm_of.insert(mm, mm.unsigned_abs());
             proc.layouts.insert(mm.unsigned_abs(), START.to_owned());
         }
-        proc.layouts.insert(1, START.to_owned());
-        let mut rec = Recorder::default();
-        rec.exec(1, 1, "prog", &mut proc);
-        rec.clone(1, 2, true, &mut proc);
         // Thread 2's mmap returns between the fork's entry and its event.
         rec.entry(2, mmap(0x1000));
         rec.entry(1, fork);
@@ -1248,14 +1241,7 @@ X 1
     /// written even though it did not change (R6); after ops of one thread it is not.
     #[test]
     fn exit_stops_write_the_layout_after_ops_of_several_threads() {
-        let mut proc = FakeProc::default();
-        for tid in [1, 2] {
-            proc.mm_of.insert(tid, 1);
-        }
-        proc.layouts.insert(1, START.to_owned());
-        let mut rec = Recorder::default();
-        rec.exec(1, 1, "prog", &mut proc);
-        rec.clone(1, 2, true, &mut proc);
+        let (mut proc, mut rec) = two_threads();
         let failed_munmap = Entry {
             nr: nr::MUNMAP,
             args: [0x1001, 0x1000, 0, 0, 0, 0],
