@@ -369,6 +369,17 @@ enum PoolAccess<'t> {
     Exclusive(&'t mut Pool),
 }
 
+impl PoolAccess<'_> {
+    /// The pool, through the lock or the borrow.
+    fn pool(&mut self) -> &mut Pool {
+        match self {
+            #[cfg(feature = "std")]
+            PoolAccess::Locked(p, _) => p,
+            PoolAccess::Exclusive(p) => p,
+        }
+    }
+}
+
 /// The writer of a tree: from [`MapleTree::lock`](crate::MapleTree::lock) (RCU mode, readers may run) or from
 /// [`MapleTree::exclusive`](crate::MapleTree::exclusive) (no reader can exist).
 ///
@@ -406,18 +417,7 @@ impl<T: 'static> Drop for WriteGuard<'_, T> {
     /// lock's holder, before the lock itself is released.
     fn drop(&mut self) {
         if let Some(guard) = &self.guard {
-            #[cfg_attr(
-                not(feature = "std"),
-                expect(
-                    clippy::infallible_destructuring_match,
-                    reason = "the locked variant exists only with std"
-                )
-            )]
-            let pool: &mut Pool = match &mut self.pool {
-                #[cfg(feature = "std")]
-                PoolAccess::Locked(p, _) => p,
-                PoolAccess::Exclusive(p) => p,
-            };
+            let pool = self.pool.pool();
             // NOTE: the reclaimer may drop the values on another thread. Only
             // `WriteGuard::locked` makes RCU-mode writers, and it requires `T: Send`.
             pool.hand_over(guard, Values::<T>::drop_word);
@@ -514,19 +514,12 @@ impl<'t, T: 'static> WriteGuard<'t, T> {
             Some(g) => g,
             None => rcu::exclusive(),
         };
-        #[cfg_attr(
-            not(feature = "std"),
-            expect(
-                clippy::infallible_destructuring_match,
-                reason = "the locked variant exists only with std"
-            )
-        )]
-        let pool: &mut Pool = match &mut self.pool {
-            #[cfg(feature = "std")]
-            PoolAccess::Locked(p, _) => p,
-            PoolAccess::Exclusive(p) => p,
-        };
-        op(&mut Writer::new(self.core, pool, guard, exclusive))
+        op(&mut Writer::new(
+            self.core,
+            self.pool.pool(),
+            guard,
+            exclusive,
+        ))
     }
 
     /// See [`MapleTree::insert`](crate::MapleTree::insert).
