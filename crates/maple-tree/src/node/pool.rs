@@ -409,8 +409,10 @@ impl Pool {
     /// list, and keeps the batches for reuse.
     fn take_ready(&mut self) {
         let free = &mut self.free;
-        let mut batches = self.shared.batches.lock();
-        self.shared.ready.take_all(|mut batch| {
+        let shared = &self.shared;
+        // Locked only if a batch came back: most refills of a growing tree find none.
+        let mut batches = None;
+        shared.ready.take_all(|mut batch| {
             for item in batch.items.drain(..) {
                 if let Retired::Node(ptr) = item {
                     // SAFETY: a node of this pool whose grace period is over: the reclaimer
@@ -418,6 +420,7 @@ impl Pool {
                     free.push(unsafe { ptr.deref() });
                 }
             }
+            let batches = batches.get_or_insert_with(|| shared.batches.lock());
             if batches.len() < SPARE_BATCHES {
                 batches.push(batch);
             }
