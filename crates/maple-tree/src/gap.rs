@@ -264,20 +264,26 @@ fn search_node<'g, const REV: bool>(
         return Ok(fit);
     }
     let (mut i, stop) = if REV { (last, first) } else { (first, last) };
-    let gaps = f.node.kind().has_gaps();
+    let gaps = f.node.kind().has_gaps().then(|| f.node.gap_words());
     loop {
         // The cheap test first: only a child whose recorded gap is large enough has its range
-        // worked out.
-        if !gaps || q.may_fit(f.node.gap(i)) {
-            let (min, max) = (f.slot_min(i), f.slot_max(i));
-            if max.min(q.max) - min.max(q.min) >= q.size_m1
-                && let Some(child) = f.node.child(i)
-            {
-                trail.push(Frame { offset: i, ..f });
-                match search_node::<REV>(Frame::new(child, min, max), q, trail) {
-                    Err(Miss::NoFit) => trail.pop(),
-                    found => return found,
+        // worked out. An allocation node's end is at most 9, which bounds `i`.
+        if let Some(gaps) = gaps {
+            while !q.may_fit(gaps.get(i.min(9))) {
+                if i == stop {
+                    return Err(Miss::NoFit);
                 }
+                i = if REV { i - 1 } else { i + 1 };
+            }
+        }
+        let (min, max) = (f.slot_min(i), f.slot_max(i));
+        if max.min(q.max) - min.max(q.min) >= q.size_m1
+            && let Some(child) = f.node.child(i)
+        {
+            trail.push(Frame { offset: i, ..f });
+            match search_node::<REV>(Frame::new(child, min, max), q, trail) {
+                Err(Miss::NoFit) => trail.pop(),
+                found => return found,
             }
         }
         if i == stop {

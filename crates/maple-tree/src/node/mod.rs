@@ -389,6 +389,18 @@ impl<'a> NodeRef<'a> {
         LeafWords { pivots, slots }
     }
 
+    /// The gaps of an allocation node, as an array of its exact length, for the gap search that
+    /// skips the children whose recorded gap is too small.
+    #[inline]
+    pub(crate) fn gap_words(self) -> GapWords<'a> {
+        debug_assert!(self.kind.has_gaps());
+        let base = NodeKind::AllocRange.gap_base();
+        let gaps = self.node.words[base..]
+            .first_chunk::<10>()
+            .unwrap_or_else(|| unreachable!("an allocation node's gaps end before its meta word"));
+        GapWords(gaps)
+    }
+
     /// Stores a word into slot `i`.
     ///
     /// This is the one store that may hit a published node in RCU mode: an exact-fit replacement
@@ -660,6 +672,19 @@ impl LeafWords<'_> {
     pub(crate) fn slot(self, i: usize) -> usize {
         // ORDERING: as in `NodeRef::slot`.
         self.slots[i].load(Ordering::Acquire) as usize
+    }
+}
+
+/// An allocation node's 10 gaps: a scan that keeps its index within 9 loads them without a
+/// bounds check per load.
+#[derive(Clone, Copy)]
+pub(crate) struct GapWords<'a>(&'a [AtomicU64; 10]);
+
+impl GapWords<'_> {
+    /// The gap of child `i`, as [`NodeRef::gap`] reads it.
+    #[inline]
+    pub(crate) fn get(self, i: usize) -> u64 {
+        self.0[i].load(Ordering::Relaxed)
     }
 }
 
