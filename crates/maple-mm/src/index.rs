@@ -1,7 +1,8 @@
 //! The VMA index: the map from address ranges to [`VmaId`]s that the address space keeps its
 //! VMAs in, as a small trait with two implementations.
 //!
-//! [`MapleIndex`] is the real one: an allocation [`MapleTree`], as Linux's `mm->mm_mt`.
+//! [`MapleIndex`] is the real one: an allocation maple tree, as Linux's `mm->mm_mt`, held as
+//! an [`OwnedTree`] (only the address space writes it, through `&mut`).
 //! [`BTreeIndex`] keeps the same map in a `BTreeMap` and finds free ranges by scanning; it
 //! exists so that a benchmark can run the identical address-space logic on both and measure
 //! what the tree contributes.
@@ -18,14 +19,14 @@
 //!   store and reserves no node, so it cannot fail. The change is therefore atomic: either the
 //!   first write's reservation fails and nothing changes, or everything is done.
 //! - [`WritePlan::Transaction`]: several writes need nodes. The maple index applies them to a
-//!   node-by-node copy of the tree ([`MapleTree::try_clone`]) and swaps the copy in only when
+//!   node-by-node copy of the tree ([`OwnedTree::try_clone`]) and swaps the copy in only when
 //!   all succeeded. Linux is not atomic there (a multi-VMA `mprotect` or an `mremap` move
 //!   can fail half-way); this model is.
 
 use std::collections::BTreeMap;
 use std::ops::Bound;
 
-use maple_tree::{GapRequest, MapleTree, OutOfMemory};
+use maple_tree::{GapRequest, OutOfMemory, OwnedTree};
 
 use crate::vma::VmaId;
 
@@ -227,8 +228,8 @@ pub trait VmaIndex: Sized + core::fmt::Debug {
     /// The entry before is the last one that ends at or below the start of the first entry
     /// intersecting the range (or at or below `start`); the entry after is the first one that
     /// starts at or above the end of the last entry intersecting the range (or at or above
-    /// `end`). The maple index finds them all from one walk of the tree, read through its
-    /// exclusive writer (`&mut`: no reader can exist, so it pins no epoch).
+    /// `end`). The maple index finds them all with one cursor: a walk of the tree to `start`,
+    /// one step back and steps forward (Linux: one `vma_iterator` for the whole operation).
     ///
     /// ```
     /// use maple_mm::{AddressSpace, MapFlags, Prot, VmaIndex};
@@ -349,12 +350,13 @@ pub trait VmaIndex: Sized + core::fmt::Debug {
     }
 }
 
-/// The VMA index on an allocation [`MapleTree`], as Linux keeps `mm->mm_mt`: a VMA
+/// The VMA index on an allocation maple tree, as Linux keeps `mm->mm_mt`: a VMA
 /// `[start, end)` is stored over the inclusive range `[start, end - 1]`, and free address
 /// ranges are found with the tree's gap search.
 ///
-/// The address space owns the tree, so every write goes through
-/// [`MapleTree::exclusive`]: no reader can exist, and nodes are rewritten in place.
+/// The address space owns the tree as an [`OwnedTree`], so every write goes through
+/// [`OwnedTree::exclusive`] (`&mut`: no reader can exist, and nodes are rewritten in place)
+/// and reads through `&self` pin no RCU epoch (no writer can exist).
 ///
 /// ```
 /// use maple_mm::{IndexWrite, MapleIndex, VmaIndex, WritePlan};
@@ -365,7 +367,7 @@ pub trait VmaIndex: Sized + core::fmt::Debug {
 /// ```
 #[derive(Debug, Default)]
 pub struct MapleIndex {
-    tree: MapleTree<u32>,
+    tree: OwnedTree<u32>,
 }
 
 impl MapleIndex {
@@ -380,7 +382,7 @@ impl MapleIndex {
     /// assert!(tree.check_invariants().is_ok());
     /// # Ok::<(), maple_mm::Errno>(())
     /// ```
-    pub fn tree(&self) -> &MapleTree<u32> {
+    pub fn tree(&self) -> &OwnedTree<u32> {
         &self.tree
     }
 }
@@ -414,7 +416,7 @@ fn write_tree(
 impl VmaIndex for MapleIndex {
     fn new() -> Self {
         MapleIndex {
-            tree: MapleTree::new_alloc(),
+            tree: OwnedTree::new_alloc(),
         }
     }
 
@@ -423,62 +425,42 @@ impl VmaIndex for MapleIndex {
     }
 
     fn lookup(&self, addr: u64) -> Option<IndexEntry> {
-        let guard = self.tree.read();
-        guard.get_range(addr).map(|(r, id)| entry_of(r, *id))
+        self.tree.get_range(addr).map(|(r, id)| entry_of(r, *id))
     }
 
     fn find(&self, addr: u64, limit: u64) -> Option<IndexEntry> {
-        let guard = self.tree.read();
-        guard.find(addr..=limit).map(|(r, id)| entry_of(r, *id))
+        self.tree.find(addr..=limit).map(|(r, id)| entry_of(r, *id))
     }
 
     fn find_rev(&self, addr: u64, min: u64) -> Option<IndexEntry> {
-        let guard = self.tree.read();
-        guard.find_rev(min..=addr).map(|(r, id)| entry_of(r, *id))
+        self.tree
+            .find_rev(min..=addr)
+            .map(|(r, id)| entry_of(r, *id))
     }
 
     fn collect(&self, start: u64, end: u64, out: &mut Vec<IndexEntry>) {
         if start >= end {
             return;
         }
-        let guard = self.tree.read();
-        out.extend(guard.range(start..end).map(|(r, id)| entry_of(r, *id)));
+        out.extend(self.tree.range(start..end).map(|(r, id)| entry_of(r, *id)));
     }
 
     fn neighbourhood(&mut self, start: u64, end: u64, out: &mut Vec<IndexEntry>) {
         let end = end.max(start.saturating_add(1));
-        // Read through the exclusive writer: no reader can exist, so no epoch is pinned.
-        let guard = self.tree.exclusive();
-        let mut cursor = guard.cursor(start);
-        // The entry containing `start`, or else the last one before it.
-        match cursor.find_rev(0) {
-            Some((found, id)) => {
-                // If it intersects the range, the one before it comes first; the cursor then
-                // steps forward over it again.
-                if found.last() >= start
-                    && let Some((before, before_id)) = cursor.prev(0)
-                {
-                    out.push(entry_of(before, *before_id));
-                }
-                out.push(entry_of(found, *id));
-                while let Some((range, id)) = cursor.next(u64::MAX) {
-                    if range.first() <= found.first() {
-                        continue;
-                    }
-                    out.push(entry_of(range, *id));
-                    if range.first() >= end {
-                        break;
-                    }
-                }
-            }
-            None => {
-                let mut cursor = guard.cursor(start);
-                while let Some((range, id)) = cursor.find(u64::MAX) {
-                    out.push(entry_of(range, *id));
-                    if range.first() >= end {
-                        break;
-                    }
-                }
+        let mut cursor = self.tree.cursor(start);
+        // The slot holding `start`, empty or not: the entry before it is the one before the
+        // range. Without one, the cursor starts again from `start`.
+        cursor.walk();
+        match cursor.prev(0) {
+            Some((before, id)) => out.push(entry_of(before, *id)),
+            None => cursor.set(start),
+        }
+        // Then forwards (after the entry before, or from `start`): the entries inside the
+        // range and the first one at or after its end.
+        while let Some((range, id)) = cursor.find(u64::MAX) {
+            out.push(entry_of(range, *id));
+            if range.first() >= end {
+                break;
             }
         }
     }
@@ -488,7 +470,7 @@ impl VmaIndex for MapleIndex {
         if top_down {
             request = request.top_down();
         }
-        self.tree.read().find_gap_for(request).ok()
+        self.tree.find_gap_for(request).ok()
     }
 
     fn apply(&mut self, writes: &[IndexWrite], plan: WritePlan) -> Result<(), OutOfMemory> {

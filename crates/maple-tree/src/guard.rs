@@ -190,23 +190,23 @@ macro_rules! read_api {
         ///
         /// Linux: the empty ranges of `mas_next_range()`.
         pub fn gaps(&self, range: impl RangeBounds<u64>) -> Gaps<'_, T> {
-            Gaps::new(self.core, self.rcu(), range, Self::VALIDATES)
+            Gaps::new(self.core(), self.rcu(), range, Self::VALIDATES)
         }
 
         /// Every entry, in ascending order.
         pub fn iter(&self) -> Iter<'_, T> {
-            Iter::new(self.core, self.rcu(), .., Self::VALIDATES)
+            Iter::new(self.core(), self.rcu(), .., Self::VALIDATES)
         }
 
         /// Every entry that intersects `range`, in ascending order. An entry that starts before
         /// the range but reaches into it is included.
         pub fn range(&self, range: impl RangeBounds<u64>) -> Iter<'_, T> {
-            Iter::new(self.core, self.rcu(), range, Self::VALIDATES)
+            Iter::new(self.core(), self.rcu(), range, Self::VALIDATES)
         }
 
         /// A cursor that will walk to `index`.
         pub fn cursor(&self, index: u64) -> Cursor<'_, T> {
-            Cursor::new(self.core, self.rcu(), index, Self::VALIDATES)
+            Cursor::new(self.core(), self.rcu(), index, Self::VALIDATES)
         }
 
         /// The first fit for a gap request; see [`MapleTree::find_gap`](crate::MapleTree::find_gap).
@@ -218,7 +218,7 @@ macro_rules! read_api {
         /// Linux: `mas_empty_area()`, `mas_empty_area_rev()`.
         pub fn find_gap_for(&self, request: GapRequest) -> Result<u64, GapError> {
             let query = request.query()?;
-            gap::search(self.core, self.rcu(), &query, request.top_down).ok_or(GapError::NoSpace)
+            gap::search(self.core(), self.rcu(), &query, request.top_down).ok_or(GapError::NoSpace)
         }
 
         /// See [`MapleTree::find_gap`](crate::MapleTree::find_gap).
@@ -251,15 +251,17 @@ macro_rules! read_api {
 
         /// Number of entries.
         pub fn len(&self) -> usize {
-            self.core.len()
+            self.core().len()
         }
 
         /// Whether the tree holds no value.
         pub fn is_empty(&self) -> bool {
-            self.core.len() == 0
+            self.core().len() == 0
         }
     };
 }
+
+pub(crate) use read_api;
 
 impl<'t, T: 'static> ReadGuard<'t, T> {
     pub(crate) fn new(core: &'t Core) -> Self {
@@ -272,6 +274,10 @@ impl<'t, T: 'static> ReadGuard<'t, T> {
 
     pub(crate) fn rcu(&self) -> &Guard {
         rcu::guard_of(&self.guard)
+    }
+
+    fn core(&self) -> &'t Core {
+        self.core
     }
 
     pub(crate) fn get_cloned(&self, index: u64) -> Option<T>
@@ -458,6 +464,10 @@ impl<'t, T: 'static> WriteGuard<'t, T> {
 
     pub(crate) fn rcu(&self) -> &Guard {
         self.guard.as_ref().unwrap_or_else(|| rcu::exclusive())
+    }
+
+    fn core(&self) -> &'t Core {
+        self.core
     }
 
     /// The fault-injection budget of the tree's pool.

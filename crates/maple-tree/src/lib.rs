@@ -195,7 +195,10 @@
 //!
 //! There is no separate external-lock mode (the kernel's `MT_FLAGS_LOCK_EXTERN`): a program
 //! that already serialises its writers with its own lock can take the tree's lock inside it,
-//! where it is never contended, or own the tree and use [`MapleTree::exclusive`].
+//! where it is never contended, or own the tree and use [`MapleTree::exclusive`]. A program
+//! that owns its tree and writes it only through `&mut` (as a `BTreeMap`) holds it as an
+//! [`OwnedTree`]: the borrow checker then proves that no write runs beside a read, so its reads
+//! through `&self` pin no epoch and confirm nothing.
 //!
 //! # Gap tracking
 //!
@@ -304,6 +307,7 @@
 //! | `mtree_alloc_range`, `mtree_alloc_rrange` | [`MapleTree::alloc_range`], [`MapleTree::alloc_range_rev`] |
 //! | `mt_validate`, `mt_dump` | [`MapleTree::check_invariants`], [`MapleTree::dump`], [`MapleTree::layout`] |
 //! | `mtree_lock`, `mt_clear_in_rcu` | [`MapleTree::lock`], [`MapleTree::exclusive`] |
+//! | `MT_FLAGS_LOCK_EXTERN` (the owner's lock) | [`OwnedTree`] |
 
 #![warn(missing_docs)]
 #![no_std]
@@ -321,6 +325,7 @@ mod gap;
 mod guard;
 mod layout;
 mod node;
+mod owned;
 mod range;
 mod rcu;
 mod root;
@@ -350,6 +355,7 @@ pub use error::{
 pub use guard::{CursorMut, Prealloc, ReadGuard, WriteGuard};
 pub use layout::{LayoutKind, LayoutNode, LayoutSlot, SlotContent, TreeLayout};
 pub use node::entry::{Ref, ValueMut};
+pub use owned::OwnedTree;
 pub use range::Range;
 pub use search::GapRequest;
 #[cfg(feature = "std")]

@@ -49,14 +49,19 @@ pub(crate) fn guard_of(pin: &Pin) -> &Guard {
     }
 }
 
-/// A guard for a writer that has the tree to itself (`&mut`), so no reader can exist.
+/// A guard for a writer that has the tree to itself (`&mut`), so no reader can exist, and for
+/// the readers of an [`OwnedTree`](crate::OwnedTree) (`&` to it), beside which no writer can
+/// exist.
 ///
 /// Nothing is ever deferred on this guard: exclusive writers recycle nodes directly.
 #[inline]
 pub(crate) fn exclusive() -> &'static Guard {
-    // SAFETY: `unprotected` is sound when no other thread can access the data concurrently. The
-    // caller holds `&mut` to the tree, so no reader or other writer exists; and the tree never
-    // defers through this guard (which would run the destructor at once).
+    // SAFETY: `unprotected` is sound when nothing read through the guard can be freed while it
+    // is in use. The caller holds either `&mut` to the tree, so no reader or other writer
+    // exists, or `&` to an `OwnedTree`, whose only writer needs `&mut` to it and which never
+    // lends out the tree it wraps: then any number of readers may run, but no write, and a
+    // node or value is freed only by a write or by dropping the tree. The tree never defers
+    // through this guard (which would run the destructor at once).
     unsafe { epoch::unprotected() }
 }
 

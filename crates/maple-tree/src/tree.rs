@@ -138,6 +138,11 @@ impl<T: 'static> MapleTree<T> {
         self.core.alloc
     }
 
+    /// The root state, for [`OwnedTree`](crate::OwnedTree), which reads it without a pin.
+    pub(crate) fn core(&self) -> &Core {
+        &self.core
+    }
+
     /// Starts reading: pins the current thread so that everything reached through the guard
     /// stays valid until the guard drops. Never blocks.
     ///

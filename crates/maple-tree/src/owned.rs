@@ -1,0 +1,295 @@
+//! [`OwnedTree`]: a tree written only by its owner, through `&mut`, so that reads through `&self`
+//! need no RCU pin.
+
+use core::fmt;
+use core::num::NonZeroUsize;
+use core::ops::RangeBounds;
+
+use alloc::string::String;
+
+use crate::cursor::{Cursor, Found, Iter};
+use crate::dump::{Dump, DumpFormat};
+use crate::entries::Gaps;
+use crate::error::GapError;
+use crate::gap;
+use crate::guard::{WriteGuard, lookup_writer, read_api};
+use crate::layout::TreeLayout;
+use crate::node::entry::{Ref, Values};
+use crate::range::Range;
+use crate::rcu::{self, Guard};
+use crate::root::Core;
+use crate::search::GapRequest;
+use crate::stats::Stats;
+use crate::tree::MapleTree;
+use crate::validate::InvariantViolation;
+
+/// A [`MapleTree`] that only its owner writes, through `&mut self`: the compiler then proves
+/// that no write runs while any read does, so reads through `&self` pin no epoch and confirm
+/// nothing, like the reads of a writer from [`MapleTree::exclusive`].
+///
+/// Use it where a `BTreeMap` would do: a structure that owns its tree and changes it through
+/// `&mut self` (an address space under its own lock, say). Its reads cost what a writer's do,
+/// without the epoch pin of [`MapleTree::read`] (two thread-local accesses and a fence), and
+/// any number of threads may read through `&OwnedTree` at once. For readers beside a writer,
+/// use [`MapleTree`] itself.
+///
+/// It never lends out `&MapleTree`, through which a writer could take the tree's lock and
+/// write beside these unpinned readers; [`into_inner`](Self::into_inner) gives the tree back
+/// by value.
+///
+/// Ranges are inclusive, as everywhere in the crate: an entry stored over `10..=19` covers
+/// both ends, [`get_range`](Self::get_range) returns it whole from any index inside, and
+/// [`find`](Self::find) and [`find_rev`](Self::find_rev) return the first (last) entry that
+/// has at least one index inside their range.
+///
+/// # Examples
+///
+/// ```
+/// use maple_tree::OwnedTree;
+///
+/// let mut tree = OwnedTree::new_alloc();
+/// {
+///     let mut writer = tree.exclusive();
+///     writer.store_range(0x1000..=0x2fff, 1u32).unwrap();
+///     writer.store_range(0x8000..=0x8fff, 2u32).unwrap();
+/// }
+/// // Reads through `&tree`: no pin, no guard to hold.
+/// let (range, value) = tree.get_range(0x2abc).unwrap();
+/// assert_eq!((range.first(), range.last(), *value), (0x1000, 0x2fff, 1));
+/// assert!(tree.get(0x3000).is_none());
+/// // The first entry with an index in 0x3000..=0x8000: it starts at the range's last index.
+/// assert_eq!(tree.find(0x3000..=0x8000).map(|(r, _)| r.first()), Some(0x8000));
+/// // The last one with an index in 0..=0x7fff.
+/// assert_eq!(tree.find_rev(..=0x7fff).map(|(r, _)| r.last()), Some(0x2fff));
+/// assert_eq!(tree.find_gap_rev(..=0xffff, 0x4000), Ok(0xc000));
+/// ```
+///
+/// A write needs `&mut`, so it cannot start while a value read through `&self` is in use:
+///
+/// ```compile_fail
+/// let mut tree = maple_tree::OwnedTree::new();
+/// tree.exclusive().insert(1, 1u32).unwrap();
+/// let one = tree.get(1).unwrap();
+/// tree.exclusive().erase(1); // error: `tree` is borrowed by `one`
+/// assert_eq!(*one, 1);
+/// ```
+///
+/// Linux: a tree without `MT_FLAGS_USE_RCU` whose writers and readers hold the owner's lock
+/// (`MT_FLAGS_LOCK_EXTERN`), checked by the compiler here.
+#[doc(alias = "MT_FLAGS_LOCK_EXTERN")]
+pub struct OwnedTree<T: 'static> {
+    tree: MapleTree<T>,
+}
+
+impl<T: 'static> OwnedTree<T> {
+    /// An empty range tree; see [`MapleTree::new`].
+    ///
+    /// ```
+    /// let tree: maple_tree::OwnedTree<u32> = maple_tree::OwnedTree::new();
+    /// assert!(tree.is_empty() && !tree.is_alloc());
+    /// ```
+    pub fn new() -> Self {
+        MapleTree::new().into()
+    }
+
+    /// An empty allocation tree, which tracks gaps; see [`MapleTree::new_alloc`].
+    ///
+    /// ```
+    /// let tree: maple_tree::OwnedTree<u32> = maple_tree::OwnedTree::new_alloc();
+    /// assert!(tree.is_alloc());
+    /// ```
+    pub fn new_alloc() -> Self {
+        MapleTree::new_alloc().into()
+    }
+
+    /// Whether this is an allocation tree.
+    ///
+    /// ```
+    /// assert!(maple_tree::OwnedTree::<u8>::new_alloc().is_alloc());
+    /// ```
+    pub fn is_alloc(&self) -> bool {
+        self.tree.is_alloc()
+    }
+
+    /// The writer: writes rewrite nodes in place and free what they replace at once, as
+    /// [`MapleTree::exclusive`] does.
+    ///
+    /// ```
+    /// let mut tree = maple_tree::OwnedTree::new();
+    /// tree.exclusive().insert_range(5..=9, 'a').unwrap();
+    /// assert_eq!(tree.get(9).as_deref(), Some(&'a'));
+    /// ```
+    ///
+    /// Linux: `mt_clear_in_rcu()`, but checked by the compiler.
+    pub fn exclusive(&mut self) -> WriteGuard<'_, T> {
+        self.tree.exclusive()
+    }
+
+    /// The tree itself, for sharing with readers on other threads or for writing through
+    /// `&self`.
+    ///
+    /// ```
+    /// let mut tree = maple_tree::OwnedTree::new();
+    /// tree.exclusive().insert(3, 30u32).unwrap();
+    /// let shared = tree.into_inner();
+    /// assert_eq!(shared.get(3), Some(30));
+    /// ```
+    pub fn into_inner(self) -> MapleTree<T> {
+        self.tree
+    }
+
+    /// Counters and sizes of the tree and its node pool; see [`MapleTree::stats`].
+    ///
+    /// ```
+    /// let mut tree = maple_tree::OwnedTree::new();
+    /// tree.exclusive().insert(3, 30u32).unwrap();
+    /// assert_eq!(tree.stats().entries, 1);
+    /// ```
+    pub fn stats(&self) -> Stats {
+        self.tree.stats()
+    }
+
+    /// Checks every structural invariant; see [`MapleTree::check_invariants`].
+    ///
+    /// # Errors
+    ///
+    /// The first [`InvariantViolation`] found.
+    ///
+    /// ```
+    /// let mut tree = maple_tree::OwnedTree::new();
+    /// tree.exclusive().insert(3, 30u32).unwrap();
+    /// assert!(tree.check_invariants().is_ok());
+    /// ```
+    ///
+    /// Linux: `mt_validate()`.
+    pub fn check_invariants(&self) -> Result<(), InvariantViolation> {
+        self.tree.check_invariants()
+    }
+
+    /// A structured copy of every node; see [`MapleTree::layout`].
+    ///
+    /// ```
+    /// let mut tree = maple_tree::OwnedTree::new();
+    /// tree.exclusive().insert(3, 30u32).unwrap();
+    /// assert_eq!(tree.layout(|v| v.to_string()).nodes.len(), 1);
+    /// ```
+    ///
+    /// Linux: `mt_dump()`.
+    pub fn layout(&self, value: impl Fn(&T) -> String) -> TreeLayout {
+        self.tree.layout(value)
+    }
+
+    /// A printable view of every node; see [`MapleTree::dump`].
+    ///
+    /// ```
+    /// let mut tree = maple_tree::OwnedTree::new();
+    /// tree.exclusive().insert(3, 30u32).unwrap();
+    /// assert!(tree.dump(maple_tree::DumpFormat::Dec).to_string().contains("3: 30"));
+    /// ```
+    ///
+    /// Linux: `mt_dump()`.
+    pub fn dump(&self, format: DumpFormat) -> Dump<'_, T>
+    where
+        T: fmt::Debug,
+    {
+        self.tree.dump(format)
+    }
+
+    /// Fault injection, for tests; see `MapleTree::fail_reservations_after`.
+    ///
+    /// ```
+    /// let mut tree = maple_tree::OwnedTree::new();
+    /// tree.fail_reservations_after(Some(0));
+    /// assert!(tree.exclusive().insert(5, 1u32).is_err());
+    /// ```
+    #[cfg(feature = "fault-injection")]
+    pub fn fail_reservations_after(&self, nodes: Option<u64>) {
+        self.tree.fail_reservations_after(nodes);
+    }
+
+    /// No write can run while `&self` lives, so reads need no pin: the guard of an exclusive
+    /// writer serves.
+    fn rcu(&self) -> &Guard {
+        rcu::exclusive()
+    }
+
+    fn core(&self) -> &Core {
+        self.tree.core()
+    }
+
+    /// Reads need not confirm what they read: no write can race them.
+    const VALIDATES: bool = false;
+
+    /// The entry containing `index`, read as the writer reads it.
+    #[inline]
+    fn lookup_word(&self, index: u64) -> Option<(Range, NonZeroUsize)> {
+        lookup_writer(self.core(), self.rcu(), index)
+    }
+
+    read_api!();
+}
+
+#[cfg(feature = "std")]
+impl<T: Clone + Send + 'static> OwnedTree<T> {
+    /// A copy, node by node; see [`MapleTree::try_clone`].
+    ///
+    /// # Errors
+    ///
+    /// [`OutOfMemory`](crate::OutOfMemory) if the copy's nodes could not be allocated.
+    ///
+    /// ```
+    /// let mut tree = maple_tree::OwnedTree::new();
+    /// tree.exclusive().insert(3, 30u32).unwrap();
+    /// assert_eq!(tree.try_clone().unwrap().get(3).as_deref(), Some(&30));
+    /// ```
+    ///
+    /// Linux: `__mt_dup()`.
+    pub fn try_clone(&self) -> Result<Self, crate::OutOfMemory> {
+        self.tree.try_clone().map(Self::from)
+    }
+}
+
+#[cfg(not(feature = "std"))]
+impl<T: Clone + 'static> OwnedTree<T> {
+    /// A copy, node by node; see [`MapleTree::try_clone`].
+    ///
+    /// # Errors
+    ///
+    /// [`OutOfMemory`](crate::OutOfMemory) if the copy's nodes could not be allocated.
+    pub fn try_clone(&self) -> Result<Self, crate::OutOfMemory> {
+        self.tree.try_clone().map(Self::from)
+    }
+}
+
+impl<T: 'static> From<MapleTree<T>> for OwnedTree<T> {
+    /// Takes the tree: from now on only the owner of the result writes it.
+    ///
+    /// ```
+    /// let tree = maple_tree::MapleTree::new();
+    /// tree.insert(1, 'x').unwrap();
+    /// let owned = maple_tree::OwnedTree::from(tree);
+    /// assert_eq!(owned.get(1).as_deref(), Some(&'x'));
+    /// ```
+    fn from(tree: MapleTree<T>) -> Self {
+        Self { tree }
+    }
+}
+
+impl<T: 'static> Default for OwnedTree<T> {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl<T: fmt::Debug + 'static> fmt::Debug for OwnedTree<T> {
+    /// The entries as a map, as [`MapleTree`] prints them.
+    ///
+    /// ```
+    /// let mut tree = maple_tree::OwnedTree::new();
+    /// tree.exclusive().insert_range(0..=9, "a").unwrap();
+    /// assert_eq!(format!("{tree:?}"), r#"{0..=9: "a"}"#);
+    /// ```
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_map().entries(self.iter()).finish()
+    }
+}

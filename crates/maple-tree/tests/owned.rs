@@ -1,0 +1,144 @@
+//! `OwnedTree`: its unpinned reads through `&self` answer exactly as a pinned reader of the same
+//! tree does, after every kind of write, and several threads may read it at once.
+
+use maple_tree::{GapRequest, MapleTree, OwnedTree, Range};
+
+/// xorshift64: the same sequence on every run.
+struct Rng(u64);
+
+impl Rng {
+    fn below(&mut self, n: u64) -> u64 {
+        self.0 ^= self.0 << 13;
+        self.0 ^= self.0 >> 7;
+        self.0 ^= self.0 << 17;
+        self.0 % n
+    }
+}
+
+type Hit = Option<(Range, u32)>;
+
+fn hit(found: Option<(Range, maple_tree::Ref<'_, u32>)>) -> Hit {
+    found.map(|(r, v)| (r, *v))
+}
+
+/// Every read of `owned` against the same read of `reference` under a pinned guard.
+fn compare(owned: &OwnedTree<u32>, reference: &MapleTree<u32>, rng: &mut Rng, space: u64) {
+    let guard = reference.read();
+    assert_eq!(owned.len(), guard.len());
+    let all: Vec<(Range, u32)> = owned.iter().map(|(r, v)| (r, *v)).collect();
+    let want: Vec<(Range, u32)> = guard.iter().map(|(r, v)| (r, *v)).collect();
+    assert_eq!(all, want);
+    assert_eq!(hit(owned.first()), hit(guard.first()));
+    assert_eq!(hit(owned.last()), hit(guard.last()));
+    for _ in 0..200 {
+        let a = rng.below(space);
+        let b = a + rng.below(64);
+        assert_eq!(
+            hit(owned.get_range(a)),
+            hit(guard.get_range(a)),
+            "get_range({a})"
+        );
+        assert_eq!(owned.contains(a), guard.contains(a));
+        assert_eq!(
+            hit(owned.find(a..=b)),
+            hit(guard.find(a..=b)),
+            "find({a}..={b})"
+        );
+        assert_eq!(
+            hit(owned.find_rev(a..=b)),
+            hit(guard.find_rev(a..=b)),
+            "find_rev({a}..={b})"
+        );
+        let ranges: Vec<(Range, u32)> = owned.range(a..=b).map(|(r, v)| (r, *v)).collect();
+        let want: Vec<(Range, u32)> = guard.range(a..=b).map(|(r, v)| (r, *v)).collect();
+        assert_eq!(ranges, want, "range({a}..={b})");
+        let gaps: Vec<Range> = owned.gaps(a..=b).collect();
+        assert_eq!(
+            gaps,
+            guard.gaps(a..=b).collect::<Vec<_>>(),
+            "gaps({a}..={b})"
+        );
+        let size = 1 + rng.below(8);
+        for top_down in [false, true] {
+            let mut request = GapRequest::new(a..=b + 32, size);
+            if top_down {
+                request = request.top_down();
+            }
+            assert_eq!(owned.find_gap_for(request), guard.find_gap_for(request));
+        }
+        // A cursor: one step back, then forward past the range.
+        let mut mine = owned.cursor(a);
+        let mut theirs = guard.cursor(a);
+        assert_eq!(mine.walk().map(|v| *v), theirs.walk().map(|v| *v));
+        assert_eq!(hit(mine.prev(0)), hit(theirs.prev(0)));
+        for _ in 0..4 {
+            assert_eq!(hit(mine.next(u64::MAX)), hit(theirs.next(u64::MAX)));
+        }
+    }
+}
+
+#[test]
+fn unpinned_reads_match_pinned_reads_after_every_kind_of_write() {
+    let mut rng = Rng(0x2545_f491_4f6c_dd1d);
+    for alloc in [false, true] {
+        let (mut owned, reference) = if alloc {
+            (OwnedTree::new_alloc(), MapleTree::new_alloc())
+        } else {
+            (OwnedTree::new(), MapleTree::new())
+        };
+        let space = 4000;
+        for round in 0..40u32 {
+            {
+                let mut writer = owned.exclusive();
+                for i in 0..50u32 {
+                    let first = rng.below(space);
+                    let last = first + rng.below(20);
+                    let value = round * 100 + i;
+                    match rng.below(3) {
+                        0 | 1 => {
+                            writer.store_range(first..=last, value).unwrap();
+                            reference.store_range(first..=last, value).unwrap();
+                        }
+                        _ => {
+                            writer.clear_range(first..=last).unwrap();
+                            reference.clear_range(first..=last).unwrap();
+                        }
+                    }
+                }
+                writer.check_invariants().unwrap();
+            }
+            owned.check_invariants().unwrap();
+            compare(&owned, &reference, &mut rng, space + 40);
+        }
+        let copy = owned.try_clone().unwrap();
+        compare(&copy, &reference, &mut rng, space + 40);
+        assert_eq!(owned.stats().entries, reference.len());
+        let back = owned.into_inner();
+        assert_eq!(back, reference);
+    }
+}
+
+#[test]
+fn threads_read_one_owned_tree_at_once() {
+    let mut tree = OwnedTree::new_alloc();
+    {
+        let mut writer = tree.exclusive();
+        for i in 0..2000u32 {
+            let first = u64::from(i) * 10;
+            writer.insert_range(first..=first + 6, i).unwrap();
+        }
+    }
+    let tree = &tree;
+    std::thread::scope(|s| {
+        for t in 0..2u64 {
+            s.spawn(move || {
+                for i in 0..2000u64 {
+                    let at = i * 10 + t * 3;
+                    let (range, value) = tree.get_range(at).unwrap();
+                    assert_eq!((range.first(), u64::from(*value)), (i * 10, i));
+                    assert!(tree.get(i * 10 + 8).is_none());
+                }
+            });
+        }
+    });
+}
