@@ -798,9 +798,11 @@ impl<I: VmaIndex> AddressSpace<I> {
         child.map_count = self.map_count - removed;
         // Linux copies the layout as it is: pairs that became mergeable (VM_LOCKED cleared)
         // stay apart.
+        // The child's VMAs are the parent's entries less those just removed (released ids):
+        // no walk of the child's tree is needed to visit them.
         let mut prev: Option<&Vma> = None;
         let mut tolerated = BTreeSet::new();
-        for vma in child.iter() {
+        for vma in entries.iter().filter_map(|e| child.vmas.get(e.id)) {
             if let Some(p) = prev
                 && would_merge(p, vma)
             {
