@@ -568,6 +568,45 @@ struct Space<'t, I: VmaIndex> {
     threads_between: Option<bool>,
     /// The last operation, for divergence reports.
     last_op: Option<Record>,
+    /// What the last learning of anon_vmas over the whole space saw.
+    learned: Learned,
+}
+
+/// What [`Replayer::learn_anon_vmas`] saw at its last pass over a whole address space, so
+/// that the next full snapshot learns only where something changed since.
+///
+/// A pass reads the kernel's `A` marks and, around each marked VMA, the model's pieces that
+/// may be one mapping cut up ([`pieces_of_one`]); it leaves the pieces of each run it walked
+/// sharing one anon_vma, and a second pass over the same marks and the same model changes
+/// nothing. So a stretch of such pieces (a *chain*) needs a new pass only when a mark in it
+/// appeared, went or moved, or the model changed in it or right beside it.
+#[derive(Debug, Default)]
+struct Learned {
+    /// The kernel's VMAs with anonymous pages, `(start, end)` in address order, at that pass;
+    /// `None` when the next full snapshot must learn everywhere: there was no pass yet, a
+    /// change snapshot learned in its windows since (with cuts a full pass does not know), or
+    /// the model changed where the replay cannot tell.
+    marked: Option<Vec<(u64, u64)>>,
+    /// The address ranges the model changed since that pass (kept only while `marked` is).
+    changed: Vec<(u64, u64)>,
+    /// A spare list for the next snapshot's marks (no allocation per snapshot).
+    spare: Vec<(u64, u64)>,
+}
+
+impl Learned {
+    /// The model changed in `ranges`.
+    fn touched(&mut self, ranges: &[(u64, u64)]) {
+        if self.marked.is_some() {
+            self.changed.extend_from_slice(ranges);
+        }
+    }
+
+    /// The model may have changed anywhere, or a pass learned with knowledge a full one
+    /// lacks: the next full snapshot learns everywhere.
+    fn forget(&mut self) {
+        self.marked = None;
+        self.changed.clear();
+    }
 }
 
 struct Replayer<'t, I: VmaIndex> {
@@ -595,6 +634,9 @@ struct Replayer<'t, I: VmaIndex> {
     next_anon: u64,
     report: Report,
     flag_mask: u64,
+    /// Tests: every full snapshot learns anon_vmas everywhere, as before [`Learned`].
+    #[cfg(test)]
+    learn_everywhere: bool,
 }
 
 /// A record just replayed, for [`Replayer::walk_with`]: its space, and whether it was a
@@ -642,6 +684,8 @@ impl<'t, I: VmaIndex + TreeStats> Replayer<'t, I> {
                 ..Report::default()
             },
             flag_mask: compared_mask(),
+            #[cfg(test)]
+            learn_everywhere: false,
         }
     }
 
@@ -877,6 +921,7 @@ impl<'t, I: VmaIndex + TreeStats> Replayer<'t, I> {
             }
             let s = self.spaces.get_mut(&space).expect("space exists");
             if timed(&mut self.report.model_time, || s.mm.expand_stack(grown)).is_ok() {
+                s.learned.touched(&[(grown, end)]);
                 *self
                     .report
                     .resyncs
@@ -1080,6 +1125,7 @@ impl<'t, I: VmaIndex + TreeStats> Replayer<'t, I> {
                 brk_known,
                 threads_between: None,
                 last_op: None,
+                learned: Learned::default(),
             },
         );
     }
@@ -1126,8 +1172,14 @@ impl<'t, I: VmaIndex + TreeStats> Replayer<'t, I> {
         let Some(s) = self.spaces.get_mut(&space) else {
             return Ok(());
         };
-        // Where the model may have changed: the op's ranges (and the VMAs around them).
-        match (op.ranges(Some(brk_before)), &mut s.dirty) {
+        // Where the model may have changed: the op's ranges (and the VMAs around them). A
+        // call whose result differs from the kernel's may have changed it elsewhere.
+        let ranges = op.ranges(Some(brk_before));
+        match &ranges {
+            Some(ranges) if outcome.is_ok() => s.learned.touched(ranges),
+            _ => s.learned.forget(),
+        }
+        match (ranges, &mut s.dirty) {
             (Some(ranges), Some(dirty)) => dirty.extend(ranges),
             (Some(ranges), dirty @ None) if s.unjudged == 1 => *dirty = Some(ranges),
             (_, dirty) => *dirty = None,
@@ -1381,7 +1433,77 @@ impl<'t, I: VmaIndex + TreeStats> Replayer<'t, I> {
             return Ok(());
         }
         self.judge(space, Region::All)?;
-        self.learn_anon_vmas(space, 0, u64::MAX, &BTreeSet::new())
+        for (lo, hi) in self.where_to_learn(space) {
+            self.learn_anon_vmas(space, lo, hi, &BTreeSet::new())?;
+        }
+        Ok(())
+    }
+
+    /// Where a full snapshot of `space` has anon_vmas to learn ([`Learned`]): the chains of
+    /// the model around the `A` marks that appeared, went or moved since the last pass, and
+    /// around what the model changed since (with the VMAs right beside it, whose chains a
+    /// change can cut or join). Everything at the first pass or after [`Learned::forget`].
+    /// Sorted, apart, and each made of whole chains, so that no run of a pass crosses one's
+    /// ends. Takes the snapshot's marks for the next time.
+    fn where_to_learn(&mut self, space: SpaceId) -> Vec<(u64, u64)> {
+        let Some(s) = self.spaces.get_mut(&space) else {
+            return Vec::new();
+        };
+        #[cfg(test)]
+        if self.learn_everywhere {
+            s.learned.forget();
+        }
+        let learned = &mut s.learned;
+        let mut marked = std::mem::take(&mut learned.spare);
+        marked.clear();
+        marked.extend(
+            s.kernel
+                .iter_range(0, u64::MAX)
+                .filter(|k| k.anon_pages)
+                .map(|k| (k.start, k.end)),
+        );
+        let Some(before) = learned.marked.replace(marked) else {
+            learned.changed.clear();
+            return vec![(0, u64::MAX)];
+        };
+        let mut around = std::mem::take(&mut learned.changed);
+        let now = learned.marked.as_deref().unwrap_or_default();
+        // The marks of one side only (both lists are sorted and their VMAs apart).
+        let (mut i, mut j) = (0, 0);
+        loop {
+            match (before.get(i), now.get(j)) {
+                (None, None) => break,
+                (Some(a), Some(b)) if a == b => (i, j) = (i + 1, j + 1),
+                (Some(a), b) if b.is_none_or(|b| a < b) => {
+                    around.push(*a);
+                    i += 1;
+                }
+                (_, b) => {
+                    around.extend(b);
+                    j += 1;
+                }
+            }
+        }
+        learned.spare = before;
+        if around.is_empty() {
+            learned.changed = around;
+            return Vec::new();
+        }
+        let mm = &s.mm;
+        let mut regions: Vec<(u64, u64)> = around
+            .drain(..)
+            .map(|(lo, hi)| chain_around(mm, lo, hi))
+            .collect();
+        learned.changed = around;
+        regions.sort_unstable();
+        let mut merged: Vec<(u64, u64)> = Vec::with_capacity(regions.len());
+        for (lo, hi) in regions {
+            match merged.last_mut() {
+                Some(last) if last.1 >= lo => last.1 = last.1.max(hi),
+                _ => merged.push((lo, hi)),
+            }
+        }
+        merged
     }
 
     /// A change snapshot: the kernel's layout changed in `windows` only.
@@ -1415,6 +1537,9 @@ impl<'t, I: VmaIndex + TreeStats> Replayer<'t, I> {
         for (lo, hi) in ranges {
             self.learn_anon_vmas(space, lo, hi, &quiet)?;
         }
+        if let Some(s) = self.spaces.get_mut(&space) {
+            s.learned.forget();
+        }
         Ok(())
     }
 
@@ -1434,26 +1559,12 @@ impl<'t, I: VmaIndex + TreeStats> Replayer<'t, I> {
     ) -> Result<(), ReplayError> {
         let step = self.report.steps;
         let line = self.line;
-        let Some(s) = self.spaces.get_mut(&space) else {
+        let Some(Space { mm, kernel, .. }) = self.spaces.get_mut(&space) else {
             return Ok(());
         };
         // Anon_vmas the model made itself (its faults, populating) are known; the ones to
         // learn are missing, or were made up by the replay when it copied the kernel's VMAs.
         let invented = |a: AnonVma| a.id().0 >= 1 << 48;
-        let faulted: Vec<u64> = s
-            .kernel
-            .iter_range(lo, hi)
-            .filter(|k| k.anon_pages)
-            .filter(|k| {
-                s.mm.vma_lookup(k.start).is_some_and(|v| {
-                    v.start() == k.start && v.end() == k.end && v.anon_vma().is_none_or(invented)
-                })
-            })
-            .map(|k| k.start)
-            .collect();
-        if faulted.is_empty() {
-            return Ok(());
-        }
         let fail = |addr: u64, e: MmErrno| ReplayError {
             step,
             line,
@@ -1468,11 +1579,16 @@ impl<'t, I: VmaIndex + TreeStats> Replayer<'t, I> {
         let mut done_until = 0;
         // The run's pieces (start, anon_vma) in address order; one buffer for every run.
         let mut starts: Vec<(u64, Option<AnonVma>)> = Vec::new();
-        for &addr in &faulted {
+        // A run changes only VMAs below `done_until`, so the ones above it are as they were
+        // before the first run, and a marked VMA can be judged when the walk reaches it.
+        for k in kernel.iter_range(lo, hi).filter(|k| k.anon_pages) {
+            let addr = k.start;
             if addr < done_until {
                 continue;
             }
-            let Some(vma) = s.mm.vma_lookup(addr) else {
+            let Some(vma) = mm.vma_lookup(addr).filter(|v| {
+                v.start() == addr && v.end() == k.end && v.anon_vma().is_none_or(invented)
+            }) else {
                 continue;
             };
             // A piece with an anon_vma the model made was a VMA of its own then, and so was
@@ -1480,7 +1596,7 @@ impl<'t, I: VmaIndex + TreeStats> Replayer<'t, I> {
             let own = |v: &Vma| v.anon_vma().is_some_and(|a| !invented(a));
             starts.clear();
             let mut first = vma;
-            while let Some(prev) = s.mm.vma_below(first.start())
+            while let Some(prev) = mm.vma_below(first.start())
                 && pieces_of_one(prev, first)
                 && !own(prev)
                 && !cut_before_any_fault(prev)
@@ -1492,7 +1608,7 @@ impl<'t, I: VmaIndex + TreeStats> Replayer<'t, I> {
             starts.reverse();
             starts.push((vma.start(), vma.anon_vma()));
             let mut last = vma;
-            while let Some(next) = s.mm.find_vma(last.end())
+            while let Some(next) = mm.find_vma(last.end())
                 && pieces_of_one(last, next)
                 && !own(next)
                 && !cut_before_any_fault(next)
@@ -1508,9 +1624,9 @@ impl<'t, I: VmaIndex + TreeStats> Replayer<'t, I> {
             let anon = match chosen {
                 Some(anon) => anon,
                 None => {
-                    timed(&mut self.report.model_time, || s.mm.prepare_anon_vma(addr))
+                    timed(&mut self.report.model_time, || mm.prepare_anon_vma(addr))
                         .map_err(|e| fail(addr, e))?;
-                    match s.mm.vma_lookup(addr).and_then(Vma::anon_vma) {
+                    match mm.vma_lookup(addr).and_then(Vma::anon_vma) {
                         Some(anon) => anon,
                         None => continue,
                     }
@@ -1518,7 +1634,7 @@ impl<'t, I: VmaIndex + TreeStats> Replayer<'t, I> {
             };
             for &(start, had) in &starts {
                 if had.is_none_or(|h| invented(h) && h != anon) {
-                    s.mm.set_anon_vma(start, Some(anon))
+                    mm.set_anon_vma(start, Some(anon))
                         .map_err(|e| fail(start, e))?;
                 }
             }
@@ -1785,6 +1901,7 @@ impl<'t, I: VmaIndex + TreeStats> Replayer<'t, I> {
         {
             let s = self.spaces.get_mut(&space).expect("space exists");
             if s.mm.expand_stack(vmas[*k].start).is_ok() {
+                s.learned.touched(&[(window.start, window.end)]);
                 return Ok(());
             }
         }
@@ -1832,6 +1949,10 @@ impl<'t, I: VmaIndex + TreeStats> Replayer<'t, I> {
         }
         let (step, line) = (self.report.steps, self.line);
         let s = self.spaces.get_mut(&space).expect("space exists");
+        match range {
+            Some(range) => s.learned.touched(&[range]),
+            None => s.learned.forget(),
+        }
         let (lo, hi) = range.unwrap_or((0, u64::MAX));
         let old: Vec<(u64, u64)> = s.mm.range(lo, hi).map(|v| (v.start(), v.end())).collect();
         for (start, end) in old {
@@ -1882,6 +2003,33 @@ impl<'t, I: VmaIndex + TreeStats> Replayer<'t, I> {
         }
         vma
     }
+}
+
+/// `[lo, hi)` widened to the chains of the model's VMAs that meet `[lo - 1, hi + 1)`: the
+/// VMAs on both sides that [`pieces_of_one`] links to them, one after the other.
+fn chain_around<I: VmaIndex>(mm: &AddressSpace<I>, lo: u64, hi: u64) -> (u64, u64) {
+    let Some(mut first) = mm
+        .find_vma(lo.saturating_sub(1))
+        .filter(|v| v.start() <= hi)
+    else {
+        return (lo, hi);
+    };
+    let mut last = if first.end() > hi {
+        first
+    } else {
+        mm.vma_below(hi.saturating_add(1)).unwrap_or(first)
+    };
+    while let Some(prev) = mm.vma_below(first.start())
+        && pieces_of_one(prev, first)
+    {
+        first = prev;
+    }
+    while let Some(next) = mm.find_vma(last.end())
+        && pieces_of_one(last, next)
+    {
+        last = next;
+    }
+    (lo.min(first.start()), hi.max(last.end()))
 }
 
 /// Whether `b`, right after `a`, may be a piece of the same mapping: the same file (or
@@ -2054,5 +2202,87 @@ impl std::fmt::Display for Report {
             write!(f, "{first}")?;
         }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A space and its model's VMAs (start, end, anon_vma).
+    type State = (SpaceId, Vec<(u64, u64, Option<AnonVma>)>);
+
+    /// The model's VMAs of the space of each snapshot record of a replay of `trace`, after
+    /// it, learning anon_vmas everywhere at each full snapshot or not.
+    fn after_snapshots(trace: &Trace, check: bool, everywhere: bool) -> Vec<State> {
+        let options = ReplayOptions {
+            check,
+            engine: Engine::Maple,
+        };
+        let mut replayer = Replayer::<MapleIndex>::new(borrowed(trace), &trace.header, &options);
+        replayer.learn_everywhere = everywhere;
+        let mut states = Vec::new();
+        replayer
+            .walk_with(None, &mut |_| {}, &mut |r, done| {
+                if let Some((space, true)) = done
+                    && let Some(s) = r.spaces.get(&space)
+                {
+                    let vmas = s.mm.iter().map(|v| (v.start(), v.end(), v.anon_vma()));
+                    states.push((space, vmas.collect()));
+                }
+            })
+            .expect("the trace replays");
+        states
+    }
+
+    /// A mapping made right beside a VMA the replay gave an anon_vma (copied with its `A`)
+    /// joins that VMA's run, though neither the mark nor the marked VMA changed: the pass
+    /// that learns where the model changed looks at the whole chain around the change.
+    #[test]
+    fn a_change_beside_an_unchanged_mark_joins_its_run() {
+        let stack = "v 7ffffffde000 7ffffffff000 rw-p 0 [stack] rd,wr,mr,mw,me,gd,ac\n";
+        let marked = "v 7f0000000000 7f0000002000 rw-p 0 - rd,wr,mr,mw,me,ac A\n";
+        let far = "v 7f0000100000 7f0000101000 r--p 0 - rd,mr,mw,me\n";
+        let text = format!(
+            "#mapletrace 1\nN 1 t1 demo\nS 1 2\n{marked}{stack}\
+             m 1 t1 0 1000 r-- pa - 0 7f0000100000\nS 1 3\n{marked}{far}{stack}\
+             m 1 t1 7f0000002000 1000 rwx pa - 0 7f0000002000\nS 1 4\n{marked}\
+             v 7f0000002000 7f0000003000 rwxp 0 - rd,wr,ex,mr,mw,me,ac\n{far}{stack}X 1\n"
+        );
+        let trace = crate::parse(text.as_bytes()).expect("the trace parses");
+        for check in [true, false] {
+            let learned = after_snapshots(&trace, check, false);
+            assert_eq!(learned, after_snapshots(&trace, check, true));
+            let (_, last) = learned.last().expect("snapshots");
+            let anon = |at: u64| last.iter().find(|v| v.0 == at).and_then(|v| v.2);
+            assert!(anon(0x7f00_0000_0000).is_some());
+            assert_eq!(anon(0x7f00_0000_2000), anon(0x7f00_0000_0000));
+        }
+    }
+
+    /// Learning anon_vmas only where the marks or the model changed since the last full
+    /// snapshot leaves the model as learning everywhere at every full snapshot does: on every
+    /// shipped trace (format 1, a full snapshot after each change), checked or not.
+    #[test]
+    fn learning_where_things_changed_is_learning_everywhere() {
+        let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/../../testdata/traces");
+        let mut files: Vec<_> = std::fs::read_dir(dir)
+            .expect("testdata/traces")
+            .filter_map(|e| e.ok().map(|e| e.path()))
+            .filter(|p| p.to_string_lossy().ends_with(".mtrace.zst"))
+            .collect();
+        files.sort();
+        assert!(!files.is_empty());
+        for path in files {
+            let trace = crate::io::read_file(&path).expect("a shipped trace");
+            for check in [true, false] {
+                let learned = after_snapshots(&trace, check, false);
+                let everywhere = after_snapshots(&trace, check, true);
+                assert_eq!(learned.len(), everywhere.len());
+                for (i, (a, b)) in learned.iter().zip(&everywhere).enumerate() {
+                    assert_eq!(a, b, "{}: snapshot record {i}", path.display());
+                }
+            }
+        }
     }
 }
