@@ -13,8 +13,6 @@ use std::collections::VecDeque;
 use crate::format::{Op, Record, SpaceId, ThreadId};
 use crate::parse::ParseError;
 
-use super::IdSet;
-
 /// The most records read ahead of the one being replayed.
 pub(crate) const LOOKAHEAD: usize = 1 << 20;
 
@@ -82,21 +80,24 @@ impl<'t> Feed<'t> {
     pub(crate) fn until_snapshot(&mut self, space: SpaceId) -> (usize, bool) {
         let mut at = 0;
         loop {
-            if at == self.ahead.len() && !self.read_one() {
-                return (at, false);
-            }
-            match self.ahead[at].record.as_ref() {
-                Record::Snapshot { space: s, .. } | Record::Delta { space: s, .. }
-                    if *s == space =>
-                {
-                    return (at, true);
+            // The records read ahead already, then one more at a time.
+            for item in self.ahead.range(at..) {
+                match item.record.as_ref() {
+                    Record::Snapshot { space: s, .. } | Record::Delta { space: s, .. }
+                        if *s == space =>
+                    {
+                        return (at, true);
+                    }
+                    Record::Op {
+                        space: s,
+                        op: Op::Exit,
+                        ..
+                    } if *s == space => return (at + 1, false),
+                    _ => at += 1,
                 }
-                Record::Op {
-                    space: s,
-                    op: Op::Exit,
-                    ..
-                } if *s == space => return (at + 1, false),
-                _ => at += 1,
+            }
+            if !self.read_one() {
+                return (at, false);
             }
         }
     }
@@ -121,18 +122,34 @@ impl<'t> Feed<'t> {
         }
     }
 
-    /// The threads of the ops of `space` in the first `count` records of the window.
-    pub(crate) fn threads(&self, space: SpaceId, count: usize) -> IdSet<Option<ThreadId>> {
-        self.ahead
-            .iter()
-            .take(count)
-            .filter_map(|item| match item.record.as_ref() {
-                Record::Op {
-                    space: s, thread, ..
-                } if *s == space => Some(*thread),
-                _ => None,
-            })
-            .collect()
+    /// Whether the ops of `space` in the first `count` records of the window, with one of
+    /// `thread`, come from two threads or more (an exit, with no thread, is none's).
+    pub(crate) fn several_threads(
+        &self,
+        space: SpaceId,
+        count: usize,
+        thread: Option<ThreadId>,
+    ) -> bool {
+        let mut seen = thread;
+        for item in self.ahead.iter().take(count) {
+            let Record::Op {
+                space: s,
+                thread: Some(t),
+                ..
+            } = item.record.as_ref()
+            else {
+                continue;
+            };
+            if *s != space {
+                continue;
+            }
+            match seen {
+                None => seen = Some(*t),
+                Some(first) if first != *t => return true,
+                Some(_) => {}
+            }
+        }
+        false
     }
 
     /// The records of the window (position 0 is the next one).

@@ -64,6 +64,15 @@ impl<'t> Layout<'t> {
             .chain(edited.into_iter().flatten())
     }
 
+    /// Appends the `(start, end)` of every VMA with anonymous pages (`A`), in address order.
+    pub(crate) fn anon_marked(&self, out: &mut Vec<(u64, u64)>) {
+        let marked = |v: &SnapshotVma| v.anon_pages.then_some((v.start, v.end));
+        match self {
+            Layout::Full(vmas) => out.extend(vmas.iter().filter_map(marked)),
+            Layout::Edited(map) => out.extend(map.values().filter_map(marked)),
+        }
+    }
+
     /// Every VMA, in address order.
     pub(crate) fn all(&self) -> Vec<&SnapshotVma> {
         self.range(0, u64::MAX)

@@ -842,7 +842,10 @@ impl<'t, I: VmaIndex + TreeStats> Replayer<'t, I> {
             }
             _ => false,
         };
-        let Some(ranges) = op.ranges(None).filter(|_| met_memory) else {
+        if !met_memory {
+            return Ok(());
+        }
+        let Some(ranges) = op.ranges(None) else {
             return Ok(());
         };
         // Where an munmap or mmap that worked may have cut the stack: its range in whole pages.
@@ -943,11 +946,7 @@ impl<'t, I: VmaIndex + TreeStats> Replayer<'t, I> {
             return known;
         }
         let (count, _) = self.feed.until_snapshot(space);
-        let mut threads = self.feed.threads(space, count);
-        threads.insert(thread);
-        // An exit (no thread) is no other thread's call.
-        threads.remove(&None);
-        let many = threads.len() > 1;
+        let many = self.feed.several_threads(space, count, thread);
         if let Some(s) = self.spaces.get_mut(&space) {
             s.threads_between = Some(many);
         }
@@ -1456,54 +1455,60 @@ impl<'t, I: VmaIndex + TreeStats> Replayer<'t, I> {
         let learned = &mut s.learned;
         let mut marked = std::mem::take(&mut learned.spare);
         marked.clear();
-        marked.extend(
-            s.kernel
-                .iter_range(0, u64::MAX)
-                .filter(|k| k.anon_pages)
-                .map(|k| (k.start, k.end)),
-        );
+        s.kernel.anon_marked(&mut marked);
         let Some(before) = learned.marked.replace(marked) else {
             learned.changed.clear();
             return vec![(0, u64::MAX)];
         };
         let mut around = std::mem::take(&mut learned.changed);
         let now = learned.marked.as_deref().unwrap_or_default();
-        // The marks of one side only (both lists are sorted and their VMAs apart).
+        // The marks of one side only (both lists are sorted and their VMAs apart); most
+        // snapshots keep them all.
         let (mut i, mut j) = (0, 0);
-        loop {
-            match (before.get(i), now.get(j)) {
-                (None, None) => break,
-                (Some(a), Some(b)) if a == b => (i, j) = (i + 1, j + 1),
-                (Some(a), b) if b.is_none_or(|b| a < b) => {
-                    around.push(*a);
-                    i += 1;
-                }
-                (_, b) => {
-                    around.extend(b);
-                    j += 1;
+        if before != now {
+            loop {
+                match (before.get(i), now.get(j)) {
+                    (None, None) => break,
+                    (Some(a), Some(b)) if a == b => (i, j) = (i + 1, j + 1),
+                    (Some(a), b) if b.is_none_or(|b| a < b) => {
+                        around.push(*a);
+                        i += 1;
+                    }
+                    (_, b) => {
+                        around.extend(b);
+                        j += 1;
+                    }
                 }
             }
         }
         learned.spare = before;
-        if around.is_empty() {
-            learned.changed = around;
-            return Vec::new();
+        // Without marks there is nothing to learn anywhere.
+        if now.is_empty() {
+            around.clear();
         }
-        let mm = &s.mm;
-        let mut regions: Vec<(u64, u64)> = around
-            .drain(..)
-            .map(|(lo, hi)| chain_around(mm, lo, hi))
-            .collect();
-        learned.changed = around;
-        regions.sort_unstable();
-        let mut merged: Vec<(u64, u64)> = Vec::with_capacity(regions.len());
-        for (lo, hi) in regions {
-            match merged.last_mut() {
-                Some(last) if last.1 >= lo => last.1 = last.1.max(hi),
-                _ => merged.push((lo, hi)),
+        // Ranges that meet or touch are widened once.
+        around.sort_unstable();
+        let mut regions: Vec<(u64, u64)> = Vec::new();
+        for &(lo, hi) in &around {
+            match regions.last_mut() {
+                Some(last) if last.1.saturating_add(1) >= lo => last.1 = last.1.max(hi),
+                _ => regions.push((lo, hi)),
             }
         }
-        merged
+        around.clear();
+        learned.changed = around;
+        for region in &mut regions {
+            *region = chain_around(&s.mm, region.0, region.1);
+        }
+        // Widened, they may meet again.
+        regions.dedup_by(|next, last| {
+            let meet = next.0 <= last.1;
+            if meet {
+                last.1 = last.1.max(next.1);
+            }
+            meet
+        });
+        regions
     }
 
     /// A change snapshot: the kernel's layout changed in `windows` only.
