@@ -453,11 +453,19 @@ impl VmaIndex for MapleIndex {
         cursor.walk();
         match cursor.prev(0) {
             Some((before, id)) => out.push(entry_of(before, *id)),
-            None => cursor.set(start),
+            None => {
+                cursor.set(start);
+                let Some((first, id)) = cursor.find(u64::MAX) else {
+                    return;
+                };
+                out.push(entry_of(first, *id));
+                if first.first() >= end {
+                    return;
+                }
+            }
         }
-        // Then forwards (after the entry before, or from `start`): the entries inside the
-        // range and the first one at or after its end.
-        while let Some((range, id)) = cursor.find(u64::MAX) {
+        // Then forwards: the entries inside the range and the first one at or after its end.
+        while let Some((range, id)) = cursor.next(u64::MAX) {
             out.push(entry_of(range, *id));
             if range.first() >= end {
                 break;

@@ -422,7 +422,11 @@ impl<I: VmaIndex> AddressSpace<I> {
             self.release_fresh(&c.ids);
             return Err(Errno::NoMem);
         }
-        if let Err(oom) = self.index.apply(&c.writes, plan) {
+        // A change of attributes alone (an anon_vma attached, flags that keep every boundary)
+        // leaves the index as it is.
+        if !c.writes.is_empty()
+            && let Err(oom) = self.index.apply(&c.writes, plan)
+        {
             self.release_fresh(&c.ids);
             return Err(oom.into());
         }
