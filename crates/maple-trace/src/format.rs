@@ -658,13 +658,18 @@ impl Op {
     /// assert_eq!(Op::Exit.ranges(None), None);
     /// ```
     pub fn ranges(&self, brk_before: Option<u64>) -> Option<Vec<(u64, u64)>> {
-        let span = |addr: u64, len: u64| (addr, addr.saturating_add(len.max(1)));
+        self.spans(brk_before).map(|s| s.as_slice().to_vec())
+    }
+
+    /// [`Op::ranges`] without an allocation.
+    pub(crate) fn spans(&self, brk_before: Option<u64>) -> Option<Spans> {
+        let span = |addr: u64, len: u64| Spans::one(addr, addr.saturating_add(len.max(1)));
         Some(match self {
             // A failed MAP_FIXED may have unmapped the range already.
-            Op::Mmap { addr, len, ret, .. } => vec![span(*ret.as_ref().unwrap_or(addr), *len)],
+            Op::Mmap { addr, len, ret, .. } => span(*ret.as_ref().unwrap_or(addr), *len),
             Op::Munmap { addr, len, .. }
             | Op::Mprotect { addr, len, .. }
-            | Op::Madvise { addr, len, .. } => vec![span(*addr, *len)],
+            | Op::Madvise { addr, len, .. } => span(*addr, *len),
             Op::Mremap {
                 old_addr,
                 old_len,
@@ -672,15 +677,16 @@ impl Op {
                 ret,
                 ..
             } => {
-                let mut out = vec![span(*old_addr, (*old_len).max(*new_len))];
+                let mut out = span(*old_addr, (*old_len).max(*new_len));
                 if let Ok(at) = ret {
-                    out.push(span(*at, *new_len));
+                    out.ranges[1] = (*at, at.saturating_add((*new_len).max(1)));
+                    out.len = 2;
                 }
                 out
             }
             Op::Brk { ret, .. } => {
                 let before = brk_before?;
-                vec![(before.min(*ret), before.max(*ret))]
+                Spans::one(before.min(*ret), before.max(*ret))
             }
             Op::Other { call, args, .. } => match call {
                 OtherCall::Mlock
@@ -690,9 +696,7 @@ impl Op {
                 | OtherCall::Mbind
                 | OtherCall::RemapFilePages
                 | OtherCall::SetVmaName
-                | OtherCall::SetMempolicyHomeNode => {
-                    vec![span(*args.first()?, *args.get(1)?)]
-                }
+                | OtherCall::SetMempolicyHomeNode => span(*args.first()?, *args.get(1)?),
                 _ => return None,
             },
             Op::NewSpace { .. } | Op::Fork { .. } | Op::Exit => return None,
@@ -713,6 +717,28 @@ impl Op {
             Op::Madvise { .. } => "madvise",
             Op::Other { call, .. } => call.name(),
         }
+    }
+}
+
+/// The address ranges of [`Op::ranges`], held inline: one, or two for an `mremap` that
+/// moved.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Spans {
+    ranges: [(u64, u64); 2],
+    len: usize,
+}
+
+impl Spans {
+    fn one(start: u64, end: u64) -> Spans {
+        Spans {
+            ranges: [(start, end), (0, 0)],
+            len: 1,
+        }
+    }
+
+    /// The ranges, `[start, end)` each.
+    pub(crate) fn as_slice(&self) -> &[(u64, u64)] {
+        &self.ranges[..self.len]
     }
 }
 

@@ -73,6 +73,19 @@ impl<'t> Layout<'t> {
         }
     }
 
+    /// Whether the VMAs with anonymous pages are those of `marks`, `(start, end)` in address
+    /// order ([`anon_marked`](Self::anon_marked) without making the list).
+    pub(crate) fn has_marks(&self, marks: &[(u64, u64)]) -> bool {
+        let mut expected = marks.iter();
+        let mut same =
+            |v: &SnapshotVma| !v.anon_pages || expected.next() == Some(&(v.start, v.end));
+        let all = match self {
+            Layout::Full(vmas) => vmas.iter().all(&mut same),
+            Layout::Edited(map) => map.values().all(&mut same),
+        };
+        all && expected.next().is_none()
+    }
+
     /// Every VMA, in address order.
     pub(crate) fn all(&self) -> Vec<&SnapshotVma> {
         self.range(0, u64::MAX)
@@ -155,5 +168,40 @@ mod tests {
             vmas: Vec::new(),
         }]);
         assert_eq!(layout.len(), 0);
+    }
+
+    /// The marks (`A`) of a layout, listed and compared with a list, whole or edited.
+    #[test]
+    fn marks_are_listed_and_compared() {
+        let marked = |start, end| SnapshotVma {
+            anon_pages: true,
+            ..vma(start, end)
+        };
+        let full = [
+            marked(0x1000, 0x2000),
+            vma(0x2000, 0x3000),
+            marked(0x5000, 0x6000),
+        ];
+        let mut layout = Layout::Full(Cow::Borrowed(&full));
+        let mut marks = Vec::new();
+        layout.anon_marked(&mut marks);
+        assert_eq!(marks, [(0x1000, 0x2000), (0x5000, 0x6000)]);
+        assert!(layout.has_marks(&marks));
+        assert!(!layout.has_marks(&marks[..1]));
+        assert!(!layout.has_marks(&[(0x1000, 0x2000), (0x5000, 0x6000), (0x7000, 0x8000)]));
+        assert!(!layout.has_marks(&[(0x1000, 0x2000), (0x5000, 0x7000)]));
+        layout.apply(vec![DeltaWindow {
+            start: 0x2000,
+            end: 0x3000,
+            vmas: vec![marked(0x2000, 0x3000)],
+        }]);
+        assert!(!layout.has_marks(&marks));
+        marks.clear();
+        layout.anon_marked(&mut marks);
+        assert_eq!(
+            marks,
+            [(0x1000, 0x2000), (0x2000, 0x3000), (0x5000, 0x6000)]
+        );
+        assert!(layout.has_marks(&marks));
     }
 }

@@ -566,7 +566,7 @@ struct Space<'t, I: VmaIndex> {
     /// Whether threads of the space made calls between its last snapshot and its next one
     /// (worked out at the first op after a snapshot).
     threads_between: Option<bool>,
-    /// The last operation, for divergence reports.
+    /// The last operation, for divergence reports (kept when checking).
     last_op: Option<Record>,
     /// What the last learning of anon_vmas over the whole space saw.
     learned: Learned,
@@ -634,6 +634,8 @@ struct Replayer<'t, I: VmaIndex> {
     next_anon: u64,
     report: Report,
     flag_mask: u64,
+    /// The address ranges a full snapshot learns anon_vmas in (a list kept for every one).
+    regions: Vec<(u64, u64)>,
     /// Tests: every full snapshot learns anon_vmas everywhere, as before [`Learned`].
     #[cfg(test)]
     learn_everywhere: bool,
@@ -684,6 +686,7 @@ impl<'t, I: VmaIndex + TreeStats> Replayer<'t, I> {
                 ..Report::default()
             },
             flag_mask: compared_mask(),
+            regions: Vec::new(),
             #[cfg(test)]
             learn_everywhere: false,
         }
@@ -845,7 +848,7 @@ impl<'t, I: VmaIndex + TreeStats> Replayer<'t, I> {
         if !met_memory {
             return Ok(());
         }
-        let Some(ranges) = op.ranges(None) else {
+        let Some(ranges) = op.spans(None) else {
             return Ok(());
         };
         // Where an munmap or mmap that worked may have cut the stack: its range in whole pages.
@@ -857,7 +860,7 @@ impl<'t, I: VmaIndex + TreeStats> Replayer<'t, I> {
             } => Some(span(*at, *len)),
             _ => None,
         };
-        for (lo, _) in ranges {
+        for &(lo, _) in ranges.as_slice() {
             let Some(s) = self.spaces.get(&space) else {
                 return Ok(());
             };
@@ -1042,6 +1045,9 @@ impl<'t, I: VmaIndex + TreeStats> Replayer<'t, I> {
 
     /// The model's file for a trace file opened with `mode` (read and write when unknown).
     fn file(&mut self, id: FileId, mode: Option<OpenMode>) -> Arc<File> {
+        if let Some(file) = self.files.get(&(id, mode)) {
+            return Arc::clone(file);
+        }
         let hook = self.hooks.get(&id).copied();
         let name = self.file_names.get(&id).cloned();
         let size = self.file_sizes.get(&id).copied();
@@ -1165,7 +1171,10 @@ impl<'t, I: VmaIndex + TreeStats> Replayer<'t, I> {
             return Err(self.error(format!("operation on unknown space {space}")));
         };
         s.unjudged += 1;
-        s.last_op = Some(record.clone());
+        if self.options.check {
+            // For the report of a divergence, which only a checked replay finds.
+            s.last_op = Some(record.clone());
+        }
         let brk_before = s.mm.current_brk();
         let outcome = self.apply(space, op);
         let Some(s) = self.spaces.get_mut(&space) else {
@@ -1173,14 +1182,16 @@ impl<'t, I: VmaIndex + TreeStats> Replayer<'t, I> {
         };
         // Where the model may have changed: the op's ranges (and the VMAs around them). A
         // call whose result differs from the kernel's may have changed it elsewhere.
-        let ranges = op.ranges(Some(brk_before));
+        let ranges = op.spans(Some(brk_before));
         match &ranges {
-            Some(ranges) if outcome.is_ok() => s.learned.touched(ranges),
+            Some(ranges) if outcome.is_ok() => s.learned.touched(ranges.as_slice()),
             _ => s.learned.forget(),
         }
         match (ranges, &mut s.dirty) {
-            (Some(ranges), Some(dirty)) => dirty.extend(ranges),
-            (Some(ranges), dirty @ None) if s.unjudged == 1 => *dirty = Some(ranges),
+            (Some(ranges), Some(dirty)) => dirty.extend_from_slice(ranges.as_slice()),
+            (Some(ranges), dirty @ None) if s.unjudged == 1 => {
+                *dirty = Some(ranges.as_slice().to_vec());
+            }
             (_, dirty) => *dirty = None,
         }
         if let Err(detail) = outcome {
@@ -1428,14 +1439,17 @@ impl<'t, I: VmaIndex + TreeStats> Replayer<'t, I> {
             }
             s.unjudged = 0;
             s.unjudged_bad = false;
-            s.dirty = Some(Vec::new());
+            clear_dirty(&mut s.dirty);
             return Ok(());
         }
         self.judge(space, Region::All)?;
-        for (lo, hi) in self.where_to_learn(space) {
-            self.learn_anon_vmas(space, lo, hi, &BTreeSet::new())?;
-        }
-        Ok(())
+        let mut regions = std::mem::take(&mut self.regions);
+        self.where_to_learn(space, &mut regions);
+        let learned = regions
+            .iter()
+            .try_for_each(|&(lo, hi)| self.learn_anon_vmas(space, lo, hi, &BTreeSet::new()));
+        self.regions = regions;
+        learned
     }
 
     /// Where a full snapshot of `space` has anon_vmas to learn ([`Learned`]): the chains of
@@ -1444,28 +1458,35 @@ impl<'t, I: VmaIndex + TreeStats> Replayer<'t, I> {
     /// change can cut or join). Everything at the first pass or after [`Learned::forget`].
     /// Sorted, apart, and each made of whole chains, so that no run of a pass crosses one's
     /// ends. Takes the snapshot's marks for the next time.
-    fn where_to_learn(&mut self, space: SpaceId) -> Vec<(u64, u64)> {
+    fn where_to_learn(&mut self, space: SpaceId, regions: &mut Vec<(u64, u64)>) {
+        regions.clear();
         let Some(s) = self.spaces.get_mut(&space) else {
-            return Vec::new();
+            return;
         };
         #[cfg(test)]
         if self.learn_everywhere {
             s.learned.forget();
         }
         let learned = &mut s.learned;
-        let mut marked = std::mem::take(&mut learned.spare);
-        marked.clear();
-        s.kernel.anon_marked(&mut marked);
-        let Some(before) = learned.marked.replace(marked) else {
-            learned.changed.clear();
-            return vec![(0, u64::MAX)];
-        };
         let mut around = std::mem::take(&mut learned.changed);
-        let now = learned.marked.as_deref().unwrap_or_default();
-        // The marks of one side only (both lists are sorted and their VMAs apart); most
-        // snapshots keep them all.
-        let (mut i, mut j) = (0, 0);
-        if before != now {
+        // Most snapshots keep the marks of the last pass: then there is no new list to make.
+        if !learned
+            .marked
+            .as_deref()
+            .is_some_and(|before| s.kernel.has_marks(before))
+        {
+            let mut marked = std::mem::take(&mut learned.spare);
+            marked.clear();
+            s.kernel.anon_marked(&mut marked);
+            let Some(before) = learned.marked.replace(marked) else {
+                around.clear();
+                learned.changed = around;
+                regions.push((0, u64::MAX));
+                return;
+            };
+            let now = learned.marked.as_deref().unwrap_or_default();
+            // The marks of one side only (both lists are sorted and their VMAs apart).
+            let (mut i, mut j) = (0, 0);
             loop {
                 match (before.get(i), now.get(j)) {
                     (None, None) => break,
@@ -1480,15 +1501,14 @@ impl<'t, I: VmaIndex + TreeStats> Replayer<'t, I> {
                     }
                 }
             }
+            learned.spare = before;
         }
-        learned.spare = before;
         // Without marks there is nothing to learn anywhere.
-        if now.is_empty() {
+        if learned.marked.as_ref().is_some_and(Vec::is_empty) {
             around.clear();
         }
         // Ranges that meet or touch are widened once.
         around.sort_unstable();
-        let mut regions: Vec<(u64, u64)> = Vec::new();
         for &(lo, hi) in &around {
             match regions.last_mut() {
                 Some(last) if last.1.saturating_add(1) >= lo => last.1 = last.1.max(hi),
@@ -1497,7 +1517,7 @@ impl<'t, I: VmaIndex + TreeStats> Replayer<'t, I> {
         }
         around.clear();
         learned.changed = around;
-        for region in &mut regions {
+        for region in regions.iter_mut() {
             *region = chain_around(&s.mm, region.0, region.1);
         }
         // Widened, they may meet again.
@@ -1508,7 +1528,6 @@ impl<'t, I: VmaIndex + TreeStats> Replayer<'t, I> {
             }
             meet
         });
-        regions
     }
 
     /// A change snapshot: the kernel's layout changed in `windows` only.
@@ -1655,7 +1674,7 @@ impl<'t, I: VmaIndex + TreeStats> Replayer<'t, I> {
         }
         if let Some(s) = self.spaces.get_mut(&space) {
             s.unjudged = 0;
-            s.dirty = Some(Vec::new());
+            clear_dirty(&mut s.dirty);
         }
         Ok(())
     }
@@ -1850,7 +1869,7 @@ impl<'t, I: VmaIndex + TreeStats> Replayer<'t, I> {
         s.unjudged = 0;
         s.unjudged_bad = false;
         s.excuse = None;
-        s.dirty = Some(Vec::new());
+        clear_dirty(&mut s.dirty);
         Ok(())
     }
 
@@ -2007,6 +2026,14 @@ impl<'t, I: VmaIndex + TreeStats> Replayer<'t, I> {
             vma = vma.with_anon_vma(AnonVma::new(AnonVmaId(self.next_anon)));
         }
         vma
+    }
+}
+
+/// Empties a space's list of changed ranges, keeping its memory (a list every step fills).
+fn clear_dirty(dirty: &mut Option<Vec<(u64, u64)>>) {
+    match dirty {
+        Some(ranges) => ranges.clear(),
+        None => *dirty = Some(Vec::new()),
     }
 }
 
