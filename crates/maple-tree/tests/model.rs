@@ -196,6 +196,112 @@ fn random_ops_big_universe() {
     }
 }
 
+/// Exclusive mode rewrites nodes in place (a split or a rebalance of a leaf writes the new
+/// leaves straight from the old ones), RCU mode builds every changed node anew: both must build
+/// the same tree, node for node, since the node counts are the kernel's. The same random
+/// operations go to one tree of each mode, and their layouts are compared after every one.
+#[test]
+fn exclusive_and_rcu_writes_build_the_same_nodes() {
+    for (seed, alloc, universe) in [
+        (400, false, 2_000),
+        (401, true, 2_000),
+        (402, false, 60_000),
+        (403, true, 60_000),
+    ] {
+        let mut rng = Rng::new(seed);
+        let new = || {
+            if alloc {
+                MapleTree::new_alloc()
+            } else {
+                MapleTree::new()
+            }
+        };
+        let (mut fast, copied) = (new(), new());
+        for (step, value) in (0..12_000).zip(1u32..) {
+            let (first, last) = range(&mut rng, universe);
+            // Grow, then shrink, then grow again, so that splits and merges both come up.
+            let erasing = (step / 3_000) % 2 == 1;
+            let roll = rng.below(100) + if erasing { 40 } else { 0 };
+            let desc = format!("step {step}: roll {roll} {first}..={last}");
+            let mut ours = fast.exclusive();
+            let mut theirs = copied.lock();
+            match roll {
+                0..=44 => {
+                    ours.store_range(first..=last, value).unwrap();
+                    theirs.store_range(first..=last, value).unwrap();
+                }
+                45..=79 => {
+                    let a = ours.insert_range(first..=last, value).is_ok();
+                    assert_eq!(
+                        a,
+                        theirs.insert_range(first..=last, value).is_ok(),
+                        "{desc}"
+                    );
+                }
+                80..=99 => {
+                    ours.clear_range(first..=last).unwrap();
+                    theirs.clear_range(first..=last).unwrap();
+                }
+                _ => {
+                    assert_eq!(ours.erase(first), theirs.erase(first), "{desc}");
+                }
+            }
+            drop((ours, theirs));
+            fast.check_invariants()
+                .unwrap_or_else(|e| panic!("seed {seed} {desc}: {e}"));
+            let show = |v: &u32| v.to_string();
+            assert!(
+                fast.layout(show) == copied.layout(show),
+                "seed {seed} {desc}: the modes built different nodes\nexclusive:\n{}\nrcu:\n{}",
+                fast.dump(maple_tree::DumpFormat::Dec),
+                copied.dump(maple_tree::DumpFormat::Dec)
+            );
+        }
+    }
+}
+
+/// As above, for trees grown by ascending and by descending inserts of gapped ranges, and then
+/// emptied by erases from the front, where the splits push into a sibling and the merges pull
+/// from one every time.
+#[test]
+fn exclusive_and_rcu_inserts_in_order_build_the_same_nodes() {
+    for alloc in [false, true] {
+        for descending in [false, true] {
+            let new = || {
+                if alloc {
+                    MapleTree::new_alloc()
+                } else {
+                    MapleTree::new()
+                }
+            };
+            let (mut fast, copied) = (new(), new());
+            let keys: Vec<u64> = if descending {
+                (0..6_000).rev().collect()
+            } else {
+                (0..6_000).collect()
+            };
+            let show = |v: &u32| v.to_string();
+            for (step, (&k, value)) in keys.iter().zip(1u32..).enumerate() {
+                fast.exclusive()
+                    .insert_range(k * 10..=k * 10 + 5, value)
+                    .unwrap();
+                copied.insert_range(k * 10..=k * 10 + 5, value).unwrap();
+                if step % 97 == 0 {
+                    assert!(fast.layout(show) == copied.layout(show), "insert {k}");
+                }
+            }
+            assert!(fast.layout(show) == copied.layout(show));
+            for (step, &k) in keys.iter().enumerate() {
+                assert_eq!(fast.exclusive().erase(k * 10), copied.erase(k * 10));
+                if step % 97 == 0 {
+                    fast.check_invariants().unwrap();
+                    assert!(fast.layout(show) == copied.layout(show), "erase {k}");
+                }
+            }
+        }
+    }
+}
+
 /// Deep trees: grows to tens of thousands of entries (height 5 and more), then churns with
 /// overwrites, cuts and wide clears, comparing sampled reads after every operation and the
 /// whole tree and its invariants periodically.

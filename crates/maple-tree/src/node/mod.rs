@@ -432,6 +432,45 @@ impl<'a> NodeRef<'a> {
         Self::move_words(&self.node.words[..self.kind.pivots()], src, dst, count);
     }
 
+    /// Moves the `count` gaps of an allocation node from `src` on to `dst` on, as
+    /// [`move_slots`](Self::move_slots).
+    #[inline]
+    pub(crate) fn move_gaps(self, src: usize, dst: usize, count: usize) {
+        debug_assert!(self.kind.has_gaps());
+        let base = self.kind.gap_base();
+        Self::move_words(
+            &self.node.words[base..base + self.kind.slots()],
+            src,
+            dst,
+            count,
+        );
+    }
+
+    /// Copies the `count` slot words of `src` from slot `from` on into this node's slots from
+    /// `at` on. `src` is another node (of the same kind); this one is unpublished, or the
+    /// writer is in exclusive mode.
+    #[inline]
+    pub(crate) fn copy_slots_from(self, at: usize, src: NodeRef<'_>, from: usize, count: usize) {
+        let (db, sb) = (self.kind.slot_base(), src.kind.slot_base());
+        let to = &self.node.words[db + at..db + at + count];
+        let from = &src.node.words[sb + from..sb + from + count];
+        for (t, f) in to.iter().zip(from) {
+            t.store(f.load(Ordering::Relaxed), Ordering::Relaxed);
+        }
+    }
+
+    /// Copies the `count` pivots of `src` from `from` on into this node's pivots from `at` on,
+    /// as [`copy_slots_from`](Self::copy_slots_from).
+    #[inline]
+    pub(crate) fn copy_pivots_from(self, at: usize, src: NodeRef<'_>, from: usize, count: usize) {
+        debug_assert!(at + count <= self.kind.pivots() && from + count <= src.kind.pivots());
+        let to = &self.node.words[at..at + count];
+        let from = &src.node.words[from..from + count];
+        for (t, f) in to.iter().zip(from) {
+            t.store(f.load(Ordering::Relaxed), Ordering::Relaxed);
+        }
+    }
+
     /// Zeroes slots `from..=end` and their pivots (invariant N2), as
     /// [`move_slots`](Self::move_slots).
     #[inline]
@@ -447,9 +486,12 @@ impl<'a> NodeRef<'a> {
     }
 
     /// Moves `words[src..src + count]` to `words[dst..dst + count]`, in the order that leaves no
-    /// word overwritten before it is read.
+    /// word overwritten before it is read. Nothing to move is no move, wherever it starts.
     #[inline]
     fn move_words(words: &[AtomicU64], src: usize, dst: usize, count: usize) {
+        if count == 0 {
+            return;
+        }
         let (from, to) = (&words[src..src + count], &words[dst..dst + count]);
         if dst > src {
             for (t, f) in to.iter().zip(from).rev() {

@@ -119,48 +119,58 @@ impl BigNode {
         self.min = frame.min;
     }
 
-    /// Cuts the content of `kind` nodes into 1, 2 or 3 runs and returns where each run ends.
-    ///
-    /// Every run fits a node. Runs hold at least the kind's minimum when there are several of
-    /// them. A leaf run that is not the last never ends with an empty slot: all empty slots of a
-    /// gap stay in one leaf, and only the rightmost leaf may end empty.
-    ///
-    /// Linux: `mab_calc_split()`, `mab_no_null_split()`.
+    /// Cuts the content into runs of `kind` nodes: see [`split_points`].
     pub(crate) fn split_points(&self, kind: NodeKind, bias: Bias) -> ArrayVec<usize, 3> {
-        let len = self.items.len();
-        let cap = kind.slots();
-        let min = kind.min_len();
-        let mut ends = ArrayVec::new();
-        if len <= cap {
-            ends.push(len);
-        } else if len < 2 * cap {
-            let cut = match bias {
-                Bias::Even => len.div_ceil(2),
-                Bias::FillLeft => (cap - 1).min(len - min),
-                Bias::FillRight => (len - (cap - 1)).max(min),
-            };
-            ends.push(self.avoid_empty_end(kind, 0, cut, len));
-            ends.push(len);
-        } else {
-            let first = self.avoid_empty_end(kind, 0, len.div_ceil(3), len);
-            let second = self.avoid_empty_end(kind, first, first + (len - first).div_ceil(2), len);
-            ends.push(first);
-            ends.push(second);
-            ends.push(len);
-        }
-        ends
+        split_points(self.items.len(), kind, bias, |i| self.items[i].word == 0)
     }
+}
 
-    /// Moves a cut at `cut` (a run `[start, cut)` followed by `[cut, len)`) by one slot if the
-    /// run would end on an empty leaf slot. Empty slots are never adjacent, so one step is
-    /// enough; it goes right when both runs still fit, else left.
-    fn avoid_empty_end(&self, kind: NodeKind, start: usize, cut: usize, len: usize) -> usize {
-        if !kind.is_leaf() || self.items[cut - 1].word != 0 {
+/// Cuts content of `len` slots of `kind` nodes into 1, 2 or 3 runs and returns where each run
+/// ends; `is_empty(i)` says whether slot `i` of the content is empty. Only the count and the
+/// slots beside a cut matter, so the content need not be gathered anywhere first.
+///
+/// Every run fits a node. Runs hold at least the kind's minimum when there are several of
+/// them. A leaf run that is not the last never ends with an empty slot: all empty slots of a
+/// gap stay in one leaf, and only the rightmost leaf may end empty.
+///
+/// Linux: `mab_calc_split()`, `mab_no_null_split()`.
+pub(crate) fn split_points(
+    len: usize,
+    kind: NodeKind,
+    bias: Bias,
+    is_empty: impl Fn(usize) -> bool,
+) -> ArrayVec<usize, 3> {
+    let cap = kind.slots();
+    let min = kind.min_len();
+    // Moves a cut at `cut` (a run `[start, cut)` followed by `[cut, len)`) by one slot if the
+    // run would end on an empty leaf slot. Empty slots are never adjacent, so one step is
+    // enough; it goes right when both runs still fit, else left.
+    let avoid_empty_end = |start: usize, cut: usize| {
+        if !kind.is_leaf() || !is_empty(cut - 1) {
             return cut;
         }
-        let fits = |c: usize| c - start <= kind.slots() && len - c >= kind.min_len();
+        let fits = |c: usize| c - start <= cap && len - c >= min;
         if fits(cut + 1) { cut + 1 } else { cut - 1 }
+    };
+    let mut ends = ArrayVec::new();
+    if len <= cap {
+        ends.push(len);
+    } else if len < 2 * cap {
+        let cut = match bias {
+            Bias::Even => len.div_ceil(2),
+            Bias::FillLeft => (cap - 1).min(len - min),
+            Bias::FillRight => (len - (cap - 1)).max(min),
+        };
+        ends.push(avoid_empty_end(0, cut));
+        ends.push(len);
+    } else {
+        let first = avoid_empty_end(0, len.div_ceil(3));
+        let second = avoid_empty_end(first, first + (len - first).div_ceil(2));
+        ends.push(first);
+        ends.push(second);
+        ends.push(len);
     }
+    ends
 }
 
 /// Slot `i` of the node in `frame` as an item, with its gap when the node has gaps.

@@ -35,6 +35,7 @@
 //! exclusive mode, after a grace period in RCU mode (see [`crate::node::retire`]).
 
 pub(crate) mod big_node;
+mod direct;
 mod leaf;
 mod rebuild;
 
@@ -565,6 +566,9 @@ impl<'a, T: 'static> Writer<'a, T> {
                 kind,
                 in_place: true,
             } => self.edit_in_place(left, &edit, kind),
+            Plan::Leaf { edit, kind, .. } if self.exclusive && self.split_in_place(left, &edit) => {
+                kind
+            }
             Plan::Leaf { edit, kind, .. } => {
                 let leaf = left[left.len() - 1];
                 let mut big = BigNode::new(leaf.min);
@@ -572,6 +576,9 @@ impl<'a, T: 'static> Writer<'a, T> {
                 right.clone_from(left);
                 self.rebuild(left, right, &mut big);
                 kind
+            }
+            Plan::Spanning { edit } if self.exclusive && self.span_in_place(left, right, &edit) => {
+                StoreKind::Spanning
             }
             Plan::Spanning { edit } => {
                 let leaf = left[left.len() - 1];

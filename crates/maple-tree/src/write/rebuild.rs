@@ -37,7 +37,7 @@ use crate::walk::{Frame, Path};
 
 /// Which neighbour to take in.
 #[derive(Clone, Copy, PartialEq, Eq)]
-enum Side {
+pub(super) enum Side {
     Left,
     Right,
 }
@@ -77,8 +77,20 @@ impl<'a, T: 'static> Writer<'a, T> {
     /// so a split or a push into a sibling keeps the nodes' addresses and their parent's
     /// links, and children are re-pointed only from the first slot that moved.
     pub(super) fn rebuild(&mut self, left: &mut Path<'a>, right: &mut Path<'a>, big: &mut BigNode) {
+        self.rebuild_from(left, right, big, left.len() - 1);
+    }
+
+    /// [`rebuild`](Self::rebuild) from the level at `depth` up, with `big` as the new content
+    /// of `left[depth] ..= right[depth]`: the levels below are written and their new nodes are
+    /// in `big`.
+    pub(super) fn rebuild_from(
+        &mut self,
+        left: &mut Path<'a>,
+        right: &mut Path<'a>,
+        big: &mut BigNode,
+        mut depth: usize,
+    ) {
         let height = left.len();
-        let mut depth = height - 1;
         let publish = loop {
             let kind = left[depth].node.kind();
             let mut members = Members::new();
@@ -308,6 +320,12 @@ fn take_in<'a>(
     }
 }
 
+/// The combined content below which an overfull node of `kind` shares its load with a sibling
+/// (see [`push_to_sibling`]); `rightmost` when the node ends at `u64::MAX`.
+pub(super) fn push_room(kind: NodeKind, rightmost: bool) -> usize {
+    2 * kind.slots() - 2 - usize::from(kind.is_leaf()) - usize::from(rightmost)
+}
+
 /// Before splitting an overfull node, tries to share the load with a sibling that has room,
 /// as the kernel does, so that sequential inserts leave full nodes behind.
 ///
@@ -323,11 +341,7 @@ fn push_to_sibling<'a>(
     big: &mut BigNode,
     retired: &mut Retirements,
 ) -> Bias {
-    let kind = left[depth].node.kind();
-    let space = 2 * kind.slots()
-        - 2
-        - usize::from(kind.is_leaf())
-        - usize::from(right[depth].max == u64::MAX);
+    let space = push_room(left[depth].node.kind(), right[depth].max == u64::MAX);
     let sibling_len = |parent: &Frame<'_>, slot: usize| {
         parent.node.child(slot).map_or_else(
             || unreachable!("invariant N3 broken: empty internal slot"),
