@@ -12,12 +12,17 @@
 //!   trace with `E cut-short`, which the replay reports.
 //!
 //! The callback given to [`Interrupts::catch`] hears of each, to tell the user.
+//!
+//! The kernel keeps at most one pending signal of each kind: two Ctrl-Cs that both arrive
+//! before maple has read the first are one interrupt. The watching thread waits on the
+//! signalfd itself, so it reads each one as soon as it is scheduled.
 
+use std::os::fd::AsFd;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 use std::thread::JoinHandle;
-use std::time::Duration;
 
+use nix::poll::{PollFd, PollFlags, PollTimeout, poll};
 use nix::sys::signal::{self, SigSet, Signal};
 use nix::sys::signalfd::{SfdFlags, SignalFd};
 use nix::unistd::Pid;
@@ -27,8 +32,9 @@ use super::CaptureError;
 /// `si_code` of a signal the kernel sent itself (the terminal's Ctrl-C or hang-up).
 const SI_KERNEL: i32 = 0x80;
 
-/// How often the watching thread looks for a signal (and for the end of the capture).
-const POLL_EVERY: Duration = Duration::from_millis(20);
+/// How long the watching thread waits for a signal before it looks for the end of the capture,
+/// in milliseconds.
+const WAIT_MS: u16 = 20;
 
 /// What happened, for the callback of [`Interrupts::catch`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -143,7 +149,10 @@ impl Watch {
                 if finished {
                     return;
                 }
-                std::thread::sleep(POLL_EVERY);
+                // Woken by the next signal at once, or after a while to look at `done`; an
+                // error (EINTR) only means looking again.
+                let mut fds = [PollFd::new(interrupts.fd.as_fd(), PollFlags::POLLIN)];
+                let _ = poll(&mut fds, PollTimeout::from(WAIT_MS));
             }
         });
         Watch {
