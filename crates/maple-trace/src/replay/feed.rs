@@ -102,6 +102,48 @@ impl<'t> Feed<'t> {
         }
     }
 
+    /// [`Feed::until_snapshot`], and whether the ops of `space` before that record (the exit
+    /// included), with one of `thread`, come from two threads or more (an exit, with no
+    /// thread, is none's): one pass over the window.
+    pub(crate) fn until_snapshot_threads(
+        &mut self,
+        space: SpaceId,
+        thread: Option<ThreadId>,
+    ) -> (usize, bool, bool) {
+        let mut at = 0;
+        let mut seen = thread;
+        let mut several = false;
+        loop {
+            for item in self.ahead.range(at..) {
+                match item.record.as_ref() {
+                    Record::Snapshot { space: s, .. } | Record::Delta { space: s, .. }
+                        if *s == space =>
+                    {
+                        return (at, true, several);
+                    }
+                    Record::Op {
+                        space: s,
+                        thread: t,
+                        op,
+                    } if *s == space => {
+                        if let Some(t) = t {
+                            several |= seen.is_some_and(|first| first != *t);
+                            seen = seen.or(Some(*t));
+                        }
+                        if matches!(op, Op::Exit) {
+                            return (at + 1, false, several);
+                        }
+                        at += 1;
+                    }
+                    _ => at += 1,
+                }
+            }
+            if !self.read_one() {
+                return (at, false, several);
+            }
+        }
+    }
+
     /// Whether the next record of `space` is one of its snapshots.
     pub(crate) fn next_is_snapshot(&mut self, space: SpaceId) -> bool {
         let mut at = 0;
@@ -120,36 +162,6 @@ impl<'t> Feed<'t> {
             }
             at += 1;
         }
-    }
-
-    /// Whether the ops of `space` in the first `count` records of the window, with one of
-    /// `thread`, come from two threads or more (an exit, with no thread, is none's).
-    pub(crate) fn several_threads(
-        &self,
-        space: SpaceId,
-        count: usize,
-        thread: Option<ThreadId>,
-    ) -> bool {
-        let mut seen = thread;
-        for item in self.ahead.iter().take(count) {
-            let Record::Op {
-                space: s,
-                thread: Some(t),
-                ..
-            } = item.record.as_ref()
-            else {
-                continue;
-            };
-            if *s != space {
-                continue;
-            }
-            match seen {
-                None => seen = Some(*t),
-                Some(first) if first != *t => return true,
-                Some(_) => {}
-            }
-        }
-        false
     }
 
     /// The records of the window (position 0 is the next one).

@@ -948,8 +948,7 @@ impl<'t, I: VmaIndex + TreeStats> Replayer<'t, I> {
         if let Some(known) = s.threads_between {
             return known;
         }
-        let (count, _) = self.feed.until_snapshot(space);
-        let many = self.feed.several_threads(space, count, thread);
+        let (_, _, many) = self.feed.until_snapshot_threads(space, thread);
         if let Some(s) = self.spaces.get_mut(&space) {
             s.threads_between = Some(many);
         }
@@ -1650,10 +1649,14 @@ impl<'t, I: VmaIndex + TreeStats> Replayer<'t, I> {
                 None => {
                     timed(&mut self.report.model_time, || mm.prepare_anon_vma(addr))
                         .map_err(|e| fail(addr, e))?;
-                    match mm.vma_lookup(addr).and_then(Vma::anon_vma) {
-                        Some(anon) => anon,
-                        None => continue,
+                    let Some(anon) = mm.vma_lookup(addr).and_then(Vma::anon_vma) else {
+                        continue;
+                    };
+                    // The piece at `addr` has it now.
+                    if let Some(piece) = starts.iter_mut().find(|(start, _)| *start == addr) {
+                        piece.1 = Some(anon);
                     }
+                    anon
                 }
             };
             for &(start, had) in &starts {
