@@ -272,6 +272,11 @@ impl<'a, T: 'static> Writer<'a, T> {
             if leaf.node.slot(leaf.offset) != 0 || leaf.slot_max(leaf.offset) < last {
                 return Ok(None);
             }
+            if self.exclusive
+                && let Some(kind) = self.insert_in_place(&left, first, last, word)
+            {
+                return Ok(Some(kind));
+            }
         }
         let req = Request::new(first, last, Some(word), None);
         self.store_at(&mut left, &req, &mut Disposal::default(), false)
@@ -298,6 +303,9 @@ impl<'a, T: 'static> Writer<'a, T> {
         let Some(word) = NonZeroUsize::new(leaf.node.slot(leaf.offset)) else {
             return Ok(None);
         };
+        if self.exclusive && take && self.erase_in_place(&left) {
+            return Ok(Some(word));
+        }
         let req = Request::new(
             leaf.slot_min(leaf.offset),
             leaf.slot_max(leaf.offset),
@@ -312,6 +320,129 @@ impl<'a, T: 'static> Writer<'a, T> {
         // slot at every level.
         self.store_at(&mut left, &req, &mut disp, false)?;
         Ok(Some(word))
+    }
+
+    /// Exclusive mode: stores `word` over `[first, last]`, which lies inside the empty slot the
+    /// walk in `left` ended on, straight into the leaf when the new entry and what remains of
+    /// the empty range around it fit there. No plan, no reservation: nothing is taken out, no
+    /// node is needed and nothing can fail. Returns `None`, having changed nothing, when the
+    /// store is an exact fit or the leaf would overflow: the general path takes those.
+    ///
+    /// Linux: `mas_wr_append()` and the non-RCU `mas_wr_node_store()`, for an insert.
+    fn insert_in_place(
+        &mut self,
+        left: &Path<'a>,
+        first: u64,
+        last: u64,
+        word: NonZeroUsize,
+    ) -> Option<StoreKind> {
+        let depth = left.len() - 1;
+        let leaf = left[depth];
+        let (node, lo, end) = (leaf.node, leaf.offset, leaf.end);
+        let (min, max) = (leaf.slot_min(lo), leaf.slot_max(lo));
+        let (head, tail) = (usize::from(first > min), usize::from(last < max));
+        let added = head + tail;
+        let pivots = node.kind().pivots();
+        if added == 0 || end + added >= node.kind().slots() {
+            return None;
+        }
+        // The slots after the empty one move up past the new ones, with their stored pivots;
+        // the last of them ends at the leaf's maximum, stored if it has a pivot (N1). Neighbours
+        // of an empty slot hold values, so nothing merges.
+        let new_end = end + added;
+        if lo < end {
+            node.move_slots(lo + 1, lo + 1 + added, end - lo);
+            node.move_pivots(
+                lo + 1,
+                lo + 1 + added,
+                (end - lo - 1).min(pivots - lo - 1 - added),
+            );
+        }
+        if new_end < pivots {
+            node.set_pivot(new_end, leaf.max);
+        }
+        let mut i = lo;
+        if head == 1 {
+            node.set_pivot(i, first - 1);
+            node.set_slot(i, 0);
+            i += 1;
+        }
+        if i < pivots {
+            node.set_pivot(i, last);
+        }
+        node.set_slot(i, word.get());
+        if tail == 1 {
+            i += 1;
+            if i < pivots {
+                node.set_pivot(i, max);
+            }
+            node.set_slot(i, 0);
+        }
+        node.set_end(new_end);
+        if self.core.alloc && depth > 0 {
+            gap::propagate(left, depth - 1, gap::leaf_gap(&leaf));
+        }
+        self.core.add_len(1, 0);
+        Some(if lo == end {
+            StoreKind::Append
+        } else {
+            StoreKind::NodeStore
+        })
+    }
+
+    /// Exclusive mode: empties the slot the walk in `left` ended on, merging it with the empty
+    /// slots beside it, straight in the leaf when it keeps enough slots and the emptied range
+    /// does not reach into the next leaf. The caller takes the value back, so nothing is
+    /// dropped, no node is needed and nothing can fail. Returns `false`, having changed
+    /// nothing, for the stores the general path takes: a leaf that underflows, a spanning
+    /// store, a root leaf left empty.
+    ///
+    /// Linux: `mas_wr_exact_fit()`, or the non-RCU `mas_wr_node_store()` of an erase.
+    fn erase_in_place(&mut self, left: &Path<'a>) -> bool {
+        let depth = left.len() - 1;
+        let leaf = left[depth];
+        let (node, lo, end) = (leaf.node, leaf.offset, leaf.end);
+        // Slots `first..=last` become one empty slot.
+        let first = if lo > 0 && node.slot(lo - 1) == 0 {
+            lo - 1
+        } else {
+            lo
+        };
+        let last = if lo < end && node.slot(lo + 1) == 0 {
+            lo + 1
+        } else {
+            lo
+        };
+        let new_end = end - (last - first);
+        let spans = lo == end && leaf.max < u64::MAX;
+        let underflows = depth > 0 && new_end + 1 < node.kind().min_len();
+        if spans || underflows || (depth == 0 && new_end == 0) {
+            return false;
+        }
+        let pivots = node.kind().pivots();
+        if first < last {
+            let max = leaf.slot_max(last);
+            if last < end {
+                node.move_slots(last + 1, first + 1, end - last);
+                node.move_pivots(last + 1, first + 1, end - last - 1);
+            }
+            if first < pivots {
+                node.set_pivot(first, max);
+            }
+            if new_end < end {
+                node.clear_from(new_end + 1, end);
+            }
+            if new_end < pivots {
+                node.set_pivot(new_end, leaf.max);
+            }
+            node.set_end(new_end);
+        }
+        node.set_slot(first, 0);
+        if self.core.alloc && depth > 0 {
+            gap::propagate(left, depth - 1, gap::leaf_gap(&leaf));
+        }
+        self.core.add_len(0, 1);
+        true
     }
 
     /// Reserves everything a store of `word` over `[first, last]` may need, without changing
