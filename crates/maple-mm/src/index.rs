@@ -446,31 +446,10 @@ impl VmaIndex for MapleIndex {
     }
 
     fn neighbourhood(&mut self, start: u64, end: u64, out: &mut Vec<IndexEntry>) {
-        let end = end.max(start.saturating_add(1));
-        let mut cursor = self.tree.cursor(start);
-        // The slot holding `start`, empty or not: the entry before it is the one before the
-        // range. Without one, the cursor starts again from `start`.
-        cursor.walk();
-        match cursor.prev(0) {
-            Some((before, id)) => out.push(entry_of(before, *id)),
-            None => {
-                cursor.set(start);
-                let Some((first, id)) = cursor.find(u64::MAX) else {
-                    return;
-                };
-                out.push(entry_of(first, *id));
-                if first.first() >= end {
-                    return;
-                }
-            }
-        }
-        // Then forwards: the entries inside the range and the first one at or after its end.
-        while let Some((range, id)) = cursor.next(u64::MAX) {
-            out.push(entry_of(range, *id));
-            if range.first() >= end {
-                break;
-            }
-        }
+        // One walk, then slot by slot (Linux: one `vma_iterator` for the whole operation).
+        let last = end.saturating_sub(1).max(start);
+        self.tree
+            .for_each_around(start..=last, |range, &id| out.push(entry_of(range, id)));
     }
 
     fn gap(&self, min: u64, max: u64, size: u64, top_down: bool) -> Option<u64> {

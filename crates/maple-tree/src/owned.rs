@@ -22,6 +22,7 @@ use crate::search::GapRequest;
 use crate::stats::Stats;
 use crate::tree::MapleTree;
 use crate::validate::InvariantViolation;
+use crate::walk::around_writer;
 
 /// A [`MapleTree`] that only its owner writes, through `&mut self`: the compiler then proves
 /// that no write runs while any read does, so reads through `&self` pin no epoch and confirm
@@ -205,6 +206,55 @@ impl<T: 'static> OwnedTree<T> {
     #[cfg(feature = "fault-injection")]
     pub fn fail_reservations_after(&self, nodes: Option<u64>) {
         self.tree.fail_reservations_after(nodes);
+    }
+
+    /// Calls `f` with each of these entries, in ascending order: the entry before `range`,
+    /// every entry that intersects `range`, and the entry after it (each if there is one).
+    ///
+    /// The entry before is the last one that ends below the first index of the first entry
+    /// intersecting `range` (or, if none does, below `range`); the entry after is the first
+    /// one that starts above the last index of the last entry intersecting `range` (or, if
+    /// none does, above `range`). Nothing is called for an empty range.
+    ///
+    /// One walk of the tree to the start of `range`, then slot by slot: what a change of
+    /// `range` may touch or merge with, for less than a cursor's walk, step back and steps
+    /// forward.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let mut tree = maple_tree::OwnedTree::new();
+    /// {
+    ///     let mut writer = tree.exclusive();
+    ///     for (i, first) in [10u64, 20, 30, 40, 50].into_iter().enumerate() {
+    ///         writer.insert_range(first..=first + 4, i).unwrap();
+    ///     }
+    /// }
+    /// let mut seen = Vec::new();
+    /// tree.for_each_around(26..=33, |range, &value| seen.push((range.first(), value)));
+    /// // 30..=34 intersects 26..=33; 20..=24 comes before it, 40..=44 after it.
+    /// assert_eq!(seen, [(20, 1), (30, 2), (40, 3)]);
+    /// seen.clear();
+    /// tree.for_each_around(0..=5, |range, &value| seen.push((range.first(), value)));
+    /// assert_eq!(seen, [(10, 0)]); // nothing before, nothing inside
+    /// ```
+    ///
+    /// Linux: `vma_prev()`, `for_each_vma_range()` and `vma_next()` on one `vma_iterator`.
+    pub fn for_each_around(&self, range: impl RangeBounds<u64>, mut f: impl FnMut(Range, &T)) {
+        let Some(range) = Range::from_bounds(range) else {
+            return;
+        };
+        around_writer(
+            self.core(),
+            self.rcu(),
+            range.first(),
+            range.last(),
+            |r, word| {
+                if let Some(word) = NonZeroUsize::new(word) {
+                    f(r, &Values::<T>::borrow(word));
+                }
+            },
+        );
     }
 
     /// No write can run while `&self` lives, so reads need no pin: the guard of an exclusive

@@ -219,3 +219,83 @@ pub(crate) fn descend_edge(path: &mut Path<'_>, leftmost: bool) {
         path.push(child);
     }
 }
+
+/// The value slot of the leaf at the end of `path` nearest before its offset, or else the last
+/// value of the leaves to its left: its range and word. For a reader no write can race (the
+/// tree's writer, an [`OwnedTree`](crate::OwnedTree)): nothing is confirmed.
+fn value_before(path: &Path<'_>) -> Option<(Range, usize)> {
+    let depth = path.len().checked_sub(1)?;
+    let leaf = path[depth];
+    if let Some(i) = (0..leaf.offset).rev().find(|&i| leaf.node.slot(i) != 0) {
+        return Some((
+            Range::new_unchecked(leaf.slot_min(i), leaf.slot_max(i)),
+            leaf.node.slot(i),
+        ));
+    }
+    // The nearest ancestor with a child to the left, then that child's right edge down.
+    let d = (0..depth).rev().find(|&d| path[d].offset > 0)?;
+    let mut frame = Frame {
+        offset: path[d].offset - 1,
+        ..path[d]
+    };
+    loop {
+        let child = frame
+            .child_frame()
+            .unwrap_or_else(|| unreachable!("invariant N3 broken: empty internal slot"));
+        if child.node.is_leaf() {
+            // A leaf that is not the root holds a value: empty slots are never adjacent.
+            let i = (0..=child.end).rev().find(|&i| child.node.slot(i) != 0)?;
+            return Some((
+                Range::new_unchecked(child.slot_min(i), child.slot_max(i)),
+                child.node.slot(i),
+            ));
+        }
+        frame = Frame {
+            offset: child.end,
+            ..child
+        };
+    }
+}
+
+/// Calls `f`, in ascending order, for the entry before `[first, last]`, every entry that
+/// intersects it and the entry after; see [`OwnedTree::for_each_around`](crate::OwnedTree::for_each_around).
+/// One walk to `first`, then slot by slot. For a reader no write can race: nothing is
+/// confirmed.
+pub(crate) fn around_writer(
+    core: &Core,
+    guard: &Guard,
+    first: u64,
+    last: u64,
+    mut f: impl FnMut(Range, usize),
+) {
+    let mut path = Path::new();
+    if !walk_to_writer(core, guard, &mut path, first) {
+        return;
+    }
+    if let Some((range, word)) = value_before(&path) {
+        f(range, word);
+    }
+    while let Some(&leaf) = path.last() {
+        for i in leaf.offset..=leaf.end {
+            let word = leaf.node.slot(i);
+            if word != 0 {
+                let lo = leaf.slot_min(i);
+                f(Range::new_unchecked(lo, leaf.slot_max(i)), word);
+                if lo > last {
+                    return;
+                }
+            }
+        }
+        // The next leaf: up to the nearest ancestor with a child to the right, then down its
+        // left edge.
+        path.pop();
+        while path.last().is_some_and(|f| f.offset == f.end) {
+            path.pop();
+        }
+        let Some(top) = path.last_mut() else {
+            return;
+        };
+        top.offset += 1;
+        descend_edge(&mut path, true);
+    }
+}

@@ -21,6 +21,28 @@ fn hit(found: Option<(Range, maple_tree::Ref<'_, u32>)>) -> Hit {
     found.map(|(r, v)| (r, *v))
 }
 
+/// The entry before `[a, b]`, those intersecting it and the entry after, from the sorted
+/// entries by brute force.
+fn around_of(all: &[(Range, u32)], a: u64, b: u64) -> Vec<(Range, u32)> {
+    let inside: Vec<usize> = (0..all.len())
+        .filter(|&i| all[i].0.first() <= b && all[i].0.last() >= a)
+        .collect();
+    let before = match inside.first() {
+        Some(&i) => i.checked_sub(1),
+        None => all.iter().rposition(|(r, _)| r.last() < a),
+    };
+    let after = match inside.last() {
+        Some(&i) => Some(i + 1).filter(|&j| j < all.len()),
+        None => all.iter().position(|(r, _)| r.first() > b),
+    };
+    before
+        .into_iter()
+        .chain(inside)
+        .chain(after)
+        .map(|i| all[i])
+        .collect()
+}
+
 /// Every read of `owned` against the same read of `reference` under a pinned guard.
 fn compare(owned: &OwnedTree<u32>, reference: &MapleTree<u32>, rng: &mut Rng, space: u64) {
     let guard = reference.read();
@@ -66,6 +88,9 @@ fn compare(owned: &OwnedTree<u32>, reference: &MapleTree<u32>, rng: &mut Rng, sp
             }
             assert_eq!(owned.find_gap_for(request), guard.find_gap_for(request));
         }
+        let mut around = Vec::new();
+        owned.for_each_around(a..=b, |r, v| around.push((r, *v)));
+        assert_eq!(around, around_of(&all, a, b), "for_each_around({a}..={b})");
         // A cursor: one step back, then forward past the range.
         let mut mine = owned.cursor(a);
         let mut theirs = guard.cursor(a);
