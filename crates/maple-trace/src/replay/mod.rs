@@ -636,6 +636,8 @@ struct Replayer<'t, I: VmaIndex> {
     flag_mask: u64,
     /// The address ranges a full snapshot learns anon_vmas in (a list kept for every one).
     regions: Vec<(u64, u64)>,
+    /// Ops replayed by name since the walk began, for [`Report::ops`].
+    op_counts: Vec<(&'static str, u64)>,
     /// Tests: every full snapshot learns anon_vmas everywhere, as before [`Learned`].
     #[cfg(test)]
     learn_everywhere: bool,
@@ -687,6 +689,7 @@ impl<'t, I: VmaIndex + TreeStats> Replayer<'t, I> {
             },
             flag_mask: compared_mask(),
             regions: Vec::new(),
+            op_counts: Vec::new(),
             #[cfg(test)]
             learn_everywhere: false,
         }
@@ -769,8 +772,24 @@ impl<'t, I: VmaIndex + TreeStats> Replayer<'t, I> {
             after(self, done);
         }
         progress(self.feed.done);
+        for (name, count) in self.op_counts.drain(..) {
+            *self.report.ops.entry(name).or_default() += count;
+        }
         self.report.elapsed = started.elapsed();
         Ok(())
+    }
+
+    /// Counts an op by name, for [`Report::ops`] at the end of the walk.
+    fn count_op(&mut self, name: &'static str) {
+        // A handful of names, mostly the same few: the same literal is found by its address.
+        let seen = self
+            .op_counts
+            .iter_mut()
+            .find(|(n, _)| std::ptr::eq(*n, name) || *n == name);
+        match seen {
+            Some((_, count)) => *count += 1,
+            None => self.op_counts.push((name, 1)),
+        }
     }
 
     /// One op record of the trace: the calls of other threads that must run before it, the
@@ -793,12 +812,12 @@ impl<'t, I: VmaIndex + TreeStats> Replayer<'t, I> {
                 .entry(Resync::CallOrder.name())
                 .or_default() += 1;
             self.report.steps += 1;
-            *self.report.ops.entry(op.name()).or_default() += 1;
+            self.count_op(op.name());
             self.op(*space, op, item.record.as_ref())?;
         }
         self.report.steps += 1;
         self.step_space = Some(space);
-        *self.report.ops.entry(op.name()).or_default() += 1;
+        self.count_op(op.name());
         self.grow_stacks_first(space, op)?;
         self.op(space, op, record)?;
         let known = self.spaces.get(&space).is_some_and(|s| s.known);
@@ -1428,11 +1447,20 @@ impl<'t, I: VmaIndex + TreeStats> Replayer<'t, I> {
         s.threads_between = None;
         self.report.checked |= self.options.check;
         if fresh {
-            // The layout exec built: take it as it is.
-            let vmas: Vec<SnapshotVma> = s.kernel.all().into_iter().cloned().collect();
-            let all: Vec<usize> = (0..vmas.len()).collect();
-            self.copy_kernel(space, &vmas, &all, None)?;
+            // The layout exec built: take it as it is (out of the space while it is copied,
+            // rather than copied twice).
+            let kernel = std::mem::take(&mut s.kernel);
+            let all: Vec<usize> = (0..kernel.len()).collect();
+            let copied = match &kernel {
+                Layout::Full(vmas) => self.copy_kernel(space, vmas, &all, None),
+                Layout::Edited(map) => {
+                    let vmas: Vec<SnapshotVma> = map.values().cloned().collect();
+                    self.copy_kernel(space, &vmas, &all, None)
+                }
+            };
             let s = self.spaces.get_mut(&space).expect("space exists");
+            s.kernel = kernel;
+            copied?;
             if !s.unjudged_bad {
                 self.report.steps_matching += s.unjudged;
             }
@@ -1963,14 +1991,15 @@ impl<'t, I: VmaIndex + TreeStats> Replayer<'t, I> {
             }
             // A VMA the capture read without its VmFlags (a maps line) keeps the flags the
             // model had there, if its access bits agree: only they are known.
-            let known = self.spaces.get(&space).and_then(|s| {
+            let known = self.spaces.get(&space).filter(|_| k.flags.is_empty());
+            let known = known.and_then(|s| {
                 let v = s.mm.vma_lookup(k.start)?;
                 let bits = v.flags().bits();
                 let perms = u64::from(k.read)
                     | u64::from(k.write) << 1
                     | u64::from(k.exec) << 2
                     | u64::from(k.shared) << 3;
-                (k.flags.is_empty() && bits & 0xf == perms).then_some(bits)
+                (bits & 0xf == perms).then_some(bits)
             });
             new.push(self.model_vma(k, known));
         }
