@@ -226,11 +226,8 @@ pub(crate) fn descend_edge(path: &mut Path<'_>, leftmost: bool) {
 fn value_before(path: &Path<'_>) -> Option<(Range, usize)> {
     let depth = path.len().checked_sub(1)?;
     let leaf = path[depth];
-    if let Some(i) = (0..leaf.offset).rev().find(|&i| leaf.node.slot(i) != 0) {
-        return Some((
-            Range::new_unchecked(leaf.slot_min(i), leaf.slot_max(i)),
-            leaf.node.slot(i),
-        ));
+    if let Some(found) = last_value_below(&leaf, leaf.offset) {
+        return Some(found);
     }
     // The nearest ancestor with a child to the left, then that child's right edge down.
     let d = (0..depth).rev().find(|&d| path[d].offset > 0)?;
@@ -244,17 +241,31 @@ fn value_before(path: &Path<'_>) -> Option<(Range, usize)> {
             .unwrap_or_else(|| unreachable!("invariant N3 broken: empty internal slot"));
         if child.node.is_leaf() {
             // A leaf that is not the root holds a value: empty slots are never adjacent.
-            let i = (0..=child.end).rev().find(|&i| child.node.slot(i) != 0)?;
-            return Some((
-                Range::new_unchecked(child.slot_min(i), child.slot_max(i)),
-                child.node.slot(i),
-            ));
+            return last_value_below(&child, child.end + 1);
         }
         frame = Frame {
             offset: child.end,
             ..child
         };
     }
+}
+
+/// The last value slot of `leaf` below slot `below` (at most its end + 1): its range and word.
+#[inline]
+fn last_value_below(leaf: &Frame<'_>, below: usize) -> Option<(Range, usize)> {
+    let words = leaf.node.leaf_words();
+    let i = (0..below).rev().find(|&i| words.slot(i) != 0)?;
+    let first = if i == 0 {
+        leaf.min
+    } else {
+        words.pivot(i - 1) + 1
+    };
+    let last = if i < leaf.end {
+        words.pivot(i)
+    } else {
+        leaf.max
+    };
+    Some((Range::new_unchecked(first, last), words.slot(i)))
 }
 
 /// Calls `f`, in ascending order, for the entry before `[first, last]`, every entry that
@@ -276,15 +287,24 @@ pub(crate) fn around_writer(
         f(range, word);
     }
     while let Some(&leaf) = path.last() {
+        let words = leaf.node.leaf_words();
+        let mut lo = leaf.slot_min(leaf.offset);
         for i in leaf.offset..=leaf.end {
-            let word = leaf.node.slot(i);
+            let hi = if i < leaf.end {
+                words.pivot(i)
+            } else {
+                leaf.max
+            };
+            let word = words.slot(i);
             if word != 0 {
-                let lo = leaf.slot_min(i);
-                f(Range::new_unchecked(lo, leaf.slot_max(i)), word);
+                f(Range::new_unchecked(lo, hi), word);
                 if lo > last {
                     return;
                 }
             }
+            // Past the last slot this wraps only at the top of the key space, where the loop
+            // ends.
+            lo = hi.wrapping_add(1);
         }
         // The next leaf: up to the nearest ancestor with a child to the right, then down its
         // left edge.
