@@ -801,7 +801,9 @@ impl<'t, I: VmaIndex + TreeStats> Replayer<'t, I> {
         op: &Op,
         record: &Record,
     ) -> Result<(), ReplayError> {
-        let threads_between = self.threads_between(space, thread);
+        // An exit ends its space, which nothing compares after it: no reading ahead (to the
+        // end of the trace, as the space has no later record) for it.
+        let threads_between = !matches!(op, Op::Exit) && self.threads_between(space, thread);
         for item in self.calls_to_take_first(space, thread, op) {
             let Record::Op { space, op, .. } = item.record.as_ref() else {
                 continue;
