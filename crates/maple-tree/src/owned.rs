@@ -12,7 +12,7 @@ use crate::dump::{Dump, DumpFormat};
 use crate::entries::Gaps;
 use crate::error::GapError;
 use crate::gap;
-use crate::guard::{WriteGuard, lookup_writer, read_api};
+use crate::guard::{WriteGuard, find_writer, lookup_writer, read_api};
 use crate::layout::TreeLayout;
 use crate::node::entry::{Ref, Values};
 use crate::range::Range;
