@@ -471,6 +471,19 @@ impl<'a> NodeRef<'a> {
         }
     }
 
+    /// Copies the `count` gaps of allocation node `src` from `from` on into this allocation
+    /// node's gaps from `at` on, as [`copy_slots_from`](Self::copy_slots_from).
+    #[inline]
+    pub(crate) fn copy_gaps_from(self, at: usize, src: NodeRef<'_>, from: usize, count: usize) {
+        debug_assert!(self.kind.has_gaps() && src.kind.has_gaps());
+        let (db, sb) = (self.kind.gap_base(), src.kind.gap_base());
+        let to = &self.node.words[db + at..db + at + count];
+        let from = &src.node.words[sb + from..sb + from + count];
+        for (t, f) in to.iter().zip(from) {
+            t.store(f.load(Ordering::Relaxed), Ordering::Relaxed);
+        }
+    }
+
     /// Zeroes slots `from..=end` and their pivots (invariant N2), as
     /// [`move_slots`](Self::move_slots).
     #[inline]

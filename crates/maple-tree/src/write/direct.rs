@@ -24,14 +24,18 @@
 //! new slots; a sibling that gives slots to `X` gives them before it moves its own down.
 //!
 //! The parent changes in place too: one pivot between two nodes that shared their content, a
-//! child added after a split or one removed after a merge. When the parent would overflow or
-//! underflow, the levels from the parent up go through the general
-//! [`rebuild`](super::Writer::rebuild), given the leaves already written; the shapes this module
-//! leaves alone (a root leaf that splits, a neighbour under another parent, a merge that leaves
-//! one leaf for the whole tree) go through it whole, before anything is written. Both paths cut
-//! where [`split_points`] says, so they build the same nodes.
+//! child added after a split or one removed after a merge. A parent that would overflow or
+//! underflow is itself an edited node (`X'` is the parent with the new child, or without the
+//! removed one) and splits or rebalances the same way, with the gaps of an allocation tree's
+//! nodes and its children's parent links carried along, and so on up. The shapes this module
+//! leaves alone (a root that splits, a neighbour under another parent, a merge that leaves one
+//! node for a whole level) go through the general [`rebuild`](super::Writer::rebuild) from
+//! their level up, decided before anything at that level is written. Both paths cut where
+//! [`split_points`] says, so they build the same nodes.
 //!
 //! Linux: `mas_split()`, `mas_push_data()` and `mas_rebalance()` in non-RCU mode.
+
+use arrayvec::ArrayVec;
 
 use super::big_node::{Bias, BigNode, Item, split_points};
 use super::leaf::Edit;
@@ -41,13 +45,13 @@ use crate::gap;
 use crate::node::{NodeKind, NodeRef};
 use crate::walk::{Frame, Path};
 
-/// The new content of a leaf level: the edited leaf `X'`, and all of a sibling before or after
+/// The new content of one level: the edited node `X'`, and all of a sibling before or after
 /// it.
 struct Content<'e, 'a> {
-    /// The leaf being edited, as it was before the write: `X'` starts with its kept front.
+    /// The node being edited, as it was before the write: `X'` starts with its kept front.
     leaf: Frame<'a>,
-    /// The leaf whose kept back ends `X'`, as it was before the write: the same leaf, or the
-    /// next one for a store that crosses into it.
+    /// The node whose kept back ends `X'`, as it was before the write: the same node, or the
+    /// next leaf for a store that crosses into it.
     back: Frame<'a>,
     edit: &'e Edit,
     /// Slots of `X'`.
@@ -110,30 +114,26 @@ impl<'a> Content<'_, 'a> {
         let (f0, f1) = (a.min(kf), b.min(kf));
         let (u0, u1) = (a.max(ba), b.max(ba));
         let (b0, b1) = (kb + u0 - ba, kb + u1 - ba);
-        let front = || {
-            if dst == self.leaf.node {
-                if f0 != at {
-                    move_run(&self.leaf, f0, f1, at);
-                }
-            } else {
-                copy_run(dst, at, &self.leaf, f0, f1);
-            }
-        };
-        let back = || {
-            if dst == self.back.node {
-                move_run(&self.back, b0, b1, at + u0 - a);
-            } else {
-                copy_run(dst, at + u0 - a, &self.back, b0, b1);
-            }
-        };
-        if dst == self.back.node && dst != self.leaf.node {
-            back();
-            front();
+        let back_to = at + u0 - a;
+        let in_leaf = dst == self.leaf.node;
+        let in_back = dst == self.back.node;
+        if in_back && !in_leaf {
+            move_run(&self.back, b0, b1, back_to);
+            copy_run(dst, at, &self.leaf, f0, f1);
         } else {
-            front();
-            back();
+            if !in_leaf {
+                copy_run(dst, at, &self.leaf, f0, f1);
+            } else if f0 != at {
+                move_run(&self.leaf, f0, f1, at);
+            }
+            if in_back {
+                move_run(&self.back, b0, b1, back_to);
+            } else {
+                copy_run(dst, back_to, &self.back, b0, b1);
+            }
         }
         let pivots = dst.kind().pivots();
+        let gaps = dst.kind().has_gaps();
         for u in a.max(kf)..b.min(ba) {
             let item = &self.edit.middle[u - kf];
             let i = at + u - a;
@@ -141,6 +141,9 @@ impl<'a> Content<'_, 'a> {
                 dst.set_pivot(i, item.pivot);
             }
             dst.set_slot(i, item.word);
+            if gaps {
+                dst.set_gap(i, item.gap);
+            }
         }
     }
 }
@@ -153,6 +156,9 @@ fn copy_run(dst: NodeRef<'_>, at: usize, src: &Frame<'_>, from: usize, to: usize
     }
     let count = to - from;
     dst.copy_slots_from(at, src.node, from, count);
+    if dst.kind().has_gaps() {
+        dst.copy_gaps_from(at, src.node, from, count);
+    }
     let pivots = dst.kind().pivots();
     let stored = to
         .min(src.end)
@@ -174,6 +180,9 @@ fn move_run(frame: &Frame<'_>, from: usize, to: usize, at: usize) {
     let node = frame.node;
     let count = to - from;
     node.move_slots(from, at, count);
+    if node.kind().has_gaps() {
+        node.move_gaps(from, at, count);
+    }
     let pivots = node.kind().pivots();
     let stored = to
         .min(frame.end)
@@ -187,19 +196,40 @@ fn move_run(frame: &Frame<'_>, from: usize, to: usize, at: usize) {
 }
 
 /// Closes a node whose first `len` slots were written, ending at `max`: its last slot's pivot
-/// (N1), zeroes what lay past the new end up to `old_end` (N2), and sets the end.
-fn finish(node: NodeRef<'_>, len: usize, old_end: usize, max: u64) {
+/// (N1), zeroes what lay past the new end up to `old_end` (N2), and sets the end. The children
+/// of an internal node from slot `moved` on are pointed at it again.
+fn finish(node: NodeRef<'_>, len: usize, old_end: usize, max: u64, moved: usize) {
+    let kind = node.kind();
     let end = len - 1;
-    if end < node.kind().pivots() {
+    if end < kind.pivots() {
         node.set_pivot(end, max);
     }
     if len <= old_end {
         node.clear_from(len, old_end);
+        if kind.has_gaps() {
+            for i in len..=old_end {
+                node.set_gap(i, 0);
+            }
+        }
     }
     node.set_end(end);
+    if !kind.is_leaf() {
+        adopt_children(node, moved);
+    }
 }
 
-/// What the parent needs after the leaves were written.
+/// The largest gap below `node`, covering `[min, max]`, for its parent's record: a leaf's
+/// largest empty range (only tracked when `alloc`), an allocation node's largest child gap
+/// (recording which child has it).
+fn node_gap(alloc: bool, node: NodeRef<'_>, min: u64, max: u64) -> u64 {
+    match node.kind() {
+        NodeKind::Leaf if alloc => gap::leaf_gap(&Frame::new(node, min, max)),
+        NodeKind::AllocRange => gap::refresh_max_gap(node),
+        NodeKind::Leaf | NodeKind::Range => 0,
+    }
+}
+
+/// What the parent needs after a level was written.
 enum ParentChange<'a> {
     /// Two children shared their content: the pivot between slots `slot` and `slot + 1`, and
     /// their gaps.
@@ -208,7 +238,7 @@ enum ParentChange<'a> {
         pivot: u64,
         gaps: [u64; 2],
     },
-    /// The leaf split: `new` goes after it, which now ends at `pivot`.
+    /// The node split: `new` goes after it, which now ends at `pivot`.
     Insert {
         new: NodeRef<'a>,
         pivot: u64,
@@ -225,12 +255,17 @@ impl<'a, T: 'static> Writer<'a, T> {
     /// [`rebuild`](Self::rebuild).
     pub(super) fn split_in_place(&mut self, left: &mut Path<'a>, edit: &Edit) -> bool {
         debug_assert!(self.exclusive);
-        let depth = left.len() - 1;
+        self.split_level(left, left.len() - 1, edit)
+    }
+
+    /// [`split_in_place`](Self::split_in_place) for the node at `depth` of `left`, a leaf or
+    /// an internal node.
+    fn split_level(&mut self, left: &mut Path<'a>, depth: usize, edit: &Edit) -> bool {
         if depth == 0 {
             return false;
         }
-        let kind = NodeKind::Leaf;
         let leaf = left[depth];
+        let kind = leaf.node.kind();
         let parent = left[depth - 1];
         let o = parent.offset;
         let child = |slot: usize| {
@@ -284,21 +319,16 @@ impl<'a, T: 'static> Writer<'a, T> {
         let len = lx + ls;
         let ends = split_points(len, kind, bias, |v| content.word(v) == 0);
         let alloc = self.core.alloc;
-        let gap_of = |node: NodeRef<'_>, min: u64, max: u64| {
-            if alloc {
-                gap::leaf_gap(&Frame::new(node, min, max))
-            } else {
-                0
-            }
-        };
+        let gap_of = |node: NodeRef<'_>, min: u64, max: u64| node_gap(alloc, node, min, max);
+        let kf = edit.keep_front;
         let change = match (sibling, ends.as_slice()) {
             (None, &[cut, _]) => {
                 let new = self.pool.take(kind);
                 content.write(new, 0, cut, lx);
-                finish(new, lx - cut, 0, leaf.max);
+                finish(new, lx - cut, 0, leaf.max, 0);
                 let mid = content.x_max(cut - 1);
                 content.write(leaf.node, 0, 0, cut);
-                finish(leaf.node, cut, leaf.end, mid);
+                finish(leaf.node, cut, leaf.end, mid, kf);
                 ParentChange::Insert {
                     new,
                     pivot: mid,
@@ -312,9 +342,15 @@ impl<'a, T: 'static> Writer<'a, T> {
                 let s = cut - ls;
                 content.write(sib.node, ls, 0, s);
                 let mid = if s > 0 { content.x_max(s - 1) } else { sib.max };
-                finish(sib.node, cut, sib.end, mid);
+                finish(sib.node, cut, sib.end, mid, ls);
                 content.write(leaf.node, 0, s, lx);
-                finish(leaf.node, lx - s, leaf.end, leaf.max);
+                finish(
+                    leaf.node,
+                    lx - s,
+                    leaf.end,
+                    leaf.max,
+                    if s > 0 { 0 } else { kf },
+                );
                 ParentChange::Pivot {
                     slot: o - 1,
                     pivot: mid,
@@ -326,7 +362,7 @@ impl<'a, T: 'static> Writer<'a, T> {
             }
             (Some((Side::Left, sib)), &[_]) if sib.min > 0 || leaf.max < u64::MAX => {
                 content.write(sib.node, ls, 0, lx);
-                finish(sib.node, len, sib.end, leaf.max);
+                finish(sib.node, len, sib.end, leaf.max, ls);
                 self.pool.retired.unlink(leaf.node);
                 ParentChange::Remove {
                     keep: o - 1,
@@ -337,10 +373,10 @@ impl<'a, T: 'static> Writer<'a, T> {
                 let k = lx - cut;
                 move_run(&sib, 0, ls, k);
                 content.write(sib.node, 0, cut, lx);
-                finish(sib.node, k + ls, sib.end, sib.max);
+                finish(sib.node, k + ls, sib.end, sib.max, 0);
                 let mid = content.x_max(cut - 1);
                 content.write(leaf.node, 0, 0, cut);
-                finish(leaf.node, cut, leaf.end, mid);
+                finish(leaf.node, cut, leaf.end, mid, kf);
                 ParentChange::Pivot {
                     slot: o,
                     pivot: mid,
@@ -355,9 +391,9 @@ impl<'a, T: 'static> Writer<'a, T> {
                 content.write(leaf.node, 0, 0, lx);
                 copy_run(leaf.node, lx, &sib, 0, j);
                 let mid = sib.slot_max(j - 1);
-                finish(leaf.node, cut, leaf.end, mid);
+                finish(leaf.node, cut, leaf.end, mid, kf);
                 move_run(&sib, j, ls, 0);
-                finish(sib.node, ls - j, sib.end, sib.max);
+                finish(sib.node, ls - j, sib.end, sib.max, 0);
                 ParentChange::Pivot {
                     slot: o,
                     pivot: mid,
@@ -370,7 +406,7 @@ impl<'a, T: 'static> Writer<'a, T> {
             (Some((Side::Right, sib)), &[_]) if leaf.min > 0 || sib.max < u64::MAX => {
                 content.write(leaf.node, 0, 0, lx);
                 copy_run(leaf.node, lx, &sib, 0, ls);
-                finish(leaf.node, len, leaf.end, sib.max);
+                finish(leaf.node, len, leaf.end, sib.max, kf);
                 self.pool.retired.unlink(sib.node);
                 ParentChange::Remove {
                     keep: o,
@@ -422,17 +458,11 @@ impl<'a, T: 'static> Writer<'a, T> {
         };
         let ends = split_points(len, kind, Bias::Even, |v| content.word(v) == 0);
         let alloc = self.core.alloc;
-        let gap_of = |node: NodeRef<'_>, min: u64, max: u64| {
-            if alloc {
-                gap::leaf_gap(&Frame::new(node, min, max))
-            } else {
-                0
-            }
-        };
+        let gap_of = |node: NodeRef<'_>, min: u64, max: u64| node_gap(alloc, node, min, max);
         let change = match *ends.as_slice() {
             [_] if leaf.min > 0 || next.max < u64::MAX => {
                 content.write(leaf.node, 0, 0, len);
-                finish(leaf.node, len, leaf.end, next.max);
+                finish(leaf.node, len, leaf.end, next.max, 0);
                 self.pool.retired.unlink(next.node);
                 ParentChange::Remove {
                     keep: o,
@@ -445,14 +475,14 @@ impl<'a, T: 'static> Writer<'a, T> {
                 // some of the first leaf's kept front; else the first leaf.
                 if cut < edit.keep_front {
                     content.write(next.node, 0, cut, len);
-                    finish(next.node, len - cut, next.end, next.max);
+                    finish(next.node, len - cut, next.end, next.max, 0);
                     content.write(leaf.node, 0, 0, cut);
-                    finish(leaf.node, cut, leaf.end, mid);
+                    finish(leaf.node, cut, leaf.end, mid, 0);
                 } else {
                     content.write(leaf.node, 0, 0, cut);
-                    finish(leaf.node, cut, leaf.end, mid);
+                    finish(leaf.node, cut, leaf.end, mid, 0);
                     content.write(next.node, 0, cut, len);
-                    finish(next.node, len - cut, next.end, next.max);
+                    finish(next.node, len - cut, next.end, next.max, 0);
                 }
                 ParentChange::Pivot {
                     slot: o,
@@ -527,45 +557,31 @@ impl<'a, T: 'static> Writer<'a, T> {
                 adopt_children(node, keep + 1);
             }
             ParentChange::Insert { new, pivot, gaps } => {
-                let leaf = node
+                let child = node
                     .child(o)
                     .unwrap_or_else(|| unreachable!("invariant N3 broken: empty internal slot"));
-                let mut big = BigNode::new(parent.min);
-                for i in 0..o {
-                    big.push_slot(&parent, i);
-                }
-                big.push(Item {
+                let mut middle = ArrayVec::new();
+                middle.push(Item {
                     pivot,
-                    word: leaf.ptr().to_word(),
+                    word: child.ptr().to_word(),
                     gap: gaps[0],
                 });
-                big.push(Item {
+                middle.push(Item {
                     pivot: parent.slot_max(o),
                     word: new.ptr().to_word(),
                     gap: gaps[1],
                 });
-                for i in o + 1..=end {
-                    big.push_slot(&parent, i);
-                }
-                let mut right = left.clone();
-                self.rebuild_from(left, &mut right, &mut big, depth);
+                self.edit_level(left, depth, Edit::replacing(o, middle, o + 1));
                 return;
             }
             ParentChange::Remove { keep, gap } => {
-                let mut big = BigNode::new(parent.min);
-                for i in 0..keep {
-                    big.push_slot(&parent, i);
-                }
-                big.push(Item {
+                let mut middle = ArrayVec::new();
+                middle.push(Item {
                     pivot: parent.slot_max(keep + 1),
                     word: node.slot(keep),
                     gap,
                 });
-                for i in keep + 2..=end {
-                    big.push_slot(&parent, i);
-                }
-                let mut right = left.clone();
-                self.rebuild_from(left, &mut right, &mut big, depth);
+                self.edit_level(left, depth, Edit::replacing(keep, middle, keep + 2));
                 return;
             }
         }
@@ -575,5 +591,19 @@ impl<'a, T: 'static> Writer<'a, T> {
                 gap::propagate(left, depth - 1, gap);
             }
         }
+    }
+
+    /// Rewrites the internal node at `depth` of `left` with `edit`, which overflows or
+    /// underflows it: by [`split_level`](Self::split_level), or else through the general
+    /// rebuild from that level up.
+    fn edit_level(&mut self, left: &mut Path<'a>, depth: usize, edit: Edit) {
+        if self.split_level(left, depth, &edit) {
+            return;
+        }
+        let frame = left[depth];
+        let mut big = BigNode::new(frame.min);
+        edit.expand(&frame, &frame, &mut big);
+        let mut right = left.clone();
+        self.rebuild_from(left, &mut right, &mut big, depth);
     }
 }

@@ -159,6 +159,22 @@ pub(crate) fn plan<'a>(l: &Frame<'a>, r: &Frame<'a>, req: &Request, disp: &mut D
 }
 
 impl Edit {
+    /// An edit that keeps a node's slots before `keep_front`, puts `middle` in place of those up
+    /// to `keep_back`, and keeps the rest: a parent taking in a new child after a split, or
+    /// giving up one after a merge.
+    pub(crate) fn replacing(
+        keep_front: usize,
+        middle: ArrayVec<Item, 4>,
+        keep_back: usize,
+    ) -> Self {
+        Self {
+            keep_front,
+            middle,
+            keep_back,
+            clone_at: None,
+        }
+    }
+
     /// The clone the tail of an entry cut in two needs, made with `cloner`, or `None` if the
     /// edit cuts no entry. For a preallocation, which makes it before the store.
     pub(crate) fn clone_for_tail(&self, cloner: Cloner) -> Option<NonZeroUsize> {

@@ -228,7 +228,13 @@ impl<'a, T: 'static> Writer<'a, T> {
         cloner: Cloner,
     ) -> Result<StoreKind, OutOfMemory> {
         let mut left = Path::new();
-        self.walk(&mut left, first);
+        if self.walk(&mut left, first)
+            && self.exclusive
+            && let Some(word) = word
+            && let Some(kind) = self.store_into_empty(&left, first, last, word)
+        {
+            return Ok(kind);
+        }
         let req = Request::new(first, last, word, cloner);
         self.store_at(&mut left, &req, &mut Disposal::default(), false)
     }
@@ -248,8 +254,33 @@ impl<'a, T: 'static> Writer<'a, T> {
         last: u64,
         word: Option<NonZeroUsize>,
     ) -> Result<StoreKind, OutOfMemory> {
+        if !path.is_empty()
+            && self.exclusive
+            && let Some(word) = word
+            && let Some(kind) = self.store_into_empty(path, first, last, word)
+        {
+            return Ok(kind);
+        }
         let req = Request::new(first, last, word, None);
         self.store_at(path, &req, &mut Disposal::default(), false)
+    }
+
+    /// [`insert_in_place`](Self::insert_in_place) for a store that finds `[first, last]` inside
+    /// the one empty slot of the leaf that the walk (or gap search) in `left` ended on; `None`
+    /// when it does not.
+    fn store_into_empty(
+        &mut self,
+        left: &Path<'a>,
+        first: u64,
+        last: u64,
+        word: NonZeroUsize,
+    ) -> Option<StoreKind> {
+        let leaf = left[left.len() - 1];
+        let lo = leaf.offset;
+        if leaf.node.slot(lo) != 0 || leaf.slot_min(lo) > first || leaf.slot_max(lo) < last {
+            return None;
+        }
+        self.insert_in_place(left, first, last, word)
     }
 
     /// Stores `word` over `[first, last]` if every index there is empty; `Ok(None)` if not.
@@ -562,7 +593,7 @@ impl<'a, T: 'static> Writer<'a, T> {
             }
         }
         let before = self.pool.stats().handed_out();
-        let kind = self.execute(plan, left, &mut right, req, disp);
+        let kind = self.execute(&plan, left, &mut right, req, disp);
         debug_assert!(
             self.pool.stats().handed_out() - before <= nodes as u64,
             "a {kind:?} took more than the {nodes} nodes reserved for it"
@@ -682,7 +713,7 @@ impl<'a, T: 'static> Writer<'a, T> {
     /// Carries out a plan whose nodes are reserved; cannot fail.
     fn execute(
         &mut self,
-        plan: Plan,
+        plan: &Plan,
         left: &mut Path<'a>,
         right: &mut Path<'a>,
         req: &Request,
@@ -696,9 +727,9 @@ impl<'a, T: 'static> Writer<'a, T> {
                 edit,
                 kind,
                 in_place: true,
-            } => self.edit_in_place(left, &edit, kind),
-            Plan::Leaf { edit, kind, .. } if self.exclusive && self.split_in_place(left, &edit) => {
-                kind
+            } => self.edit_in_place(left, edit, *kind),
+            Plan::Leaf { edit, kind, .. } if self.exclusive && self.split_in_place(left, edit) => {
+                *kind
             }
             Plan::Leaf { edit, kind, .. } => {
                 let leaf = left[left.len() - 1];
@@ -706,9 +737,9 @@ impl<'a, T: 'static> Writer<'a, T> {
                 edit.expand(&leaf, &leaf, &mut big);
                 right.clone_from(left);
                 self.rebuild(left, right, &mut big);
-                kind
+                *kind
             }
-            Plan::Spanning { edit } if self.exclusive && self.span_in_place(left, right, &edit) => {
+            Plan::Spanning { edit } if self.exclusive && self.span_in_place(left, right, edit) => {
                 StoreKind::Spanning
             }
             Plan::Spanning { edit } => {
