@@ -53,7 +53,7 @@ use crate::node::retire::Panics;
 use crate::rcu::Guard;
 use crate::root::Core;
 use crate::walk::{self, Frame, Path};
-use big_node::BigNode;
+use big_node::{BigNode, Item};
 
 /// Which write path a store took. Linux: `enum store_type`.
 #[doc(alias = "store_type")]
@@ -107,6 +107,72 @@ fn is_exact_fit(leaf: &Frame<'_>, req: &Request) -> bool {
     // An empty store next to an empty slot must merge with it: the slot count changes.
     req.word != 0
         || !((lo > 0 && node.slot(lo - 1) == 0) || (lo < leaf.end && node.slot(lo + 1) == 0))
+}
+
+/// The plan of an insert of `word` over `[first, last]`, inside the empty slot `leaf.offset`,
+/// that overflows the leaf: the split [`Writer::decide`] would choose, with the edit
+/// [`leaf::plan`] would make (the new entry and what stays of the empty range on each side; the
+/// slots beside an empty one hold values, so nothing merges). `None` if the insert fits.
+fn insert_split(leaf: &Frame<'_>, first: u64, last: u64, word: NonZeroUsize) -> Option<Plan> {
+    let lo = leaf.offset;
+    let (min, max) = (leaf.slot_min(lo), leaf.slot_max(lo));
+    let added = usize::from(first > min) + usize::from(last < max);
+    if leaf.end + 1 + added <= leaf.node.kind().slots() {
+        return None;
+    }
+    let mut middle = ArrayVec::new();
+    let item = |pivot, word| Item {
+        pivot,
+        word,
+        gap: 0,
+    };
+    if first > min {
+        middle.push(item(first - 1, 0));
+    }
+    middle.push(item(last, word.get()));
+    if last < max {
+        middle.push(item(max, 0));
+    }
+    Some(Plan::Leaf {
+        edit: leaf::Edit::replacing(lo, middle, lo + 1),
+        kind: StoreKind::Split,
+        in_place: false,
+    })
+}
+
+/// The plan of an erase of the entry in the slot the walk in `left` ended on, when emptying it
+/// (merged with the empty slots beside it) leaves a non-root leaf below its minimum: the
+/// rebalance [`Writer::decide`] would choose, with the edit [`leaf::plan`] would make. `None`
+/// otherwise, and for an erase that reaches into the next leaf (a spanning store).
+fn erase_rebalance(left: &Path<'_>) -> Option<Plan> {
+    let depth = left.len() - 1;
+    let leaf = left[depth];
+    let (node, lo, end) = (leaf.node, leaf.offset, leaf.end);
+    let first = if lo > 0 && node.slot(lo - 1) == 0 {
+        lo - 1
+    } else {
+        lo
+    };
+    let last = if lo < end && node.slot(lo + 1) == 0 {
+        lo + 1
+    } else {
+        lo
+    };
+    let spans = lo == end && leaf.max < u64::MAX;
+    if depth == 0 || spans || end - (last - first) + 1 >= node.kind().min_len() {
+        return None;
+    }
+    let mut middle = ArrayVec::new();
+    middle.push(Item {
+        pivot: leaf.slot_max(last),
+        word: 0,
+        gap: 0,
+    });
+    Some(Plan::Leaf {
+        edit: leaf::Edit::replacing(first, middle, last + 1),
+        kind: StoreKind::Rebalance,
+        in_place: false,
+    })
 }
 
 /// The value word of a store that has not reached the tree yet: dropped if the store unwinds
@@ -308,6 +374,18 @@ impl<'a, T: 'static> Writer<'a, T> {
             {
                 return Ok(Some(kind));
             }
+            if let Some(mut plan) = insert_split(&leaf, first, last, word) {
+                // What `decide` would find, found without its general planning.
+                let req = Request::new(first, last, Some(word), None);
+                let mut disp = Disposal {
+                    added: 1,
+                    ..Disposal::default()
+                };
+                let mut right = Path::new();
+                return self
+                    .carry_out(&mut left, &mut right, &mut plan, &req, &mut disp, false)
+                    .map(Some);
+            }
         }
         let req = Request::new(first, last, Some(word), None);
         self.store_at(&mut left, &req, &mut Disposal::default(), false)
@@ -337,16 +415,29 @@ impl<'a, T: 'static> Writer<'a, T> {
         if self.exclusive && take && self.erase_in_place(&left) {
             return Ok(Some(word));
         }
+        let mut disp = Disposal {
+            keep: take.then_some(word),
+            ..Disposal::default()
+        };
+        if let Some(mut plan) = erase_rebalance(&left) {
+            // What `decide` would find, found without its general planning.
+            disp.remove_value(word.get());
+            let req = Request::new(
+                leaf.slot_min(leaf.offset),
+                leaf.slot_max(leaf.offset),
+                None,
+                None,
+            );
+            let mut right = Path::new();
+            self.carry_out(&mut left, &mut right, &mut plan, &req, &mut disp, false)?;
+            return Ok(Some(word));
+        }
         let req = Request::new(
             leaf.slot_min(leaf.offset),
             leaf.slot_max(leaf.offset),
             None,
             None,
         );
-        let mut disp = Disposal {
-            keep: take.then_some(word),
-            ..Disposal::default()
-        };
         // The walk to `index` is also the walk to the entry's first index: both lie in the same
         // slot at every level.
         self.store_at(&mut left, &req, &mut disp, false)?;
@@ -558,8 +649,23 @@ impl<'a, T: 'static> Writer<'a, T> {
         debug_assert!(req.first <= req.last);
         let mut right = Path::new();
         let mut plan = self.decide(left, &mut right, req, disp);
-        let nodes = self.plan_nodes(&plan, left.len(), req);
-        let room = self.retire_room(&plan, left.len(), disp);
+        self.carry_out(left, &mut right, &mut plan, req, disp, reserved)
+    }
+
+    /// Carries out `plan`, which [`decide`](Self::decide) made for `req` (or a faster path
+    /// made as it would have), as [`store_at`](Self::store_at) says.
+    #[inline(always)]
+    fn carry_out(
+        &mut self,
+        left: &mut Path<'a>,
+        right: &mut Path<'a>,
+        plan: &mut Plan,
+        req: &Request,
+        disp: &mut Disposal,
+        reserved: bool,
+    ) -> Result<StoreKind, OutOfMemory> {
+        let nodes = self.plan_nodes(plan, left.len(), req);
+        let room = self.retire_room(plan, left.len(), disp);
         if reserved {
             debug_assert!(
                 self.pool.spare() >= nodes && self.pool.retired.room() >= room,
@@ -570,7 +676,7 @@ impl<'a, T: 'static> Writer<'a, T> {
             self.pool.retired.reserve(room)?;
         }
         let mut clone = req.clone;
-        match &mut plan {
+        match plan {
             Plan::Leaf { edit, .. } | Plan::Spanning { edit } => {
                 // The clone is user code and may panic; the value being stored has not reached
                 // the tree yet, so it is dropped then, and the tree is left as it was.
@@ -588,12 +694,12 @@ impl<'a, T: 'static> Writer<'a, T> {
         let capacity = self.pool.retired.capacity();
         self.pool.retired.begin();
         if let Plan::Spanning { .. } = plan {
-            for root in covered_subtrees(left, &right) {
+            for root in covered_subtrees(left, right) {
                 self.pool.retired.cut_off(root);
             }
         }
         let before = self.pool.stats().handed_out();
-        let kind = self.execute(&plan, left, &mut right, req, disp);
+        let kind = self.execute(plan, left, right, req, disp);
         debug_assert!(
             self.pool.stats().handed_out() - before <= nodes as u64,
             "a {kind:?} took more than the {nodes} nodes reserved for it"
@@ -711,6 +817,7 @@ impl<'a, T: 'static> Writer<'a, T> {
     }
 
     /// Carries out a plan whose nodes are reserved; cannot fail.
+    #[inline(always)]
     fn execute(
         &mut self,
         plan: &Plan,
