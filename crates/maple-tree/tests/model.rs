@@ -246,6 +246,17 @@ fn exclusive_and_rcu_writes_build_the_same_nodes() {
                     assert_eq!(ours.erase(first), theirs.erase(first), "{desc}");
                 }
             }
+            // Every fifth step an allocation fills the empty range at or after `first` exactly
+            // (an exact fit into an empty slot, stored from the leaf the search found).
+            let gap = ours.gaps(first..).next().filter(|g| g.last() < u64::MAX);
+            if step % 5 == 0
+                && let Some(gap) = gap
+            {
+                let req = GapRequest::new(gap.first()..=gap.last(), gap.last() - gap.first() + 1);
+                let got = ours.alloc_range_for(req, value).ok();
+                assert_eq!(got, Some(gap.first()), "{desc}: exact fit into {gap}");
+                assert_eq!(got, theirs.alloc_range_for(req, value).ok(), "{desc}");
+            }
             drop((ours, theirs));
             fast.check_invariants()
                 .unwrap_or_else(|e| panic!("seed {seed} {desc}: {e}"));

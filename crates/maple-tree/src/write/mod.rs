@@ -446,11 +446,13 @@ impl<'a, T: 'static> Writer<'a, T> {
 
     /// Exclusive mode: stores `word` over `[first, last]`, which lies inside the empty slot the
     /// walk in `left` ended on, straight into the leaf when the new entry and what remains of
-    /// the empty range around it fit there. No plan, no reservation: nothing is taken out, no
-    /// node is needed and nothing can fail. Returns `None`, having changed nothing, when the
-    /// store is an exact fit or the leaf would overflow: the general path takes those.
+    /// the empty range around it fit there; an exact fit takes the slot alone. No plan, no
+    /// reservation: nothing is taken out, no node is needed and nothing can fail. Returns
+    /// `None`, having changed nothing, when the leaf would overflow: the general path takes
+    /// that.
     ///
-    /// Linux: `mas_wr_append()` and the non-RCU `mas_wr_node_store()`, for an insert.
+    /// Linux: `mas_wr_exact_fit()`, `mas_wr_append()` and the non-RCU `mas_wr_node_store()`,
+    /// for an insert.
     fn insert_in_place(
         &mut self,
         left: &Path<'a>,
@@ -464,8 +466,18 @@ impl<'a, T: 'static> Writer<'a, T> {
         let (min, max) = (leaf.slot_min(lo), leaf.slot_max(lo));
         let (head, tail) = (usize::from(first > min), usize::from(last < max));
         let added = head + tail;
+        if added == 0 {
+            // The neighbours of an empty slot hold values (empty runs are maximal): the value
+            // takes the slot and nothing merges.
+            node.set_slot(lo, word.get());
+            if self.core.alloc && depth > 0 {
+                gap::propagate(left, depth - 1, gap::leaf_gap(&leaf));
+            }
+            self.core.add_len(1, 0);
+            return Some(StoreKind::ExactFit);
+        }
         let pivots = node.kind().pivots();
-        if added == 0 || end + added >= node.kind().slots() {
+        if end + added >= node.kind().slots() {
             return None;
         }
         // The slots after the empty one move up past the new ones, with their stored pivots;
