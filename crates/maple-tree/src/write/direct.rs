@@ -248,6 +248,21 @@ enum ParentChange<'a> {
     Remove { keep: usize, gap: u64 },
 }
 
+impl ParentChange<'_> {
+    /// Two neighbours under one parent, `low` in slot `slot` and `high` after it, whose content
+    /// now meets at `mid`: the pivot between them and the gaps of both.
+    fn meeting(alloc: bool, slot: usize, low: &Frame<'_>, mid: u64, high: &Frame<'_>) -> Self {
+        ParentChange::Pivot {
+            slot,
+            pivot: mid,
+            gaps: [
+                node_gap(alloc, low.node, low.min, mid),
+                node_gap(alloc, high.node, mid + 1, high.max),
+            ],
+        }
+    }
+}
+
 impl<'a, T: 'static> Writer<'a, T> {
     /// Exclusive mode: carries out the split or rebalance of the leaf at the end of `left` that
     /// `edit` overflows or underflows, writing the new leaves straight from the old ones.
@@ -351,14 +366,7 @@ impl<'a, T: 'static> Writer<'a, T> {
                     leaf.max,
                     if s > 0 { 0 } else { kf },
                 );
-                ParentChange::Pivot {
-                    slot: o - 1,
-                    pivot: mid,
-                    gaps: [
-                        gap_of(sib.node, sib.min, mid),
-                        gap_of(leaf.node, mid + 1, leaf.max),
-                    ],
-                }
+                ParentChange::meeting(alloc, o - 1, &sib, mid, &leaf)
             }
             (Some((Side::Left, sib)), &[_]) if sib.min > 0 || leaf.max < u64::MAX => {
                 content.write(sib.node, ls, 0, lx);
@@ -377,14 +385,7 @@ impl<'a, T: 'static> Writer<'a, T> {
                 let mid = content.x_max(cut - 1);
                 content.write(leaf.node, 0, 0, cut);
                 finish(leaf.node, cut, leaf.end, mid, kf);
-                ParentChange::Pivot {
-                    slot: o,
-                    pivot: mid,
-                    gaps: [
-                        gap_of(leaf.node, leaf.min, mid),
-                        gap_of(sib.node, mid + 1, sib.max),
-                    ],
-                }
+                ParentChange::meeting(alloc, o, &leaf, mid, &sib)
             }
             (Some((Side::Right, sib)), &[cut, _]) => {
                 let j = cut - lx;
@@ -394,14 +395,7 @@ impl<'a, T: 'static> Writer<'a, T> {
                 finish(leaf.node, cut, leaf.end, mid, kf);
                 move_run(&sib, j, ls, 0);
                 finish(sib.node, ls - j, sib.end, sib.max, 0);
-                ParentChange::Pivot {
-                    slot: o,
-                    pivot: mid,
-                    gaps: [
-                        gap_of(leaf.node, leaf.min, mid),
-                        gap_of(sib.node, mid + 1, sib.max),
-                    ],
-                }
+                ParentChange::meeting(alloc, o, &leaf, mid, &sib)
             }
             (Some((Side::Right, sib)), &[_]) if leaf.min > 0 || sib.max < u64::MAX => {
                 content.write(leaf.node, 0, 0, lx);
@@ -484,14 +478,7 @@ impl<'a, T: 'static> Writer<'a, T> {
                     content.write(next.node, 0, cut, len);
                     finish(next.node, len - cut, next.end, next.max, 0);
                 }
-                ParentChange::Pivot {
-                    slot: o,
-                    pivot: mid,
-                    gaps: [
-                        gap_of(leaf.node, leaf.min, mid),
-                        gap_of(next.node, mid + 1, next.max),
-                    ],
-                }
+                ParentChange::meeting(alloc, o, &leaf, mid, &next)
             }
             _ => return false,
         };

@@ -140,6 +140,25 @@ fn insert_split(leaf: &Frame<'_>, first: u64, last: u64, word: NonZeroUsize) -> 
     })
 }
 
+/// The slots `first..=last` that an erase of the entry in slot `leaf.offset` leaves as one
+/// empty slot: that slot and the empty slots beside it (an empty run is never longer than one
+/// slot, so at most one on each side).
+#[inline]
+fn emptied_run(leaf: &Frame<'_>) -> (usize, usize) {
+    let (node, lo) = (leaf.node, leaf.offset);
+    let first = if lo > 0 && node.slot(lo - 1) == 0 {
+        lo - 1
+    } else {
+        lo
+    };
+    let last = if lo < leaf.end && node.slot(lo + 1) == 0 {
+        lo + 1
+    } else {
+        lo
+    };
+    (first, last)
+}
+
 /// The plan of an erase of the entry in the slot the walk in `left` ended on, when emptying it
 /// (merged with the empty slots beside it) leaves a non-root leaf below its minimum: the
 /// rebalance [`Writer::decide`] would choose, with the edit [`leaf::plan`] would make. `None`
@@ -148,16 +167,7 @@ fn erase_rebalance(left: &Path<'_>) -> Option<Plan> {
     let depth = left.len() - 1;
     let leaf = left[depth];
     let (node, lo, end) = (leaf.node, leaf.offset, leaf.end);
-    let first = if lo > 0 && node.slot(lo - 1) == 0 {
-        lo - 1
-    } else {
-        lo
-    };
-    let last = if lo < end && node.slot(lo + 1) == 0 {
-        lo + 1
-    } else {
-        lo
-    };
+    let (first, last) = emptied_run(&leaf);
     let spans = lo == end && leaf.max < u64::MAX;
     if depth == 0 || spans || end - (last - first) + 1 >= node.kind().min_len() {
         return None;
@@ -537,16 +547,7 @@ impl<'a, T: 'static> Writer<'a, T> {
         let leaf = left[depth];
         let (node, lo, end) = (leaf.node, leaf.offset, leaf.end);
         // Slots `first..=last` become one empty slot.
-        let first = if lo > 0 && node.slot(lo - 1) == 0 {
-            lo - 1
-        } else {
-            lo
-        };
-        let last = if lo < end && node.slot(lo + 1) == 0 {
-            lo + 1
-        } else {
-            lo
-        };
+        let (first, last) = emptied_run(&leaf);
         let new_end = end - (last - first);
         let spans = lo == end && leaf.max < u64::MAX;
         let underflows = depth > 0 && new_end + 1 < node.kind().min_len();
