@@ -264,26 +264,29 @@ mod terminal {
         std::fs::read_to_string(format!("/proc/{path}")).unwrap_or_default()
     }
 
-    /// Every process below `pid`, through the children of each of its threads.
+    /// Every process below `pid`, from the parent of each process in /proc (every kernel has
+    /// `/proc/PID/stat`; `/proc/PID/task/TID/children` needs CONFIG_PROC_CHILDREN).
     fn descendants(pid: u32) -> Vec<u32> {
-        let mut found = Vec::new();
-        let mut todo = vec![pid];
-        while let Some(pid) = todo.pop() {
-            let Ok(tasks) = std::fs::read_dir(format!("/proc/{pid}/task")) else {
-                continue;
-            };
-            for task in tasks.flatten() {
-                let tid = task.file_name().to_string_lossy().into_owned();
-                for child in proc_text(&format!("{pid}/task/{tid}/children"))
-                    .split_whitespace()
-                    .filter_map(|c| c.parse().ok())
-                {
-                    found.push(child);
-                    todo.push(child);
-                }
-            }
+        let parents: Vec<(u32, u32)> = std::fs::read_dir("/proc")
+            .into_iter()
+            .flatten()
+            .flatten()
+            .filter_map(|entry| {
+                let child: u32 = entry.file_name().to_str()?.parse().ok()?;
+                // The parent is the second field after the command name, which is in
+                // parentheses and may itself hold spaces and parentheses.
+                let stat = proc_text(&format!("{child}/stat"));
+                let parent = stat.rsplit_once(')')?.1.split_whitespace().nth(1)?;
+                Some((child, parent.parse().ok()?))
+            })
+            .collect();
+        let mut found = vec![pid];
+        let mut i = 0;
+        while let Some(&p) = found.get(i) {
+            found.extend(parents.iter().filter(|&&(_, pp)| pp == p).map(|&(c, _)| c));
+            i += 1;
         }
-        found
+        found.split_off(1)
     }
 }
 
