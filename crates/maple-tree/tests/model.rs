@@ -196,6 +196,15 @@ fn random_ops_big_universe() {
     }
 }
 
+/// An empty tree of `u32`: an allocation tree, or a range tree.
+fn empty_tree(alloc: bool) -> MapleTree<u32> {
+    if alloc {
+        MapleTree::new_alloc()
+    } else {
+        MapleTree::new()
+    }
+}
+
 /// Exclusive mode rewrites nodes in place (a split or a rebalance of a leaf writes the new
 /// leaves straight from the old ones), RCU mode builds every changed node anew: both must build
 /// the same tree, node for node, since the node counts are the kernel's. The same random
@@ -209,14 +218,7 @@ fn exclusive_and_rcu_writes_build_the_same_nodes() {
         (403, true, 60_000),
     ] {
         let mut rng = Rng::new(seed);
-        let new = || {
-            if alloc {
-                MapleTree::new_alloc()
-            } else {
-                MapleTree::new()
-            }
-        };
-        let (mut fast, copied) = (new(), new());
+        let (mut fast, copied) = (empty_tree(alloc), empty_tree(alloc));
         for (step, value) in (0..12_000).zip(1u32..) {
             let (first, last) = range(&mut rng, universe);
             // Grow, then shrink, then grow again, so that splits and merges both come up.
@@ -278,14 +280,7 @@ fn exclusive_and_rcu_writes_build_the_same_nodes() {
 fn exclusive_and_rcu_inserts_in_order_build_the_same_nodes() {
     for alloc in [false, true] {
         for descending in [false, true] {
-            let new = || {
-                if alloc {
-                    MapleTree::new_alloc()
-                } else {
-                    MapleTree::new()
-                }
-            };
-            let (mut fast, copied) = (new(), new());
+            let (mut fast, copied) = (empty_tree(alloc), empty_tree(alloc));
             let keys: Vec<u64> = if descending {
                 (0..6_000).rev().collect()
             } else {
