@@ -25,8 +25,8 @@ pub struct Stats {
     pub pool_bytes: usize,
     /// Nodes handed out by the pool since the tree was created.
     pub nodes_handed_out: u64,
-    /// Times a write had to get nodes beyond the pool's free list (from reclaimed nodes or the
-    /// system). A preallocated store never does.
+    /// Times a write had to get nodes beyond the pool's free list and the unused rest of its
+    /// newest chunk (from reclaimed nodes or the system). A preallocated store never does.
     pub pool_refills: u64,
 }
 

@@ -260,7 +260,7 @@ impl NodePtr {
     #[inline]
     pub(crate) unsafe fn deref<'a>(self) -> NodeRef<'a> {
         // SAFETY: the caller guarantees the allocation lives for 'a; nodes are always fully
-        // initialised (zeroed on allocation) and only accessed through atomics.
+        // initialised (zeroed when the pool hands them out) and only accessed through atomics.
         let node = unsafe { self.untagged().as_ref() };
         NodeRef {
             node,
@@ -698,7 +698,9 @@ impl<'a> NodeRef<'a> {
         self.node.words[0].store(word as u64, Ordering::Relaxed);
     }
 
-    /// Zeroes every data word and the header. Used when a node comes out of the pool.
+    /// Zeroes every data word and the header. Used when a node comes out of the pool under
+    /// loom, whose atomics only atomic stores may write.
+    #[cfg(maple_loom)]
     pub(crate) fn clear(self) {
         self.node.header.store(0, Ordering::Relaxed);
         for w in &self.node.words {

@@ -81,11 +81,10 @@ impl Chunk {
         // SAFETY: the layout has a non-zero size.
         let raw = unsafe { alloc(Self::layout(nodes)) }.cast::<Node>();
         let base = NonNull::new(raw).ok_or(OutOfMemory)?;
-        // Advise before the first touch: zeroing then faults the chunk in as a huge page.
+        // Advise before the first touch: the first node handed out then faults the chunk in
+        // as a huge page. The memory stays uninitialised until then: a node is zeroed when it
+        // is handed out ([`Pool::take`]) or put on a free list, never before.
         advise_huge_page(base, nodes);
-        // SAFETY: the allocation holds `nodes` nodes; all-zero bytes are a valid empty node
-        // (atomics of 0).
-        unsafe { base.as_ptr().write_bytes(0, nodes) };
         Ok(Self { base, nodes })
     }
 
@@ -243,8 +242,8 @@ pub(crate) struct PoolStats {
     live: AtomicUsize,
     /// Nodes handed out since the pool was created.
     handed_out: AtomicU64,
-    /// Times a reservation had to get nodes beyond the free list: from the deferred frees or
-    /// from the system.
+    /// Times a reservation had to get nodes beyond the free list and the unused rest of the
+    /// newest chunk: from the deferred frees or from the system.
     refills: AtomicU64,
     /// Nodes returned by deferred frees of batches with values, for the writer to reuse.
     returned: Mutex<FreeList>,
@@ -274,7 +273,7 @@ impl PoolStats {
         self.handed_out.load(Ordering::Relaxed)
     }
 
-    /// Times a reservation had to get nodes beyond the pool's free list.
+    /// Times a reservation had to get nodes beyond the pool's spare nodes.
     pub(crate) fn refills(&self) -> u64 {
         self.refills.load(Ordering::Relaxed)
     }
@@ -390,17 +389,24 @@ impl Pool {
         if let Some(budget) = &mut self.budget {
             *budget = budget.checked_sub(n as u64).ok_or(OutOfMemory)?;
         }
-        if self.free.len >= n {
+        if self.spare() >= n {
             return Ok(());
         }
         self.shared.refills.fetch_add(1, Ordering::Relaxed);
         self.free.append(&mut self.shared.returned.lock());
         self.take_ready();
-        while self.free.len < n {
-            let node = self.carve_one()?;
-            // SAFETY: a never-used node of a chunk this pool owns.
-            self.free
-                .push(unsafe { NodePtr::new(node, NodeKind::Leaf).deref() });
+        while self.spare() < n {
+            // The rest of the newest chunk is too small: it goes on the free list, and the
+            // nodes after it come from a new chunk.
+            while let Some(node) = self.carve_one() {
+                // SAFETY: a never-used node of a chunk this pool owns, which nothing else
+                // reaches; zeroed, it is a valid empty node.
+                self.free.push(unsafe { fresh(node, NodeKind::Leaf) });
+            }
+            let chunk = Chunk::new(self.next_chunk)?;
+            self.next_chunk = (self.next_chunk * 2).min(MAX_CHUNK_NODES);
+            self.carve = Some((chunk.base, chunk.nodes));
+            self.shared.chunks.lock().push(chunk);
         }
         Ok(())
     }
@@ -441,45 +447,39 @@ impl Pool {
         self.budget
     }
 
-    /// Nodes ready to hand out without touching the system allocator.
+    /// Nodes ready to hand out without touching the system allocator: the free list, and the
+    /// never-used rest of the newest chunk.
     pub(crate) fn spare(&self) -> usize {
-        self.free.len
+        self.free.len + self.carve.map_or(0, |(_, left)| left)
     }
 
     /// Hands out a zeroed node of `kind` from the reserve, owned by the caller until it is
     /// published. The handle's lifetime is the caller's write operation: the node stays
     /// allocated until it is recycled or retired (invariant N4).
     pub(crate) fn take<'a>(&mut self, kind: NodeKind) -> NodeRef<'a> {
-        let ptr = self
-            .free
-            .pop()
-            .unwrap_or_else(|| unreachable!("a write took more nodes than it reserved"));
-        // SAFETY: free nodes lie in chunks owned by the pool and are unreachable; the node stays
-        // allocated until the caller recycles or retires it, and long after.
-        let node = unsafe { NodePtr::new(ptr.untagged(), kind).deref() };
-        node.clear();
+        let ptr = match self.free.pop() {
+            Some(ptr) => ptr.untagged(),
+            None => self
+                .carve_one()
+                .unwrap_or_else(|| unreachable!("a write took more nodes than it reserved")),
+        };
+        // SAFETY: free and never-used nodes lie in chunks owned by the pool and are
+        // unreachable; the node stays allocated until the caller recycles or retires it, and
+        // long after.
+        let node = unsafe { fresh(ptr, kind) };
         self.shared.live.fetch_add(1, Ordering::Relaxed);
         self.shared.handed_out.fetch_add(1, Ordering::Relaxed);
         node
     }
 
-    /// A never-used (hence zeroed) node from the newest chunk, allocating a chunk if needed.
-    fn carve_one(&mut self) -> Result<NonNull<Node>, OutOfMemory> {
-        let (next, left) = match self.carve {
-            Some(cursor) => cursor,
-            None => {
-                let chunk = Chunk::new(self.next_chunk)?;
-                self.next_chunk = (self.next_chunk * 2).min(MAX_CHUNK_NODES);
-                let cursor = (chunk.base, chunk.nodes);
-                self.shared.chunks.lock().push(chunk);
-                cursor
-            }
-        };
+    /// A never-used (uninitialised) node from the newest chunk, if it has one left.
+    fn carve_one(&mut self) -> Option<NonNull<Node>> {
+        let (next, left) = self.carve?;
         self.carve = (left > 1).then(|| {
             // SAFETY: `left > 1`, so the next node lies inside the same chunk.
             (unsafe { next.add(1) }, left - 1)
         });
-        Ok(next)
+        Some(next)
     }
 
     /// Exclusive mode: frees at once what the last write took out of the tree, now that no
@@ -544,6 +544,30 @@ impl Pool {
         let shared = Arc::clone(&self.shared);
         rcu::defer(guard, move || shared.free_batch(batch, drop_value));
     }
+}
+
+/// Zeroes the node at `node` (every data word and the header) and hands out a handle to it as
+/// a node of `kind`.
+///
+/// # Safety
+///
+/// `node` is a node of a chunk of the caller's pool that no reader and no write can reach: a
+/// never-used one, or one of the free list. It stays allocated for `'a`.
+unsafe fn fresh<'a>(node: NonNull<Node>, kind: NodeKind) -> NodeRef<'a> {
+    #[cfg(not(maple_loom))]
+    // SAFETY: the node lies inside a live chunk (caller), so the 256 bytes are ours to write;
+    // nothing else can reach it, so no access races these plain stores. All-zero bytes are a
+    // valid empty node (atomics of 0), so the memory is initialised from here on, whatever it
+    // held before.
+    unsafe {
+        node.as_ptr().write_bytes(0, 1);
+    }
+    // SAFETY: the node is allocated for 'a (caller) and, just zeroed, a valid node.
+    let node = unsafe { NodePtr::new(node, kind).deref() };
+    // Under loom a chunk is one node built with loom's atomics, which only atomics may write.
+    #[cfg(maple_loom)]
+    node.clear();
+    node
 }
 
 /// Aborts on a failed node allocation in an operation that cannot report it, as std's
