@@ -429,29 +429,63 @@ impl<'a, T: 'static> Writer<'a, T> {
             keep: take.then_some(word),
             ..Disposal::default()
         };
-        if let Some(mut plan) = erase_rebalance(&left) {
-            // What `decide` would find, found without its general planning.
-            disp.remove_value(word.get());
-            let req = Request::new(
-                leaf.slot_min(leaf.offset),
-                leaf.slot_max(leaf.offset),
-                None,
-                None,
-            );
-            let mut right = Path::new();
-            self.carry_out(&mut left, &mut right, &mut plan, &req, &mut disp, false)?;
-            return Ok(Some(word));
-        }
         let req = Request::new(
             leaf.slot_min(leaf.offset),
             leaf.slot_max(leaf.offset),
             None,
             None,
         );
+        let mut right = Path::new();
+        if let Some(mut plan) =
+            erase_rebalance(&left).or_else(|| self.erase_spanning(&left, &mut right))
+        {
+            // What `decide` would find, found without its general planning.
+            disp.remove_value(word.get());
+            self.carry_out(&mut left, &mut right, &mut plan, &req, &mut disp, false)?;
+            return Ok(Some(word));
+        }
         // The walk to `index` is also the walk to the entry's first index: both lie in the same
         // slot at every level.
         self.store_at(&mut left, &req, &mut disp, false)?;
         Ok(Some(word))
+    }
+
+    /// The plan of an erase of the entry in the last slot of the leaf the walk in `left` ended
+    /// on, a leaf that is not the rightmost one: the spanning store [`decide`](Self::decide)
+    /// would choose, reaching into the next leaf so that an empty slot starting it merges, with
+    /// the edit [`leaf::plan`] would make; `right` gets the path to that next leaf. `None` for
+    /// any other erase.
+    fn erase_spanning(&self, left: &Path<'a>, right: &mut Path<'a>) -> Option<Plan> {
+        let depth = left.len() - 1;
+        let leaf = left[depth];
+        if depth == 0 || leaf.offset != leaf.end || leaf.max == u64::MAX {
+            return None;
+        }
+        // The next leaf: from the nearest ancestor with a child to the right, down the left
+        // edge (the path `branch_path` would find, without its pivot scans).
+        let top = (0..depth).rev().find(|&d| left[d].offset < left[d].end)?;
+        right.clear();
+        right.extend(left[..=top].iter().copied());
+        right[top].offset += 1;
+        walk::descend_edge(right, true);
+        // The emptied slot merges with an empty slot before it, and with the next leaf's first
+        // slot if that is empty; no subtree lies between two neighbouring leaves.
+        let (first, _) = emptied_run(&leaf);
+        let next = right[depth];
+        let (pivot, keep_back) = if next.node.slot(0) == 0 {
+            (next.slot_max(0), 1)
+        } else {
+            (leaf.max, 0)
+        };
+        let mut middle = ArrayVec::new();
+        middle.push(Item {
+            pivot,
+            word: 0,
+            gap: 0,
+        });
+        Some(Plan::Spanning {
+            edit: leaf::Edit::replacing(first, middle, keep_back),
+        })
     }
 
     /// Exclusive mode: stores `word` over `[first, last]`, which lies inside the empty slot the
@@ -706,7 +740,9 @@ impl<'a, T: 'static> Writer<'a, T> {
         }
         let capacity = self.pool.retired.capacity();
         self.pool.retired.begin();
-        if let Plan::Spanning { .. } = plan {
+        if let Plan::Spanning { .. } = plan
+            && disp.covered > 0
+        {
             for root in covered_subtrees(left, right) {
                 self.pool.retired.cut_off(root);
             }
