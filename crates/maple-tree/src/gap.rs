@@ -22,23 +22,20 @@ pub(crate) fn leaf_gap(frame: &Frame<'_>) -> u64 {
     // A leaf's end is at most 15: cut to that, it bounds the slot index for the compiler.
     let end = frame.node.end().min(15);
     let mut best = 0;
-    // Only an empty slot has its range worked out.
-    let mut i = 0;
-    loop {
+    // The first index of slot `i`, carried from one slot to the next. Below `end` a slot ends
+    // at its pivot, which is below the node's maximum, so its size cannot overflow.
+    let mut first = frame.min;
+    for i in 0..end {
+        let last = words.pivot(i);
         if words.slot(i) == 0 {
-            let first = if i == 0 {
-                frame.min
-            } else {
-                words.pivot(i - 1).wrapping_add(1)
-            };
-            let last = if i < end { words.pivot(i) } else { frame.max };
-            best = best.max((last - first).saturating_add(1));
+            best = best.max(last - first + 1);
         }
-        if i == end {
-            return best;
-        }
-        i += 1;
+        first = last.wrapping_add(1);
     }
+    if words.slot(end) == 0 {
+        best = best.max((frame.max - first).saturating_add(1));
+    }
+    best
 }
 
 /// The largest gap below an allocation node, recomputing which slot holds it.
