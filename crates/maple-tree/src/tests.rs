@@ -208,6 +208,64 @@ fn node_store_rewrites_one_leaf() {
     }
 }
 
+/// Exclusive mode: stores and clears over existing entries of one leaf (what munmap and mprotect
+/// do to VMAs) are edited in the leaf, without a node, and leave the same tree, gaps included,
+/// as RCU mode's copies.
+#[test]
+fn overwrites_inside_one_leaf_edit_it_in_place() {
+    // Entry i is [16i, 16i + 9]; entries 0 to 4 fill 9 slots of the first of two leaves.
+    type Op = (u64, u64, Option<u32>, StoreKind);
+    let ops: [Op; 8] = [
+        // Trim the head of entry 2, then its tail: one boundary moves each time.
+        (32, 33, None, StoreKind::SlotStore),
+        (40, 41, None, StoreKind::SlotStore),
+        // A hole in the middle: the entry is cut in two (the tail holds a clone).
+        (36, 37, None, StoreKind::NodeStore),
+        // A new value over the whole of the remaining head: one word changes.
+        (34, 35, Some(90), StoreKind::ExactFit),
+        // A new value across the gap between two entries, keeping a piece of each.
+        (39, 50, Some(91), StoreKind::NodeStore),
+        // A clear of entry 3's tail and of part of the gap after it.
+        (52, 60, None, StoreKind::SlotStore),
+        // The whole of entry 1: it and the gaps beside it become one empty slot.
+        (16, 25, None, StoreKind::NodeStore),
+        // A value into the middle of entry 4, the leaf's last slot: slots added after it.
+        (66, 67, Some(92), StoreKind::Append),
+    ];
+    let (mut fast, mut copied) = (gapped(12, true), gapped(12, true));
+    assert_eq!(fast.stats().height, 2);
+    let handed_out = fast.stats().nodes_handed_out;
+    for (first, last, value, kind) in ops {
+        assert_eq!(
+            store(&mut fast, true, first, last, value),
+            kind,
+            "{first}..={last}"
+        );
+        store(&mut copied, false, first, last, value);
+        let show = |v: &u32| v.to_string();
+        assert!(fast.layout(show) == copied.layout(show), "{first}..={last}");
+    }
+    assert_eq!(fast.stats().nodes_handed_out, handed_out);
+    let entries: Vec<_> = fast
+        .iter()
+        .filter(|(r, _)| r.last() < 74)
+        .map(|(r, v)| (r.first(), r.last(), v))
+        .collect();
+    assert_eq!(
+        entries,
+        [
+            (0, 9, 0),
+            (34, 35, 90),
+            (38, 38, 2),
+            (39, 50, 91),
+            (51, 51, 3),
+            (64, 65, 4),
+            (66, 67, 92),
+            (68, 73, 4)
+        ]
+    );
+}
+
 #[test]
 fn split_pushes_upward_and_grows_the_tree() {
     for exclusive in both_modes() {

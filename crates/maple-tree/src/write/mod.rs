@@ -18,6 +18,11 @@
 //! | exclusive mode, otherwise | `NodeStore`, rewritten in place | 0 |
 //! | RCU mode, otherwise | `NodeStore`, copy on write | 1 |
 //!
+//! In exclusive mode, an insert into one empty slot and any store that stays inside one leaf
+//! and fits it (an overwrite, a clear, a trim or a hole over existing entries) skip the
+//! planner: they are written straight into the leaf (`insert_in_place`, and `overwrite.rs`),
+//! with the layout the table gives.
+//!
 //! An empty store over `[first, last]` first widens over the empty slots next to it, so empty
 //! ranges stay maximal. A store that empties the end of a leaf that is not the rightmost one
 //! crosses into the next leaf, so that its first empty slot merges; as in the kernel, this is a
@@ -37,6 +42,7 @@
 pub(crate) mod big_node;
 mod direct;
 mod leaf;
+mod overwrite;
 mod rebuild;
 
 use core::marker::PhantomData;
@@ -304,12 +310,16 @@ impl<'a, T: 'static> Writer<'a, T> {
         cloner: Cloner,
     ) -> Result<StoreKind, OutOfMemory> {
         let mut left = Path::new();
-        if self.walk(&mut left, first)
-            && self.exclusive
-            && let Some(word) = word
-            && let Some(kind) = self.store_into_empty(&left, first, last, word)
-        {
-            return Ok(kind);
+        if self.walk(&mut left, first) && self.exclusive {
+            if let Some(word) = word
+                && let Some(kind) = self.store_into_empty(&left, first, last, word)
+            {
+                return Ok(kind);
+            }
+            let raw = word.map_or(0, NonZeroUsize::get);
+            if let Some(kind) = self.overwrite_in_place(&left, first, last, raw, cloner) {
+                return Ok(kind);
+            }
         }
         let req = Request::new(first, last, word, cloner);
         self.store_at(&mut left, &req, &mut Disposal::default(), false)
