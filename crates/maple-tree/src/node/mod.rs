@@ -454,9 +454,7 @@ impl<'a> NodeRef<'a> {
         let (db, sb) = (self.kind.slot_base(), src.kind.slot_base());
         let to = &self.node.words[db + at..db + at + count];
         let from = &src.node.words[sb + from..sb + from + count];
-        for (t, f) in to.iter().zip(from) {
-            t.store(f.load(Ordering::Relaxed), Ordering::Relaxed);
-        }
+        copy_words(from, to);
     }
 
     /// Copies the `count` pivots of `src` from `from` on into this node's pivots from `at` on,
@@ -466,9 +464,7 @@ impl<'a> NodeRef<'a> {
         debug_assert!(at + count <= self.kind.pivots() && from + count <= src.kind.pivots());
         let to = &self.node.words[at..at + count];
         let from = &src.node.words[from..from + count];
-        for (t, f) in to.iter().zip(from) {
-            t.store(f.load(Ordering::Relaxed), Ordering::Relaxed);
-        }
+        copy_words(from, to);
     }
 
     /// Copies the `count` gaps of allocation node `src` from `from` on into this allocation
@@ -479,9 +475,7 @@ impl<'a> NodeRef<'a> {
         let (db, sb) = (self.kind.gap_base(), src.kind.gap_base());
         let to = &self.node.words[db + at..db + at + count];
         let from = &src.node.words[sb + from..sb + from + count];
-        for (t, f) in to.iter().zip(from) {
-            t.store(f.load(Ordering::Relaxed), Ordering::Relaxed);
-        }
+        copy_words(from, to);
     }
 
     /// Zeroes slots `from..=end` and their pivots (invariant N2), as
@@ -489,32 +483,19 @@ impl<'a> NodeRef<'a> {
     #[inline]
     pub(crate) fn clear_from(self, from: usize, end: usize) {
         let base = self.kind.slot_base();
-        for w in &self.node.words[base + from..=base + end] {
-            w.store(0, Ordering::Relaxed);
-        }
+        zero_words(&self.node.words[base + from..=base + end]);
         let pivots = self.kind.pivots();
-        for w in &self.node.words[from.min(pivots)..(end + 1).min(pivots)] {
-            w.store(0, Ordering::Relaxed);
-        }
+        zero_words(&self.node.words[from.min(pivots)..(end + 1).min(pivots)]);
     }
 
-    /// Moves `words[src..src + count]` to `words[dst..dst + count]`, in the order that leaves no
-    /// word overwritten before it is read. Nothing to move is no move, wherever it starts.
+    /// Moves `words[src..src + count]` to `words[dst..dst + count]` (the runs may overlap).
+    /// Nothing to move is no move, wherever it starts.
     #[inline]
     fn move_words(words: &[AtomicU64], src: usize, dst: usize, count: usize) {
         if count == 0 {
             return;
         }
-        let (from, to) = (&words[src..src + count], &words[dst..dst + count]);
-        if dst > src {
-            for (t, f) in to.iter().zip(from).rev() {
-                t.store(f.load(Ordering::Relaxed), Ordering::Relaxed);
-            }
-        } else {
-            for (t, f) in to.iter().zip(from) {
-                t.store(f.load(Ordering::Relaxed), Ordering::Relaxed);
-            }
-        }
+        copy_words(&words[src..src + count], &words[dst..dst + count]);
     }
 
     /// The gap recorded for child `i` of an allocation node.
@@ -706,6 +687,59 @@ impl<'a> NodeRef<'a> {
         for w in &self.node.words {
             w.store(0, Ordering::Relaxed);
         }
+    }
+}
+
+/// Copies the words of `from` into `to`, which has the same length; the two may overlap.
+///
+/// Plain loads and stores: only for words that no other thread reads meanwhile (a node not
+/// published yet, or any node while the writer holds the tree exclusively), as the callers
+/// say. Under loom, whose atomics only atomic accesses may touch, word by word, in the order
+/// that reads every word before it is overwritten.
+#[inline]
+fn copy_words(from: &[AtomicU64], to: &[AtomicU64]) {
+    debug_assert_eq!(from.len(), to.len());
+    #[cfg(not(maple_loom))]
+    // SAFETY: both runs are `to.len()` words inside live nodes. An `AtomicU64` has the size and
+    // alignment of a `u64` and is an `UnsafeCell`, so its memory may be written through a
+    // pointer from a shared reference. The callers copy only into words no reader can load
+    // (the node is unpublished, or the writer holds the tree exclusively and no reader exists),
+    // and only this writer stores to nodes, so these plain accesses race with nothing.
+    // `ptr::copy` allows the runs to overlap.
+    unsafe {
+        core::ptr::copy(
+            from.as_ptr().cast::<u64>(),
+            to.as_ptr().cast::<u64>().cast_mut(),
+            to.len(),
+        );
+    }
+    #[cfg(maple_loom)]
+    {
+        let (f, t) = (from.as_ptr().addr(), to.as_ptr().addr());
+        if t > f {
+            for (t, f) in to.iter().zip(from).rev() {
+                t.store(f.load(Ordering::Relaxed), Ordering::Relaxed);
+            }
+        } else {
+            for (t, f) in to.iter().zip(from) {
+                t.store(f.load(Ordering::Relaxed), Ordering::Relaxed);
+            }
+        }
+    }
+}
+
+/// Zeroes `words`, with plain stores, as [`copy_words`] copies.
+#[inline]
+fn zero_words(words: &[AtomicU64]) {
+    #[cfg(not(maple_loom))]
+    // SAFETY: as in `copy_words`: live words, writable through a shared reference, that no
+    // other thread loads meanwhile.
+    unsafe {
+        core::ptr::write_bytes(words.as_ptr().cast::<u64>().cast_mut(), 0, words.len());
+    }
+    #[cfg(maple_loom)]
+    for w in words {
+        w.store(0, Ordering::Relaxed);
     }
 }
 
