@@ -23,7 +23,7 @@
 
 use arrayvec::ArrayVec;
 
-use crate::node::{MAX_HEIGHT, NodeRef};
+use crate::node::{MAX_HEIGHT, NodeKind, NodeRef};
 use crate::range::Range;
 use crate::rcu::Guard;
 use crate::root::Core;
@@ -56,20 +56,34 @@ pub(crate) fn slot_of(node: NodeRef<'_>, end: usize, index: u64) -> usize {
     node.leading_below(index).min(end)
 }
 
-/// [`slot_of`] for the tree's writer, which no write can race: a node that is not full holds
-/// its maximum in the pivot at its end (N1), and `index` lies within the node, so the scan
-/// needs no bound.
+/// [`slot_of`] for the tree's writer, which no write can race: the slot of `node` that
+/// contains `index`, which lies within the node.
+///
+/// The scan looks at every other pivot, and then at the one it stepped over. A pivot past the
+/// end is 0 (N2), and no stored pivot after the first one is 0 (they ascend), so comparing
+/// `pivot - 1` with `index - 1` stops the scan at the end too: a node that is not full holds
+/// its maximum at its end (N1), and the pivot the scan stepped over is always below the end or
+/// that maximum. The loop has a fixed bound per kind, so it unrolls.
 #[inline]
-pub(crate) fn slot_of_writer(node: NodeRef<'_>, end: usize, index: u64) -> usize {
-    let full = node.kind().pivots();
-    if end == full && node.pivot(full - 1) < index {
-        return full;
+pub(crate) fn slot_of_writer(node: NodeRef<'_>, index: u64) -> usize {
+    if node.kind().has_gaps() {
+        scan_pairs::<{ NodeKind::AllocRange.pivots() }>(node, index)
+    } else {
+        scan_pairs::<{ NodeKind::Leaf.pivots() }>(node, index)
     }
+}
+
+/// [`slot_of_writer`] for a node of `PIVOTS` pivots.
+#[inline(always)]
+fn scan_pairs<const PIVOTS: usize>(node: NodeRef<'_>, index: u64) -> usize {
+    let Some(below) = index.checked_sub(1) else {
+        return 0;
+    };
     let mut i = 0;
-    while node.pivot(i) < index {
-        i += 1;
+    while i + 1 < PIVOTS && node.pivot(i + 1).wrapping_sub(1) < below {
+        i += 2;
     }
-    i
+    i + usize::from(node.pivot(i) < index)
 }
 
 impl<'g> Frame<'g> {
@@ -177,7 +191,8 @@ pub(crate) fn walk_to<'g>(core: &Core, guard: &'g Guard, path: &mut Path<'g>, in
     }
 }
 
-/// [`walk_to`] for the tree's writer: the same path, found with [`slot_of_writer`].
+/// [`walk_to`] for the tree's writer: the same path, found with [`slot_of_writer`]. Each
+/// level's limits come from the pivots beside the slot taken, and each frame is written once.
 pub(crate) fn walk_to_writer<'g>(
     core: &Core,
     guard: &'g Guard,
@@ -185,17 +200,31 @@ pub(crate) fn walk_to_writer<'g>(
     index: u64,
 ) -> bool {
     path.clear();
-    let Some(mut frame) = root_frame(core, guard) else {
+    let Some(mut node) = core.root.load(guard) else {
         return false;
     };
+    let (mut min, mut max) = (0, u64::MAX);
     loop {
-        frame.offset = slot_of_writer(frame.node, frame.end, index);
-        path.push(frame);
-        if frame.node.is_leaf() {
+        let end = node.end();
+        let offset = slot_of_writer(node, index);
+        path.push(Frame {
+            node,
+            min,
+            max,
+            offset,
+            end,
+        });
+        if node.is_leaf() {
             return true;
         }
-        frame = frame
-            .child_frame()
+        if offset > 0 {
+            min = node.pivot(offset - 1) + 1;
+        }
+        if offset < end {
+            max = node.pivot(offset);
+        }
+        node = node
+            .child(offset)
             .unwrap_or_else(|| unreachable!("invariant N3 broken: empty internal slot"));
     }
 }
