@@ -60,6 +60,7 @@
 //! exactly `end + 1` slots on every architecture.
 
 pub(crate) mod entry;
+pub(crate) mod gather;
 pub(crate) mod pool;
 pub(crate) mod retire;
 #[cfg(not(any(feature = "std", maple_loom)))]
@@ -441,38 +442,6 @@ impl<'a> NodeRef<'a> {
             dst,
             count,
         );
-    }
-
-    /// Copies the `count` slot words of `src` from slot `from` on into this node's slots from
-    /// `at` on. `src` is another node (of the same kind); this one is unpublished, or the
-    /// writer is in exclusive mode.
-    #[inline]
-    pub(crate) fn copy_slots_from(self, at: usize, src: NodeRef<'_>, from: usize, count: usize) {
-        let (db, sb) = (self.kind.slot_base(), src.kind.slot_base());
-        let to = &self.node.words[db + at..db + at + count];
-        let from = &src.node.words[sb + from..sb + from + count];
-        copy_words(from, to);
-    }
-
-    /// Copies the `count` pivots of `src` from `from` on into this node's pivots from `at` on,
-    /// as [`copy_slots_from`](Self::copy_slots_from).
-    #[inline]
-    pub(crate) fn copy_pivots_from(self, at: usize, src: NodeRef<'_>, from: usize, count: usize) {
-        debug_assert!(at + count <= self.kind.pivots() && from + count <= src.kind.pivots());
-        let to = &self.node.words[at..at + count];
-        let from = &src.node.words[from..from + count];
-        copy_words(from, to);
-    }
-
-    /// Copies the `count` gaps of allocation node `src` from `from` on into this allocation
-    /// node's gaps from `at` on, as [`copy_slots_from`](Self::copy_slots_from).
-    #[inline]
-    pub(crate) fn copy_gaps_from(self, at: usize, src: NodeRef<'_>, from: usize, count: usize) {
-        debug_assert!(self.kind.has_gaps() && src.kind.has_gaps());
-        let (db, sb) = (self.kind.gap_base(), src.kind.gap_base());
-        let to = &self.node.words[db + at..db + at + count];
-        let from = &src.node.words[sb + from..sb + from + count];
-        copy_words(from, to);
     }
 
     /// Zeroes slots `from..=end` and their pivots (invariant N2), as

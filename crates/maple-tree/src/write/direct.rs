@@ -1,11 +1,12 @@
-//! Splits and rebalances of one leaf in exclusive mode, written straight from the old nodes.
+//! Splits and rebalances of one leaf in exclusive mode, written in place over the old nodes.
 //!
 //! A store that overflows its leaf (a split, or a push into a sibling) or underflows it (a
 //! rebalance with a sibling) rewrites at most two leaves: the leaf and a sibling under the same
 //! parent, or the leaf and a new node. In exclusive mode no reader can see them half written, so
-//! the new content goes straight into them from where it lies: the old leaf's slots before and
-//! after the edit, the edit's few new slots ([`Edit`]) and the sibling's slots, copied as runs,
-//! with the cut worked out from the counts alone. Nothing is gathered into a [`BigNode`] first.
+//! the new content is gathered as plain words ([`Gathered`]: the old leaf's slots before and
+//! after the edit, the edit's few new slots ([`Edit`]) and the sibling's slots, each run in a
+//! block copy), cut where the counts say, and each node is then written whole from its run,
+//! every word at once. No [`BigNode`] of items is built.
 //!
 //! The content, in key order, is the sibling on the left (if any), the edited leaf `X'`, then
 //! the sibling on the right (if any):
@@ -18,10 +19,7 @@
 //!                                X: X' ++ R[..j]    R: R[j..]           (a cut inside R, or all in X)
 //! ```
 //!
-//! The writes are ordered so that every slot is read before anything overwrites it: a sibling or
-//! a new node that takes part of `X'` is written first, while `X` still holds its old content,
-//! and `X` is rewritten last, front run first (it only moves down), then the back run, then the
-//! new slots; a sibling that gives slots to `X` gives them before it moves its own down.
+//! Everything is read before anything is written, so the nodes are written in any order.
 //!
 //! The parent changes in place too: one pivot between two nodes that shared their content, a
 //! child added after a split or one removed after a merge. A parent that would overflow or
@@ -42,178 +40,30 @@ use super::leaf::Edit;
 use super::rebuild::{Side, push_room};
 use super::{Writer, adopt_children};
 use crate::gap;
+use crate::node::gather::Gathered;
 use crate::node::{NodeKind, NodeRef};
 use crate::walk::{Frame, Path};
 
-/// The new content of one level: the edited node `X'`, and all of a sibling before or after
-/// it.
-struct Content<'e, 'a> {
-    /// The node being edited, as it was before the write: `X'` starts with its kept front.
-    leaf: Frame<'a>,
-    /// The node whose kept back ends `X'`, as it was before the write: the same node, or the
-    /// next leaf for a store that crosses into it.
-    back: Frame<'a>,
-    edit: &'e Edit,
-    /// Slots of `X'`.
-    lx: usize,
-    /// Where the kept back slots start in `X'`.
-    back_at: usize,
-    /// The sibling taken in, as it was before the write, and its side.
-    sibling: Option<(Side, Frame<'a>)>,
+/// Appends slots `from..to` of the node of `frame` to `content`.
+fn push_frame(content: &mut Gathered, frame: &Frame<'_>, from: usize, to: usize) {
+    content.push_node(frame.node, frame.end, frame.max, from, to);
 }
 
-impl<'a> Content<'_, 'a> {
-    /// Slots of the sibling taken in.
-    fn sibling_len(&self) -> usize {
-        self.sibling.map_or(0, |(_, s)| s.end + 1)
+/// Appends `X'` to `content`: the kept front of `leaf`, the edit's new slots, the kept back of
+/// `back` (the same node, or the next leaf for a store that crosses into it).
+fn push_edited(content: &mut Gathered, leaf: &Frame<'_>, back: &Frame<'_>, edit: &Edit) {
+    push_frame(content, leaf, 0, edit.keep_front);
+    for item in &edit.middle {
+        content.push(item.pivot, item.word, item.gap);
     }
-
-    /// The word of slot `u` of `X'`.
-    fn x_word(&self, u: usize) -> usize {
-        let e = self.edit;
-        if u < e.keep_front {
-            self.leaf.node.slot(u)
-        } else if u < self.back_at {
-            e.middle[u - e.keep_front].word
-        } else {
-            self.back.node.slot(e.keep_back + u - self.back_at)
-        }
-    }
-
-    /// The last index of slot `u` of `X'`.
-    fn x_max(&self, u: usize) -> u64 {
-        let e = self.edit;
-        if u < e.keep_front {
-            self.leaf.slot_max(u)
-        } else if u < self.back_at {
-            e.middle[u - e.keep_front].pivot
-        } else {
-            self.back.slot_max(e.keep_back + u - self.back_at)
-        }
-    }
-
-    /// The word of slot `v` of the whole content.
-    fn word(&self, v: usize) -> usize {
-        match self.sibling {
-            Some((Side::Left, s)) if v <= s.end => s.node.slot(v),
-            Some((Side::Left, s)) => self.x_word(v - s.end - 1),
-            Some((Side::Right, s)) if v >= self.lx => s.node.slot(v - self.lx),
-            _ => self.x_word(v),
-        }
-    }
-
-    /// Writes `X'[a..b)` into `dst` from slot `at` on: the kept front (from the leaf), the
-    /// edit's new slots, the kept back (from the back leaf). `dst` may be one of those two
-    /// leaves, with `at` 0; the runs that move within it then go first, in the order that reads
-    /// every slot before it is overwritten: within the leaf, the front run moves down (`a` is
-    /// at least its old place) before the back run moves to just past the new slots; within a
-    /// back leaf that is another node, its run moves first, past where the others go. The
-    /// caller orders the nodes so that no node is written before another one reads from it.
-    fn write(&self, dst: NodeRef<'a>, at: usize, a: usize, b: usize) {
-        let (kf, ba, kb) = (self.edit.keep_front, self.back_at, self.edit.keep_back);
-        let (f0, f1) = (a.min(kf), b.min(kf));
-        let (u0, u1) = (a.max(ba), b.max(ba));
-        let (b0, b1) = (kb + u0 - ba, kb + u1 - ba);
-        let back_to = at + u0 - a;
-        let in_leaf = dst == self.leaf.node;
-        let in_back = dst == self.back.node;
-        if in_back && !in_leaf {
-            move_run(&self.back, b0, b1, back_to);
-            copy_run(dst, at, &self.leaf, f0, f1);
-        } else {
-            if !in_leaf {
-                copy_run(dst, at, &self.leaf, f0, f1);
-            } else if f0 != at {
-                move_run(&self.leaf, f0, f1, at);
-            }
-            if in_back {
-                move_run(&self.back, b0, b1, back_to);
-            } else {
-                copy_run(dst, back_to, &self.back, b0, b1);
-            }
-        }
-        let pivots = dst.kind().pivots();
-        let gaps = dst.kind().has_gaps();
-        for u in a.max(kf)..b.min(ba) {
-            let item = &self.edit.middle[u - kf];
-            let i = at + u - a;
-            if i < pivots {
-                dst.set_pivot(i, item.pivot);
-            }
-            dst.set_slot(i, item.word);
-            if gaps {
-                dst.set_gap(i, item.gap);
-            }
-        }
-    }
+    push_frame(content, back, edit.keep_back, back.end + 1);
 }
 
-/// Copies slots `from..to` of `src` into `dst`, another node, from slot `at` on, with the range
-/// of each: the stored pivots, and the maximum of `src` for its last slot.
-fn copy_run(dst: NodeRef<'_>, at: usize, src: &Frame<'_>, from: usize, to: usize) {
-    if from >= to {
-        return;
-    }
-    let count = to - from;
-    dst.copy_slots_from(at, src.node, from, count);
-    if dst.kind().has_gaps() {
-        dst.copy_gaps_from(at, src.node, from, count);
-    }
-    let pivots = dst.kind().pivots();
-    let stored = to
-        .min(src.end)
-        .saturating_sub(from)
-        .min(pivots.saturating_sub(at));
-    dst.copy_pivots_from(at, src.node, from, stored);
-    let last = at + count - 1;
-    if to == src.end + 1 && last < pivots {
-        dst.set_pivot(last, src.max);
-    }
-}
-
-/// [`copy_run`] within the node of `frame`: slots `from..to` move to `at` on (the runs may
-/// overlap).
-fn move_run(frame: &Frame<'_>, from: usize, to: usize, at: usize) {
-    if from >= to {
-        return;
-    }
-    let node = frame.node;
-    let count = to - from;
-    node.move_slots(from, at, count);
-    if node.kind().has_gaps() {
-        node.move_gaps(from, at, count);
-    }
-    let pivots = node.kind().pivots();
-    let stored = to
-        .min(frame.end)
-        .saturating_sub(from)
-        .min(pivots.saturating_sub(at));
-    node.move_pivots(from, at, stored);
-    let last = at + count - 1;
-    if to == frame.end + 1 && last < pivots {
-        node.set_pivot(last, frame.max);
-    }
-}
-
-/// Closes a node whose first `len` slots were written, ending at `max`: its last slot's pivot
-/// (N1), zeroes what lay past the new end up to `old_end` (N2), and sets the end. The children
-/// of an internal node from slot `moved` on are pointed at it again.
-fn finish(node: NodeRef<'_>, len: usize, old_end: usize, max: u64, moved: usize) {
-    let kind = node.kind();
-    let end = len - 1;
-    if end < kind.pivots() {
-        node.set_pivot(end, max);
-    }
-    if len <= old_end {
-        node.clear_from(len, old_end);
-        if kind.has_gaps() {
-            for i in len..=old_end {
-                node.set_gap(i, 0);
-            }
-        }
-    }
-    node.set_end(end);
-    if !kind.is_leaf() {
+/// Makes `node` hold slots `a..b` of `content`; the children of an internal node from slot
+/// `moved` on are pointed at it again (the ones before it have not moved).
+fn put(content: &Gathered, node: NodeRef<'_>, a: usize, b: usize, moved: usize) {
+    content.write(node, a, b);
+    if !node.is_leaf() {
         adopt_children(node, moved);
     }
 }
@@ -322,28 +172,28 @@ impl<'a, T: 'static> Writer<'a, T> {
         } else {
             return false;
         };
-        let content = Content {
-            leaf,
-            back: leaf,
-            edit,
-            lx,
-            back_at: edit.keep_front + edit.middle.len(),
-            sibling,
-        };
-        let ls = content.sibling_len();
-        let len = lx + ls;
-        let ends = split_points(len, kind, bias, |v| content.word(v) == 0);
+        let mut content = Gathered::new(kind);
+        if let Some((Side::Left, sib)) = sibling {
+            push_frame(&mut content, &sib, 0, sib.end + 1);
+        }
+        push_edited(&mut content, &leaf, &leaf, edit);
+        if let Some((Side::Right, sib)) = sibling {
+            push_frame(&mut content, &sib, 0, sib.end + 1);
+        }
+        content.close();
+        let len = content.len();
+        let ls = len - lx;
+        let ends = split_points(len, kind, bias, |v| content.is_empty(v));
         let alloc = self.core.alloc;
         let gap_of = |node: NodeRef<'_>, min: u64, max: u64| node_gap(alloc, node, min, max);
         let kf = edit.keep_front;
+        // Everything was read into `content`: the nodes are written in any order.
         let change = match (sibling, ends.as_slice()) {
             (None, &[cut, _]) => {
                 let new = self.pool.take(kind);
-                content.write(new, 0, cut, lx);
-                finish(new, lx - cut, 0, leaf.max, 0);
-                let mid = content.x_max(cut - 1);
-                content.write(leaf.node, 0, 0, cut);
-                finish(leaf.node, cut, leaf.end, mid, kf);
+                put(&content, new, cut, len, 0);
+                put(&content, leaf.node, 0, cut, kf);
+                let mid = content.max(cut - 1);
                 ParentChange::Insert {
                     new,
                     pivot: mid,
@@ -354,53 +204,26 @@ impl<'a, T: 'static> Writer<'a, T> {
                 }
             }
             (Some((Side::Left, sib)), &[cut, _]) if cut >= ls => {
-                let s = cut - ls;
-                content.write(sib.node, ls, 0, s);
-                let mid = if s > 0 { content.x_max(s - 1) } else { sib.max };
-                finish(sib.node, cut, sib.end, mid, ls);
-                content.write(leaf.node, 0, s, lx);
-                finish(
-                    leaf.node,
-                    lx - s,
-                    leaf.end,
-                    leaf.max,
-                    if s > 0 { 0 } else { kf },
-                );
-                ParentChange::meeting(alloc, o - 1, &sib, mid, &leaf)
+                put(&content, sib.node, 0, cut, ls);
+                // The leaf keeps its front slots where they were only if it keeps all of `X'`.
+                put(&content, leaf.node, cut, len, if cut > ls { 0 } else { kf });
+                ParentChange::meeting(alloc, o - 1, &sib, content.max(cut - 1), &leaf)
             }
             (Some((Side::Left, sib)), &[_]) if sib.min > 0 || leaf.max < u64::MAX => {
-                content.write(sib.node, ls, 0, lx);
-                finish(sib.node, len, sib.end, leaf.max, ls);
+                put(&content, sib.node, 0, len, ls);
                 self.pool.retired.unlink(leaf.node);
                 ParentChange::Remove {
                     keep: o - 1,
                     gap: gap_of(sib.node, sib.min, leaf.max),
                 }
             }
-            (Some((Side::Right, sib)), &[cut, _]) if cut <= lx => {
-                let k = lx - cut;
-                move_run(&sib, 0, ls, k);
-                content.write(sib.node, 0, cut, lx);
-                finish(sib.node, k + ls, sib.end, sib.max, 0);
-                let mid = content.x_max(cut - 1);
-                content.write(leaf.node, 0, 0, cut);
-                finish(leaf.node, cut, leaf.end, mid, kf);
-                ParentChange::meeting(alloc, o, &leaf, mid, &sib)
-            }
             (Some((Side::Right, sib)), &[cut, _]) => {
-                let j = cut - lx;
-                content.write(leaf.node, 0, 0, lx);
-                copy_run(leaf.node, lx, &sib, 0, j);
-                let mid = sib.slot_max(j - 1);
-                finish(leaf.node, cut, leaf.end, mid, kf);
-                move_run(&sib, j, ls, 0);
-                finish(sib.node, ls - j, sib.end, sib.max, 0);
-                ParentChange::meeting(alloc, o, &leaf, mid, &sib)
+                put(&content, leaf.node, 0, cut, kf);
+                put(&content, sib.node, cut, len, 0);
+                ParentChange::meeting(alloc, o, &leaf, content.max(cut - 1), &sib)
             }
             (Some((Side::Right, sib)), &[_]) if leaf.min > 0 || sib.max < u64::MAX => {
-                content.write(leaf.node, 0, 0, lx);
-                copy_run(leaf.node, lx, &sib, 0, ls);
-                finish(leaf.node, len, leaf.end, sib.max, kf);
+                put(&content, leaf.node, 0, len, kf);
                 self.pool.retired.unlink(sib.node);
                 ParentChange::Remove {
                     keep: o,
@@ -442,21 +265,15 @@ impl<'a, T: 'static> Writer<'a, T> {
             // It takes in a neighbour: the general path's.
             return false;
         }
-        let content = Content {
-            leaf,
-            back: next,
-            edit,
-            lx: len,
-            back_at,
-            sibling: None,
-        };
-        let ends = split_points(len, kind, Bias::Even, |v| content.word(v) == 0);
+        let mut content = Gathered::new(kind);
+        push_edited(&mut content, &leaf, &next, edit);
+        content.close();
+        let ends = split_points(len, kind, Bias::Even, |v| content.is_empty(v));
         let alloc = self.core.alloc;
         let gap_of = |node: NodeRef<'_>, min: u64, max: u64| node_gap(alloc, node, min, max);
         let change = match *ends.as_slice() {
             [_] if leaf.min > 0 || next.max < u64::MAX => {
-                content.write(leaf.node, 0, 0, len);
-                finish(leaf.node, len, leaf.end, next.max, 0);
+                put(&content, leaf.node, 0, len, 0);
                 self.pool.retired.unlink(next.node);
                 ParentChange::Remove {
                     keep: o,
@@ -464,21 +281,9 @@ impl<'a, T: 'static> Writer<'a, T> {
                 }
             }
             [cut, _] => {
-                let mid = content.x_max(cut - 1);
-                // The node that reads from the other goes first: the next leaf, when it takes
-                // some of the first leaf's kept front; else the first leaf.
-                if cut < edit.keep_front {
-                    content.write(next.node, 0, cut, len);
-                    finish(next.node, len - cut, next.end, next.max, 0);
-                    content.write(leaf.node, 0, 0, cut);
-                    finish(leaf.node, cut, leaf.end, mid, 0);
-                } else {
-                    content.write(leaf.node, 0, 0, cut);
-                    finish(leaf.node, cut, leaf.end, mid, 0);
-                    content.write(next.node, 0, cut, len);
-                    finish(next.node, len - cut, next.end, next.max, 0);
-                }
-                ParentChange::meeting(alloc, o, &leaf, mid, &next)
+                put(&content, leaf.node, 0, cut, 0);
+                put(&content, next.node, cut, len, 0);
+                ParentChange::meeting(alloc, o, &leaf, content.max(cut - 1), &next)
             }
             _ => return false,
         };
