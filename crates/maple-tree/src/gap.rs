@@ -38,6 +38,39 @@ pub(crate) fn leaf_gap(frame: &Frame<'_>) -> u64 {
     best
 }
 
+/// Keeps the gaps above the leaf at `path[depth]` after a write that shrank or filled empty
+/// ranges of at most `shrunk` indices each and made none larger. The parent records the
+/// leaf's largest gap: unless a range that large was among them, the largest is untouched and
+/// nothing changes; otherwise the leaf is scanned and the change carried up.
+///
+/// Linux: `mas_update_gap()`, which always scans.
+#[inline]
+pub(crate) fn after_shrink(path: &Path<'_>, depth: usize, shrunk: u64) {
+    let Some(up) = depth.checked_sub(1) else {
+        return;
+    };
+    let parent = &path[up];
+    if shrunk >= parent.node.gap_words().get(parent.offset) {
+        propagate(path, up, leaf_gap(&path[depth]));
+    }
+}
+
+/// Keeps the gaps above the leaf at `path[depth]` after a write that merged empty ranges into
+/// one of `merged` indices and shrank none: the leaf's largest gap is the merged range if that
+/// is larger than the one recorded, else unchanged. No scan.
+///
+/// Linux: `mas_update_gap()`, which always scans.
+#[inline]
+pub(crate) fn after_merge(path: &Path<'_>, depth: usize, merged: u64) {
+    let Some(up) = depth.checked_sub(1) else {
+        return;
+    };
+    let parent = &path[up];
+    if merged > parent.node.gap_words().get(parent.offset) {
+        propagate(path, up, merged);
+    }
+}
+
 /// The largest gap below an allocation node, recomputing which slot holds it.
 ///
 /// Linux: `ma_max_gap()` and `ma_set_meta_gap()`.

@@ -312,7 +312,7 @@ impl<'a, T: 'static> Writer<'a, T> {
         let mut left = Path::new();
         if self.walk(&mut left, first) && self.exclusive {
             if let Some(word) = word
-                && let Some(kind) = self.store_into_empty(&left, first, last, word)
+                && let Some(kind) = self.store_into_empty(&left, first, last, word, false)
             {
                 return Ok(kind);
             }
@@ -343,7 +343,7 @@ impl<'a, T: 'static> Writer<'a, T> {
         if !path.is_empty()
             && self.exclusive
             && let Some(word) = word
-            && let Some(kind) = self.store_into_empty(path, first, last, word)
+            && let Some(kind) = self.store_into_empty(path, first, last, word, true)
         {
             return Ok(kind);
         }
@@ -352,21 +352,22 @@ impl<'a, T: 'static> Writer<'a, T> {
     }
 
     /// [`insert_in_place`](Self::insert_in_place) for a store that finds `[first, last]` inside
-    /// the one empty slot of the leaf that the walk (or gap search) in `left` ended on; `None`
-    /// when it does not.
+    /// the one empty slot of the leaf that the walk (or gap search, `searched`) in `left` ended
+    /// on; `None` when it does not.
     fn store_into_empty(
         &mut self,
         left: &Path<'a>,
         first: u64,
         last: u64,
         word: NonZeroUsize,
+        searched: bool,
     ) -> Option<StoreKind> {
         let leaf = left[left.len() - 1];
         let lo = leaf.offset;
         if leaf.node.slot(lo) != 0 || leaf.slot_min(lo) > first || leaf.slot_max(lo) < last {
             return None;
         }
-        self.insert_in_place(left, first, last, word)
+        self.insert_in_place(left, first, last, word, searched)
     }
 
     /// Stores `word` over `[first, last]` if every index there is empty; `Ok(None)` if not.
@@ -390,7 +391,7 @@ impl<'a, T: 'static> Writer<'a, T> {
                 return Ok(None);
             }
             if self.exclusive
-                && let Some(kind) = self.insert_in_place(&left, first, last, word)
+                && let Some(kind) = self.insert_in_place(&left, first, last, word, false)
             {
                 return Ok(Some(kind));
             }
@@ -505,6 +506,11 @@ impl<'a, T: 'static> Writer<'a, T> {
     /// `None`, having changed nothing, when the leaf would overflow: the general path takes
     /// that.
     ///
+    /// In an allocation tree only the empty range the entry goes into shrinks, so the leaf's
+    /// recorded largest gap tells whether the leaf needs a scan, unless the range is one a gap
+    /// search chose (`searched`): that is most often the leaf's largest, and the leaf is scanned
+    /// without asking.
+    ///
     /// Linux: `mas_wr_exact_fit()`, `mas_wr_append()` and the non-RCU `mas_wr_node_store()`,
     /// for an insert.
     fn insert_in_place(
@@ -513,6 +519,7 @@ impl<'a, T: 'static> Writer<'a, T> {
         first: u64,
         last: u64,
         word: NonZeroUsize,
+        searched: bool,
     ) -> Option<StoreKind> {
         let depth = left.len() - 1;
         let leaf = left[depth];
@@ -524,9 +531,7 @@ impl<'a, T: 'static> Writer<'a, T> {
             // The neighbours of an empty slot hold values (empty runs are maximal): the value
             // takes the slot and nothing merges.
             node.set_slot(lo, word.get());
-            if self.core.alloc && depth > 0 {
-                gap::propagate(left, depth - 1, gap::leaf_gap(&leaf));
-            }
+            self.after_insert(left, searched, min, max);
             self.core.add_len(1, 0);
             return Some(StoreKind::ExactFit);
         }
@@ -567,15 +572,27 @@ impl<'a, T: 'static> Writer<'a, T> {
             node.set_slot(i, 0);
         }
         node.set_end(new_end);
-        if self.core.alloc && depth > 0 {
-            gap::propagate(left, depth - 1, gap::leaf_gap(&leaf));
-        }
+        self.after_insert(left, searched, min, max);
         self.core.add_len(1, 0);
         Some(if lo == end {
             StoreKind::Append
         } else {
             StoreKind::NodeStore
         })
+    }
+
+    /// The gaps of an allocation tree after [`insert_in_place`](Self::insert_in_place) filled
+    /// part or all of the empty range `[min, max]`.
+    #[inline(always)]
+    fn after_insert(&self, left: &Path<'a>, searched: bool, min: u64, max: u64) {
+        let depth = left.len() - 1;
+        if self.core.alloc && depth > 0 {
+            if searched {
+                gap::propagate(left, depth - 1, gap::leaf_gap(&left[depth]));
+            } else {
+                gap::after_shrink(left, depth, (max - min).saturating_add(1));
+            }
+        }
     }
 
     /// Exclusive mode: empties the slot the walk in `left` ended on, merging it with the empty

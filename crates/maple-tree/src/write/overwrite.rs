@@ -10,10 +10,11 @@
 //! overflow or underflow the leaf, cross into the next leaf, or empty the root take the
 //! general path: this one needs no node, reserves nothing and cannot fail.
 //!
-//! An allocation tree's gaps are kept without scanning the leaf when the store cannot have
-//! shrunk an empty range: an empty store only merges empty ranges, so the leaf's largest gap
-//! becomes the larger of its recorded one and the merged range; a value stored over values
-//! leaves every empty range as it was.
+//! An allocation tree's gaps are kept without scanning the leaf where the recorded largest gap
+//! tells the answer: an empty store only merges empty ranges, so the leaf's largest gap becomes
+//! the larger of the recorded one and the merged range; a value stored over values leaves every
+//! empty range as it was; one stored over (part of) empty ranges smaller than the recorded
+//! largest leaves the largest where it is.
 //!
 //! Linux: `mas_wr_slot_store()`, `mas_wr_append()` and the non-RCU `mas_wr_node_store()`
 //! (`mas_wr_store_type()` choosing them), and `mas_update_gap()`.
@@ -128,11 +129,13 @@ impl<T: 'static> Writer<'_, T> {
         // on in what stays of the first and last entries.
         let mut removed = 0;
         let mut dropped: ArrayVec<NonZeroUsize, 16> = ArrayVec::new();
-        let mut shrinks_empty = false;
+        // The largest empty range the store covers (part of): a value shrinks it.
+        let mut shrunk = 0;
         for i in lo..=hi {
             let w = words.slot(i);
             let Some(w) = NonZeroUsize::new(w) else {
-                shrinks_empty = true;
+                let size = (leaf.slot_max(i) - leaf.slot_min(i)).saturating_add(1);
+                shrunk = shrunk.max(size);
                 continue;
             };
             if (i == lo && keeps_head) || (i == hi && keeps_tail) {
@@ -192,17 +195,13 @@ impl<T: 'static> Writer<'_, T> {
             node.set_end(new_len - 1);
         }
 
-        if self.core.alloc && depth > 0 {
+        if self.core.alloc {
             if word == 0 {
-                // Only empty ranges merged: the largest gap is the merged one if it grew past
-                // the recorded largest.
+                // Only empty ranges merged.
                 let run = (middle[stored_at].0 - run_first).saturating_add(1);
-                let parent = left[depth - 1];
-                if run > parent.node.gap(parent.offset) {
-                    gap::propagate(left, depth - 1, run);
-                }
-            } else if shrinks_empty {
-                gap::propagate(left, depth - 1, gap::leaf_gap(&leaf));
+                gap::after_merge(left, depth, run);
+            } else if shrunk > 0 {
+                gap::after_shrink(left, depth, shrunk);
             }
         }
         self.core.add_len(added, removed);
