@@ -21,13 +21,18 @@
 //!
 //! Everything is read before anything is written, so the nodes are written in any order.
 //!
+//! A store that crosses from its leaf into the next one (an erase of a leaf's last entry)
+//! rewrites the two leaves as one content cut evenly, or merged into the first. When the next
+//! leaf is a cousin, under another parent, the two parents are then such a pair in turn, with
+//! the children's new nodes in place of the two old ones, up to the parent they share.
+//!
 //! The parent changes in place too: one pivot between two nodes that shared their content, a
 //! child added after a split or one removed after a merge. A parent that would overflow or
 //! underflow is itself an edited node (`X'` is the parent with the new child, or without the
 //! removed one) and splits or rebalances the same way, with the gaps of an allocation tree's
 //! nodes and its children's parent links carried along, and so on up. The shapes this module
-//! leaves alone (a root that splits, a neighbour under another parent, a merge that leaves one
-//! node for a whole level) go through the general [`rebuild`](super::Writer::rebuild) from
+//! leaves alone (a root that splits, a leaf's rebalance with a neighbour under another parent,
+//! a merge that leaves one node for a whole level) go through the general [`rebuild`](super::Writer::rebuild) from
 //! their level up, decided before anything at that level is written. Both paths cut where
 //! [`split_points`] says, so they build the same nodes.
 //!
@@ -77,6 +82,21 @@ fn node_gap(alloc: bool, node: NodeRef<'_>, min: u64, max: u64) -> u64 {
         NodeKind::AllocRange => gap::refresh_max_gap(node),
         NodeKind::Leaf | NodeKind::Range => 0,
     }
+}
+
+/// Whether the nodes at `depth` of `left` and `right` are neighbours: no subtree lies between
+/// them, so that their parents, when not the same node, are neighbours too.
+fn neighbours(left: &Path<'_>, right: &Path<'_>, depth: usize) -> bool {
+    for k in (0..depth).rev() {
+        let (l, r) = (left[k], right[k]);
+        if l.node == r.node {
+            return r.offset == l.offset + 1;
+        }
+        if l.offset != l.end || r.offset != 0 {
+            return false;
+        }
+    }
+    false
 }
 
 /// What the parent needs after a level was written.
@@ -237,58 +257,111 @@ impl<'a, T: 'static> Writer<'a, T> {
     }
 
     /// Exclusive mode: carries out a store that crosses from the leaf at the end of `left` into
-    /// the next leaf under the same parent, at the end of `right` (an empty store reaching the
-    /// end of its leaf merges with what follows), writing the two leaves straight from the old
-    /// ones: the content is cut in two, or merged into the first. Returns `false`, having
-    /// changed nothing, for the shapes it leaves to [`rebuild`](Self::rebuild).
+    /// the next leaf, at the end of `right` (an empty store reaching the end of its leaf merges
+    /// with what follows), writing the two leaves straight from the old ones: the content is cut
+    /// in two, or merged into the first. Returns `false`, having changed nothing, for the shapes
+    /// it leaves to [`rebuild`](Self::rebuild).
     pub(super) fn span_in_place(
         &mut self,
         left: &mut Path<'a>,
-        right: &Path<'a>,
+        right: &mut Path<'a>,
         edit: &Edit,
     ) -> bool {
         debug_assert!(self.exclusive);
         let depth = left.len() - 1;
-        if depth == 0 {
-            return false;
-        }
-        let kind = NodeKind::Leaf;
-        let (leaf, next) = (left[depth], right[depth]);
-        let parent = left[depth - 1];
-        let o = parent.offset;
-        if right[depth - 1].node != parent.node || right[depth - 1].offset != o + 1 {
-            return false;
-        }
+        depth > 0 && neighbours(left, right, depth) && self.span_level(left, right, depth, edit)
+    }
+
+    /// Rewrites two neighbouring nodes at `depth`, the one on `left` and the next one on
+    /// `right`, whose new content is `edit` over the pair: the first one's slots before
+    /// `edit.keep_front`, the new slots, the second one's from `edit.keep_back`. It is cut in
+    /// two, or merged into the first, as the general rebuild cuts it (evenly), and their
+    /// parents follow ([`join_parents`](Self::join_parents)): a leaf whose neighbour is a
+    /// cousin (under another parent) makes its parent and the cousin's parent such a pair in
+    /// turn, up to the parent they share. Returns `false`, having changed nothing, for the
+    /// shapes it leaves to the rebuild: too little content for one node, content for three,
+    /// a merge into one node for a whole level (a new root).
+    fn span_level(
+        &mut self,
+        left: &mut Path<'a>,
+        right: &mut Path<'a>,
+        depth: usize,
+        edit: &Edit,
+    ) -> bool {
+        let (l, r) = (left[depth], right[depth]);
+        let kind = l.node.kind();
         let back_at = edit.keep_front + edit.middle.len();
-        let len = back_at + next.end + 1 - edit.keep_back;
+        let len = back_at + r.end + 1 - edit.keep_back;
         if len < kind.min_len() {
             // It takes in a neighbour: the general path's.
             return false;
         }
         let mut content = Gathered::new(kind);
-        push_edited(&mut content, &leaf, &next, edit);
+        push_edited(&mut content, &l, &r, edit);
         content.close();
         let ends = split_points(len, kind, Bias::Even, |v| content.is_empty(v));
         let alloc = self.core.alloc;
-        let gap_of = |node: NodeRef<'_>, min: u64, max: u64| node_gap(alloc, node, min, max);
-        let change = match *ends.as_slice() {
-            [_] if leaf.min > 0 || next.max < u64::MAX => {
-                put(&content, leaf.node, 0, len, 0);
-                self.pool.retired.unlink(next.node);
-                ParentChange::Remove {
-                    keep: o,
-                    gap: gap_of(leaf.node, leaf.min, next.max),
-                }
+        let kf = edit.keep_front;
+        let item = |node: NodeRef<'a>, min: u64, max: u64| Item {
+            pivot: max,
+            word: node.ptr().to_word(),
+            gap: node_gap(alloc, node, min, max),
+        };
+        let mut runs = ArrayVec::new();
+        // Everything was read into `content`: the nodes are written in any order.
+        match *ends.as_slice() {
+            [_] if l.min > 0 || r.max < u64::MAX => {
+                put(&content, l.node, 0, len, kf);
+                self.pool.retired.unlink(r.node);
+                runs.push(item(l.node, l.min, r.max));
             }
             [cut, _] => {
-                put(&content, leaf.node, 0, cut, 0);
-                put(&content, next.node, cut, len, 0);
-                ParentChange::meeting(alloc, o, &leaf, content.max(cut - 1), &next)
+                put(&content, l.node, 0, cut, kf.min(cut));
+                put(&content, r.node, cut, len, 0);
+                let mid = content.max(cut - 1);
+                runs.push(item(l.node, l.min, mid));
+                runs.push(item(r.node, mid + 1, r.max));
             }
             _ => return false,
-        };
-        self.change_parent(left, depth - 1, change);
+        }
+        self.join_parents(left, right, depth - 1, runs);
         true
+    }
+
+    /// Puts `runs`, the one or two nodes that now hold the content of the neighbours below
+    /// `left[depth]` and `right[depth]`, in their parents: in place when both had the same
+    /// parent ([`change_parent`](Self::change_parent)); else the two parents are a pair
+    /// rewritten by [`span_level`](Self::span_level), or by the general rebuild from their
+    /// level up.
+    fn join_parents(
+        &mut self,
+        left: &mut Path<'a>,
+        right: &mut Path<'a>,
+        depth: usize,
+        runs: ArrayVec<Item, 4>,
+    ) {
+        let (pl, pr) = (left[depth], right[depth]);
+        if pl.node == pr.node {
+            let change = match *runs.as_slice() {
+                [low, high] => ParentChange::Pivot {
+                    slot: pl.offset,
+                    pivot: low.pivot,
+                    gaps: [low.gap, high.gap],
+                },
+                _ => ParentChange::Remove {
+                    keep: pl.offset,
+                    gap: runs[0].gap,
+                },
+            };
+            self.change_parent(left, depth, change);
+            return;
+        }
+        let edit = Edit::replacing(pl.offset, runs, pr.offset + 1);
+        if !self.span_level(left, right, depth, &edit) {
+            let mut big = BigNode::new(pl.min);
+            edit.expand(&pl, &pr, &mut big);
+            self.rebuild_from(left, right, &mut big, depth);
+        }
     }
 
     /// Applies `change` to the parent at `depth` of `left`, in place where it stays within its
