@@ -115,11 +115,11 @@ fn is_exact_fit(leaf: &Frame<'_>, req: &Request) -> bool {
         || !((lo > 0 && node.slot(lo - 1) == 0) || (lo < leaf.end && node.slot(lo + 1) == 0))
 }
 
-/// The plan of an insert of `word` over `[first, last]`, inside the empty slot `leaf.offset`,
-/// that overflows the leaf: the split [`Writer::decide`] would choose, with the edit
-/// [`leaf::plan`] would make (the new entry and what stays of the empty range on each side; the
-/// slots beside an empty one hold values, so nothing merges). `None` if the insert fits.
-fn insert_split(leaf: &Frame<'_>, first: u64, last: u64, word: NonZeroUsize) -> Option<Plan> {
+/// The edit of an insert of `word` over `[first, last]`, inside the empty slot `leaf.offset`,
+/// that overflows the leaf: the one [`leaf::plan`] would make (the new entry and what stays of
+/// the empty range on each side; the slots beside an empty one hold values, so nothing
+/// merges), for the split [`Writer::decide`] would choose. `None` if the insert fits.
+fn insert_split(leaf: &Frame<'_>, first: u64, last: u64, word: NonZeroUsize) -> Option<leaf::Edit> {
     let lo = leaf.offset;
     let (min, max) = (leaf.slot_min(lo), leaf.slot_max(lo));
     let added = usize::from(first > min) + usize::from(last < max);
@@ -139,11 +139,22 @@ fn insert_split(leaf: &Frame<'_>, first: u64, last: u64, word: NonZeroUsize) -> 
     if last < max {
         middle.push(item(max, 0));
     }
-    Some(Plan::Leaf {
-        edit: leaf::Edit::replacing(lo, middle, lo + 1),
-        kind: StoreKind::Split,
-        in_place: false,
-    })
+    Some(leaf::Edit::replacing(lo, middle, lo + 1))
+}
+
+/// The nodes a split of a leaf in a tree of `height` may take, at worst: a split grows each
+/// level by at most one slot, so each level is cut into at most two nodes, and a new root may
+/// come on top (`2h + 1`, as the kernel reserves).
+fn split_nodes(height: usize) -> usize {
+    2 * height + 1
+}
+
+/// The items a rebuild in a tree of `height` may retire, at worst, besides the values it
+/// removes and the subtrees it cuts off: two nodes per level (the left and right paths), one
+/// more per neighbour it takes in, and, when that neighbour sits under another parent, the
+/// path nodes in between, at each level it does so: `h * (h + 5) + 2` bounds it all.
+fn rebuild_room(height: usize) -> usize {
+    height * (height + 5) + 2
 }
 
 /// The slots `first..=last` that an erase of the entry in slot `leaf.offset` leaves as one
@@ -395,8 +406,16 @@ impl<'a, T: 'static> Writer<'a, T> {
             {
                 return Ok(Some(kind));
             }
-            if let Some(mut plan) = insert_split(&leaf, first, last, word) {
+            if let Some(edit) = insert_split(&leaf, first, last, word) {
+                if self.exclusive {
+                    return self.split_insert(&mut left, &edit).map(Some);
+                }
                 // What `decide` would find, found without its general planning.
+                let mut plan = Plan::Leaf {
+                    edit,
+                    kind: StoreKind::Split,
+                    in_place: false,
+                };
                 let req = Request::new(first, last, Some(word), None);
                 let mut disp = Disposal {
                     added: 1,
@@ -593,6 +612,37 @@ impl<'a, T: 'static> Writer<'a, T> {
                 gap::after_shrink(left, depth, (max - min).saturating_add(1));
             }
         }
+    }
+
+    /// Exclusive mode: carries out an insert into an empty range whose `edit` overflows the
+    /// leaf at the end of `left`, as [`carry_out`](Self::carry_out) would carry out its split
+    /// plan, without one: it reserves the nodes and the room to retire what it unlinks, then
+    /// splits in place, or else rebuilds. Nothing is cut, so nothing is cloned or dropped.
+    ///
+    /// # Errors
+    ///
+    /// [`OutOfMemory`] if the reservation fails; the tree is unchanged.
+    fn split_insert(
+        &mut self,
+        left: &mut Path<'a>,
+        edit: &leaf::Edit,
+    ) -> Result<StoreKind, OutOfMemory> {
+        let height = left.len();
+        self.pool.reserve(split_nodes(height))?;
+        self.pool.retired.reserve(rebuild_room(height))?;
+        self.pool.retired.begin();
+        if !self.split_in_place(left, edit) {
+            let leaf = left[height - 1];
+            let mut big = BigNode::new(leaf.min);
+            edit.expand(&leaf, &leaf, &mut big);
+            let mut right = left.clone();
+            self.rebuild(left, &mut right, &mut big);
+        }
+        self.finish(&mut Disposal {
+            added: 1,
+            ..Disposal::default()
+        });
+        Ok(StoreKind::Split)
     }
 
     /// Exclusive mode: empties the slot the walk in `left` ended on, merging it with the empty
@@ -856,8 +906,7 @@ impl<'a, T: 'static> Writer<'a, T> {
 
     /// The nodes a plan may take from the pool, at worst, for a tree of `height`.
     ///
-    /// A split grows each level by at most one slot, so each level is cut into at most two
-    /// nodes, and a new root may come on top: `2h + 1`, as the kernel reserves. A rebalance
+    /// A split takes at most [`split_nodes`]. A rebalance
     /// can take in a cousin (a neighbour under another parent); the levels between the leaf
     /// and the common ancestor then gather two old nodes each, which can be cut into three,
     /// so it is bounded like a spanning store: three nodes per level and a root, `3h + 1`.
@@ -868,7 +917,7 @@ impl<'a, T: 'static> Writer<'a, T> {
             Plan::ExactFit => 0,
             Plan::Leaf { in_place: true, .. } => 0,
             Plan::Leaf { kind, .. } => match kind {
-                StoreKind::Split => 2 * height + 1,
+                StoreKind::Split => split_nodes(height),
                 StoreKind::Rebalance => 3 * height + 1,
                 _ => 1,
             },
@@ -877,18 +926,15 @@ impl<'a, T: 'static> Writer<'a, T> {
     }
 
     /// The items a plan may retire, at worst: the values it removes, the subtrees it cuts off
-    /// and the nodes it unlinks. A rebuild unlinks two nodes per level (the left and right
-    /// paths), one more per neighbour it takes in, and, when that neighbour sits under another
-    /// parent, the path nodes in between, at each level it does so; `h * (h + 5) + 2` bounds it
-    /// all for a tree of height `h`. The room is only memory set aside (16 bytes an item), kept
-    /// from write to write.
+    /// and the nodes it unlinks, which for a rebuild [`rebuild_room`] bounds. The room is only
+    /// memory set aside (16 bytes an item), kept from write to write.
     fn retire_room(&self, plan: &Plan, height: usize, disp: &Disposal) -> usize {
         disp.values.len()
             + match plan {
                 Plan::Root(_) | Plan::ExactFit => 1,
                 Plan::Leaf { in_place: true, .. } => 0,
-                Plan::Leaf { .. } => height * (height + 5) + 2,
-                Plan::Spanning { .. } => disp.covered + height * (height + 5) + 2,
+                Plan::Leaf { .. } => rebuild_room(height),
+                Plan::Spanning { .. } => disp.covered + rebuild_room(height),
             }
     }
 
