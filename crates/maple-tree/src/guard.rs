@@ -508,6 +508,11 @@ impl<'t, T: 'static> WriteGuard<'t, T> {
         self.guard.as_ref().unwrap_or_else(|| rcu::exclusive())
     }
 
+    /// The core of the tree this guard writes, for as long as the guard may write it.
+    pub(crate) fn tree_core(&self) -> &'t Core {
+        self.core
+    }
+
     fn core(&self) -> &'t Core {
         self.core
     }
@@ -561,17 +566,17 @@ impl<'t, T: 'static> WriteGuard<'t, T> {
 
     /// Runs one write operation.
     pub(crate) fn with_writer<R>(&mut self, op: impl FnOnce(&mut Writer<'_, T>) -> R) -> R {
+        op(&mut self.writer())
+    }
+
+    /// The tree's writer, for as long as this borrow of the guard.
+    pub(crate) fn writer(&mut self) -> Writer<'_, T> {
         let exclusive = self.guard.is_none();
         let guard: &Guard = match &self.guard {
             Some(g) => g,
             None => rcu::exclusive(),
         };
-        op(&mut Writer::new(
-            self.core,
-            self.pool.pool(),
-            guard,
-            exclusive,
-        ))
+        Writer::new(self.core, self.pool.pool(), guard, exclusive)
     }
 
     /// See [`MapleTree::insert`](crate::MapleTree::insert).

@@ -308,6 +308,7 @@
 //! | `mt_validate`, `mt_dump` | [`MapleTree::check_invariants`], [`MapleTree::dump`], [`MapleTree::layout`] |
 //! | `mtree_lock`, `mt_clear_in_rcu` | [`MapleTree::lock`], [`MapleTree::exclusive`] |
 //! | `MT_FLAGS_LOCK_EXTERN` (the owner's lock) | [`OwnedTree`] |
+//! | `mas_walk` then `mas_store_gfp` on one `ma_state` (`vma_iter_store`) | [`OwnedTree::entry_mut`], [`EntryMut`] |
 
 #![warn(missing_docs)]
 #![no_std]
@@ -355,7 +356,7 @@ pub use error::{
 pub use guard::{CursorMut, Prealloc, ReadGuard, WriteGuard};
 pub use layout::{LayoutKind, LayoutNode, LayoutSlot, SlotContent, TreeLayout};
 pub use node::entry::{Ref, ValueMut};
-pub use owned::OwnedTree;
+pub use owned::{EntryMut, OwnedTree};
 pub use range::Range;
 pub use search::GapRequest;
 #[cfg(feature = "std")]

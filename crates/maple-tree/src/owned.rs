@@ -10,7 +10,7 @@ use alloc::string::String;
 use crate::cursor::{Cursor, Found, Iter};
 use crate::dump::{Dump, DumpFormat};
 use crate::entries::Gaps;
-use crate::error::GapError;
+use crate::error::{ClearError, GapError, OutOfMemory, StoreError, StoreErrorKind};
 use crate::gap;
 use crate::guard::{WriteGuard, find_writer, lookup_writer, read_api};
 use crate::layout::TreeLayout;
@@ -22,7 +22,7 @@ use crate::search::GapRequest;
 use crate::stats::Stats;
 use crate::tree::MapleTree;
 use crate::validate::InvariantViolation;
-use crate::walk::around_writer;
+use crate::walk::{Path, around_writer, walk_to_writer};
 
 /// A [`MapleTree`] that only its owner writes, through `&mut self`: the compiler then proves
 /// that no write runs while any read does, so reads through `&self` pin no epoch and confirm
@@ -257,6 +257,35 @@ impl<T: 'static> OwnedTree<T> {
         );
     }
 
+    /// Walks to `index` once and returns a handle on the tree there: the entry (or empty range)
+    /// holding `index`, and a store or clear that starts from the leaf the walk found instead
+    /// of walking the tree again. See [`EntryMut`].
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let mut tree = maple_tree::OwnedTree::new_alloc();
+    /// tree.exclusive().insert_range(0x1000..=0x4fff, 1u32).unwrap();
+    /// // Look at what holds 0x2000, then give the middle page a new value from there.
+    /// let entry = tree.entry_mut(0x2000);
+    /// assert_eq!(entry.get().as_deref(), Some(&1));
+    /// assert_eq!((entry.range().first(), entry.range().last()), (0x1000, 0x4fff));
+    /// entry.store(0x2000..=0x2fff, 2).unwrap();
+    /// let values: Vec<_> = tree.iter().map(|(r, v)| (r.first(), *v)).collect();
+    /// assert_eq!(values, [(0x1000, 1), (0x2000, 2), (0x3000, 1)]);
+    /// ```
+    ///
+    /// Linux: `mas_walk()` on the `ma_state` that `mas_store_gfp()` then stores through, as
+    /// `vma_iter_store()` does.
+    #[doc(alias = "mas_walk")]
+    #[doc(alias = "vma_iter_store")]
+    pub fn entry_mut(&mut self, index: u64) -> EntryMut<'_, T> {
+        let guard = self.tree.exclusive();
+        let mut path = Path::new();
+        walk_to_writer(guard.tree_core(), rcu::exclusive(), &mut path, index);
+        EntryMut { guard, path, index }
+    }
+
     /// No write can run while `&self` lives, so reads need no pin: the guard of an exclusive
     /// writer serves.
     fn rcu(&self) -> &Guard {
@@ -279,13 +308,199 @@ impl<T: 'static> OwnedTree<T> {
     read_api!();
 }
 
+/// A handle on an [`OwnedTree`] at one index, from [`OwnedTree::entry_mut`]: what holds the
+/// index, found by one walk, and the leaf that walk ended on.
+///
+/// [`store`](Self::store) and [`clear`](Self::clear) do exactly what
+/// [`WriteGuard::store_range`] and [`WriteGuard::clear_range`] do with the same range, wherever
+/// it lies: entries it overlaps lose the overlapping part. Only the walk differs: a range that
+/// starts in the leaf the handle stands in (always, if it starts at or around the index and
+/// within its entry or empty range) is written from there, without walking the tree again; any
+/// other range walks from the root. Both take the handle by value: a write may split or merge
+/// the leaf, and the borrow checker then allows no further use of the position.
+///
+/// Ranges are inclusive, as everywhere in the crate.
+///
+/// # Examples
+///
+/// ```
+/// let mut tree = maple_tree::OwnedTree::new_alloc();
+/// {
+///     let mut writer = tree.exclusive();
+///     writer.insert_range(10..=19, 'a').unwrap();
+///     writer.insert_range(30..=39, 'b').unwrap();
+/// }
+/// // Nothing holds 25: the entry is the empty range between the two.
+/// let entry = tree.entry_mut(25);
+/// assert!(entry.get().is_none());
+/// assert_eq!((entry.range().first(), entry.range().last()), (20, 29));
+/// // Clear the tail of the first entry and the head of the second, from the same leaf.
+/// entry.clear(15..=34).unwrap();
+/// let left: Vec<_> = tree.iter().map(|(r, v)| (r.first(), r.last(), *v)).collect();
+/// assert_eq!(left, [(10, 14, 'a'), (35, 39, 'b')]);
+/// ```
+///
+/// The handle borrows the tree mutably: no other read or write can happen beside it, and none
+/// of its reads outlive the store that consumes it.
+///
+/// ```compile_fail
+/// let mut tree = maple_tree::OwnedTree::new();
+/// tree.exclusive().insert(1, 1u32).unwrap();
+/// let entry = tree.entry_mut(1);
+/// let one = entry.get();
+/// entry.store(1..=1, 2); // error: `entry` is borrowed by `one`
+/// assert_eq!(one.as_deref(), Some(&1));
+/// ```
+///
+/// Linux: a `struct ma_state` after `mas_walk()`, reused by `mas_store_gfp()` when the range
+/// lies in its node (`mas_wr_prealloc_setup()`), as `vma_iter_store()` reuses a VMA iterator.
+#[doc(alias = "ma_state")]
+pub struct EntryMut<'t, T: 'static> {
+    guard: WriteGuard<'t, T>,
+    /// The walk to `index`, from the root to a leaf (empty for an empty tree).
+    path: Path<'t>,
+    index: u64,
+}
+
+impl<T: 'static> fmt::Debug for EntryMut<'_, T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("EntryMut")
+            .field("index", &self.index)
+            .field("range", &self.range())
+            .finish_non_exhaustive()
+    }
+}
+
+impl<'t, T: 'static> EntryMut<'t, T> {
+    /// The index the handle was made for.
+    ///
+    /// ```
+    /// let mut tree = maple_tree::OwnedTree::<u8>::new();
+    /// assert_eq!(tree.entry_mut(7).index(), 7);
+    /// ```
+    pub fn index(&self) -> u64 {
+        self.index
+    }
+
+    /// The range of the entry holding the index or, if none does, of the empty range holding
+    /// it (`0..=u64::MAX` in an empty tree).
+    ///
+    /// ```
+    /// let mut tree = maple_tree::OwnedTree::new();
+    /// tree.exclusive().insert_range(10..=19, 1u32).unwrap();
+    /// let range = tree.entry_mut(12).range();
+    /// assert_eq!((range.first(), range.last()), (10, 19));
+    /// let range = tree.entry_mut(25).range();
+    /// assert_eq!((range.first(), range.last()), (20, u64::MAX));
+    /// ```
+    pub fn range(&self) -> Range {
+        match self.path.last() {
+            Some(leaf) => {
+                Range::new_unchecked(leaf.slot_min(leaf.offset), leaf.slot_max(leaf.offset))
+            }
+            None => Range::new_unchecked(0, u64::MAX),
+        }
+    }
+
+    /// The value of the entry holding the index, if any.
+    ///
+    /// ```
+    /// let mut tree = maple_tree::OwnedTree::new();
+    /// tree.exclusive().insert_range(10..=19, 1u32).unwrap();
+    /// assert_eq!(tree.entry_mut(19).get().as_deref(), Some(&1));
+    /// assert!(tree.entry_mut(20).get().is_none());
+    /// ```
+    ///
+    /// Linux: the entry `mas_walk()` returns.
+    pub fn get(&self) -> Option<Ref<'_, T>> {
+        let leaf = self.path.last()?;
+        NonZeroUsize::new(leaf.node.slot(leaf.offset)).map(Values::<T>::borrow)
+    }
+
+    /// Stores `value` over `range`, as [`WriteGuard::store_range`] does, starting from the
+    /// handle's leaf when `range` starts in it.
+    ///
+    /// # Errors
+    ///
+    /// `InvalidRange` or `OutOfMemory`, with the value handed back; the tree is unchanged.
+    ///
+    /// ```
+    /// let mut tree = maple_tree::OwnedTree::new_alloc();
+    /// tree.exclusive().insert_range(0..=99, 1u32).unwrap();
+    /// tree.entry_mut(40).store(40..=59, 2).unwrap();
+    /// assert_eq!(tree.get_range(50).map(|(r, v)| (r.first(), r.last(), *v)), Some((40, 59, 2)));
+    /// assert_eq!(tree.get(60).as_deref(), Some(&1));
+    /// ```
+    ///
+    /// Linux: `mas_store_gfp()` on the walked `ma_state`.
+    #[doc(alias = "mas_store_gfp")]
+    pub fn store(self, range: impl RangeBounds<u64>, value: T) -> Result<(), StoreError<T>>
+    where
+        T: Clone,
+    {
+        let Some(range) = Range::from_bounds(range) else {
+            return Err(StoreError::new(StoreErrorKind::InvalidRange, value));
+        };
+        let (first, last) = (range.first(), range.last());
+        let Self {
+            mut guard, path, ..
+        } = self;
+        let mut w = guard.writer();
+        let mut left = path;
+        let word = Values::<T>::into_word(value);
+        w.store_walked(
+            &mut left,
+            first,
+            last,
+            Some(word),
+            Some(Values::<T>::clone_word),
+        )
+        .map(drop)
+        .map_err(|OutOfMemory| {
+            StoreError::new(StoreErrorKind::OutOfMemory, Values::<T>::take(word))
+        })
+    }
+
+    /// Empties `range`, as [`WriteGuard::clear_range`] does, starting from the handle's leaf
+    /// when `range` starts in it.
+    ///
+    /// # Errors
+    ///
+    /// `InvalidRange` or `OutOfMemory`; the tree is unchanged.
+    ///
+    /// ```
+    /// let mut tree = maple_tree::OwnedTree::new();
+    /// tree.exclusive().insert_range(0..=99, 1u32).unwrap();
+    /// let entry = tree.entry_mut(99);
+    /// entry.clear(90..=99).unwrap();
+    /// assert_eq!(tree.get_range(5).map(|(r, _)| r.last()), Some(89));
+    /// ```
+    ///
+    /// Linux: `mas_store_gfp()` of `NULL` on the walked `ma_state`.
+    pub fn clear(self, range: impl RangeBounds<u64>) -> Result<(), ClearError>
+    where
+        T: Clone,
+    {
+        let range = Range::from_bounds(range).ok_or(ClearError::InvalidRange)?;
+        let (first, last) = (range.first(), range.last());
+        let Self {
+            mut guard, path, ..
+        } = self;
+        let mut w = guard.writer();
+        let mut left = path;
+        w.store_walked(&mut left, first, last, None, Some(Values::<T>::clone_word))
+            .map(drop)
+            .map_err(|OutOfMemory| ClearError::OutOfMemory)
+    }
+}
+
 #[cfg(feature = "std")]
 impl<T: Clone + Send + 'static> OwnedTree<T> {
     /// A copy, node by node; see [`MapleTree::try_clone`].
     ///
     /// # Errors
     ///
-    /// [`OutOfMemory`](crate::OutOfMemory) if the copy's nodes could not be allocated.
+    /// [`OutOfMemory`] if the copy's nodes could not be allocated.
     ///
     /// ```
     /// let mut tree = maple_tree::OwnedTree::new();
@@ -294,7 +509,7 @@ impl<T: Clone + Send + 'static> OwnedTree<T> {
     /// ```
     ///
     /// Linux: `__mt_dup()`.
-    pub fn try_clone(&self) -> Result<Self, crate::OutOfMemory> {
+    pub fn try_clone(&self) -> Result<Self, OutOfMemory> {
         self.tree.try_clone().map(Self::from)
     }
 }
@@ -305,8 +520,8 @@ impl<T: Clone + 'static> OwnedTree<T> {
     ///
     /// # Errors
     ///
-    /// [`OutOfMemory`](crate::OutOfMemory) if the copy's nodes could not be allocated.
-    pub fn try_clone(&self) -> Result<Self, crate::OutOfMemory> {
+    /// [`OutOfMemory`] if the copy's nodes could not be allocated.
+    pub fn try_clone(&self) -> Result<Self, OutOfMemory> {
         self.tree.try_clone().map(Self::from)
     }
 }

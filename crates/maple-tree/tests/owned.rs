@@ -167,3 +167,67 @@ fn threads_read_one_owned_tree_at_once() {
         }
     });
 }
+
+/// `EntryMut`: a store or clear through the handle leaves the tree exactly as the same write
+/// through `WriteGuard` does (node for node, gaps included), and the handle reads what holds
+/// its index. Ranges start at the index, elsewhere in its leaf, or anywhere in the tree (a
+/// fresh walk); checked against the reference model after every write.
+#[test]
+fn entry_mut_writes_as_the_write_guard_does() {
+    use maple_tree::testing::RangeModel;
+    for (seed, alloc, universe) in [
+        (1u64, true, 4_000u64),
+        (2, false, 4_000),
+        (3, true, 200_000),
+    ] {
+        let mut rng = Rng(0x9e37_79b9 ^ seed);
+        let (mut handle, mut guard) = if alloc {
+            (OwnedTree::new_alloc(), MapleTree::new_alloc())
+        } else {
+            (OwnedTree::new(), MapleTree::new())
+        };
+        let mut model = RangeModel::default();
+        for step in 0..6_000u32 {
+            let index = rng.below(universe);
+            let first = match rng.below(3) {
+                0 => index,
+                1 => index.saturating_sub(rng.below(40)),
+                _ => rng.below(universe),
+            };
+            let span = if rng.below(10) == 0 { 2_000 } else { 30 };
+            let last = first + rng.below(span);
+            let entry = handle.entry_mut(index);
+            let want = model.get(index);
+            assert_eq!(entry.get().map(|v| u64::from(*v)), want.map(|(_, _, v)| v));
+            let range = entry.range();
+            if let Some((f, l, _)) = want {
+                assert_eq!((range.first(), range.last()), (f, l), "step {step}");
+            }
+            assert!(range.first() <= index && index <= range.last());
+            if rng.below(3) == 0 {
+                entry.clear(first..=last).unwrap();
+                guard.exclusive().clear_range(first..=last).unwrap();
+                model.store(first, last, None);
+            } else {
+                entry.store(first..=last, step).unwrap();
+                guard.exclusive().store_range(first..=last, step).unwrap();
+                model.store(first, last, Some(u64::from(step)));
+            }
+            handle
+                .check_invariants()
+                .unwrap_or_else(|e| panic!("seed {seed} step {step}: {e}"));
+            let show = |v: &u32| v.to_string();
+            assert!(
+                handle.layout(show) == guard.layout(show),
+                "seed {seed} step {step}: {first}..={last} from {index}"
+            );
+            if step % 64 == 0 {
+                let entries: Vec<_> = handle
+                    .iter()
+                    .map(|(r, v)| (r.first(), r.last(), u64::from(*v)))
+                    .collect();
+                assert_eq!(entries, model.entries(), "seed {seed} step {step}");
+            }
+        }
+    }
+}

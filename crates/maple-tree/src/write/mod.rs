@@ -321,19 +321,70 @@ impl<'a, T: 'static> Writer<'a, T> {
         cloner: Cloner,
     ) -> Result<StoreKind, OutOfMemory> {
         let mut left = Path::new();
-        if self.walk(&mut left, first) && self.exclusive {
-            if let Some(word) = word
-                && let Some(kind) = self.store_into_empty(&left, first, last, word, false)
-            {
-                return Ok(kind);
-            }
-            let raw = word.map_or(0, NonZeroUsize::get);
-            if let Some(kind) = self.overwrite_in_place(&left, first, last, raw, cloner) {
-                return Ok(kind);
-            }
+        if self.walk(&mut left, first)
+            && self.exclusive
+            && let Some(kind) = self.store_in_place(&left, first, last, word, cloner)
+        {
+            return Ok(kind);
         }
         let req = Request::new(first, last, word, cloner);
         self.store_at(&mut left, &req, &mut Disposal::default(), false)
+    }
+
+    /// [`store`](Self::store), given `left`: a walk to an index (empty for an empty tree). If
+    /// `first` lies in the leaf it ended on, the store starts there; otherwise it walks again.
+    ///
+    /// # Errors
+    ///
+    /// As for [`store`](Self::store); the tree is unchanged.
+    ///
+    /// Linux: `mas_wr_prealloc_setup()`, which keeps an active `ma_state` whose node holds the
+    /// range.
+    pub(crate) fn store_walked(
+        &mut self,
+        left: &mut Path<'a>,
+        first: u64,
+        last: u64,
+        word: Option<NonZeroUsize>,
+        cloner: Cloner,
+    ) -> Result<StoreKind, OutOfMemory> {
+        match left.last_mut() {
+            Some(leaf) if leaf.min <= first && first <= leaf.max => {
+                leaf.offset = walk::slot_of_writer(leaf.node, first);
+            }
+            Some(_) => {
+                self.walk(left, first);
+            }
+            None => {}
+        }
+        if !left.is_empty()
+            && self.exclusive
+            && let Some(kind) = self.store_in_place(left, first, last, word, cloner)
+        {
+            return Ok(kind);
+        }
+        let req = Request::new(first, last, word, cloner);
+        self.store_at(left, &req, &mut Disposal::default(), false)
+    }
+
+    /// Exclusive mode: a store, given the walk `left` to `first`, made straight in the leaf if
+    /// it can be: into one empty slot, or over slots of the one leaf; `None` for the general
+    /// path.
+    #[inline(always)]
+    fn store_in_place(
+        &mut self,
+        left: &Path<'a>,
+        first: u64,
+        last: u64,
+        word: Option<NonZeroUsize>,
+        cloner: Cloner,
+    ) -> Option<StoreKind> {
+        if let Some(word) = word
+            && let Some(kind) = self.store_into_empty(left, first, last, word, false)
+        {
+            return Some(kind);
+        }
+        self.overwrite_in_place(left, first, last, word.map_or(0, NonZeroUsize::get), cloner)
     }
 
     /// Stores `word` over `[first, last]`, all of it empty, given `path`: the frames from the
