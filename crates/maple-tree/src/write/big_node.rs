@@ -134,6 +134,7 @@ impl BigNode {
 /// gap stay in one leaf, and only the rightmost leaf may end empty.
 ///
 /// Linux: `mab_calc_split()`, `mab_no_null_split()`.
+#[inline]
 pub(crate) fn split_points(
     len: usize,
     kind: NodeKind,

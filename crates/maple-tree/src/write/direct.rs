@@ -159,20 +159,16 @@ impl<'a, T: 'static> Writer<'a, T> {
                 |node| Frame::new(node, parent.slot_min(slot), parent.slot_max(slot)),
             )
         };
-        let child_len = |slot: usize| {
-            parent.node.child(slot).map_or_else(
-                || unreachable!("invariant N3 broken: empty internal slot"),
-                |node| node.end() + 1,
-            )
-        };
         let lx = edit.len_in(&leaf);
         // The neighbour the general path would take in, and how it would cut.
         let (sibling, bias) = if lx > kind.slots() {
             let space = push_room(kind, leaf.max == u64::MAX);
-            if o > 0 && lx + child_len(o - 1) - 2 < space {
-                (Some((Side::Left, child(o - 1))), Bias::FillLeft)
-            } else if o < parent.end && lx + child_len(o + 1) - 2 < space {
-                (Some((Side::Right, child(o + 1))), Bias::FillRight)
+            let fits = |sib: &Frame<'_>| lx + sib.end + 1 - 2 < space;
+            let left_sib = (o > 0).then(|| child(o - 1)).filter(fits);
+            if let Some(sib) = left_sib {
+                (Some((Side::Left, sib)), Bias::FillLeft)
+            } else if let Some(sib) = (o < parent.end).then(|| child(o + 1)).filter(fits) {
+                (Some((Side::Right, sib)), Bias::FillRight)
             } else {
                 (None, Bias::Even)
             }

@@ -689,10 +689,15 @@ impl<'a, T: 'static> Writer<'a, T> {
             let mut right = left.clone();
             self.rebuild(left, &mut right, &mut big);
         }
-        self.finish(&mut Disposal {
-            added: 1,
-            ..Disposal::default()
-        });
+        if self.pool.retired.last_is_empty() {
+            // Most splits and pushes unlink nothing: there is nothing to free.
+            self.core.add_len(1, 0);
+        } else {
+            self.finish(&mut Disposal {
+                added: 1,
+                ..Disposal::default()
+            });
+        }
         Ok(StoreKind::Split)
     }
 
