@@ -74,8 +74,8 @@ struct CommitScratch {
     ids: Vec<(VmaId, bool)>,
     /// The index writes.
     writes: Vec<IndexWrite>,
-    /// Ranges the window no longer maps, then the layout before the writes.
-    pieces: Vec<(u64, u64)>,
+    /// The layout before the writes.
+    before: Vec<(u64, u64)>,
     /// A layout after a write.
     layout: Vec<(u64, u64)>,
 }
@@ -313,40 +313,52 @@ fn plan_writes(
 }
 
 /// Appends writes that empty what the window no longer maps. Adjacent empty pieces inside one
-/// covered interval, with no VMA between them, become one write. `pieces` is scratch.
-fn push_clears(w: &Window, pieces: &mut Vec<(u64, u64)>, writes: &mut Vec<IndexWrite>) {
-    pieces.clear();
-    for old in &w.old {
-        let mut cursor = old.start;
-        let first = w.first_ending_after(old.start);
-        for slot in &w.vmas[first..] {
-            if slot.vma.start >= old.end {
-                break;
-            }
-            if slot.vma.start > cursor {
-                pieces.push((cursor, slot.vma.start));
-            }
-            cursor = cursor.max(slot.vma.end);
-        }
-        if cursor < old.end {
-            pieces.push((cursor, old.end));
-        }
-    }
-    pieces.sort_unstable();
+/// covered interval, with no VMA between them, become one write.
+///
+/// One pass: the loaded entries and the window's VMAs are both sorted and disjoint, so the
+/// pieces come out in order, and the VMAs that meet each entry, or lie between two pieces,
+/// are found by pointers that only move forwards.
+fn push_clears(w: &Window, writes: &mut Vec<IndexWrite>) {
+    let vmas = &w.vmas;
     let clears_from = writes.len();
-    for &(start, end) in pieces.iter() {
-        if let Some(last) = writes[clears_from..].last_mut()
-            && !w.any_in(last.end, start)
-            && w.covers(last.start, end)
-        {
-            last.end = end;
-            continue;
+    // `j`: the first VMA that ends after the start of the current entry.
+    let mut j = 0;
+    // `p`: the first VMA that ends after the last clear written.
+    let mut p = 0;
+    let mut push = |start: u64, end: u64, writes: &mut Vec<IndexWrite>| {
+        if let Some(last) = writes[clears_from..].last_mut() {
+            while p < vmas.len() && vmas[p].vma.end <= last.end {
+                p += 1;
+            }
+            let vma_between = p < vmas.len() && vmas[p].vma.start < start;
+            if !vma_between && w.covers(last.start, end) {
+                last.end = end;
+                return;
+            }
         }
         writes.push(IndexWrite {
             start,
             end,
             id: None,
         });
+    };
+    for old in &w.old {
+        while j < vmas.len() && vmas[j].vma.end <= old.start {
+            j += 1;
+        }
+        let mut cursor = old.start;
+        for slot in &vmas[j..] {
+            if slot.vma.start >= old.end {
+                break;
+            }
+            if slot.vma.start > cursor {
+                push(cursor, slot.vma.start, writes);
+            }
+            cursor = cursor.max(slot.vma.end);
+        }
+        if cursor < old.end {
+            push(cursor, old.end, writes);
+        }
     }
 }
 
@@ -414,8 +426,8 @@ impl<I: VmaIndex> AddressSpace<I> {
                 });
             }
         }
-        push_clears(w, &mut c.pieces, &mut c.writes);
-        let plan = plan_writes(&w.old, &mut c.writes, &mut c.pieces, &mut c.layout);
+        push_clears(w, &mut c.writes);
+        let plan = plan_writes(&w.old, &mut c.writes, &mut c.before, &mut c.layout);
         #[cfg(feature = "fault-injection")]
         if self.fail_next_write && !c.writes.is_empty() {
             self.fail_next_write = false;
