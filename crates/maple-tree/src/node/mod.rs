@@ -619,6 +619,42 @@ impl<'a> NodeRef<'a> {
         Some(unsafe { ptr.deref() })
     }
 
+    /// Points the children in slots `from..=end` of this internal node back at it: each one's
+    /// parent link names this node and its slot, and keeps its end.
+    ///
+    /// Linux: `mas_adopt_children()`.
+    #[doc(alias = "mas_adopt_children")]
+    pub(crate) fn adopt_children(self, from: usize) {
+        assert!(
+            !self.kind.is_leaf(),
+            "invariant N3 broken: a leaf has no children"
+        );
+        let base = self.kind.slot_base();
+        let addr = self.self_addr();
+        let end = self.end();
+        for (i, word) in self.node.words[base..=base + end]
+            .iter()
+            .enumerate()
+            .skip(from)
+        {
+            // ORDERING: as in `slot`.
+            let word = word.load(Ordering::Acquire) as usize;
+            if word == 0 {
+                continue;
+            }
+            // SAFETY: an internal slot holds a pointer to a published child (N3) or, while
+            // the writer builds this node, one it is about to publish; either stays allocated
+            // while this node does (N4). Only its header is touched, and the untagged address
+            // of any node is 256-aligned and non-zero.
+            let child = unsafe { &*core::ptr::with_exposed_provenance::<Node>(word & ADDR_MASK) };
+            let h = child.header.load(Ordering::Relaxed);
+            // ORDERING: Release, as in `set_parent`.
+            child
+                .header
+                .store(addr | (i << SLOT_SHIFT) | (h & END_MASK), Ordering::Release);
+        }
+    }
+
     /// Copies the pivots, gaps and end of `src` (same kind) into this unpublished, empty node,
     /// leaving its slots empty for the caller to fill with words of its own. Linux: the `memcpy`
     /// of `__mt_dup()`, without the slots.

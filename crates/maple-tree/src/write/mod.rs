@@ -1226,9 +1226,5 @@ fn covered_subtrees<'a>(left: &Path<'a>, right: &Path<'a>) -> impl Iterator<Item
 ///
 /// Linux: `mas_adopt_children()`.
 pub(super) fn adopt_children(node: NodeRef<'_>, from: usize) {
-    for i in from..=node.end() {
-        if let Some(child) = node.child(i) {
-            child.set_parent(Some(node), i);
-        }
-    }
+    node.adopt_children(from);
 }
