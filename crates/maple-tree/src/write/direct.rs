@@ -22,17 +22,19 @@
 //! Everything is read before anything is written, so the nodes are written in any order.
 //!
 //! A store that crosses from its leaf into the next one (an erase of a leaf's last entry)
-//! rewrites the two leaves as one content cut evenly, or merged into the first. When the next
-//! leaf is a cousin, under another parent, the two parents are then such a pair in turn, with
-//! the children's new nodes in place of the two old ones, up to the parent they share.
+//! rewrites the two leaves as one content cut evenly, or merged into the first; so does a
+//! rebalance of a node that is its parent's last child with the next node, a cousin under
+//! another parent. When the two nodes have different parents, the two parents are then such a
+//! pair in turn, with the children's new nodes in place of the two old ones, up to the parent
+//! they share.
 //!
 //! The parent changes in place too: one pivot between two nodes that shared their content, a
 //! child added after a split or one removed after a merge. A parent that would overflow or
 //! underflow is itself an edited node (`X'` is the parent with the new child, or without the
 //! removed one) and splits or rebalances the same way, with the gaps of an allocation tree's
 //! nodes and its children's parent links carried along, and so on up. The shapes this module
-//! leaves alone (a root that splits, a leaf's rebalance with a neighbour under another parent,
-//! a merge that leaves one node for a whole level) go through the general [`rebuild`](super::Writer::rebuild) from
+//! leaves alone (a root that splits, a merge that leaves one node for a whole level, a
+//! neighbour too small to make up a node with) go through the general [`rebuild`](super::Writer::rebuild) from
 //! their level up, decided before anything at that level is written. Both paths cut where
 //! [`split_points`] says, so they build the same nodes.
 //!
@@ -97,6 +99,25 @@ fn neighbours(left: &Path<'_>, right: &Path<'_>, depth: usize) -> bool {
         }
     }
     false
+}
+
+/// Makes `right` the path to the node after the one at `depth` of `left`: up to the nearest
+/// ancestor with a child to the right, then down the left edge to `depth`. `false`, leaving `right` empty, when there is no such node (the end
+/// of the level).
+pub(super) fn next_path<'a>(left: &Path<'a>, right: &mut Path<'a>, depth: usize) -> bool {
+    let Some(top) = (0..depth).rev().find(|&k| left[k].offset < left[k].end) else {
+        return false;
+    };
+    right.clear();
+    right.extend(left[..=top].iter().copied());
+    right[top].offset += 1;
+    while right.len() <= depth {
+        let child = right[right.len() - 1]
+            .child_frame()
+            .unwrap_or_else(|| unreachable!("invariant N3 broken: empty internal slot"));
+        right.push(child);
+    }
+    true
 }
 
 /// What the parent needs after a level was written.
@@ -173,13 +194,14 @@ impl<'a, T: 'static> Writer<'a, T> {
                 (None, Bias::Even)
             }
         } else if lx < kind.min_len() {
-            // A neighbour under another parent (a cousin) is the general path's.
             if leaf.max != u64::MAX {
                 if o == parent.end {
-                    return false;
+                    return self.rebalance_with_cousin(left, depth, edit);
                 }
                 (Some((Side::Right, child(o + 1))), Bias::Even)
             } else {
+                // The last node of the level is its parent's first child only if that
+                // parent is the root with one child, which no tree has.
                 if o == 0 {
                     return false;
                 }
@@ -252,6 +274,25 @@ impl<'a, T: 'static> Writer<'a, T> {
         true
     }
 
+    /// [`split_level`](Self::split_level) for a node at `depth` of `left` that `edit` leaves
+    /// below its minimum, which is the last child of its parent and not the last node of its
+    /// level: it takes in the next node, a cousin (under another parent), as the general path
+    /// does. Returns `false`, having changed nothing, for the shapes [`pair`](Self::pair)
+    /// leaves to the rebuild.
+    #[inline(never)]
+    fn rebalance_with_cousin(&mut self, left: &mut Path<'a>, depth: usize, edit: &Edit) -> bool {
+        let mut right = Path::new();
+        if !next_path(left, &mut right, depth) {
+            return false;
+        }
+        let (leaf, next) = (left[depth], right[depth]);
+        let mut content = Gathered::new(leaf.node.kind());
+        push_edited(&mut content, &leaf, &leaf, edit);
+        push_frame(&mut content, &next, 0, next.end + 1);
+        content.close();
+        self.pair(left, &mut right, depth, &content, edit.keep_front)
+    }
+
     /// Exclusive mode: carries out a store that crosses from the leaf at the end of `left` into
     /// the next leaf, at the end of `right` (an empty store reaching the end of its leaf merges
     /// with what follows), writing the two leaves straight from the old ones: the content is cut
@@ -270,13 +311,10 @@ impl<'a, T: 'static> Writer<'a, T> {
 
     /// Rewrites two neighbouring nodes at `depth`, the one on `left` and the next one on
     /// `right`, whose new content is `edit` over the pair: the first one's slots before
-    /// `edit.keep_front`, the new slots, the second one's from `edit.keep_back`. It is cut in
-    /// two, or merged into the first, as the general rebuild cuts it (evenly), and their
-    /// parents follow ([`join_parents`](Self::join_parents)): a leaf whose neighbour is a
-    /// cousin (under another parent) makes its parent and the cousin's parent such a pair in
-    /// turn, up to the parent they share. Returns `false`, having changed nothing, for the
-    /// shapes it leaves to the rebuild: too little content for one node, content for three,
-    /// a merge into one node for a whole level (a new root).
+    /// `edit.keep_front`, the new slots, the second one's from `edit.keep_back`, written by
+    /// [`pair`](Self::pair). A leaf whose neighbour is a cousin (under another parent) makes
+    /// its parent and the cousin's parent such a pair in turn, up to the parent they share.
+    /// Returns `false`, having changed nothing, for the shapes `pair` leaves to the rebuild.
     fn span_level(
         &mut self,
         left: &mut Path<'a>,
@@ -285,19 +323,34 @@ impl<'a, T: 'static> Writer<'a, T> {
         edit: &Edit,
     ) -> bool {
         let (l, r) = (left[depth], right[depth]);
-        let kind = l.node.kind();
-        let back_at = edit.keep_front + edit.middle.len();
-        let len = back_at + r.end + 1 - edit.keep_back;
-        if len < kind.min_len() {
-            // It takes in a neighbour: the general path's.
-            return false;
-        }
-        let mut content = Gathered::new(kind);
+        let mut content = Gathered::new(l.node.kind());
         push_edited(&mut content, &l, &r, edit);
         content.close();
+        self.pair(left, right, depth, &content, edit.keep_front)
+    }
+
+    /// Writes `content`, the new content of the neighbouring nodes at `depth` of `left` and
+    /// `right`, over them: cut in two evenly, or merged into the first, as the general rebuild
+    /// cuts it; then [`join_parents`](Self::join_parents). The first node's slots before
+    /// `kept` have not moved. Returns `false`, having changed nothing, when the content is too
+    /// small for one node (the rebuild takes in a third), fills three, or fits one node that
+    /// would hold a whole level (a new root).
+    fn pair(
+        &mut self,
+        left: &mut Path<'a>,
+        right: &mut Path<'a>,
+        depth: usize,
+        content: &Gathered,
+        kept: usize,
+    ) -> bool {
+        let (l, r) = (left[depth], right[depth]);
+        let kind = l.node.kind();
+        let len = content.len();
+        if len < kind.min_len() {
+            return false;
+        }
         let ends = split_points(len, kind, Bias::Even, |v| content.is_empty(v));
         let alloc = self.core.alloc;
-        let kf = edit.keep_front;
         let item = |node: NodeRef<'a>, min: u64, max: u64| Item {
             pivot: max,
             word: node.ptr().to_word(),
@@ -307,13 +360,13 @@ impl<'a, T: 'static> Writer<'a, T> {
         // Everything was read into `content`: the nodes are written in any order.
         match *ends.as_slice() {
             [_] if l.min > 0 || r.max < u64::MAX => {
-                put(&content, l.node, 0, len, kf);
+                put(content, l.node, 0, len, kept);
                 self.pool.retired.unlink(r.node);
                 runs.push(item(l.node, l.min, r.max));
             }
             [cut, _] => {
-                put(&content, l.node, 0, cut, kf.min(cut));
-                put(&content, r.node, cut, len, 0);
+                put(content, l.node, 0, cut, kept.min(cut));
+                put(content, r.node, cut, len, 0);
                 let mid = content.max(cut - 1);
                 runs.push(item(l.node, l.min, mid));
                 runs.push(item(r.node, mid + 1, r.max));

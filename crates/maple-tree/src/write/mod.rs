@@ -542,13 +542,10 @@ impl<'a, T: 'static> Writer<'a, T> {
         if depth == 0 || leaf.offset != leaf.end || leaf.max == u64::MAX {
             return None;
         }
-        // The next leaf: from the nearest ancestor with a child to the right, down the left
-        // edge (the path `branch_path` would find, without its pivot scans).
-        let top = (0..depth).rev().find(|&d| left[d].offset < left[d].end)?;
-        right.clear();
-        right.extend(left[..=top].iter().copied());
-        right[top].offset += 1;
-        walk::descend_edge(right, true);
+        // The next leaf (the path `branch_path` would find, without its pivot scans).
+        if !direct::next_path(left, right, depth) {
+            return None;
+        }
         // The emptied slot merges with an empty slot before it, and with the next leaf's first
         // slot if that is empty; no subtree lies between two neighbouring leaves.
         let (first, _) = emptied_run(&leaf);
