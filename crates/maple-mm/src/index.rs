@@ -442,7 +442,10 @@ impl VmaIndex for MapleIndex {
         if start >= end {
             return;
         }
-        out.extend(self.tree.range(start..end).map(|(r, id)| entry_of(r, *id)));
+        // `for_each` folds, which walks each leaf's slots in one loop.
+        self.tree
+            .range(start..end)
+            .for_each(|(r, id)| out.push(entry_of(r, *id)));
     }
 
     fn neighbourhood(&mut self, start: u64, end: u64, out: &mut Vec<IndexEntry>) {
