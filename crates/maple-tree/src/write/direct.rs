@@ -109,13 +109,17 @@ pub(super) fn next_path<'a>(left: &Path<'a>, right: &mut Path<'a>, depth: usize)
         return false;
     };
     right.clear();
-    right.extend(left[..=top].iter().copied());
-    right[top].offset += 1;
-    while right.len() <= depth {
-        let child = right[right.len() - 1]
+    right
+        .try_extend_from_slice(&left[..=top])
+        .unwrap_or_else(|_| unreachable!("two paths of one tree have the same capacity"));
+    let mut frame = right[top];
+    frame.offset += 1;
+    right[top] = frame;
+    for _ in top..depth {
+        frame = frame
             .child_frame()
             .unwrap_or_else(|| unreachable!("invariant N3 broken: empty internal slot"));
-        right.push(child);
+        right.push(frame);
     }
     true
 }
