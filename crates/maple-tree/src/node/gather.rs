@@ -92,12 +92,10 @@ impl Gathered {
         }
         let kind = self.kind;
         let (at, count) = (self.len, to - from);
-        assert!(
-            node.kind == kind
-                && to <= end + 1
-                && end < kind.slots()
-                && at + count <= MAX_SLOTS
-                && !self.closed,
+        // Gathering after `close` would leave words past the content uninitialised.
+        assert!(!self.closed, "gathered after closing");
+        debug_assert!(
+            node.kind == kind && to <= end + 1 && end < kind.slots() && at + count <= MAX_SLOTS,
             "gathered from a node of another kind, past its end, or too much"
         );
         let words = &node.node.words;
@@ -182,9 +180,14 @@ impl Gathered {
     #[inline]
     pub(crate) fn write(&self, node: NodeRef<'_>, a: usize, b: usize) {
         let kind = self.kind;
+        // What the windows below read must be initialised.
         assert!(
-            self.closed && node.kind == kind && a < b && b <= self.len && b - a <= kind.slots(),
-            "a run that is not within the closed content or does not fit its node"
+            self.closed && a < b && b <= self.len,
+            "a run that is not within the closed content"
+        );
+        debug_assert!(
+            node.kind == kind && b - a <= kind.slots(),
+            "a run that does not fit its node"
         );
         let len = b - a;
         let mask = window(&KEEP, WINDOW - len);

@@ -1222,6 +1222,7 @@ fn covered_subtrees<'a>(left: &Path<'a>, right: &Path<'a>) -> impl Iterator<Item
 /// Points the children of a built or rewritten internal node, from slot `from` on, back at it.
 ///
 /// Linux: `mas_adopt_children()`.
+#[inline]
 pub(super) fn adopt_children(node: NodeRef<'_>, from: usize) {
     node.adopt_children(from);
 }
