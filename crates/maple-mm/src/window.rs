@@ -477,17 +477,15 @@ impl<I: VmaIndex> AddressSpace<I> {
             let i = w.first_ending_after(at);
             i > 0 && i < w.vmas.len() && w.vmas[i - 1].vma.end == at && w.vmas[i].vma.start == at
         };
-        for &(lo, hi) in &w.covered {
-            // A boundary at `lo` has its left VMA outside the window: the change cannot have
-            // touched it.
-            let stale: Vec<u64> = self
-                .tolerated
-                .range(lo.saturating_add(1)..hi)
-                .copied()
-                .filter(|&at| !is_boundary(at))
-                .collect();
-            for at in stale {
-                self.tolerated.remove(&at);
+        // Every boundary that can have gone lies between two loaded VMAs (W2): the window's
+        // boundaries before the change are those of its loaded entries. Tolerated boundaries
+        // are boundaries (M6), so only these can have become stale; no search of the set.
+        if !self.tolerated.is_empty() {
+            for pair in w.old.windows(2) {
+                let at = pair[0].end;
+                if at == pair[1].start && !is_boundary(at) {
+                    self.tolerated.remove(&at);
+                }
             }
         }
         for &at in &w.tolerate {
