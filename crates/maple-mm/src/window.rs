@@ -43,6 +43,8 @@ pub(crate) struct Slot {
     /// The VMA it derives from (W3), `None` for a new VMA.
     pub(crate) origin: Option<VmaId>,
     pub(crate) vma: Vma,
+    /// Whether `vma` may differ from the VMA loaded for `origin` (set by every change).
+    changed: bool,
 }
 
 /// A private copy of the VMAs around a change; see the [module docs](self).
@@ -112,6 +114,24 @@ impl Window {
             Some(e) if e.start >= b => e.end,
             _ => u64::MAX,
         };
+        if self.covered.is_empty() {
+            // The first load of a change (the usual case): the window is empty and `found` is
+            // sorted, so everything is appended.
+            for e in &found {
+                let Some(vma) = mm.vmas.get(e.id) else {
+                    continue;
+                };
+                self.old.push(*e);
+                self.vmas.push(Slot {
+                    origin: Some(e.id),
+                    vma: vma.clone(),
+                    changed: false,
+                });
+            }
+            self.scratch = found;
+            self.covered.push((lo, hi));
+            return;
+        }
         if self.is_covered(lo, hi) {
             self.scratch = found;
             return;
@@ -131,6 +151,7 @@ impl Window {
                 Slot {
                     origin: Some(e.id),
                     vma: vma.clone(),
+                    changed: false,
                 },
             );
         }
@@ -196,7 +217,9 @@ impl Window {
 
     /// The VMA at an index, to change in place.
     pub(crate) fn vma_mut(&mut self, i: usize) -> &mut Vma {
-        &mut self.vmas[i].vma
+        let slot = &mut self.vmas[i];
+        slot.changed = true;
+        &mut slot.vma
     }
 
     /// Whether any VMA intersects `[a, b)`.
@@ -213,6 +236,7 @@ impl Window {
     pub(crate) fn split(&mut self, i: usize, addr: u64) -> usize {
         let lower = &mut self.vmas[i];
         debug_assert!(lower.vma.start < addr && addr < lower.vma.end);
+        lower.changed = true;
         let mut upper = lower.clone();
         upper.vma.pgoff = lower.vma.pgoff_at(addr);
         upper.vma.start = addr;
@@ -237,7 +261,14 @@ impl Window {
         debug_assert!(self.covers(vma.start, vma.end), "insert outside the window");
         debug_assert!(!self.any_in(vma.start, vma.end), "insert over a VMA");
         let at = self.vmas.partition_point(|s| s.vma.start < vma.start);
-        self.vmas.insert(at, Slot { origin, vma });
+        self.vmas.insert(
+            at,
+            Slot {
+                origin,
+                vma,
+                changed: true,
+            },
+        );
         at
     }
 
@@ -451,9 +482,12 @@ impl<I: VmaIndex> AddressSpace<I> {
         }
         self.map_count = w.map_count();
         self.update_tolerated(w);
-        // The window is done with: its VMAs move into the address space.
+        // The window is done with: its VMAs move into the address space, except those that
+        // are exactly as loaded and keep their id (the address space holds them already).
         for (slot, &(id, _)) in w.vmas.drain(..).zip(&c.ids) {
-            self.vmas.set(id, slot.vma);
+            if slot.changed || slot.origin != Some(id) {
+                self.vmas.set(id, slot.vma);
+            }
         }
         Ok(())
     }
