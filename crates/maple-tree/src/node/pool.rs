@@ -384,6 +384,7 @@ impl Pool {
     /// # Errors
     ///
     /// [`OutOfMemory`] when a new chunk cannot be allocated.
+    #[inline]
     pub(crate) fn reserve(&mut self, n: usize) -> Result<(), OutOfMemory> {
         #[cfg(feature = "fault-injection")]
         if let Some(budget) = &mut self.budget {
@@ -392,6 +393,13 @@ impl Pool {
         if self.spare() >= n {
             return Ok(());
         }
+        self.refill(n)
+    }
+
+    /// [`reserve`](Self::reserve) when the spare nodes are too few: takes the nodes the
+    /// reclaimer handed back, then carves new chunks.
+    #[cold]
+    fn refill(&mut self, n: usize) -> Result<(), OutOfMemory> {
         self.shared.refills.fetch_add(1, Ordering::Relaxed);
         self.free.append(&mut self.shared.returned.lock());
         self.take_ready();
