@@ -74,6 +74,8 @@ struct CommitScratch {
     /// The id of each slot of the window, and whether it was reserved for a new VMA (to be
     /// given back if the index write fails).
     ids: Vec<(VmaId, bool)>,
+    /// Which loaded entries keep their id (by position in `Window::old`).
+    kept: Vec<bool>,
     /// The index writes.
     writes: Vec<IndexWrite>,
     /// The layout before the writes.
@@ -295,6 +297,15 @@ impl Window {
     }
 }
 
+/// The position in `old` of the entry with id `id`, searched from `hint` on, then before it.
+fn find_loaded(old: &[IndexEntry], hint: usize, id: VmaId) -> Option<usize> {
+    let hint = hint.min(old.len());
+    if let Some(k) = old[hint..].iter().position(|e| e.id == id) {
+        return Some(hint + k);
+    }
+    old[..hint].iter().position(|e| e.id == id)
+}
+
 /// A range map over a few entries: `out` becomes `layout` after `write`.
 fn simulate(layout: &[(u64, u64)], write: &IndexWrite, out: &mut Vec<(u64, u64)>) {
     out.clear();
@@ -431,31 +442,43 @@ impl<I: VmaIndex> AddressSpace<I> {
         // Id assignment (W3): the lowest slot of each origin keeps the id; new ids are reserved
         // now and given back if the index write fails.
         c.ids.clear();
+        c.writes.clear();
+        c.kept.clear();
+        c.kept.resize(w.old.len(), false);
+        // Slots mostly come in the order of their origins: the search for the next origin
+        // starts after the last one found.
+        let mut hint = 0;
         for slot in &w.vmas {
-            let keep = slot.origin.filter(|o| {
-                !c.ids.iter().any(|&(id, _)| id == *o) && w.old.iter().any(|e| e.id == *o)
-            });
-            let Some(id) = keep.or_else(|| self.vmas.reserve()) else {
+            let (s, e) = (slot.vma.start, slot.vma.end);
+            let loaded = slot
+                .origin
+                .and_then(|o| find_loaded(&w.old, hint, o))
+                .filter(|&k| !c.kept[k]);
+            if let Some(k) = loaded {
+                c.kept[k] = true;
+                hint = k + 1;
+                let old = &w.old[k];
+                c.ids.push((old.id, false));
+                // A slot that keeps its id inside its old range needs no write.
+                if !(old.start <= s && e <= old.end) {
+                    c.writes.push(IndexWrite {
+                        start: s,
+                        end: e,
+                        id: Some(old.id),
+                    });
+                }
+                continue;
+            }
+            let Some(id) = self.vmas.reserve() else {
                 self.release_fresh(&c.ids);
                 return Err(Errno::NoMem);
             };
-            c.ids.push((id, keep.is_none()));
-        }
-
-        c.writes.clear();
-        for (slot, &(id, _)) in w.vmas.iter().zip(&c.ids) {
-            let (s, e) = (slot.vma.start, slot.vma.end);
-            let in_place = w
-                .old
-                .iter()
-                .any(|o| o.id == id && o.start <= s && e <= o.end);
-            if !in_place {
-                c.writes.push(IndexWrite {
-                    start: s,
-                    end: e,
-                    id: Some(id),
-                });
-            }
+            c.ids.push((id, true));
+            c.writes.push(IndexWrite {
+                start: s,
+                end: e,
+                id: Some(id),
+            });
         }
         push_clears(w, &mut c.writes);
         let plan = plan_writes(&w.old, &mut c.writes, &mut c.before, &mut c.layout);
@@ -475,8 +498,8 @@ impl<I: VmaIndex> AddressSpace<I> {
         }
 
         // The index is written: nothing below can fail.
-        for old in &w.old {
-            if !c.ids.iter().any(|&(id, _)| id == old.id) {
+        for (old, &kept) in w.old.iter().zip(&c.kept) {
+            if !kept {
                 self.vmas.release(old.id);
             }
         }
