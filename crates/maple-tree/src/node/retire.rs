@@ -69,7 +69,11 @@ impl Retirements {
     /// # Errors
     ///
     /// [`OutOfMemory`] if the room could not be allocated.
+    #[inline]
     pub(crate) fn reserve(&mut self, n: usize) -> Result<(), OutOfMemory> {
+        if self.room() >= n {
+            return Ok(());
+        }
         self.items.try_reserve(n).map_err(|_| OutOfMemory)
     }
 
