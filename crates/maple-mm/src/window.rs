@@ -63,8 +63,8 @@ pub(crate) struct Window {
     pub(crate) tolerate: Vec<u64>,
     /// Scratch for loading.
     scratch: Vec<IndexEntry>,
-    /// Scratch for committing.
-    commit: CommitScratch,
+    /// Scratch for committing (boxed: taken out and put back by one pointer move).
+    commit: Option<Box<CommitScratch>>,
 }
 
 /// The buffers of a commit, kept with the window so that a change allocates nothing once the
@@ -104,9 +104,9 @@ impl Window {
     /// to the next VMA's end becomes covered (W2).
     pub(crate) fn load<I: VmaIndex>(&mut self, mm: &mut AddressSpace<I>, a: u64, b: u64) {
         let b = b.max(a.saturating_add(1));
-        let mut found = core::mem::take(&mut self.scratch);
-        found.clear();
-        mm.index.neighbourhood(a, b, &mut found);
+        self.scratch.clear();
+        mm.index.neighbourhood(a, b, &mut self.scratch);
+        let found = &self.scratch;
         // The VMA before the range starts the interval, the one after ends it.
         let lo = match found.first() {
             Some(e) if e.end <= a => e.start,
@@ -119,7 +119,7 @@ impl Window {
         if self.covered.is_empty() {
             // The first load of a change (the usual case): the window is empty and `found` is
             // sorted, so everything is appended.
-            for e in &found {
+            for e in found {
                 let Some(vma) = mm.vmas.get(e.id) else {
                     continue;
                 };
@@ -130,15 +130,13 @@ impl Window {
                     changed: false,
                 });
             }
-            self.scratch = found;
             self.covered.push((lo, hi));
             return;
         }
         if self.is_covered(lo, hi) {
-            self.scratch = found;
             return;
         }
-        for e in &found {
+        for e in found {
             if self.intersects_covered(e.start, e.end) {
                 continue;
             }
@@ -157,7 +155,6 @@ impl Window {
                 },
             );
         }
-        self.scratch = found;
         self.cover(lo, hi);
     }
 
@@ -431,9 +428,9 @@ impl<I: VmaIndex> AddressSpace<I> {
 
     fn commit_inner(&mut self, w: &mut Window) -> Result<(), Errno> {
         w.debug_check();
-        let mut scratch = core::mem::take(&mut w.commit);
+        let mut scratch = w.commit.take().unwrap_or_default();
         let result = self.write_window(w, &mut scratch);
-        w.commit = scratch;
+        w.commit = Some(scratch);
         result
     }
 
