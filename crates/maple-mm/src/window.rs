@@ -74,8 +74,8 @@ struct CommitScratch {
     /// The id of each slot of the window, and whether it was reserved for a new VMA (to be
     /// given back if the index write fails).
     ids: Vec<(VmaId, bool)>,
-    /// Which loaded entries keep their id (by position in `Window::old`).
-    kept: Vec<bool>,
+    /// Which loaded entries keep their id: bit `k % 64` of word `k / 64` for `Window::old[k]`.
+    kept: Vec<u64>,
     /// The index writes.
     writes: Vec<IndexWrite>,
     /// The layout before the writes.
@@ -441,7 +441,8 @@ impl<I: VmaIndex> AddressSpace<I> {
         c.ids.clear();
         c.writes.clear();
         c.kept.clear();
-        c.kept.resize(w.old.len(), false);
+        c.kept.resize(w.old.len().div_ceil(64), 0);
+        let bit = |k: usize| (k / 64, 1u64 << (k % 64));
         // Slots mostly come in the order of their origins: the search for the next origin
         // starts after the last one found.
         let mut hint = 0;
@@ -450,9 +451,9 @@ impl<I: VmaIndex> AddressSpace<I> {
             let loaded = slot
                 .origin
                 .and_then(|o| find_loaded(&w.old, hint, o))
-                .filter(|&k| !c.kept[k]);
+                .filter(|&k| c.kept[bit(k).0] & bit(k).1 == 0);
             if let Some(k) = loaded {
-                c.kept[k] = true;
+                c.kept[bit(k).0] |= bit(k).1;
                 hint = k + 1;
                 let old = &w.old[k];
                 c.ids.push((old.id, false));
@@ -495,8 +496,8 @@ impl<I: VmaIndex> AddressSpace<I> {
         }
 
         // The index is written: nothing below can fail.
-        for (old, &kept) in w.old.iter().zip(&c.kept) {
-            if !kept {
+        for (k, old) in w.old.iter().enumerate() {
+            if c.kept[bit(k).0] & bit(k).1 == 0 {
                 self.vmas.release(old.id);
             }
         }
@@ -535,9 +536,21 @@ impl<I: VmaIndex> AddressSpace<I> {
         // boundaries before the change are those of its loaded entries. Tolerated boundaries
         // are boundaries (M6), so only these can have become stale; no search of the set.
         if !self.tolerated.is_empty() {
+            // `i`: the first VMA of the window that ends after `at` (`at` only grows).
+            let mut i = 0;
             for pair in w.old.windows(2) {
                 let at = pair[0].end;
-                if at == pair[1].start && !is_boundary(at) {
+                if at != pair[1].start {
+                    continue;
+                }
+                while i < w.vmas.len() && w.vmas[i].vma.end <= at {
+                    i += 1;
+                }
+                let kept = i > 0
+                    && i < w.vmas.len()
+                    && w.vmas[i - 1].vma.end == at
+                    && w.vmas[i].vma.start == at;
+                if !kept {
                     self.tolerated.remove(&at);
                 }
             }
