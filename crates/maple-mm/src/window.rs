@@ -355,50 +355,56 @@ fn plan_writes(
 /// covered interval, with no VMA between them, become one write.
 ///
 /// One pass: the loaded entries and the window's VMAs are both sorted and disjoint, so the
-/// pieces come out in order, and the VMAs that meet each entry, or lie between two pieces,
-/// are found by pointers that only move forwards.
+/// pieces come out in order and the VMAs that meet each entry are found by a pointer that
+/// only moves forwards. An entry's walk stops once it is covered, usually at its first VMA;
+/// pieces are rare, and each looks for a VMA between it and the last by a binary search.
 fn push_clears(w: &Window, writes: &mut Vec<IndexWrite>) {
-    let vmas = &w.vmas;
+    let vmas = w.vmas.as_slice();
     let clears_from = writes.len();
     // `j`: the first VMA that ends after the start of the current entry.
     let mut j = 0;
-    // `p`: the first VMA that ends after the last clear written.
-    let mut p = 0;
-    let mut push = |start: u64, end: u64, writes: &mut Vec<IndexWrite>| {
-        if let Some(last) = writes[clears_from..].last_mut() {
-            while p < vmas.len() && vmas[p].vma.end <= last.end {
-                p += 1;
-            }
-            let vma_between = p < vmas.len() && vmas[p].vma.start < start;
-            if !vma_between && w.covers(last.start, end) {
-                last.end = end;
-                return;
-            }
-        }
-        writes.push(IndexWrite {
-            start,
-            end,
-            id: None,
-        });
-    };
     for old in &w.old {
         while j < vmas.len() && vmas[j].vma.end <= old.start {
             j += 1;
         }
+        // Walk the VMAs over the entry until they cover it (usually the first does).
         let mut cursor = old.start;
-        for slot in &vmas[j..] {
-            if slot.vma.start >= old.end {
-                break;
+        let mut k = j;
+        while cursor < old.end {
+            match vmas.get(k) {
+                Some(slot) if slot.vma.start < old.end => {
+                    if slot.vma.start > cursor {
+                        push_clear(w, writes, clears_from, cursor, slot.vma.start);
+                    }
+                    cursor = cursor.max(slot.vma.end);
+                    k += 1;
+                }
+                _ => {
+                    push_clear(w, writes, clears_from, cursor, old.end);
+                    break;
+                }
             }
-            if slot.vma.start > cursor {
-                push(cursor, slot.vma.start, writes);
-            }
-            cursor = cursor.max(slot.vma.end);
-        }
-        if cursor < old.end {
-            push(cursor, old.end, writes);
         }
     }
+}
+
+/// Appends a write emptying `[start, end)`, or extends the last clear (from `clears_from` on)
+/// over it when no VMA lies between them and both lie in one covered interval.
+#[cold]
+fn push_clear(w: &Window, writes: &mut Vec<IndexWrite>, clears_from: usize, start: u64, end: u64) {
+    if let Some(last) = writes[clears_from..].last_mut() {
+        let p = w.vmas.partition_point(|s| s.vma.end <= last.end);
+        let vma_between = p < w.vmas.len() && w.vmas[p].vma.start < start;
+        if !vma_between && w.covers(last.start, end) {
+            last.end = end;
+            return;
+        }
+    }
+    writes.push(IndexWrite {
+        start,
+        end,
+        id: None,
+    });
 }
 
 impl<I: VmaIndex> AddressSpace<I> {
