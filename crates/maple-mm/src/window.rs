@@ -442,6 +442,24 @@ impl<I: VmaIndex> AddressSpace<I> {
 
     /// The commit itself, with its buffers in `c`.
     fn write_window(&mut self, w: &mut Window, c: &mut CommitScratch) -> Result<(), Errno> {
+        // Attributes changed, ranges did not (a fault's anon_vma, flags on whole VMAs): every
+        // slot is its loaded entry over the same range, so the index stays as it is and only
+        // the changed VMAs are written back.
+        let same_layout = w.vmas.len() == w.old.len()
+            && w.vmas.iter().zip(&w.old).all(|(slot, old)| {
+                slot.origin == Some(old.id)
+                    && slot.vma.start == old.start
+                    && slot.vma.end == old.end
+            });
+        if same_layout {
+            self.update_tolerated(w);
+            for (slot, old) in w.vmas.drain(..).zip(&w.old) {
+                if slot.changed {
+                    self.vmas.set(old.id, slot.vma);
+                }
+            }
+            return Ok(());
+        }
         // Id assignment (W3): the lowest slot of each origin keeps the id; new ids are reserved
         // now and given back if the index write fails.
         c.ids.clear();
