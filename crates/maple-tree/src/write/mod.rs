@@ -119,6 +119,7 @@ fn is_exact_fit(leaf: &Frame<'_>, req: &Request) -> bool {
 /// that overflows the leaf: the one [`leaf::plan`] would make (the new entry and what stays of
 /// the empty range on each side; the slots beside an empty one hold values, so nothing
 /// merges), for the split [`Writer::decide`] would choose. `None` if the insert fits.
+#[inline(always)]
 fn insert_split(leaf: &Frame<'_>, first: u64, last: u64, word: NonZeroUsize) -> Option<leaf::Edit> {
     let lo = leaf.offset;
     let (min, max) = (leaf.slot_min(lo), leaf.slot_max(lo));
@@ -452,11 +453,6 @@ impl<'a, T: 'static> Writer<'a, T> {
             if leaf.node.slot(leaf.offset) != 0 || leaf.slot_max(leaf.offset) < last {
                 return Ok(None);
             }
-            if self.exclusive
-                && let Some(kind) = self.insert_in_place(&left, first, last, word, false)
-            {
-                return Ok(Some(kind));
-            }
             if let Some(edit) = insert_split(&leaf, first, last, word) {
                 if self.exclusive {
                     return self.split_insert(&mut left, &edit).map(Some);
@@ -476,6 +472,12 @@ impl<'a, T: 'static> Writer<'a, T> {
                 return self
                     .carry_out(&mut left, &mut right, &mut plan, &req, &mut disp, false)
                     .map(Some);
+            }
+            // The insert fits in the leaf, which is all `insert_in_place` asks.
+            if self.exclusive
+                && let Some(kind) = self.insert_in_place(&left, first, last, word, false)
+            {
+                return Ok(Some(kind));
             }
         }
         let req = Request::new(first, last, Some(word), None);
