@@ -266,6 +266,9 @@ pub struct AddressSpace<I: VmaIndex = MapleIndex> {
     pub(crate) guards: Ranges,
     /// Boundaries where Linux leaves mergeable VMAs apart (M6).
     pub(crate) tolerated: BTreeSet<u64>,
+    /// A filter over `tolerated`: bit `(at >> PAGE_SHIFT) % 64` is set for every boundary `at`
+    /// in it (and may stay set after a removal). A clear bit spares a search of the set.
+    pub(crate) tolerated_filter: u64,
     pub(crate) scratch: Option<Box<Window>>,
     /// Fault injection: the next commit that writes the index fails.
     #[cfg(feature = "fault-injection")]
@@ -338,6 +341,7 @@ impl<I: VmaIndex> AddressSpace<I> {
             execute_only_pkey: None,
             guards: Ranges::default(),
             tolerated: BTreeSet::new(),
+            tolerated_filter: 0,
             scratch: None,
             #[cfg(feature = "fault-injection")]
             fail_next_write: false,
@@ -810,6 +814,7 @@ impl<I: VmaIndex> AddressSpace<I> {
             }
             prev = Some(vma);
         }
+        child.tolerated_filter = tolerated.iter().fold(0, |f, &at| f | filter_bit(at));
         child.tolerated = tolerated;
         Ok(child)
     }
@@ -1037,4 +1042,9 @@ impl<I: VmaIndex> fmt::Display for AddressSpace<I> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         self.maps().fmt(f)
     }
+}
+
+/// The bit of a boundary in [`AddressSpace::tolerated_filter`].
+pub(crate) fn filter_bit(at: u64) -> u64 {
+    1 << ((at >> crate::vma::PAGE_SHIFT) % 64)
 }

@@ -32,7 +32,7 @@
 //! A slot that keeps its id and lies inside its old range needs no write: the writes around it
 //! trim its entry.
 
-use crate::address_space::AddressSpace;
+use crate::address_space::{AddressSpace, filter_bit};
 use crate::error::Errno;
 use crate::index::{IndexEntry, IndexWrite, VmaIndex, WritePlan};
 use crate::vma::{Vma, VmaId};
@@ -574,7 +574,7 @@ impl<I: VmaIndex> AddressSpace<I> {
                     && i < w.vmas.len()
                     && w.vmas[i - 1].vma.end == at
                     && w.vmas[i].vma.start == at;
-                if !kept {
+                if !kept && self.tolerated_filter & filter_bit(at) != 0 {
                     self.tolerated.remove(&at);
                 }
             }
@@ -582,6 +582,7 @@ impl<I: VmaIndex> AddressSpace<I> {
         for &at in &w.tolerate {
             if is_boundary(at) {
                 self.tolerated.insert(at);
+                self.tolerated_filter |= filter_bit(at);
             }
         }
     }
