@@ -295,7 +295,22 @@ impl Window {
 }
 
 /// The position in `old` of the entry with id `id`, searched from `hint` on, then before it.
+#[inline]
 fn find_loaded(old: &[IndexEntry], hint: usize, id: VmaId) -> Option<usize> {
+    // Usually the entry at the hint itself, or the one before it (the pieces of a split).
+    if old.get(hint).is_some_and(|e| e.id == id) {
+        return Some(hint);
+    }
+    if let Some(k) = hint.checked_sub(1)
+        && old.get(k).is_some_and(|e| e.id == id)
+    {
+        return Some(k);
+    }
+    find_loaded_scan(old, hint, id)
+}
+
+/// [`find_loaded`] when the entry at the hint is not the one.
+fn find_loaded_scan(old: &[IndexEntry], hint: usize, id: VmaId) -> Option<usize> {
     let hint = hint.min(old.len());
     if let Some(k) = old[hint..].iter().position(|e| e.id == id) {
         return Some(hint + k);
