@@ -214,6 +214,12 @@ impl<'a, T: 'static> Writer<'a, T> {
         } else {
             return false;
         };
+        if let Some((Side::Left, sib)) = sibling
+            && kind.is_leaf()
+            && self.push_left(left, depth, &sib, edit, lx)
+        {
+            return true;
+        }
         let mut content = Gathered::new(kind);
         if let Some((Side::Left, sib)) = sibling {
             push_frame(&mut content, &sib, 0, sib.end + 1);
@@ -274,6 +280,67 @@ impl<'a, T: 'static> Writer<'a, T> {
             }
             _ => return false,
         };
+        self.change_parent(left, depth - 1, change);
+        true
+    }
+
+    /// [`split_level`](Self::split_level)'s push of the first slots of the leaf at `depth` of
+    /// `left`, edited (`lx` slots), into its left sibling `sib`, with the nodes the general path
+    /// writes but fewer words moved: the sibling keeps its slots where they are and takes the
+    /// moved ones after them, and only the leaf is written whole. Returns `false`, having
+    /// changed nothing, when the cut falls within the sibling's slots: the gathered path takes
+    /// that.
+    fn push_left(
+        &mut self,
+        left: &mut Path<'a>,
+        depth: usize,
+        sib: &Frame<'a>,
+        edit: &Edit,
+        lx: usize,
+    ) -> bool {
+        let leaf = left[depth];
+        let kind = leaf.node.kind();
+        let ls = sib.end + 1;
+        let (kf, kb, m) = (edit.keep_front, edit.keep_back, edit.middle.len());
+        // Slot `j` of the edited leaf.
+        let edited = |j: usize| {
+            if j < kf {
+                leaf.node.slot(j)
+            } else if j < kf + m {
+                edit.middle[j - kf].word
+            } else {
+                leaf.node.slot(j - kf - m + kb)
+            }
+        };
+        let ends = split_points(ls + lx, kind, Bias::FillLeft, |v| {
+            if v < ls {
+                sib.node.slot(v) == 0
+            } else {
+                edited(v - ls) == 0
+            }
+        });
+        let &[cut, _] = ends.as_slice() else {
+            return false;
+        };
+        if cut <= ls {
+            return false;
+        }
+        let mut content = Gathered::new(kind);
+        push_edited(&mut content, &leaf, &leaf, edit);
+        content.close();
+        // The sibling's words past its end are zero (N2), and its last pivot, its maximum, stays.
+        let moved = cut - ls;
+        for v in 0..moved {
+            if ls + v < kind.pivots() {
+                sib.node.set_pivot(ls + v, content.max(v));
+            }
+            sib.node.set_slot(ls + v, content.word(v));
+        }
+        sib.node.set_end(cut - 1);
+        content.write(leaf.node, moved, lx);
+        let mid = content.max(moved - 1);
+        let o = left[depth - 1].offset;
+        let change = ParentChange::meeting(self.core.alloc, o - 1, sib, mid, &leaf);
         self.change_parent(left, depth - 1, change);
         true
     }
