@@ -163,6 +163,7 @@ impl Slab {
     }
 
     /// A free id, holding nothing until [`Slab::set`].
+    #[inline]
     pub(crate) fn reserve(&mut self) -> Option<VmaId> {
         if let Some(id) = self.free.pop() {
             return Some(VmaId(id));
@@ -173,6 +174,7 @@ impl Slab {
     }
 
     /// Frees an id (and its VMA, if it holds one).
+    #[inline]
     pub(crate) fn release(&mut self, id: VmaId) {
         if let Some(item) = self.items.get_mut(id.0 as usize) {
             if item.take().is_some() {
@@ -182,6 +184,7 @@ impl Slab {
         }
     }
 
+    #[inline]
     pub(crate) fn set(&mut self, id: VmaId, vma: Vma) {
         if let Some(item) = self.items.get_mut(id.0 as usize) {
             if item.is_none() {

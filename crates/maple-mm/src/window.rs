@@ -187,6 +187,7 @@ impl Window {
     }
 
     /// The index of the VMA containing `addr`.
+    #[inline]
     pub(crate) fn containing(&self, addr: u64) -> Option<usize> {
         let i = self.vmas.partition_point(|s| s.vma.end <= addr);
         (i < self.vmas.len() && self.vmas[i].vma.start <= addr).then_some(i)
@@ -194,16 +195,19 @@ impl Window {
 
     /// The index of the first VMA that ends after `addr` (contains it or lies above it);
     /// `vmas.len()` if none.
+    #[inline]
     pub(crate) fn first_ending_after(&self, addr: u64) -> usize {
         self.vmas.partition_point(|s| s.vma.end <= addr)
     }
 
     /// The index of the last VMA that ends at or below `addr`.
+    #[inline]
     pub(crate) fn prev_of(&self, addr: u64) -> Option<usize> {
         self.first_ending_after(addr).checked_sub(1)
     }
 
     /// The index of the first VMA that starts at or above `addr`.
+    #[inline]
     pub(crate) fn next_of(&self, addr: u64) -> Option<usize> {
         let i = self.vmas.partition_point(|s| s.vma.start < addr);
         (i < self.vmas.len()).then_some(i)
@@ -222,6 +226,7 @@ impl Window {
     }
 
     /// Whether any VMA intersects `[a, b)`.
+    #[inline]
     pub(crate) fn any_in(&self, a: u64, b: u64) -> bool {
         let i = self.first_ending_after(a);
         i < self.vmas.len() && self.vmas[i].vma.start < b
