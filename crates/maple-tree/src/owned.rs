@@ -441,22 +441,8 @@ impl<'t, T: 'static> EntryMut<'t, T> {
         let Some(range) = Range::from_bounds(range) else {
             return Err(StoreError::new(StoreErrorKind::InvalidRange, value));
         };
-        let (first, last) = (range.first(), range.last());
-        let Self {
-            mut guard, path, ..
-        } = self;
-        let mut w = guard.writer();
-        let mut left = path;
         let word = Values::<T>::into_word(value);
-        w.store_walked(
-            &mut left,
-            first,
-            last,
-            Some(word),
-            Some(Values::<T>::clone_word),
-        )
-        .map(drop)
-        .map_err(|OutOfMemory| {
+        self.write(range, Some(word)).map_err(|OutOfMemory| {
             StoreError::new(StoreErrorKind::OutOfMemory, Values::<T>::take(word))
         })
     }
@@ -482,15 +468,30 @@ impl<'t, T: 'static> EntryMut<'t, T> {
         T: Clone,
     {
         let range = Range::from_bounds(range).ok_or(ClearError::InvalidRange)?;
-        let (first, last) = (range.first(), range.last());
+        self.write(range, None)
+            .map_err(|OutOfMemory| ClearError::OutOfMemory)
+    }
+
+    /// Stores `word` (`None`: nothing) over `range`, from the handle's leaf when `range`
+    /// starts in it: what [`store`](Self::store) and [`clear`](Self::clear) share.
+    fn write(self, range: Range, word: Option<NonZeroUsize>) -> Result<(), OutOfMemory>
+    where
+        T: Clone,
+    {
         let Self {
             mut guard, path, ..
         } = self;
         let mut w = guard.writer();
+        // The path, shortened to the writer's borrow of the guard.
         let mut left = path;
-        w.store_walked(&mut left, first, last, None, Some(Values::<T>::clone_word))
-            .map(drop)
-            .map_err(|OutOfMemory| ClearError::OutOfMemory)
+        w.store_walked(
+            &mut left,
+            range.first(),
+            range.last(),
+            word,
+            Some(Values::<T>::clone_word),
+        )
+        .map(drop)
     }
 }
 
