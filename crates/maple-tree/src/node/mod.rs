@@ -766,6 +766,32 @@ impl LeafWords<'_> {
         // ORDERING: as in `NodeRef::slot`.
         self.slots[i].load(Ordering::Acquire) as usize
     }
+
+    /// Sets pivot `i`, as [`NodeRef::set_pivot`] does. Only on unpublished nodes or in
+    /// exclusive mode.
+    #[inline]
+    pub(crate) fn set_pivot(self, i: usize, pivot: u64) {
+        self.pivots[i].store(pivot, Ordering::Relaxed);
+    }
+
+    /// Stores a word into slot `i`, as [`NodeRef::set_slot`] does.
+    #[inline]
+    pub(crate) fn set_slot(self, i: usize, word: usize) {
+        // ORDERING: as in `NodeRef::set_slot`.
+        self.slots[i].store(word as u64, Ordering::Release);
+    }
+
+    /// Moves slots `from..=end` up by `by`, with the pivots among them that keep a pivot where
+    /// they land: the room an insert opens before slot `from`. Only on unpublished nodes or in
+    /// exclusive mode, as [`NodeRef::move_slots`].
+    #[inline]
+    pub(crate) fn open(self, from: usize, by: usize, end: usize) {
+        copy_words(&self.slots[from..=end], &self.slots[from + by..=end + by]);
+        let to = end.min(self.pivots.len() - by);
+        if from < to {
+            copy_words(&self.pivots[from..to], &self.pivots[from + by..to + by]);
+        }
+    }
 }
 
 /// An allocation node's 10 gaps: a scan that keeps its index within 9 loads them without a

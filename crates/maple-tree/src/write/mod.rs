@@ -604,41 +604,37 @@ impl<'a, T: 'static> Writer<'a, T> {
             self.core.add_len(1, 0);
             return Some(StoreKind::ExactFit);
         }
-        let pivots = node.kind().pivots();
         if end + added >= node.kind().slots() {
             return None;
         }
         // The slots after the empty one move up past the new ones, with their stored pivots;
         // the last of them ends at the leaf's maximum, stored if it has a pivot (N1). Neighbours
         // of an empty slot hold values, so nothing merges.
+        let words = node.leaf_words();
+        let pivots = crate::node::NodeKind::Leaf.pivots();
         let new_end = end + added;
         if lo < end {
-            node.move_slots(lo + 1, lo + 1 + added, end - lo);
-            node.move_pivots(
-                lo + 1,
-                lo + 1 + added,
-                (end - lo - 1).min(pivots - lo - 1 - added),
-            );
+            words.open(lo + 1, added, end);
         }
         if new_end < pivots {
-            node.set_pivot(new_end, leaf.max);
+            words.set_pivot(new_end, leaf.max);
         }
         let mut i = lo;
         if head == 1 {
-            node.set_pivot(i, first - 1);
-            node.set_slot(i, 0);
+            words.set_pivot(i, first - 1);
+            words.set_slot(i, 0);
             i += 1;
         }
         if i < pivots {
-            node.set_pivot(i, last);
+            words.set_pivot(i, last);
         }
-        node.set_slot(i, word.get());
+        words.set_slot(i, word.get());
         if tail == 1 {
             i += 1;
             if i < pivots {
-                node.set_pivot(i, max);
+                words.set_pivot(i, max);
             }
-            node.set_slot(i, 0);
+            words.set_slot(i, 0);
         }
         node.set_end(new_end);
         self.after_insert(left, searched, min, max);
