@@ -582,6 +582,7 @@ impl<'a, T: 'static> Writer<'a, T> {
     ///
     /// Linux: `mas_wr_exact_fit()`, `mas_wr_append()` and the non-RCU `mas_wr_node_store()`,
     /// for an insert.
+    #[inline(always)]
     fn insert_in_place(
         &mut self,
         left: &Path<'a>,
