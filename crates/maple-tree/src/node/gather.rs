@@ -77,7 +77,9 @@ impl Gathered {
     ///
     /// A run from a leaf's or range node's first slot is copied as a whole window of 16 words,
     /// a fixed-size copy; what the window carries past the run is overwritten by the next push,
-    /// or by the zeroes of [`close`](Self::close). Other runs are copied word for word.
+    /// or by the zeroes of [`close`](Self::close). A run from a later slot of such a node is
+    /// copied as the window from that slot on of the node's words read whole, fixed-size copies
+    /// too. An allocation node's runs from a later slot are copied word for word.
     #[inline]
     pub(crate) fn push_node(
         &mut self,
@@ -104,6 +106,16 @@ impl Gathered {
             // pivots; words 15..31 are the 16 slots.
             load_words(&words[..WINDOW], &mut self.pivots[at..at + WINDOW]);
             load_words(&words[15..15 + WINDOW], &mut self.slots[at..at + WINDOW]);
+        } else if !kind.has_gaps() {
+            // A run from a later slot: the node's first 16 pivot words (the last is slot 0's
+            // word) and its 16 slots are read whole into a buffer, and the window from `from`
+            // on is copied out of it: fixed-size copies where the run's length varies. What
+            // the window carries past the run is overwritten as above.
+            let mut buf = [const { MaybeUninit::<u64>::uninit() }; 2 * WINDOW];
+            load_words(&words[..WINDOW], &mut buf[..WINDOW]);
+            self.pivots[at..at + WINDOW].copy_from_slice(&buf[from..from + WINDOW]);
+            load_words(&words[15..15 + WINDOW], &mut buf[..WINDOW]);
+            self.slots[at..at + WINDOW].copy_from_slice(&buf[from..from + WINDOW]);
         } else {
             // Every slot but a full node's last has a stored pivot; that one ends at `max`.
             let stored = count.min(kind.pivots() - from);
