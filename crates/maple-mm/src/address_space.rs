@@ -184,13 +184,18 @@ impl Slab {
         }
     }
 
+    /// Puts `vma` under `id` without moving it through the stack: an existing VMA there is
+    /// swapped into `vma` (for the caller to drop), an empty id gets a clone.
     #[inline]
-    pub(crate) fn set(&mut self, id: VmaId, vma: Vma) {
+    pub(crate) fn put(&mut self, id: VmaId, vma: &mut Vma) {
         if let Some(item) = self.items.get_mut(id.0 as usize) {
-            if item.is_none() {
-                self.live += 1;
+            match item {
+                Some(held) => core::mem::swap(held, vma),
+                None => {
+                    self.live += 1;
+                    *item = Some(vma.clone());
+                }
             }
-            *item = Some(vma);
         }
     }
 }

@@ -118,17 +118,21 @@ impl Window {
         };
         if self.covered.is_empty() {
             // The first load of a change (the usual case): the window is empty and `found` is
-            // sorted, so everything is appended.
-            for e in found {
-                let Some(vma) = mm.vmas.get(e.id) else {
-                    continue;
-                };
-                self.old.push(*e);
-                self.vmas.push(Slot {
-                    origin: Some(e.id),
-                    vma: vma.clone(),
-                    changed: false,
-                });
+            // sorted, so it becomes what was loaded as it is.
+            core::mem::swap(&mut self.old, &mut self.scratch);
+            let slab = &mm.vmas;
+            self.vmas.reserve(self.old.len());
+            for e in &self.old {
+                if let Some(vma) = slab.get(e.id) {
+                    self.vmas.push(Slot {
+                        origin: Some(e.id),
+                        vma: vma.clone(),
+                        changed: false,
+                    });
+                }
+            }
+            if self.vmas.len() != self.old.len() {
+                self.old.retain(|e| slab.get(e.id).is_some());
             }
             self.covered.push((lo, hi));
             return;
@@ -473,11 +477,12 @@ impl<I: VmaIndex> AddressSpace<I> {
             });
         if same_layout {
             self.update_tolerated(w);
-            for (slot, old) in w.vmas.drain(..).zip(&w.old) {
+            for (slot, old) in w.vmas.iter_mut().zip(&w.old) {
                 if slot.changed {
-                    self.vmas.set(old.id, slot.vma);
+                    self.vmas.put(old.id, &mut slot.vma);
                 }
             }
+            w.vmas.clear();
             return Ok(());
         }
         // Id assignment (W3): the lowest slot of each origin keeps the id; new ids are reserved
@@ -549,11 +554,12 @@ impl<I: VmaIndex> AddressSpace<I> {
         self.update_tolerated(w);
         // The window is done with: its VMAs move into the address space, except those that
         // are exactly as loaded and keep their id (the address space holds them already).
-        for (slot, &(id, _)) in w.vmas.drain(..).zip(&c.ids) {
+        for (slot, &(id, _)) in w.vmas.iter_mut().zip(&c.ids) {
             if slot.changed || slot.origin != Some(id) {
-                self.vmas.set(id, slot.vma);
+                self.vmas.put(id, &mut slot.vma);
             }
         }
+        w.vmas.clear();
         Ok(())
     }
 
