@@ -67,24 +67,16 @@ impl<I: VmaIndex> AddressSpace<I> {
         }
         if brk <= self.brk {
             // Shrink: the freed tail must hold a VMA (the heap).
-            if self.find_vma_intersection(newbrk, oldbrk).is_none() {
-                return Err(());
-            }
-            return self.unmap_range(newbrk, oldbrk).map_err(drop);
+            return match self.unmap_range(newbrk, oldbrk) {
+                Ok(true) => Ok(()),
+                Ok(false) | Err(_) => Err(()),
+            };
         }
         let len = newbrk - oldbrk;
         // check_brk_limits(): a fixed-address check of the new range, and the lock limit.
         self.get_unmapped_area(None, oldbrk, len, 0, MapFlags::FIXED)
             .map_err(drop)?;
         if !self.mlock_future_ok(self.def_flags.contains(VmFlags::LOCKED), len) {
-            return Err(());
-        }
-        // Keep a page, and the guard gap below a stack, free above the new break.
-        let gap = self.config.stack_guard_gap;
-        let limit = newbrk.saturating_add(PAGE_SIZE).saturating_add(gap);
-        if let Some(next) = self.find_vma_intersection(oldbrk, limit)
-            && newbrk + PAGE_SIZE > next.start_gap(gap)
-        {
             return Err(());
         }
         self.do_brk_flags(oldbrk, len).map_err(drop)?;
@@ -110,6 +102,18 @@ impl<I: VmaIndex> AddressSpace<I> {
         let end = addr + len;
         let mut w = self.window();
         w.load(self, addr, end);
+        // Keep a page, and the guard gap below a stack, free above the new break (in brk()).
+        // The window holds the first VMA that ends above `addr`, whether it lies in the new
+        // range or is the one after it.
+        let gap = self.config.stack_guard_gap;
+        let limit = end.saturating_add(PAGE_SIZE).saturating_add(gap);
+        if let Some(next) = w.vmas.get(w.first_ending_after(addr))
+            && next.vma.start < limit
+            && end + PAGE_SIZE > next.vma.start_gap(gap)
+        {
+            self.recycle(w);
+            return Err(Errno::NoMem);
+        }
         // The VMA below the old break counts only if it reaches into the brk area.
         let brk_vma = w.prev_of(addr).filter(|&i| w.vma(i).end > self.start_brk);
         let proposal = Proposal::new(addr, end, addr >> PAGE_SHIFT, flags, None);

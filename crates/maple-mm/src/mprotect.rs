@@ -11,6 +11,30 @@ use crate::split::modify_flags;
 use crate::vma::{PAGE_SHIFT, page_align, page_aligned};
 use crate::window::Window;
 
+/// Where an mprotect of `[start, end)` begins, from the first VMA that intersects the range
+/// in a window that covers it: its start for `PROT_GROWSDOWN` (which that VMA must allow),
+/// else `start`, which that VMA must contain.
+fn mprotect_start(w: &Window, start: u64, end: u64, grows: Prot) -> Result<u64, Errno> {
+    let first = match w.vmas.get(w.first_ending_after(start)) {
+        Some(slot) if slot.vma.start < end => &slot.vma,
+        _ => return Err(Errno::NoMem),
+    };
+    if grows.contains(Prot::GROWSDOWN) {
+        if !first.flags.contains(VmFlags::GROWSDOWN) {
+            return Err(Errno::Inval);
+        }
+        return Ok(first.start);
+    }
+    if first.start > start {
+        return Err(Errno::NoMem);
+    }
+    if grows.contains(Prot::GROWSUP) {
+        // No VMA grows up on x86-64.
+        return Err(Errno::Inval);
+    }
+    Ok(start)
+}
+
 impl<I: VmaIndex> AddressSpace<I> {
     /// Sets the protection of every page in `[start, start + len)` to `prot`, as
     /// `mprotect(2)` does. VMAs are split where the range starts and ends inside them and merged
@@ -109,22 +133,18 @@ impl<I: VmaIndex> AddressSpace<I> {
         if pkey != -1 && !self.pkey_is_allocated(pkey) {
             return Err(Errno::Inval);
         }
-        let mut start = start;
-        let first = self.find_vma_intersection(start, end).ok_or(Errno::NoMem)?;
-        if grows.contains(Prot::GROWSDOWN) {
-            start = first.start;
-            if !first.flags.contains(VmFlags::GROWSDOWN) {
-                return Err(Errno::Inval);
+        // The window holds every VMA of the range and the ones around it: the first VMA is
+        // looked up there, not in the index.
+        let mut w = self.window();
+        w.load(self, start, end);
+        let checked = mprotect_start(&w, start, end, grows);
+        let start = match checked {
+            Ok(start) => start,
+            Err(e) => {
+                self.recycle(w);
+                return Err(e);
             }
-        } else {
-            if first.start > start {
-                return Err(Errno::NoMem);
-            }
-            if grows.contains(Prot::GROWSUP) {
-                // No VMA grows up on x86-64.
-                return Err(Errno::Inval);
-            }
-        }
+        };
         // A plain mprotect to execute-only memory takes the execute-only key (allocated on
         // first use); Linux asks for it at the first VMA of the loop, which always runs.
         let exec_only = if pkey == -1 && prot == Prot::EXEC {
@@ -132,8 +152,6 @@ impl<I: VmaIndex> AddressSpace<I> {
         } else {
             None
         };
-        let mut w = self.window();
-        w.load(self, start, end);
         let result = self.mprotect_window(&mut w, start, end, prot, pkey, exec_only);
         self.commit(w)?;
         result

@@ -97,23 +97,23 @@ impl<I: VmaIndex> AddressSpace<I> {
         if end == addr {
             return Err(Errno::Inval);
         }
-        self.unmap_range(addr, end)
+        self.unmap_range(addr, end).map(drop)
     }
 
     /// Unmaps `[start, end)` (both page aligned, `start < end`): the part of munmap after
-    /// the argument checks, also used by brk and mremap.
-    pub(crate) fn unmap_range(&mut self, start: u64, end: u64) -> Result<(), Errno> {
+    /// the argument checks, also used by brk. Returns whether any VMA was there.
+    pub(crate) fn unmap_range(&mut self, start: u64, end: u64) -> Result<bool, Errno> {
         let mut w = self.window();
         w.load(self, start, end);
         if !w.any_in(start, end) {
             self.recycle(w);
-            return Ok(());
+            return Ok(false);
         }
         match gather_munmap(&mut w, start, end, self.config.max_map_count) {
             Ok(_) => {
                 self.commit(w)?;
                 self.guards.remove(start, end);
-                Ok(())
+                Ok(true)
             }
             Err(e) => {
                 self.recycle(w);
