@@ -162,7 +162,7 @@ impl Slab {
         self.items.get_mut(id.0 as usize).and_then(Option::as_mut)
     }
 
-    /// A free id, holding nothing until [`Slab::set`].
+    /// A free id, holding nothing until [`Slab::put`].
     #[inline]
     pub(crate) fn reserve(&mut self) -> Option<VmaId> {
         if let Some(id) = self.free.pop() {

@@ -31,6 +31,11 @@
 //!
 //! A slot that keeps its id and lies inside its old range needs no write: the writes around it
 //! trim its entry.
+//!
+//! Most changes are simpler than that: an mmap into a hole adds one VMA, a munmap of a whole
+//! VMA removes one, a fault or an mprotect of whole VMAs changes attributes only, and every
+//! other loaded VMA stays over its range with its id. One pass over the window recognises such
+//! a change (`Simple`), which is then committed with at most one write and no id assignment.
 
 use crate::address_space::{AddressSpace, filter_bit};
 use crate::error::Errno;
@@ -303,6 +308,64 @@ impl Window {
     }
 }
 
+/// A change whose commit needs at most one index write and no id assignment: every loaded
+/// VMA that is still in the window lies over its loaded range and keeps its id, and at most
+/// one VMA was added or one removed. Most changes are such: an mmap into a hole, a munmap of
+/// one whole VMA, a fault's anon_vma, flags changed on whole VMAs.
+#[derive(Clone, Copy, Debug)]
+enum Simple {
+    /// Only attributes changed: the index stays as it is.
+    Attributes,
+    /// The new VMA at this index of the window lies in what was free space.
+    Add(usize),
+    /// The loaded entry at this index of `old` is gone, and nothing took its place.
+    Remove(usize),
+}
+
+impl Window {
+    /// The change as a [`Simple`] one, if it is one, found in one pass over the window and
+    /// what was loaded (both sorted).
+    fn simple_change(&self) -> Option<Simple> {
+        let old = self.old.as_slice();
+        let mut added = None;
+        let mut removed = None;
+        // `k`: the next loaded entry not yet matched with a slot.
+        let mut k = 0;
+        for (i, slot) in self.vmas.iter().enumerate() {
+            let Some(origin) = slot.origin else {
+                if added.replace(i).is_some() {
+                    return None;
+                }
+                continue;
+            };
+            // Loaded entries that end before this slot starts are gone.
+            while k < old.len() && old[k].end <= slot.vma.start {
+                if removed.replace(k).is_some() {
+                    return None;
+                }
+                k += 1;
+            }
+            match old.get(k) {
+                Some(e) if e.id == origin && e.start == slot.vma.start && e.end == slot.vma.end => {
+                    k += 1;
+                }
+                _ => return None,
+            }
+        }
+        for gone in k..old.len() {
+            if removed.replace(gone).is_some() {
+                return None;
+            }
+        }
+        match (added, removed) {
+            (None, None) => Some(Simple::Attributes),
+            (Some(i), None) => Some(Simple::Add(i)),
+            (None, Some(k)) => Some(Simple::Remove(k)),
+            (Some(_), Some(_)) => None,
+        }
+    }
+}
+
 /// The position in `old` of the entry with id `id`, searched from `hint` on, then before it.
 #[inline]
 fn find_loaded(old: &[IndexEntry], hint: usize, id: VmaId) -> Option<usize> {
@@ -458,6 +521,9 @@ impl<I: VmaIndex> AddressSpace<I> {
 
     fn commit_inner(&mut self, w: &mut Window) -> Result<(), Errno> {
         w.debug_check();
+        if let Some(change) = w.simple_change() {
+            return self.write_simple(w, change);
+        }
         let mut scratch = w.commit.take().unwrap_or_default();
         let result = self.write_window(w, &mut scratch);
         w.commit = Some(scratch);
@@ -466,25 +532,6 @@ impl<I: VmaIndex> AddressSpace<I> {
 
     /// The commit itself, with its buffers in `c`.
     fn write_window(&mut self, w: &mut Window, c: &mut CommitScratch) -> Result<(), Errno> {
-        // Attributes changed, ranges did not (a fault's anon_vma, flags on whole VMAs): every
-        // slot is its loaded entry over the same range, so the index stays as it is and only
-        // the changed VMAs are written back.
-        let same_layout = w.vmas.len() == w.old.len()
-            && w.vmas.iter().zip(&w.old).all(|(slot, old)| {
-                slot.origin == Some(old.id)
-                    && slot.vma.start == old.start
-                    && slot.vma.end == old.end
-            });
-        if same_layout {
-            self.update_tolerated(w);
-            for (slot, old) in w.vmas.iter_mut().zip(&w.old) {
-                if slot.changed {
-                    self.vmas.put(old.id, &mut slot.vma);
-                }
-            }
-            w.vmas.clear();
-            return Ok(());
-        }
         // Id assignment (W3): the lowest slot of each origin keeps the id; new ids are reserved
         // now and given back if the index write fails.
         c.ids.clear();
@@ -557,6 +604,64 @@ impl<I: VmaIndex> AddressSpace<I> {
         for (slot, &(id, _)) in w.vmas.iter_mut().zip(&c.ids) {
             if slot.changed || slot.origin != Some(id) {
                 self.vmas.put(id, &mut slot.vma);
+            }
+        }
+        w.vmas.clear();
+        Ok(())
+    }
+
+    /// Commits a [`Simple`] change: at most one index write, no id assignment, no plan.
+    fn write_simple(&mut self, w: &mut Window, change: Simple) -> Result<(), Errno> {
+        let (write, fresh) = match change {
+            Simple::Attributes => (None, None),
+            Simple::Add(i) => {
+                let id = self.vmas.reserve().ok_or(Errno::NoMem)?;
+                let vma = &w.vmas[i].vma;
+                let write = IndexWrite {
+                    start: vma.start,
+                    end: vma.end,
+                    id: Some(id),
+                };
+                (Some(write), Some((i, id)))
+            }
+            Simple::Remove(k) => {
+                let old = &w.old[k];
+                let write = IndexWrite {
+                    start: old.start,
+                    end: old.end,
+                    id: None,
+                };
+                (Some(write), None)
+            }
+        };
+        if let Some(write) = write {
+            #[cfg(feature = "fault-injection")]
+            if self.fail_next_write {
+                self.fail_next_write = false;
+                if let Some((_, id)) = fresh {
+                    self.vmas.release(id);
+                }
+                return Err(Errno::NoMem);
+            }
+            if let Err(oom) = self.index.apply(&[write], WritePlan::Direct) {
+                if let Some((_, id)) = fresh {
+                    self.vmas.release(id);
+                }
+                return Err(oom.into());
+            }
+        }
+        // The index is written: nothing below can fail.
+        if let Simple::Remove(k) = change {
+            self.vmas.release(w.old[k].id);
+        }
+        self.map_count = w.map_count();
+        self.update_tolerated(w);
+        // Loaded VMAs keep their ids: only the changed ones and the new one are written back.
+        for (i, slot) in w.vmas.iter_mut().enumerate() {
+            match (slot.origin, fresh) {
+                (None, Some((at, id))) if at == i => self.vmas.put(id, &mut slot.vma),
+                (Some(id), _) if slot.changed => self.vmas.put(id, &mut slot.vma),
+                _ => {}
             }
         }
         w.vmas.clear();
