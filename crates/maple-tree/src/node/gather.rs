@@ -177,14 +177,6 @@ impl Gathered {
         unsafe { self.slots[v].assume_init() == 0 }
     }
 
-    /// The word of slot `v` of the content.
-    #[inline]
-    pub(crate) fn word(&self, v: usize) -> usize {
-        assert!(v < self.len, "slot past the content");
-        // SAFETY: the first `len` slot words are initialised.
-        unsafe { self.slots[v].assume_init() as usize }
-    }
-
     /// The last index of slot `v` of the content.
     #[inline]
     pub(crate) fn max(&self, v: usize) -> u64 {

@@ -21,6 +21,10 @@
 //!
 //! Everything is read before anything is written, so the nodes are written in any order.
 //!
+//! A leaf's push into its left sibling is not gathered: the sibling takes the moved slots after
+//! its own, and the leaf's remaining slots move down within it, each run before anything lands
+//! on its words.
+//!
 //! A store that crosses from its leaf into the next one (an erase of a leaf's last entry)
 //! rewrites the two leaves as one content cut evenly, or merged into the first; so does a
 //! rebalance of a node that is its parent's last child with the next node, a cousin under
@@ -286,10 +290,11 @@ impl<'a, T: 'static> Writer<'a, T> {
 
     /// [`split_level`](Self::split_level)'s push of the first slots of the leaf at `depth` of
     /// `left`, edited (`lx` slots), into its left sibling `sib`, with the nodes the general path
-    /// writes but fewer words moved: the sibling keeps its slots where they are and takes the
-    /// moved ones after them, and only the leaf is written whole. Returns `false`, having
-    /// changed nothing, when the cut falls within the sibling's slots: the gathered path takes
-    /// that.
+    /// writes, both edited in place: the sibling keeps its slots where they are and takes the
+    /// moved ones after them; the leaf's remaining slots move down over the moved ones (its
+    /// later slots past the edit's new ones), and the words past its new end are zeroed.
+    /// Returns `false`, having changed nothing, when the cut falls within the sibling's slots:
+    /// the gathered path takes that.
     fn push_left(
         &mut self,
         left: &mut Path<'a>,
@@ -299,25 +304,23 @@ impl<'a, T: 'static> Writer<'a, T> {
         lx: usize,
     ) -> bool {
         let leaf = left[depth];
-        let kind = leaf.node.kind();
+        let (node, e) = (leaf.node, leaf.end);
         let ls = sib.end + 1;
         let (kf, kb, m) = (edit.keep_front, edit.keep_back, edit.middle.len());
-        // Slot `j` of the edited leaf.
-        let edited = |j: usize| {
-            if j < kf {
-                leaf.node.slot(j)
-            } else if j < kf + m {
-                edit.middle[j - kf].word
+        let new_end = kf + m;
+        let xw = node.leaf_words();
+        let ends = split_points(ls + lx, node.kind(), Bias::FillLeft, |v| {
+            // Slot `v` of the sibling, then of the edited leaf.
+            let word = if v < ls {
+                sib.node.slot(v)
+            } else if v - ls < kf {
+                xw.slot(v - ls)
+            } else if v - ls < new_end {
+                edit.middle[v - ls - kf].word
             } else {
-                leaf.node.slot(j - kf - m + kb)
-            }
-        };
-        let ends = split_points(ls + lx, kind, Bias::FillLeft, |v| {
-            if v < ls {
-                sib.node.slot(v) == 0
-            } else {
-                edited(v - ls) == 0
-            }
+                xw.slot(v - ls - new_end + kb)
+            };
+            word == 0
         });
         let &[cut, _] = ends.as_slice() else {
             return false;
@@ -325,20 +328,84 @@ impl<'a, T: 'static> Writer<'a, T> {
         if cut <= ls {
             return false;
         }
-        let mut content = Gathered::new(kind);
-        push_edited(&mut content, &leaf, &leaf, edit);
-        content.close();
-        // The sibling's words past its end are zero (N2), and its last pivot, its maximum, stays.
         let moved = cut - ls;
-        for v in 0..moved {
-            if ls + v < kind.pivots() {
-                sib.node.set_pivot(ls + v, content.max(v));
+        let pivots = node.kind().pivots();
+        // The sibling takes the first `moved` slots of the edited leaf after its own: the
+        // leaf's first slots, then new ones, then the leaf's slots from `kb` on. Its words past
+        // its end are zero (N2), and its last pivot, its maximum, stays. None of the moved
+        // slots is the leaf's last, so each has a stored pivot.
+        let sw = sib.node.leaf_words();
+        let (mut at, mut mid) = (ls, 0);
+        let mut take = |pivot: u64, word: usize| {
+            mid = pivot;
+            if at < pivots {
+                sw.set_pivot(at, pivot);
             }
-            sib.node.set_slot(ls + v, content.word(v));
+            sw.set_slot(at, word);
+            at += 1;
+        };
+        for j in 0..moved.min(kf) {
+            take(xw.pivot(j), xw.slot(j));
+        }
+        for item in edit.middle.iter().take(moved.saturating_sub(kf)) {
+            take(item.pivot, item.word);
+        }
+        for k in kb..kb + moved.saturating_sub(new_end) {
+            take(xw.pivot(k), xw.slot(k));
         }
         sib.node.set_end(cut - 1);
-        content.write(leaf.node, moved, lx);
-        let mid = content.max(moved - 1);
+        // The leaf keeps slots `moved..lx` of the edited leaf: its own slots from `moved` to
+        // `kf` move down by `moved`, the new ones follow, then its slots from `kb` on (those of
+        // them that stay). Each run moves before anything lands on its words.
+        let ne = lx - moved - 1;
+        let (back_from, back_to) = if moved > new_end {
+            (kb + moved - new_end, 0)
+        } else {
+            (kb, new_end - moved)
+        };
+        let count = e + 1 - back_from;
+        if back_to > back_from {
+            // Up: from the last slot down. The leaf's last slot ends at its maximum, stored
+            // below.
+            for k in (back_from..=e).rev() {
+                xw.set_slot(k + back_to - back_from, xw.slot(k));
+            }
+            for k in (back_from..e).rev() {
+                xw.set_pivot(k + back_to - back_from, xw.pivot(k));
+            }
+        }
+        for j in moved..kf {
+            xw.set_pivot(j - moved, xw.pivot(j));
+            xw.set_slot(j - moved, xw.slot(j));
+        }
+        if back_to < back_from {
+            for k in back_from..back_from + count {
+                let to = k - (back_from - back_to);
+                if k < e {
+                    xw.set_pivot(to, xw.pivot(k));
+                }
+                xw.set_slot(to, xw.slot(k));
+            }
+        }
+        for (t, item) in edit
+            .middle
+            .iter()
+            .enumerate()
+            .skip(moved.saturating_sub(kf))
+        {
+            let at = kf + t - moved;
+            if at < pivots {
+                xw.set_pivot(at, item.pivot);
+            }
+            xw.set_slot(at, item.word);
+        }
+        if ne < e {
+            node.clear_from(ne + 1, e);
+        }
+        if ne < pivots {
+            node.set_pivot(ne, leaf.max);
+        }
+        node.set_end(ne);
         let o = left[depth - 1].offset;
         let change = ParentChange::meeting(self.core.alloc, o - 1, sib, mid, &leaf);
         self.change_parent(left, depth - 1, change);
