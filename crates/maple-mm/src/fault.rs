@@ -134,15 +134,18 @@ impl<I: VmaIndex> AddressSpace<I> {
     /// Linux: `anon_vma_prepare()`.
     #[doc(alias = "anon_vma_prepare")]
     pub fn prepare_anon_vma(&mut self, addr: u64) -> Result<(), Errno> {
-        let vma = self.vma_lookup(addr).ok_or(Errno::Fault)?;
-        if vma.anon.is_some() {
+        // The window finds the VMA and its neighbours in one walk.
+        let mut w = self.window();
+        w.load(self, addr, addr.saturating_add(1));
+        let Some(i) = w.containing(addr) else {
+            self.recycle(w);
+            return Err(Errno::Fault);
+        };
+        if w.vma(i).anon.is_some() {
+            self.recycle(w);
             return Ok(());
         }
-        let mut w = self.window();
-        w.load(self, addr, addr + 1);
-        if let Some(i) = w.containing(addr) {
-            self.anon_vma_prepare(&mut w, i);
-        }
+        self.anon_vma_prepare(&mut w, i);
         self.commit(w)
     }
 

@@ -90,6 +90,21 @@ struct CommitScratch {
 }
 
 impl Window {
+    /// An empty window with room for the usual change (a VMA, its neighbours and a new one),
+    /// so that its buffers do not grow one by one in a new address space.
+    fn with_room() -> Window {
+        const SLOTS: usize = 8;
+        Window {
+            vmas: Vec::with_capacity(SLOTS),
+            old: Vec::with_capacity(SLOTS),
+            covered: Vec::with_capacity(2),
+            base_count: 0,
+            tolerate: Vec::with_capacity(4),
+            scratch: Vec::with_capacity(SLOTS),
+            commit: None,
+        }
+    }
+
     /// Empties the window for a new change on an address space with `map_count` VMAs.
     pub(crate) fn reset(&mut self, map_count: usize) {
         self.vmas.clear();
@@ -497,7 +512,10 @@ fn push_clear(w: &Window, writes: &mut Vec<IndexWrite>, clears_from: usize, star
 impl<I: VmaIndex> AddressSpace<I> {
     /// Opens the scratch window for a change.
     pub(crate) fn window(&mut self) -> Box<Window> {
-        let mut w = self.scratch.take().unwrap_or_default();
+        let mut w = self
+            .scratch
+            .take()
+            .unwrap_or_else(|| Box::new(Window::with_room()));
         w.reset(self.map_count);
         w
     }
@@ -598,7 +616,7 @@ impl<I: VmaIndex> AddressSpace<I> {
             }
         }
         self.map_count = w.map_count();
-        self.update_tolerated(w);
+        self.update_tolerated(w, None);
         // The window is done with: its VMAs move into the address space, except those that
         // are exactly as loaded and keep their id (the address space holds them already).
         for (slot, &(id, _)) in w.vmas.iter_mut().zip(&c.ids) {
@@ -655,7 +673,7 @@ impl<I: VmaIndex> AddressSpace<I> {
             self.vmas.release(w.old[k].id);
         }
         self.map_count = w.map_count();
-        self.update_tolerated(w);
+        self.update_tolerated(w, Some(change));
         // Loaded VMAs keep their ids: only the changed ones and the new one are written back.
         for (i, slot) in w.vmas.iter_mut().enumerate() {
             match (slot.origin, fresh) {
@@ -679,7 +697,8 @@ impl<I: VmaIndex> AddressSpace<I> {
 
     /// Keeps the set of tolerated boundaries (M6) current after a commit: boundaries inside the
     /// window that no longer separate two VMAs are dropped, and the window's are added.
-    fn update_tolerated(&mut self, w: &Window) {
+    /// `simple`: the change, if it is a [`Simple`] one (which tells which boundaries went).
+    fn update_tolerated(&mut self, w: &Window, simple: Option<Simple>) {
         if self.tolerated.is_empty() && w.tolerate.is_empty() {
             return;
         }
@@ -687,6 +706,30 @@ impl<I: VmaIndex> AddressSpace<I> {
             let i = w.first_ending_after(at);
             i > 0 && i < w.vmas.len() && w.vmas[i - 1].vma.end == at && w.vmas[i].vma.start == at
         };
+        match simple {
+            // Every loaded VMA is still there over its range: so is every boundary.
+            Some(Simple::Attributes | Simple::Add(_)) => {}
+            // The removed VMA's ends separate nothing now (nothing took its place, and the
+            // others lie over their loaded ranges); no other boundary went.
+            Some(Simple::Remove(k)) => {
+                for at in [w.old[k].start, w.old[k].end] {
+                    if self.tolerated_filter & filter_bit(at) != 0 {
+                        self.tolerated.remove(&at);
+                    }
+                }
+            }
+            None => self.drop_gone_tolerated(w),
+        }
+        for &at in &w.tolerate {
+            if is_boundary(at) {
+                self.tolerated.insert(at);
+                self.tolerated_filter |= filter_bit(at);
+            }
+        }
+    }
+
+    /// Drops the tolerated boundaries that the window's change removed.
+    fn drop_gone_tolerated(&mut self, w: &Window) {
         // Every boundary that can have gone lies between two loaded VMAs (W2): the window's
         // boundaries before the change are those of its loaded entries. Tolerated boundaries
         // are boundaries (M6), so only these can have become stale; no search of the set.
@@ -708,12 +751,6 @@ impl<I: VmaIndex> AddressSpace<I> {
                 if !kept && self.tolerated_filter & filter_bit(at) != 0 {
                     self.tolerated.remove(&at);
                 }
-            }
-        }
-        for &at in &w.tolerate {
-            if is_boundary(at) {
-                self.tolerated.insert(at);
-                self.tolerated_filter |= filter_bit(at);
             }
         }
     }
