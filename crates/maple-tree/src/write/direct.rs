@@ -21,9 +21,10 @@
 //!
 //! Everything is read before anything is written, so the nodes are written in any order.
 //!
-//! A leaf's push into its left sibling is not gathered: the sibling takes the moved slots after
-//! its own, and the leaf's remaining slots move down within it, each run before anything lands
-//! on its words.
+//! A leaf that pushes slots into its left sibling, or splits into a new leaf, is not gathered:
+//! the sibling takes the moved slots after its own (the new leaf is written from the leaf's
+//! and the edit's slots), and the leaf's slots that stay move within it, each run before
+//! anything lands on its words.
 //!
 //! A store that crosses from its leaf into the next one (an erase of a leaf's last entry)
 //! rewrites the two leaves as one content cut evenly, or merged into the first; so does a
@@ -195,9 +196,14 @@ impl<'a, T: 'static> Writer<'a, T> {
             let fits = |sib: &Frame<'_>| lx + sib.end + 1 - 2 < space;
             let left_sib = (o > 0).then(|| child(o - 1)).filter(fits);
             if let Some(sib) = left_sib {
+                if kind.is_leaf() && self.push_left(left, depth, &sib, edit, lx) {
+                    return true;
+                }
                 (Some((Side::Left, sib)), Bias::FillLeft)
             } else if let Some(sib) = (o < parent.end).then(|| child(o + 1)).filter(fits) {
                 (Some((Side::Right, sib)), Bias::FillRight)
+            } else if kind.is_leaf() {
+                return self.split_leaf(left, depth, edit, lx);
             } else {
                 (None, Bias::Even)
             }
@@ -218,12 +224,6 @@ impl<'a, T: 'static> Writer<'a, T> {
         } else {
             return false;
         };
-        if let Some((Side::Left, sib)) = sibling
-            && kind.is_leaf()
-            && self.push_left(left, depth, &sib, edit, lx)
-        {
-            return true;
-        }
         let mut content = Gathered::new(kind);
         if let Some((Side::Left, sib)) = sibling {
             push_frame(&mut content, &sib, 0, sib.end + 1);
@@ -408,6 +408,86 @@ impl<'a, T: 'static> Writer<'a, T> {
         node.set_end(ne);
         let o = left[depth - 1].offset;
         let change = ParentChange::meeting(self.core.alloc, o - 1, sib, mid, &leaf);
+        self.change_parent(left, depth - 1, change);
+        true
+    }
+
+    /// [`split_level`](Self::split_level)'s split of the leaf at `depth` of `left`, edited
+    /// (`lx` slots), into itself and a new leaf after it, where the general path cuts: the new
+    /// leaf is written from the leaf's later slots and the edit's, then the leaf keeps its
+    /// first slots where they are, takes the edit's new ones and those of its later slots that
+    /// stay, and zeroes the words past its new end.
+    fn split_leaf(&mut self, left: &mut Path<'a>, depth: usize, edit: &Edit, lx: usize) -> bool {
+        let leaf = left[depth];
+        let (node, e) = (leaf.node, leaf.end);
+        let kind = node.kind();
+        let (kf, kb, m) = (edit.keep_front, edit.keep_back, edit.middle.len());
+        let new_end = kf + m;
+        let xw = node.leaf_words();
+        let ends = split_points(lx, kind, Bias::Even, |j| {
+            // Slot `j` of the edited leaf.
+            let word = if j < kf {
+                xw.slot(j)
+            } else if j < new_end {
+                edit.middle[j - kf].word
+            } else {
+                xw.slot(j - new_end + kb)
+            };
+            word == 0
+        });
+        let &[cut, _] = ends.as_slice() else {
+            return false;
+        };
+        let pivots = kind.pivots();
+        // The new leaf takes slots `cut..lx` of the edited leaf: some of the leaf's first
+        // ones, some new ones, then the leaf's from `kb` on; the last ends at the leaf's
+        // maximum. It is fresh, so its words past its end are zero already.
+        let new = self.pool.take(kind);
+        let nw = new.leaf_words();
+        let mut at = 0;
+        let mut put_new = |pivot: u64, word: usize| {
+            if at < pivots {
+                nw.set_pivot(at, pivot);
+            }
+            nw.set_slot(at, word);
+            at += 1;
+        };
+        for j in cut..kf {
+            put_new(xw.pivot(j), xw.slot(j));
+        }
+        for item in edit.middle.iter().skip(cut.saturating_sub(kf)) {
+            put_new(item.pivot, item.word);
+        }
+        for k in kb + cut.saturating_sub(new_end)..=e {
+            put_new(leaf.slot_max(k), xw.slot(k));
+        }
+        new.set_end(lx - cut - 1);
+        // The leaf keeps slots `..cut`: its own first ones stay; if the cut lies past `kf`,
+        // the new ones follow and then its slots from `kb` that stay, moved up after them
+        // first (an edit that overflows the leaf adds slots: `new_end > kb`).
+        if cut > new_end {
+            let by = new_end - kb;
+            for k in (kb..kb + (cut - new_end)).rev() {
+                xw.set_pivot(k + by, xw.pivot(k));
+                xw.set_slot(k + by, xw.slot(k));
+            }
+        }
+        for (t, item) in edit.middle.iter().enumerate().take(cut.saturating_sub(kf)) {
+            xw.set_pivot(kf + t, item.pivot);
+            xw.set_slot(kf + t, item.word);
+        }
+        node.clear_from(cut, e);
+        node.set_end(cut - 1);
+        let mid = xw.pivot(cut - 1);
+        let alloc = self.core.alloc;
+        let change = ParentChange::Insert {
+            new,
+            pivot: mid,
+            gaps: [
+                node_gap(alloc, node, leaf.min, mid),
+                node_gap(alloc, new, mid + 1, leaf.max),
+            ],
+        };
         self.change_parent(left, depth - 1, change);
         true
     }
