@@ -396,6 +396,20 @@ fn entry_of(range: maple_tree::Range, id: u32) -> IndexEntry {
     }
 }
 
+/// Carries out one write on the tree, from the tree's finger when the write starts in its
+/// leaf (Linux: `vma_iter_store()` on the iterator the operation walked with).
+fn write_owned(tree: &mut OwnedTree<u32>, write: &IndexWrite) -> Result<(), OutOfMemory> {
+    if write.start >= write.end {
+        return Ok(());
+    }
+    let range = write.start..=write.end - 1;
+    let entry = tree.entry_mut(write.start);
+    match write.id {
+        Some(id) => entry.store(range, id.0).map_err(|_| OutOfMemory),
+        None => entry.clear(range).map_err(|_| OutOfMemory),
+    }
+}
+
 /// Carries out one write on a tree writer.
 fn write_tree(
     w: &mut maple_tree::WriteGuard<'_, u32>,
@@ -449,9 +463,11 @@ impl VmaIndex for MapleIndex {
     }
 
     fn neighbourhood(&mut self, start: u64, end: u64, out: &mut Vec<IndexEntry>) {
-        // One walk, then slot by slot (Linux: one `vma_iterator` for the whole operation).
+        // One walk, then slot by slot (Linux: one `vma_iterator` for the whole operation). The
+        // tree keeps the position for the commit's first write, which most often starts there.
         let last = end.saturating_sub(1).max(start);
         self.tree
+            .entry_mut(start)
             .for_each_around(start..=last, |range, &id| out.push(entry_of(range, id)));
     }
 
@@ -466,16 +482,15 @@ impl VmaIndex for MapleIndex {
     fn apply(&mut self, writes: &[IndexWrite], plan: WritePlan) -> Result<(), OutOfMemory> {
         match plan {
             WritePlan::Direct => {
-                let mut w = self.tree.exclusive();
                 let mut writes = writes.iter();
                 if let Some(first) = writes.next() {
-                    write_tree(&mut w, first)?;
+                    write_owned(&mut self.tree, first)?;
                 }
                 for relabel in writes {
                     // NOTE: each of these stores a word over exactly one existing slot (an
                     // exact fit), which maple-tree plans with no node at all in exclusive mode
                     // (reserving zero nodes cannot fail), so nothing below can fail.
-                    let done = write_tree(&mut w, relabel);
+                    let done = write_owned(&mut self.tree, relabel);
                     debug_assert!(done.is_ok(), "a relabel {relabel:?} needed memory");
                     done?;
                 }

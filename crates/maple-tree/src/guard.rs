@@ -508,11 +508,6 @@ impl<'t, T: 'static> WriteGuard<'t, T> {
         self.guard.as_ref().unwrap_or_else(|| rcu::exclusive())
     }
 
-    /// The core of the tree this guard writes, for as long as the guard may write it.
-    pub(crate) fn tree_core(&self) -> &'t Core {
-        self.core
-    }
-
     fn core(&self) -> &'t Core {
         self.core
     }

@@ -309,6 +309,7 @@
 //! | `mtree_lock`, `mt_clear_in_rcu` | [`MapleTree::lock`], [`MapleTree::exclusive`] |
 //! | `MT_FLAGS_LOCK_EXTERN` (the owner's lock) | [`OwnedTree`] |
 //! | `mas_walk` then `mas_store_gfp` on one `ma_state` (`vma_iter_store`) | [`OwnedTree::entry_mut`], [`EntryMut`] |
+//! | a `vma_iterator` kept from an mm operation's look to its store | [`OwnedTree`]'s finger ([`EntryMut::for_each_around`], then [`EntryMut::store`]) |
 
 #![warn(missing_docs)]
 #![no_std]

@@ -22,7 +22,7 @@ use crate::search::GapRequest;
 use crate::stats::Stats;
 use crate::tree::MapleTree;
 use crate::validate::InvariantViolation;
-use crate::walk::{Path, around_writer, walk_to_writer};
+use crate::walk::{Path, around_writer, walk_from};
 
 /// A [`MapleTree`] that only its owner writes, through `&mut self`: the compiler then proves
 /// that no write runs while any read does, so reads through `&self` pin no epoch and confirm
@@ -75,10 +75,37 @@ use crate::walk::{Path, around_writer, walk_to_writer};
 /// assert_eq!(*one, 1);
 /// ```
 ///
+/// # Where the last walk ended
+///
+/// The tree remembers the walk its last [`entry_mut`](Self::entry_mut) made (a *finger*), and
+/// keeps it across a store through that handle which stays in the leaf it walked to. The next
+/// `entry_mut`, and reads such as [`for_each_around`](Self::for_each_around), start from there
+/// when their index lies in that leaf (or climb only as far as they must), instead of from the
+/// root: an owner that looks at a spot and then changes it, one call after the other, walks the
+/// tree once. Any other write ([`exclusive`](Self::exclusive)), and a store through the handle
+/// that splits or merges nodes, forgets it. What the calls return never depends on it.
+///
+/// ```
+/// let mut tree = maple_tree::OwnedTree::new_alloc();
+/// tree.exclusive().insert_range(0x1000..=0x1fff, 1u32).unwrap();
+/// // One call looks (and walks), the next one stores from where the look ended.
+/// assert!(tree.entry_mut(0x2000).get().is_none());
+/// tree.entry_mut(0x2000).store(0x2000..=0x2fff, 2).unwrap();
+/// assert_eq!(tree.len(), 2);
+/// ```
+///
 /// Linux: a tree without `MT_FLAGS_USE_RCU` whose writers and readers hold the owner's lock
-/// (`MT_FLAGS_LOCK_EXTERN`), checked by the compiler here.
+/// (`MT_FLAGS_LOCK_EXTERN`), checked by the compiler here; the finger is the `vma_iterator`
+/// that an mm operation walks with and then stores through.
 #[doc(alias = "MT_FLAGS_LOCK_EXTERN")]
 pub struct OwnedTree<T: 'static> {
+    /// The finger: the walk that [`entry_mut`](Self::entry_mut) made last, or that its
+    /// handle's in-place store left (empty: none). Later walks start from it. It is emptied
+    /// before anything else writes the tree ([`exclusive`](Self::exclusive), a store through
+    /// the handle that replaces nodes or unwinds), so every node it names is in the tree
+    /// whenever it is read; that is what lets its frames carry the `'static` guard of
+    /// [`rcu::exclusive`]. Declared before the tree, so that it goes first when dropped.
+    finger: Path<'static>,
     tree: MapleTree<T>,
 }
 
@@ -123,6 +150,8 @@ impl<T: 'static> OwnedTree<T> {
     ///
     /// Linux: `mt_clear_in_rcu()`, but checked by the compiler.
     pub fn exclusive(&mut self) -> WriteGuard<'_, T> {
+        // Any write may go through the guard: the finger goes first.
+        self.finger.clear();
         self.tree.exclusive()
     }
 
@@ -135,7 +164,8 @@ impl<T: 'static> OwnedTree<T> {
     /// let shared = tree.into_inner();
     /// assert_eq!(shared.get(3), Some(30));
     /// ```
-    pub fn into_inner(self) -> MapleTree<T> {
+    pub fn into_inner(mut self) -> MapleTree<T> {
+        self.finger.clear();
         self.tree
     }
 
@@ -240,26 +270,21 @@ impl<T: 'static> OwnedTree<T> {
     /// ```
     ///
     /// Linux: `vma_prev()`, `for_each_vma_range()` and `vma_next()` on one `vma_iterator`.
-    pub fn for_each_around(&self, range: impl RangeBounds<u64>, mut f: impl FnMut(Range, &T)) {
+    pub fn for_each_around(&self, range: impl RangeBounds<u64>, f: impl FnMut(Range, &T)) {
         let Some(range) = Range::from_bounds(range) else {
             return;
         };
-        around_writer(
-            self.core(),
-            self.rcu(),
-            range.first(),
-            range.last(),
-            |r, word| {
-                if let Some(word) = NonZeroUsize::new(word) {
-                    f(r, &Values::<T>::borrow(word));
-                }
-            },
-        );
+        // A read through `&self` may start from the finger, but not move it.
+        let mut path = self.finger.clone();
+        walk_from(self.core(), self.rcu(), &mut path, range.first());
+        around(&path, range.last(), f);
     }
 
     /// Walks to `index` once and returns a handle on the tree there: the entry (or empty range)
     /// holding `index`, and a store or clear that starts from the leaf the walk found instead
-    /// of walking the tree again. See [`EntryMut`].
+    /// of walking the tree again. See [`EntryMut`]. The walk starts from where the last one
+    /// ended when `index` lies in that leaf (see [the type's docs](Self#where-the-last-walk-ended)),
+    /// and the tree keeps this one when the handle is dropped or stores in place.
     ///
     /// # Examples
     ///
@@ -280,10 +305,13 @@ impl<T: 'static> OwnedTree<T> {
     #[doc(alias = "mas_walk")]
     #[doc(alias = "vma_iter_store")]
     pub fn entry_mut(&mut self, index: u64) -> EntryMut<'_, T> {
-        let guard = self.tree.exclusive();
-        let mut path = Path::new();
-        walk_to_writer(guard.tree_core(), rcu::exclusive(), &mut path, index);
-        EntryMut { guard, path, index }
+        let Self { finger, tree } = self;
+        walk_from(tree.core(), rcu::exclusive(), finger, index);
+        EntryMut {
+            tree,
+            finger,
+            index,
+        }
     }
 
     /// No write can run while `&self` lives, so reads need no pin: the guard of an exclusive
@@ -356,10 +384,20 @@ impl<T: 'static> OwnedTree<T> {
 /// lies in its node (`mas_wr_prealloc_setup()`), as `vma_iter_store()` reuses a VMA iterator.
 #[doc(alias = "ma_state")]
 pub struct EntryMut<'t, T: 'static> {
-    guard: WriteGuard<'t, T>,
-    /// The walk to `index`, from the root to a leaf (empty for an empty tree).
-    path: Path<'t>,
+    tree: &'t mut MapleTree<T>,
+    /// The tree's finger, which is the walk to `index`, from the root to a leaf (empty for an
+    /// empty tree).
+    finger: &'t mut Path<'static>,
     index: u64,
+}
+
+/// [`around_writer`] for `T`: `f` gets the values.
+fn around<T: 'static>(path: &Path<'_>, last: u64, mut f: impl FnMut(Range, &T)) {
+    around_writer(path, last, |r, word| {
+        if let Some(word) = NonZeroUsize::new(word) {
+            f(r, &Values::<T>::borrow(word));
+        }
+    });
 }
 
 impl<T: 'static> fmt::Debug for EntryMut<'_, T> {
@@ -394,7 +432,7 @@ impl<'t, T: 'static> EntryMut<'t, T> {
     /// assert_eq!((range.first(), range.last()), (20, u64::MAX));
     /// ```
     pub fn range(&self) -> Range {
-        match self.path.last() {
+        match self.finger.last() {
             Some(leaf) => {
                 Range::new_unchecked(leaf.slot_min(leaf.offset), leaf.slot_max(leaf.offset))
             }
@@ -413,8 +451,47 @@ impl<'t, T: 'static> EntryMut<'t, T> {
     ///
     /// Linux: the entry `mas_walk()` returns.
     pub fn get(&self) -> Option<Ref<'_, T>> {
-        let leaf = self.path.last()?;
+        let leaf = self.finger.last()?;
         NonZeroUsize::new(leaf.node.slot(leaf.offset)).map(Values::<T>::borrow)
+    }
+
+    /// Calls `f` with each of these entries, in ascending order: the entry before `range`,
+    /// every entry that intersects `range`, and the entry after it (each if there is one); see
+    /// [`OwnedTree::for_each_around`]. The walk starts from the handle's leaf when `range`
+    /// starts in it, and the handle stays where it is.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let mut tree = maple_tree::OwnedTree::new_alloc();
+    /// {
+    ///     let mut writer = tree.exclusive();
+    ///     for (i, first) in [10u64, 20, 30, 40].into_iter().enumerate() {
+    ///         writer.insert_range(first..=first + 4, i as u32).unwrap();
+    ///     }
+    /// }
+    /// // What a change of 31..=33 may touch or merge with, then the change, from one walk.
+    /// let entry = tree.entry_mut(31);
+    /// let mut seen = Vec::new();
+    /// entry.for_each_around(31..=33, |range, &value| seen.push((range.first(), value)));
+    /// assert_eq!(seen, [(20, 1), (30, 2), (40, 3)]);
+    /// entry.store(31..=33, 7).unwrap();
+    /// assert_eq!(tree.get(32).as_deref(), Some(&7));
+    /// ```
+    ///
+    /// Linux: `vma_prev()`, `for_each_vma_range()` and `vma_next()` on the `vma_iterator` that
+    /// the operation then stores through.
+    pub fn for_each_around(&self, range: impl RangeBounds<u64>, f: impl FnMut(Range, &T)) {
+        let Some(range) = Range::from_bounds(range) else {
+            return;
+        };
+        if range.first() == self.index {
+            around(self.finger, range.last(), f);
+        } else {
+            let mut path = self.finger.clone();
+            walk_from(self.tree.core(), rcu::exclusive(), &mut path, range.first());
+            around(&path, range.last(), f);
+        }
     }
 
     /// Stores `value` over `range`, as [`WriteGuard::store_range`] does, starting from the
@@ -473,25 +550,35 @@ impl<'t, T: 'static> EntryMut<'t, T> {
     }
 
     /// Stores `word` (`None`: nothing) over `range`, from the handle's leaf when `range`
-    /// starts in it: what [`store`](Self::store) and [`clear`](Self::clear) share.
+    /// starts in it: what [`store`](Self::store) and [`clear`](Self::clear) share. The finger
+    /// stays on the leaf written when the store was made there in place, and is emptied
+    /// otherwise.
     fn write(self, range: Range, word: Option<NonZeroUsize>) -> Result<(), OutOfMemory>
     where
         T: Clone,
     {
         let Self {
-            mut guard, path, ..
+            tree,
+            finger,
+            index,
         } = self;
-        let mut w = guard.writer();
-        // The path, shortened to the writer's borrow of the guard.
-        let mut left = path;
-        w.store_walked(
-            &mut left,
-            range.first(),
-            range.last(),
-            word,
-            Some(Values::<T>::clone_word),
-        )
-        .map(drop)
+        let (first, last) = (range.first(), range.last());
+        if first != index {
+            walk_from(tree.core(), rcu::exclusive(), finger, first);
+        }
+        let cloner = Some(Values::<T>::clone_word as fn(NonZeroUsize) -> NonZeroUsize);
+        let mut w = tree.exclusive_writer();
+        if w.store_in_leaf(finger, first, last, word, cloner) {
+            // Every node of the finger is still in the tree.
+            return Ok(());
+        }
+        // The general path may replace any node of the walk: the finger goes first, and the
+        // writer gets a copy, shortened to its borrow of the tree.
+        let mut left = Path::new();
+        left.extend(finger.iter().copied());
+        finger.clear();
+        w.store_walked(&mut left, first, last, word, cloner)
+            .map(drop)
     }
 }
 
@@ -537,7 +624,10 @@ impl<T: 'static> From<MapleTree<T>> for OwnedTree<T> {
     /// assert_eq!(owned.get(1).as_deref(), Some(&'x'));
     /// ```
     fn from(tree: MapleTree<T>) -> Self {
-        Self { tree }
+        Self {
+            finger: Path::new(),
+            tree,
+        }
     }
 }
 

@@ -60,8 +60,11 @@ pub(crate) fn exclusive() -> &'static Guard {
     // is in use. The caller holds either `&mut` to the tree, so no reader or other writer
     // exists, or `&` to an `OwnedTree`, whose only writer needs `&mut` to it and which never
     // lends out the tree it wraps: then any number of readers may run, but no write, and a
-    // node or value is freed only by a write or by dropping the tree. The tree never defers
-    // through this guard (which would run the destructor at once).
+    // node or value is freed only by a write or by dropping the tree. An `OwnedTree` also keeps
+    // node handles made with this guard between calls (its finger); it empties them before any
+    // write that could free a node (`exclusive`, a store through `EntryMut` that does not stay
+    // in place in the finger's leaf, a drop), so they name nodes of the tree whenever read. The
+    // tree never defers through this guard (which would run the destructor at once).
     unsafe { epoch::unprotected() }
 }
 

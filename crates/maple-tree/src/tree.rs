@@ -26,6 +26,7 @@ use crate::search::GapRequest;
 use crate::stats::{NodeCounter, Stats};
 use crate::validate::{self, InvariantViolation};
 use crate::walk::{self, Path};
+use crate::write::Writer;
 
 /// A range B-tree after the Linux kernel's Maple Tree: non-overlapping inclusive ranges
 /// `[first, last]` of `u64` indices, each mapped to a value.
@@ -141,6 +142,12 @@ impl<T: 'static> MapleTree<T> {
     /// The root state, for [`OwnedTree`](crate::OwnedTree), which reads it without a pin.
     pub(crate) fn core(&self) -> &Core {
         &self.core
+    }
+
+    /// The exclusive-mode writer of [`exclusive`](Self::exclusive), without a guard around it:
+    /// for [`OwnedTree`](crate::OwnedTree)'s single stores.
+    pub(crate) fn exclusive_writer(&mut self) -> Writer<'_, T> {
+        Writer::new(&self.core, self.pool.get_mut(), rcu::exclusive(), true)
     }
 
     /// Starts reading: pins the current thread so that everything reached through the guard

@@ -200,10 +200,61 @@ pub(crate) fn walk_to_writer<'g>(
     index: u64,
 ) -> bool {
     path.clear();
-    let Some(mut node) = core.root.load(guard) else {
+    let Some(node) = core.root.load(guard) else {
         return false;
     };
-    let (mut min, mut max) = (0, u64::MAX);
+    descend_writer(path, node, 0, u64::MAX, index);
+    true
+}
+
+/// [`walk_to_writer`], starting from `path`: a walk of the tree that no write has changed
+/// since it was made, except in place in its leaf (empty: none). The frames whose nodes cover
+/// `index` are kept, the lowest of them is scanned again (and its end read again) and the walk
+/// goes on down from there; a walk in the same leaf reads one node. `false` for an empty tree.
+///
+/// Linux: `mas_wr_prealloc_setup()`, which walks again only when the `ma_state`'s node does
+/// not hold the index.
+#[inline]
+pub(crate) fn walk_from<'g>(
+    core: &Core,
+    guard: &'g Guard,
+    path: &mut Path<'g>,
+    index: u64,
+) -> bool {
+    if let Some(leaf) = path.last_mut()
+        && leaf.min <= index
+        && index <= leaf.max
+    {
+        leaf.end = leaf.node.end();
+        leaf.offset = slot_of_writer(leaf.node, index);
+        return true;
+    }
+    climb_from(core, guard, path, index)
+}
+
+/// [`walk_from`] when `index` lies outside the leaf of `path`: up to the lowest frame that
+/// covers it, then down.
+#[cold]
+fn climb_from<'g>(core: &Core, guard: &'g Guard, path: &mut Path<'g>, index: u64) -> bool {
+    while let Some(top) = path.pop() {
+        if top.min <= index && index <= top.max {
+            descend_writer(path, top.node, top.min, top.max, index);
+            return true;
+        }
+    }
+    walk_to_writer(core, guard, path, index)
+}
+
+/// Pushes onto `path` the frames from `node`, which covers `[min, max]`, down to the leaf
+/// holding `index`.
+#[inline(always)]
+fn descend_writer<'g>(
+    path: &mut Path<'g>,
+    mut node: NodeRef<'g>,
+    mut min: u64,
+    mut max: u64,
+    index: u64,
+) {
     loop {
         let end = node.end();
         let offset = slot_of_writer(node, index);
@@ -215,7 +266,7 @@ pub(crate) fn walk_to_writer<'g>(
             end,
         });
         if node.is_leaf() {
-            return true;
+            return;
         }
         if offset > 0 {
             min = node.pivot(offset - 1) + 1;
@@ -299,42 +350,22 @@ fn last_value_below(leaf: &Frame<'_>, below: usize) -> Option<(Range, usize)> {
 
 /// Calls `f`, in ascending order, for the entry before `[first, last]`, every entry that
 /// intersects it and the entry after; see [`OwnedTree::for_each_around`](crate::OwnedTree::for_each_around).
-/// One walk to `first`, then slot by slot. For a reader no write can race: nothing is
-/// confirmed.
-pub(crate) fn around_writer(
-    core: &Core,
-    guard: &Guard,
-    first: u64,
-    last: u64,
-    mut f: impl FnMut(Range, usize),
-) {
-    let mut path = Path::new();
-    if !walk_to_writer(core, guard, &mut path, first) {
+/// `path` is a walk to `first` (empty for an empty tree): from its leaf on, slot by slot. For a
+/// reader no write can race: nothing is confirmed.
+pub(crate) fn around_writer(path: &Path<'_>, last: u64, mut f: impl FnMut(Range, usize)) {
+    let Some(leaf) = path.last() else {
         return;
-    }
-    if let Some((range, word)) = value_before(&path) {
+    };
+    if let Some((range, word)) = value_before(path) {
         f(range, word);
     }
-    while let Some(&leaf) = path.last() {
-        let words = leaf.node.leaf_words();
-        let mut lo = leaf.slot_min(leaf.offset);
-        for i in leaf.offset..=leaf.end {
-            let hi = if i < leaf.end {
-                words.pivot(i)
-            } else {
-                leaf.max
-            };
-            let word = words.slot(i);
-            if word != 0 {
-                f(Range::new_unchecked(lo, hi), word);
-                if lo > last {
-                    return;
-                }
-            }
-            // Past the last slot this wraps only at the top of the key space, where the loop
-            // ends.
-            lo = hi.wrapping_add(1);
-        }
+    if scan_leaf(leaf, leaf.offset, last, &mut f) {
+        return;
+    }
+    // On into the leaves after it (rare: a range up to the end of its leaf), on a path of
+    // its own.
+    let mut path = path.clone();
+    loop {
         // The next leaf: up to the nearest ancestor with a child to the right, then down its
         // left edge.
         path.pop();
@@ -346,5 +377,37 @@ pub(crate) fn around_writer(
         };
         top.offset += 1;
         descend_edge(&mut path, true);
+        let Some(leaf) = path.last() else {
+            return;
+        };
+        if scan_leaf(leaf, 0, last, &mut f) {
+            return;
+        }
     }
+}
+
+/// Calls `f` for each value of `leaf` from slot `from` on, until one that starts after `last`
+/// (which it gets too); `true` once that one came.
+#[inline(always)]
+fn scan_leaf(leaf: &Frame<'_>, from: usize, last: u64, f: &mut impl FnMut(Range, usize)) -> bool {
+    let words = leaf.node.leaf_words();
+    let mut lo = leaf.slot_min(from);
+    for i in from..=leaf.end {
+        let hi = if i < leaf.end {
+            words.pivot(i)
+        } else {
+            leaf.max
+        };
+        let word = words.slot(i);
+        if word != 0 {
+            f(Range::new_unchecked(lo, hi), word);
+            if lo > last {
+                return true;
+            }
+        }
+        // Past the last slot this wraps only at the top of the key space, where the scan
+        // ends.
+        lo = hi.wrapping_add(1);
+    }
+    false
 }

@@ -170,8 +170,10 @@ fn threads_read_one_owned_tree_at_once() {
 
 /// `EntryMut`: a store or clear through the handle leaves the tree exactly as the same write
 /// through `WriteGuard` does (node for node, gaps included), and the handle reads what holds
-/// its index. Ranges start at the index, elsewhere in its leaf, or anywhere in the tree (a
-/// fresh walk); checked against the reference model after every write.
+/// its index and what lies around a range. Ranges start at the index, elsewhere in its leaf,
+/// or anywhere in the tree (a fresh walk); checked against the reference model after every
+/// write. Each handle starts from where the last one left the tree (its finger), which writes
+/// through `exclusive()` in between (splits, merges, new roots) must make it forget.
 #[test]
 fn entry_mut_writes_as_the_write_guard_does() {
     use maple_tree::testing::RangeModel;
@@ -196,6 +198,14 @@ fn entry_mut_writes_as_the_write_guard_does() {
             };
             let span = if rng.below(10) == 0 { 2_000 } else { 30 };
             let last = first + rng.below(span);
+            if rng.below(16) == 0 {
+                // A write beside the handle: the next one must not start from a stale walk.
+                let first = rng.below(universe);
+                let last = first + rng.below(3_000);
+                handle.exclusive().clear_range(first..=last).unwrap();
+                guard.exclusive().clear_range(first..=last).unwrap();
+                model.store(first, last, None);
+            }
             let entry = handle.entry_mut(index);
             let want = model.get(index);
             assert_eq!(entry.get().map(|v| u64::from(*v)), want.map(|(_, _, v)| v));
@@ -204,6 +214,23 @@ fn entry_mut_writes_as_the_write_guard_does() {
                 assert_eq!((range.first(), range.last()), (f, l), "step {step}");
             }
             assert!(range.first() <= index && index <= range.last());
+            let all: Vec<(Range, u32)> = model
+                .entries()
+                .into_iter()
+                .map(|(f, l, v)| (Range::new(f, l).unwrap(), v as u32))
+                .collect();
+            let (a, b) = if rng.below(2) == 0 {
+                (index, index + rng.below(60))
+            } else {
+                (first, last)
+            };
+            let mut around = Vec::new();
+            entry.for_each_around(a..=b, |r, v| around.push((r, *v)));
+            assert_eq!(
+                around,
+                around_of(&all, a, b),
+                "step {step}: around {a}..={b}"
+            );
             if rng.below(3) == 0 {
                 entry.clear(first..=last).unwrap();
                 guard.exclusive().clear_range(first..=last).unwrap();

@@ -416,7 +416,7 @@ impl<'a> NodeRef<'a> {
 
     /// Moves the `count` slot words from slot `src` on to slot `dst` on (the runs may overlap).
     /// Only on unpublished nodes or in exclusive mode: a reader could see the run half moved.
-    #[inline]
+    #[inline(always)]
     pub(crate) fn move_slots(self, src: usize, dst: usize, count: usize) {
         let base = self.kind.slot_base();
         Self::move_words(
@@ -428,7 +428,7 @@ impl<'a> NodeRef<'a> {
     }
 
     /// Moves the `count` pivots from `src` on to `dst` on, as [`move_slots`](Self::move_slots).
-    #[inline]
+    #[inline(always)]
     pub(crate) fn move_pivots(self, src: usize, dst: usize, count: usize) {
         Self::move_words(&self.node.words[..self.kind.pivots()], src, dst, count);
     }
@@ -449,17 +449,17 @@ impl<'a> NodeRef<'a> {
 
     /// Zeroes slots `from..=end` and their pivots (invariant N2), as
     /// [`move_slots`](Self::move_slots).
-    #[inline]
+    #[inline(always)]
     pub(crate) fn clear_from(self, from: usize, end: usize) {
         let base = self.kind.slot_base();
-        zero_words(&self.node.words[base + from..=base + end]);
+        zero_words(&self.node.words[base + from..base + end + 1]);
         let pivots = self.kind.pivots();
         zero_words(&self.node.words[from.min(pivots)..(end + 1).min(pivots)]);
     }
 
     /// Moves `words[src..src + count]` to `words[dst..dst + count]` (the runs may overlap).
     /// Nothing to move is no move, wherever it starts.
-    #[inline]
+    #[inline(always)]
     fn move_words(words: &[AtomicU64], src: usize, dst: usize, count: usize) {
         if count == 0 {
             return;

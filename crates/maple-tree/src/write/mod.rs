@@ -332,8 +332,27 @@ impl<'a, T: 'static> Writer<'a, T> {
         self.store_at(&mut left, &req, &mut Disposal::default(), false)
     }
 
-    /// [`store`](Self::store), given `left`: a walk to an index (empty for an empty tree). If
-    /// `first` lies in the leaf it ended on, the store starts there; otherwise it walks again.
+    /// Exclusive mode: a store made straight in the leaf `left` ends on, `left` being the walk
+    /// to `first`, if it can be (see [`store_in_place`](Self::store_in_place)); `false`, having
+    /// changed nothing, when it cannot. A store made there leaves every node of `left` in the
+    /// tree, changing only that leaf's slots, pivots and end.
+    pub(crate) fn store_in_leaf(
+        &mut self,
+        left: &Path<'a>,
+        first: u64,
+        last: u64,
+        word: Option<NonZeroUsize>,
+        cloner: Cloner,
+    ) -> bool {
+        !left.is_empty()
+            && self.exclusive
+            && self
+                .store_in_place(left, first, last, word, cloner)
+                .is_some()
+    }
+
+    /// [`store`](Self::store), given `left`: the walk to `first` (empty for an empty tree),
+    /// which it does not walk again.
     ///
     /// # Errors
     ///
@@ -349,21 +368,6 @@ impl<'a, T: 'static> Writer<'a, T> {
         word: Option<NonZeroUsize>,
         cloner: Cloner,
     ) -> Result<StoreKind, OutOfMemory> {
-        match left.last_mut() {
-            Some(leaf) if leaf.min <= first && first <= leaf.max => {
-                leaf.offset = walk::slot_of_writer(leaf.node, first);
-            }
-            Some(_) => {
-                self.walk(left, first);
-            }
-            None => {}
-        }
-        if !left.is_empty()
-            && self.exclusive
-            && let Some(kind) = self.store_in_place(left, first, last, word, cloner)
-        {
-            return Ok(kind);
-        }
         let req = Request::new(first, last, word, cloner);
         self.store_at(left, &req, &mut Disposal::default(), false)
     }
@@ -704,7 +708,11 @@ impl<'a, T: 'static> Writer<'a, T> {
     /// nothing, for the stores the general path takes: a leaf that underflows, a spanning
     /// store, a root leaf left empty.
     ///
+    /// The emptied range only merges with the empty ranges beside it, so the leaf's largest
+    /// gap is kept without a scan ([`gap::after_merge`]).
+    ///
     /// Linux: `mas_wr_exact_fit()`, or the non-RCU `mas_wr_node_store()` of an erase.
+    #[inline(always)]
     fn erase_in_place(&mut self, left: &Path<'a>) -> bool {
         let depth = left.len() - 1;
         let leaf = left[depth];
@@ -718,8 +726,9 @@ impl<'a, T: 'static> Writer<'a, T> {
             return false;
         }
         let pivots = node.kind().pivots();
+        let max = leaf.slot_max(last);
+        let merged = (max - leaf.slot_min(first)).saturating_add(1);
         if first < last {
-            let max = leaf.slot_max(last);
             if last < end {
                 node.move_slots(last + 1, first + 1, end - last);
                 node.move_pivots(last + 1, first + 1, end - last - 1);
@@ -736,11 +745,18 @@ impl<'a, T: 'static> Writer<'a, T> {
             node.set_end(new_end);
         }
         node.set_slot(first, 0);
-        if self.core.alloc && depth > 0 {
-            gap::propagate(left, depth - 1, gap::leaf_gap(&leaf));
+        if self.core.alloc {
+            gap::after_merge(left, depth, merged);
         }
         self.core.add_len(0, 1);
         true
+    }
+
+    /// [`erase_in_place`](Self::erase_in_place) for the stores that empty exactly one slot
+    /// (`overwrite.rs`), as a call of its own: the erase keeps its inlined copy.
+    #[inline(never)]
+    pub(super) fn empty_slot_in_place(&mut self, left: &Path<'a>) -> bool {
+        self.erase_in_place(left)
     }
 
     /// Reserves everything a store of `word` over `[first, last]` may need, without changing

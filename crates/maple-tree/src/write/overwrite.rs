@@ -45,7 +45,7 @@ fn push(middle: &mut Middle, pivot: u64, word: usize) {
     middle.push((pivot, word));
 }
 
-impl<T: 'static> Writer<'_, T> {
+impl<'a, T: 'static> Writer<'a, T> {
     /// Exclusive mode: stores `word` (0: nothing) over `[first, last]` straight into the leaf
     /// the walk in `left` ended on (on the slot holding `first`), when the range lies in that
     /// leaf and the result fits it; see the [module docs](self). Returns `None`, having
@@ -57,7 +57,7 @@ impl<T: 'static> Writer<'_, T> {
     /// lose all their indices are dropped once the leaf is complete.
     pub(super) fn overwrite_in_place(
         &mut self,
-        left: &Path<'_>,
+        left: &Path<'a>,
         first: u64,
         last: u64,
         word: usize,
@@ -77,6 +77,29 @@ impl<T: 'static> Writer<'_, T> {
             return None;
         }
         let words = node.leaf_words();
+        if first == leaf.slot_min(lo) && last == leaf.slot_max(lo) {
+            // Exactly one slot: a new value for an entry, or an entry emptied.
+            if let Some(old) = NonZeroUsize::new(words.slot(lo)) {
+                let kind = if word != 0 {
+                    // Value over value: no empty range changes, nor does the count.
+                    node.set_slot(lo, word);
+                    StoreKind::ExactFit
+                } else {
+                    let merges = (lo > 0 && words.slot(lo - 1) == 0)
+                        || (lo < end && words.slot(lo + 1) == 0);
+                    if !self.empty_slot_in_place(left) {
+                        return None;
+                    }
+                    if merges {
+                        StoreKind::NodeStore
+                    } else {
+                        StoreKind::ExactFit
+                    }
+                };
+                Values::<T>::drop_word(old);
+                return Some(kind);
+            }
+        }
         let mut hi = lo;
         while hi < end && words.pivot(hi) < last {
             hi += 1;
