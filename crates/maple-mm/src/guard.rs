@@ -48,6 +48,11 @@ impl Ranges {
         if start >= end || self.map.is_empty() {
             return;
         }
+        // Usually nothing is there: find that out without gathering.
+        let last_below = self.map.range(..end).next_back();
+        if last_below.is_none_or(|(_, &e)| e <= start) {
+            return;
+        }
         let cut: Vec<(u64, u64)> = self
             .map
             .range(..end)

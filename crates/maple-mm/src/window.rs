@@ -32,10 +32,12 @@
 //! A slot that keeps its id and lies inside its old range needs no write: the writes around it
 //! trim its entry.
 //!
-//! Most changes are simpler than that: an mmap into a hole adds one VMA, a munmap of a whole
-//! VMA removes one, a fault or an mprotect of whole VMAs changes attributes only, and every
-//! other loaded VMA stays over its range with its id. One pass over the window recognises such
-//! a change (`Simple`), which is then committed with at most one write and no id assignment.
+//! Most changes are simpler than that: every loaded VMA but one stays over its range with its
+//! id, and that one is gone, new, grown, cut at one end or split in two (an mmap into a hole
+//! or over a whole VMA, a munmap of a whole VMA or of its head or tail, an expanding merge,
+//! an mprotect of part of a VMA), or only attributes changed (a fault's anon_vma, an mprotect
+//! of whole VMAs). Comparing the window with what was loaded from both ends recognises such a
+//! change (`Simple`), which is then committed with at most one write and no id assignment.
 
 use crate::address_space::{AddressSpace, filter_bit};
 use crate::error::Errno;
@@ -335,48 +337,72 @@ enum Simple {
     Add(usize),
     /// The loaded entry at this index of `old` is gone, and nothing took its place.
     Remove(usize),
+    /// The VMA at this index of the window keeps the id of the loaded entry at the second
+    /// index and grew over free space, or gave up a piece at one end (an expanding merge, a
+    /// munmap of a VMA's head or tail).
+    Resize(usize, usize),
+    /// The VMA at this index of the window is the upper piece of a loaded entry split in
+    /// two: the lower piece (the slot before) keeps the id, this one needs a new one.
+    Split(usize),
+    /// The new VMA at this index of the window lies exactly over the loaded entry at the
+    /// second index, which is gone (a fixed mmap over a whole VMA).
+    Replace(usize, usize),
+}
+
+/// How a VMA loaded over `[old.start, old.end)` may now lie over `[start, end)` in a
+/// [`Simple::Resize`]: over all of it and more, or over all of it but a piece at one end.
+fn resizable(old: &IndexEntry, start: u64, end: u64) -> bool {
+    let grew = start <= old.start && old.end <= end;
+    let cut_tail = start == old.start && end < old.end;
+    let cut_head = end == old.end && old.start < start;
+    grew || cut_tail || cut_head
 }
 
 impl Window {
-    /// The change as a [`Simple`] one, if it is one, found in one pass over the window and
-    /// what was loaded (both sorted).
+    /// The change as a [`Simple`] one, if it is one. The slots and the loaded entries are
+    /// both sorted: they agree on a common head and tail (slots exactly as loaded), and the
+    /// change is what lies between.
     fn simple_change(&self) -> Option<Simple> {
-        let old = self.old.as_slice();
-        let mut added = None;
-        let mut removed = None;
-        // `k`: the next loaded entry not yet matched with a slot.
-        let mut k = 0;
-        for (i, slot) in self.vmas.iter().enumerate() {
-            let Some(origin) = slot.origin else {
-                if added.replace(i).is_some() {
-                    return None;
+        let (slots, old) = (self.vmas.as_slice(), self.old.as_slice());
+        let as_loaded = |slot: &Slot, e: &IndexEntry| {
+            slot.origin == Some(e.id) && slot.vma.start == e.start && slot.vma.end == e.end
+        };
+        let head = slots
+            .iter()
+            .zip(old)
+            .take_while(|&(slot, e)| as_loaded(slot, e))
+            .count();
+        let (slots, old) = (&slots[head..], &old[head..]);
+        let tail = slots
+            .iter()
+            .rev()
+            .zip(old.iter().rev())
+            .take_while(|&(slot, e)| as_loaded(slot, e))
+            .count();
+        let (slots, old) = (&slots[..slots.len() - tail], &old[..old.len() - tail]);
+        match (slots, old) {
+            ([], []) => Some(Simple::Attributes),
+            ([added], []) if added.origin.is_none() => Some(Simple::Add(head)),
+            ([], [_]) => Some(Simple::Remove(head)),
+            ([slot], [e]) => {
+                let (start, end) = (slot.vma.start, slot.vma.end);
+                match slot.origin {
+                    Some(id) if id == e.id && resizable(e, start, end) => {
+                        Some(Simple::Resize(head, head))
+                    }
+                    None if start == e.start && end == e.end => Some(Simple::Replace(head, head)),
+                    _ => None,
                 }
-                continue;
-            };
-            // Loaded entries that end before this slot starts are gone.
-            while k < old.len() && old[k].end <= slot.vma.start {
-                if removed.replace(k).is_some() {
-                    return None;
-                }
-                k += 1;
             }
-            match old.get(k) {
-                Some(e) if e.id == origin && e.start == slot.vma.start && e.end == slot.vma.end => {
-                    k += 1;
-                }
-                _ => return None,
+            ([lower, upper], [e]) => {
+                let pieces = lower.origin == Some(e.id)
+                    && upper.origin == Some(e.id)
+                    && lower.vma.start == e.start
+                    && lower.vma.end == upper.vma.start
+                    && upper.vma.end == e.end;
+                pieces.then_some(Simple::Split(head + 1))
             }
-        }
-        for gone in k..old.len() {
-            if removed.replace(gone).is_some() {
-                return None;
-            }
-        }
-        match (added, removed) {
-            (None, None) => Some(Simple::Attributes),
-            (Some(i), None) => Some(Simple::Add(i)),
-            (None, Some(k)) => Some(Simple::Remove(k)),
-            (Some(_), Some(_)) => None,
+            _ => None,
         }
     }
 }
@@ -632,7 +658,7 @@ impl<I: VmaIndex> AddressSpace<I> {
     fn write_simple(&mut self, w: &mut Window, change: Simple) -> Result<(), Errno> {
         let (write, fresh) = match change {
             Simple::Attributes => (None, None),
-            Simple::Add(i) => {
+            Simple::Add(i) | Simple::Split(i) | Simple::Replace(i, _) => {
                 let id = self.vmas.reserve().ok_or(Errno::NoMem)?;
                 let vma = &w.vmas[i].vma;
                 let write = IndexWrite {
@@ -648,6 +674,30 @@ impl<I: VmaIndex> AddressSpace<I> {
                     start: old.start,
                     end: old.end,
                     id: None,
+                };
+                (Some(write), None)
+            }
+            Simple::Resize(i, k) => {
+                let (vma, old) = (&w.vmas[i].vma, &w.old[k]);
+                // Grown: its id over the whole new range. Cut: the piece given up emptied.
+                let write = if vma.start <= old.start && old.end <= vma.end {
+                    IndexWrite {
+                        start: vma.start,
+                        end: vma.end,
+                        id: Some(old.id),
+                    }
+                } else if vma.start == old.start {
+                    IndexWrite {
+                        start: vma.end,
+                        end: old.end,
+                        id: None,
+                    }
+                } else {
+                    IndexWrite {
+                        start: old.start,
+                        end: vma.start,
+                        id: None,
+                    }
                 };
                 (Some(write), None)
             }
@@ -669,16 +719,16 @@ impl<I: VmaIndex> AddressSpace<I> {
             }
         }
         // The index is written: nothing below can fail.
-        if let Simple::Remove(k) = change {
+        if let Simple::Remove(k) | Simple::Replace(_, k) = change {
             self.vmas.release(w.old[k].id);
         }
         self.map_count = w.map_count();
         self.update_tolerated(w, Some(change));
         // Loaded VMAs keep their ids: only the changed ones and the new one are written back.
         for (i, slot) in w.vmas.iter_mut().enumerate() {
-            match (slot.origin, fresh) {
-                (None, Some((at, id))) if at == i => self.vmas.put(id, &mut slot.vma),
-                (Some(id), _) if slot.changed => self.vmas.put(id, &mut slot.vma),
+            match (fresh, slot.origin) {
+                (Some((at, id)), _) if at == i => self.vmas.put(id, &mut slot.vma),
+                (_, Some(id)) if slot.changed => self.vmas.put(id, &mut slot.vma),
                 _ => {}
             }
         }
@@ -707,24 +757,36 @@ impl<I: VmaIndex> AddressSpace<I> {
             i > 0 && i < w.vmas.len() && w.vmas[i - 1].vma.end == at && w.vmas[i].vma.start == at
         };
         match simple {
-            // Every loaded VMA is still there over its range: so is every boundary.
-            Some(Simple::Attributes | Simple::Add(_)) => {}
+            // Every loaded range is still covered up to its ends: so is every boundary.
+            Some(Simple::Attributes | Simple::Add(_) | Simple::Split(_) | Simple::Replace(..)) => {}
+            // A resized VMA may have given up a boundary: the walk finds it.
+            Some(Simple::Resize(..)) | None => self.drop_gone_tolerated(w),
             // The removed VMA's ends separate nothing now (nothing took its place, and the
-            // others lie over their loaded ranges); no other boundary went.
+            // others lie over their loaded ranges); no other boundary went. An end was a
+            // boundary only if the loaded VMA beside it touched it.
             Some(Simple::Remove(k)) => {
-                for at in [w.old[k].start, w.old[k].end] {
-                    if self.tolerated_filter & filter_bit(at) != 0 {
-                        self.tolerated.remove(&at);
-                    }
+                let gone = &w.old[k];
+                let below = k.checked_sub(1).map(|p| &w.old[p]);
+                if below.is_some_and(|p| p.end == gone.start) {
+                    self.drop_tolerated(gone.start);
+                }
+                if w.old.get(k + 1).is_some_and(|n| n.start == gone.end) {
+                    self.drop_tolerated(gone.end);
                 }
             }
-            None => self.drop_gone_tolerated(w),
         }
         for &at in &w.tolerate {
             if is_boundary(at) {
                 self.tolerated.insert(at);
                 self.tolerated_filter |= filter_bit(at);
             }
+        }
+    }
+
+    /// Drops `at` from the tolerated boundaries, if it is one.
+    fn drop_tolerated(&mut self, at: u64) {
+        if self.tolerated_filter & filter_bit(at) != 0 {
+            self.tolerated.remove(&at);
         }
     }
 
@@ -748,8 +810,8 @@ impl<I: VmaIndex> AddressSpace<I> {
                     && i < w.vmas.len()
                     && w.vmas[i - 1].vma.end == at
                     && w.vmas[i].vma.start == at;
-                if !kept && self.tolerated_filter & filter_bit(at) != 0 {
-                    self.tolerated.remove(&at);
+                if !kept {
+                    self.drop_tolerated(at);
                 }
             }
         }
