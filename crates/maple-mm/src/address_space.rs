@@ -776,7 +776,7 @@ impl<I: VmaIndex> AddressSpace<I> {
         child.start_stack = self.start_stack;
         child.def_flags = self.def_flags & VmFlags::NOHUGEPAGE;
 
-        let mut entries = Vec::new();
+        let mut entries = Vec::with_capacity(self.map_count);
         self.index.collect(0, u64::MAX, &mut entries);
         let mut removed = 0;
         for e in &entries {

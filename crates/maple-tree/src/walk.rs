@@ -225,8 +225,17 @@ pub(crate) fn walk_from<'g>(
         && leaf.min <= index
         && index <= leaf.max
     {
-        leaf.end = leaf.node.end();
-        leaf.offset = slot_of_writer(leaf.node, index);
+        // The slot the walk stood on may still hold `index` (the same index again, or a store
+        // in place since that kept the slot where it was): then it needs no scan.
+        let (node, offset) = (leaf.node, leaf.offset);
+        let end = node.end();
+        leaf.end = end;
+        let holds = offset <= end
+            && (offset == 0 || node.pivot(offset - 1) < index)
+            && (offset == end || index <= node.pivot(offset));
+        if !holds {
+            leaf.offset = slot_of_writer(node, index);
+        }
         return true;
     }
     climb_from(core, guard, path, index)
@@ -311,22 +320,30 @@ fn value_before(path: &Path<'_>) -> Option<(Range, usize)> {
     }
     // The nearest ancestor with a child to the left, then that child's right edge down.
     let d = (0..depth).rev().find(|&d| path[d].offset > 0)?;
-    let mut frame = Frame {
-        offset: path[d].offset - 1,
-        ..path[d]
-    };
+    let (parent, offset) = (path[d], path[d].offset - 1);
+    // A slot left of the offset has a pivot: it bounds the child.
+    let (mut min, max) = (parent.slot_min(offset), parent.node.pivot(offset));
+    let mut node = parent.node.child(offset);
     loop {
-        let child = frame
-            .child_frame()
-            .unwrap_or_else(|| unreachable!("invariant N3 broken: empty internal slot"));
-        if child.node.is_leaf() {
+        let node_ref =
+            node.unwrap_or_else(|| unreachable!("invariant N3 broken: empty internal slot"));
+        let end = node_ref.end();
+        if node_ref.is_leaf() {
             // A leaf that is not the root holds a value: empty slots are never adjacent.
-            return last_value_below(&child, child.end + 1);
+            let leaf = Frame {
+                node: node_ref,
+                min,
+                max,
+                offset: end,
+                end,
+            };
+            return last_value_below(&leaf, end + 1);
         }
-        frame = Frame {
-            offset: child.end,
-            ..child
-        };
+        // Its last child ends where it does.
+        if end > 0 {
+            min = node_ref.pivot(end - 1) + 1;
+        }
+        node = node_ref.child(end);
     }
 }
 
