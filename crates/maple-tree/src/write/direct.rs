@@ -21,10 +21,10 @@
 //!
 //! Everything is read before anything is written, so the nodes are written in any order.
 //!
-//! A leaf that pushes slots into its left sibling, or splits into a new leaf, is not gathered:
-//! the sibling takes the moved slots after its own (the new leaf is written from the leaf's
-//! and the edit's slots), and the leaf's slots that stay move within it, each run before
-//! anything lands on its words.
+//! A leaf that an edit overflows is not gathered: the left sibling takes the moved slots after
+//! its own, the right sibling moves its slots up and takes them in front, a new leaf is
+//! written from the leaf's and the edit's slots; the leaf's slots that stay move within it,
+//! each run before anything lands on its words.
 //!
 //! A store that crosses from its leaf into the next one (an erase of a leaf's last entry)
 //! rewrites the two leaves as one content cut evenly, or merged into the first; so does a
@@ -69,6 +69,84 @@ fn push_edited(content: &mut Gathered, leaf: &Frame<'_>, back: &Frame<'_>, edit:
         content.push(item.pivot, item.word, item.gap);
     }
     push_frame(content, back, edit.keep_back, back.end + 1);
+}
+
+/// The word of slot `j` of the leaf of `leaf` edited by `edit` (`X'`).
+#[inline(always)]
+fn edited_word(leaf: &Frame<'_>, edit: &Edit, j: usize) -> usize {
+    let (kf, kb) = (edit.keep_front, edit.keep_back);
+    let new_end = kf + edit.middle.len();
+    let words = leaf.node.leaf_words();
+    if j < kf {
+        words.slot(j)
+    } else if j < new_end {
+        edit.middle[j - kf].word
+    } else {
+        words.slot(j - new_end + kb)
+    }
+}
+
+/// Calls `f` with the last index and the word of each slot of `X'` (the leaf of `leaf` edited
+/// by `edit`) from slot `from` on, in order: some of the leaf's first slots, some of the
+/// edit's new ones, then the leaf's from `keep_back` on, the last ending at the leaf's
+/// maximum. At most 15 slots, so each has a pivot word wherever it lands.
+#[inline(always)]
+fn edited_from(leaf: &Frame<'_>, edit: &Edit, from: usize, mut f: impl FnMut(u64, usize)) {
+    let (kf, kb) = (edit.keep_front, edit.keep_back);
+    let new_end = kf + edit.middle.len();
+    let words = leaf.node.leaf_words();
+    for j in from..kf {
+        f(words.pivot(j), words.slot(j));
+    }
+    for item in edit.middle.iter().skip(from.saturating_sub(kf)) {
+        f(item.pivot, item.word);
+    }
+    for k in kb + from.saturating_sub(new_end)..=leaf.end {
+        f(leaf.slot_max(k), words.slot(k));
+    }
+}
+
+/// Makes the leaf of `leaf` hold slots `..cut` of `X'` (the leaf edited by `edit`, which
+/// overflows it and so adds slots), once its later slots were read, and returns the last
+/// index of the last slot it keeps, its new maximum: its first slots stay; if the cut lies
+/// past `keep_front`, the edit's new ones follow, and then the leaf's slots from `keep_back`
+/// that stay, moved up after them first. The words past the new end are zeroed (N2); the new
+/// end's pivot, if it has one, is that slot's own (N1).
+#[inline(always)]
+fn keep_edited(leaf: &Frame<'_>, edit: &Edit, cut: usize) -> u64 {
+    let (kf, kb) = (edit.keep_front, edit.keep_back);
+    let new_end = kf + edit.middle.len();
+    let words = leaf.node.leaf_words();
+    let pivots = NodeKind::Leaf.pivots();
+    // Not the leaf's last slot, so it has a stored pivot.
+    let last = cut - 1;
+    let max = if last < kf {
+        words.pivot(last)
+    } else if last < new_end {
+        edit.middle[last - kf].pivot
+    } else {
+        words.pivot(last - new_end + kb)
+    };
+    if cut > new_end {
+        let by = new_end - kb;
+        for k in (kb..kb + (cut - new_end)).rev() {
+            if k + by < pivots {
+                words.set_pivot(k + by, words.pivot(k));
+            }
+            words.set_slot(k + by, words.slot(k));
+        }
+    }
+    for (t, item) in edit.middle.iter().enumerate().take(cut.saturating_sub(kf)) {
+        if kf + t < pivots {
+            words.set_pivot(kf + t, item.pivot);
+        }
+        words.set_slot(kf + t, item.word);
+    }
+    if cut <= leaf.end {
+        leaf.node.clear_from(cut, leaf.end);
+    }
+    leaf.node.set_end(last);
+    max
 }
 
 /// Makes `node` hold slots `a..b` of `content`; the children of an internal node from slot
@@ -201,6 +279,9 @@ impl<'a, T: 'static> Writer<'a, T> {
                 }
                 (Some((Side::Left, sib)), Bias::FillLeft)
             } else if let Some(sib) = (o < parent.end).then(|| child(o + 1)).filter(fits) {
+                if kind.is_leaf() && self.push_right(left, depth, &sib, edit, lx) {
+                    return true;
+                }
                 (Some((Side::Right, sib)), Bias::FillRight)
             } else if kind.is_leaf() {
                 return self.split_leaf(left, depth, edit, lx);
@@ -419,75 +500,92 @@ impl<'a, T: 'static> Writer<'a, T> {
     /// stay, and zeroes the words past its new end.
     fn split_leaf(&mut self, left: &mut Path<'a>, depth: usize, edit: &Edit, lx: usize) -> bool {
         let leaf = left[depth];
-        let (node, e) = (leaf.node, leaf.end);
-        let kind = node.kind();
-        let (kf, kb, m) = (edit.keep_front, edit.keep_back, edit.middle.len());
-        let new_end = kf + m;
-        let xw = node.leaf_words();
-        let ends = split_points(lx, kind, Bias::Even, |j| {
-            // Slot `j` of the edited leaf.
-            let word = if j < kf {
-                xw.slot(j)
-            } else if j < new_end {
-                edit.middle[j - kf].word
+        let kind = leaf.node.kind();
+        let ends = split_points(lx, kind, Bias::Even, |j| edited_word(&leaf, edit, j) == 0);
+        let &[cut, _] = ends.as_slice() else {
+            return false;
+        };
+        // The new leaf is fresh: its words past its end are zero already.
+        let new = self.pool.take(kind);
+        let nw = new.leaf_words();
+        let mut at = 0;
+        edited_from(&leaf, edit, cut, |pivot, word| {
+            nw.set_pivot(at, pivot);
+            nw.set_slot(at, word);
+            at += 1;
+        });
+        new.set_end(lx - cut - 1);
+        let mid = keep_edited(&leaf, edit, cut);
+        let alloc = self.core.alloc;
+        let change = ParentChange::Insert {
+            new,
+            pivot: mid,
+            gaps: [
+                node_gap(alloc, leaf.node, leaf.min, mid),
+                node_gap(alloc, new, mid + 1, leaf.max),
+            ],
+        };
+        self.change_parent(left, depth - 1, change);
+        true
+    }
+
+    /// [`split_level`](Self::split_level)'s push of the last slots of the leaf at `depth` of
+    /// `left`, edited (`lx` slots), into its right sibling `sib`, both edited in place: the
+    /// sibling's slots move up to make room and the moved ones land in front of them, then
+    /// the leaf keeps its first slots as [`split_leaf`](Self::split_leaf) keeps them. Returns
+    /// `false`, having changed nothing, when the cut does not fall within the edited leaf.
+    fn push_right(
+        &mut self,
+        left: &mut Path<'a>,
+        depth: usize,
+        sib: &Frame<'a>,
+        edit: &Edit,
+        lx: usize,
+    ) -> bool {
+        let leaf = left[depth];
+        let kind = leaf.node.kind();
+        let rs = sib.end + 1;
+        let rw = sib.node.leaf_words();
+        let ends = split_points(lx + rs, kind, Bias::FillRight, |v| {
+            let word = if v < lx {
+                edited_word(&leaf, edit, v)
             } else {
-                xw.slot(j - new_end + kb)
+                rw.slot(v - lx)
             };
             word == 0
         });
         let &[cut, _] = ends.as_slice() else {
             return false;
         };
+        if cut >= lx {
+            return false;
+        }
+        let by = lx - cut;
         let pivots = kind.pivots();
-        // The new leaf takes slots `cut..lx` of the edited leaf: some of the leaf's first
-        // ones, some new ones, then the leaf's from `kb` on; the last ends at the leaf's
-        // maximum. It is fresh, so its words past its end are zero already.
-        let new = self.pool.take(kind);
-        let nw = new.leaf_words();
+        // The sibling's slots move up by `by`, from its last one down; its last pivot, its
+        // maximum, is stored at its new end if that has a pivot (N1).
+        for i in (0..rs).rev() {
+            rw.set_slot(i + by, rw.slot(i));
+        }
+        for i in (0..sib.end).rev() {
+            rw.set_pivot(i + by, rw.pivot(i));
+        }
+        let new_end = sib.end + by;
+        if new_end < pivots {
+            rw.set_pivot(new_end, sib.max);
+        }
+        // The moved slots land in front; the last of them ends at the leaf's maximum, which
+        // stays stored, as it is not the sibling's last.
         let mut at = 0;
-        let mut put_new = |pivot: u64, word: usize| {
-            if at < pivots {
-                nw.set_pivot(at, pivot);
-            }
-            nw.set_slot(at, word);
+        edited_from(&leaf, edit, cut, |pivot, word| {
+            rw.set_pivot(at, pivot);
+            rw.set_slot(at, word);
             at += 1;
-        };
-        for j in cut..kf {
-            put_new(xw.pivot(j), xw.slot(j));
-        }
-        for item in edit.middle.iter().skip(cut.saturating_sub(kf)) {
-            put_new(item.pivot, item.word);
-        }
-        for k in kb + cut.saturating_sub(new_end)..=e {
-            put_new(leaf.slot_max(k), xw.slot(k));
-        }
-        new.set_end(lx - cut - 1);
-        // The leaf keeps slots `..cut`: its own first ones stay; if the cut lies past `kf`,
-        // the new ones follow and then its slots from `kb` that stay, moved up after them
-        // first (an edit that overflows the leaf adds slots: `new_end > kb`).
-        if cut > new_end {
-            let by = new_end - kb;
-            for k in (kb..kb + (cut - new_end)).rev() {
-                xw.set_pivot(k + by, xw.pivot(k));
-                xw.set_slot(k + by, xw.slot(k));
-            }
-        }
-        for (t, item) in edit.middle.iter().enumerate().take(cut.saturating_sub(kf)) {
-            xw.set_pivot(kf + t, item.pivot);
-            xw.set_slot(kf + t, item.word);
-        }
-        node.clear_from(cut, e);
-        node.set_end(cut - 1);
-        let mid = xw.pivot(cut - 1);
-        let alloc = self.core.alloc;
-        let change = ParentChange::Insert {
-            new,
-            pivot: mid,
-            gaps: [
-                node_gap(alloc, node, leaf.min, mid),
-                node_gap(alloc, new, mid + 1, leaf.max),
-            ],
-        };
+        });
+        sib.node.set_end(new_end);
+        let mid = keep_edited(&leaf, edit, cut);
+        let o = left[depth - 1].offset;
+        let change = ParentChange::meeting(self.core.alloc, o, &leaf, mid, sib);
         self.change_parent(left, depth - 1, change);
         true
     }
