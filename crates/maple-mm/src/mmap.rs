@@ -355,22 +355,36 @@ impl<I: VmaIndex> AddressSpace<I> {
         let at = match merged {
             Some(at) => at,
             None => {
-                let mut vma = Vma::anonymous(addr, end, flags).with_pgoff(pgoff);
                 let mut retry_merge = false;
-                if let Some(f) = file {
+                let mut vma_flags = flags;
+                let backing = if let Some(f) = file {
                     // The file's mmap hook may add flags; if it changed mergeable ones, Linux
                     // tries a merge again.
                     let hooked = flags | f.mmap_flags();
                     retry_merge = hooked != flags && !hooked.intersects(VmFlags::SPECIAL);
-                    vma = vma.with_file(Arc::clone(f));
-                    vma.flags = hooked;
+                    vma_flags = hooked;
                     proposal.flags = hooked;
+                    Some(Arc::clone(f))
                 } else if flags.contains(VmFlags::SHARED) {
                     // The shmem object is as large as the mapping: growing the mapping later
                     // (mremap) reaches past its end.
-                    vma.file = Some(self.new_shmem_file(end - addr));
-                }
-                let at = w.insert(None, vma);
+                    Some(self.new_shmem_file(end - addr))
+                } else {
+                    None
+                };
+                // Built in place: the VMA is moved once, into the window.
+                let at = w.insert(
+                    None,
+                    Vma {
+                        start: addr,
+                        end,
+                        pgoff,
+                        flags: vma_flags,
+                        close_hook: file.is_some_and(|f| f.has_close_hook()),
+                        file: backing,
+                        anon: None,
+                    },
+                );
                 if retry_merge {
                     merge_existing_range(w, &proposal, at).unwrap_or(at)
                 } else {

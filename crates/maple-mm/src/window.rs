@@ -287,6 +287,7 @@ impl Window {
 
     /// Inserts a VMA in order and returns its index. The range must be free in the window
     /// and covered (W1, W2).
+    #[inline]
     pub(crate) fn insert(&mut self, origin: Option<VmaId>, vma: Vma) -> usize {
         debug_assert!(self.covers(vma.start, vma.end), "insert outside the window");
         debug_assert!(!self.any_in(vma.start, vma.end), "insert over a VMA");
