@@ -488,8 +488,7 @@ impl<'a, T: 'static> Writer<'a, T> {
         }
         node.set_end(ne);
         let o = left[depth - 1].offset;
-        let change = ParentChange::meeting(self.core.alloc, o - 1, sib, mid, &leaf);
-        self.change_parent(left, depth - 1, change);
+        self.move_boundary(left, depth - 1, o - 1, sib, mid, &leaf);
         true
     }
 
@@ -585,8 +584,7 @@ impl<'a, T: 'static> Writer<'a, T> {
         sib.node.set_end(new_end);
         let mid = keep_edited(&leaf, edit, cut);
         let o = left[depth - 1].offset;
-        let change = ParentChange::meeting(self.core.alloc, o, &leaf, mid, sib);
-        self.change_parent(left, depth - 1, change);
+        self.move_boundary(left, depth - 1, o, &leaf, mid, sib);
         true
     }
 
@@ -726,6 +724,33 @@ impl<'a, T: 'static> Writer<'a, T> {
             let mut big = BigNode::new(pl.min);
             edit.expand(&pl, &pr, &mut big);
             self.rebuild_from(left, right, &mut big, depth);
+        }
+    }
+
+    /// Moves the boundary between the children `low` and `high` in slots `slot` and
+    /// `slot + 1` of the parent at `depth` of `left` to `mid`, after their content moved: what
+    /// [`change_parent`](Self::change_parent) does for [`ParentChange::meeting`]'s change,
+    /// without building it. An allocation tree's gaps of both children, and so the parent's
+    /// largest, are recorded again up the path.
+    #[inline]
+    fn move_boundary(
+        &mut self,
+        left: &Path<'a>,
+        depth: usize,
+        slot: usize,
+        low: &Frame<'_>,
+        mid: u64,
+        high: &Frame<'_>,
+    ) {
+        let node = left[depth].node;
+        node.set_pivot(slot, mid);
+        if self.core.alloc {
+            node.set_gap(slot, node_gap(true, low.node, low.min, mid));
+            node.set_gap(slot + 1, node_gap(true, high.node, mid + 1, high.max));
+            let gap = gap::refresh_max_gap(node);
+            if depth > 0 {
+                gap::propagate(left, depth - 1, gap);
+            }
         }
     }
 
