@@ -186,7 +186,7 @@ impl Slab {
 
     /// Puts `vma` under `id` without moving it through the stack: an existing VMA there is
     /// swapped into `vma` (for the caller to drop), an empty id gets a clone.
-    #[inline]
+    #[inline(always)]
     pub(crate) fn put(&mut self, id: VmaId, vma: &mut Vma) {
         if let Some(item) = self.items.get_mut(id.0 as usize) {
             match item {

@@ -282,7 +282,12 @@ impl Window {
 
     /// Removes every VMA at indices `range`.
     pub(crate) fn remove_range(&mut self, range: core::ops::Range<usize>) {
-        self.vmas.drain(range);
+        // Usually one VMA: removed without setting up a drain.
+        if range.len() == 1 {
+            self.vmas.remove(range.start);
+        } else {
+            self.vmas.drain(range);
+        }
     }
 
     /// Inserts a VMA in order and returns its index. The range must be free in the window
@@ -724,7 +729,14 @@ impl<I: VmaIndex> AddressSpace<I> {
             self.vmas.release(w.old[k].id);
         }
         self.map_count = w.map_count();
-        self.update_tolerated(w, Some(change));
+        // Usually no boundary went and none is to be tolerated: nothing to update.
+        let none_gone = matches!(
+            change,
+            Simple::Attributes | Simple::Add(_) | Simple::Split(_) | Simple::Replace(..)
+        );
+        if !(none_gone && w.tolerate.is_empty()) {
+            self.update_tolerated(w, Some(change));
+        }
         // Loaded VMAs keep their ids: only the changed ones and the new one are written back.
         for (i, slot) in w.vmas.iter_mut().enumerate() {
             match (fresh, slot.origin) {
