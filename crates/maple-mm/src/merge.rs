@@ -265,25 +265,26 @@ pub(crate) fn merge_new_range(
 ///
 /// Linux: `vma_merge_existing_range()`.
 pub(crate) fn merge_existing_range(w: &mut Window, p: &Proposal, middle: usize) -> Option<usize> {
-    let mid = w.vma(middle).clone();
-    let left_side = p.start == mid.start;
-    let right_side = p.end == mid.end;
+    let mid = w.vma(middle);
+    let (mid_start, mid_end, mid_removable) = (mid.start, mid.end, removable(mid));
+    let left_side = p.start == mid_start;
+    let right_side = p.end == mid_end;
     if p.flags.intersects(VmFlags::SPECIAL) || (!left_side && !right_side) {
         return None;
     }
     let prev = if left_side {
-        w.prev_of(mid.start)
+        w.prev_of(mid_start)
     } else {
         None
     };
-    let next = if right_side { w.next_of(mid.end) } else { None };
+    let next = if right_side { w.next_of(mid_end) } else { None };
     let merge_left = left_side && can_merge_left(w, p, prev);
     let mut merge_right = right_side && can_merge_right(w, p, prev, next, merge_left);
     if !merge_left && !merge_right {
         return None;
     }
     let delete_middle = left_side && right_side;
-    if delete_middle && !removable(&mid) {
+    if delete_middle && !mid_removable {
         return None;
     }
     let mut merge_both = merge_left && merge_right;
