@@ -108,6 +108,7 @@ impl Window {
     }
 
     /// Empties the window for a new change on an address space with `map_count` VMAs.
+    #[inline]
     pub(crate) fn reset(&mut self, map_count: usize) {
         self.vmas.clear();
         self.old.clear();
