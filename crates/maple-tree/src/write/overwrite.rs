@@ -100,6 +100,11 @@ impl<'a, T: 'static> Writer<'a, T> {
                 return Some(kind);
             }
         }
+        if lo < end
+            && let Some(kind) = self.shift_boundary(left, first, last, word)
+        {
+            return Some(kind);
+        }
         let mut hi = lo;
         while hi < end && words.pivot(hi) < last {
             hi += 1;
@@ -234,5 +239,78 @@ impl<'a, T: 'static> Writer<'a, T> {
         }
         panics.resume();
         Some(store_kind)
+    }
+
+    /// A store that moves the one boundary between slot `lo` (where the walk in `left` stands,
+    /// `lo < end`) and slot `lo + 1`: `word` takes the whole of one of them and part of the
+    /// other, which keeps what it had over the rest; or a clear of the tail of the value in
+    /// `lo` when `lo + 1` is empty, which takes the tail in. One pivot and at most one slot
+    /// change. `None`, having changed nothing, for any other store. What
+    /// [`overwrite_in_place`](Self::overwrite_in_place) does for such a store, in a few words:
+    /// most of maple-mm's merges and trims (a VMA grown over the hole or the VMA beside it, the
+    /// tail of a VMA unmapped).
+    ///
+    /// Linux: `mas_wr_slot_store()`.
+    #[inline(always)]
+    fn shift_boundary(
+        &mut self,
+        left: &Path<'a>,
+        first: u64,
+        last: u64,
+        word: usize,
+    ) -> Option<StoreKind> {
+        /// What a move does to the empty ranges of the leaf.
+        enum Gaps {
+            Same,
+            Shrunk(u64),
+            Merged(u64),
+        }
+        let depth = left.len() - 1;
+        let leaf = left[depth];
+        let (words, lo) = (leaf.node.leaf_words(), leaf.offset);
+        let (here, next) = (words.slot(lo), words.slot(lo + 1));
+        // `lo < end`: the slot has a pivot.
+        let (lo_min, lo_max) = (leaf.slot_min(lo), words.pivot(lo));
+        let next_max = leaf.slot_max(lo + 1);
+        let (old, gaps) =
+            if word != 0 && here != 0 && first == lo_min && lo_max < last && last < next_max {
+                // The value in `lo` takes `word` and grows into `lo + 1`.
+                words.set_pivot(lo, last);
+                words.set_slot(lo, word);
+                let gaps = if next == 0 {
+                    Gaps::Shrunk(next_max - lo_max)
+                } else {
+                    Gaps::Same
+                };
+                (here, gaps)
+            } else if word != 0 && next != 0 && lo_min < first && last == next_max {
+                // The value in `lo + 1` takes `word` and grows into `lo`.
+                words.set_pivot(lo, first - 1);
+                words.set_slot(lo + 1, word);
+                let gaps = if here == 0 {
+                    Gaps::Shrunk(lo_max - lo_min + 1)
+                } else {
+                    Gaps::Same
+                };
+                (next, gaps)
+            } else if word == 0 && here != 0 && next == 0 && lo_min < first && last == lo_max {
+                // The empty range after the value in `lo` takes its tail.
+                words.set_pivot(lo, first - 1);
+                (0, Gaps::Merged((next_max - first).saturating_add(1)))
+            } else {
+                return None;
+            };
+        if self.core.alloc {
+            match gaps {
+                Gaps::Same => {}
+                Gaps::Shrunk(size) => gap::after_shrink(left, depth, size),
+                Gaps::Merged(size) => gap::after_merge(left, depth, size),
+            }
+        }
+        // One value out and one in, or none of either: the count stays.
+        if let Some(old) = NonZeroUsize::new(old) {
+            Values::<T>::drop_word(old);
+        }
+        Some(StoreKind::SlotStore)
     }
 }
