@@ -41,19 +41,36 @@ impl<'a, T: Clone + 'static> Writer<'a, T> {
     }
 
     /// Copies `src` into the empty node `node` (same kind), then its children, depth first.
+    ///
+    /// A node's words go over in one plain copy, except the slots of a leaf whose values need
+    /// a clone of their own. An internal copy's slots are all pointed at new (empty) children
+    /// before any child is filled, so the copy never leads into `src`'s nodes.
     fn copy_node(&mut self, src: NodeRef<'_>, node: NodeRef<'a>) {
-        node.copy_shape_from(src);
-        for i in 0..=src.end() {
-            if src.is_leaf() {
-                if let Some(word) = NonZeroUsize::new(src.slot(i)) {
-                    node.set_slot(i, Values::<T>::clone_word(word).get());
+        if src.is_leaf() {
+            if Values::<T>::always_inline() {
+                node.copy_whole_from(src);
+            } else {
+                node.copy_shape_from(src);
+                for i in 0..=src.end() {
+                    if let Some(word) = NonZeroUsize::new(src.slot(i)) {
+                        node.set_slot(i, Values::<T>::clone_word(word).get());
+                    }
                 }
-            } else if let Some(child) = src.child(i) {
-                let copy = self.pool.take(child.kind());
-                copy.set_parent(Some(node), i);
-                node.set_slot(i, copy.ptr().to_word());
-                self.copy_node(child, copy);
             }
+            return;
+        }
+        node.copy_whole_from(src);
+        let mut copies = [None; 16];
+        for (i, copy) in copies.iter_mut().enumerate().take(src.end() + 1) {
+            if let Some(child) = src.child(i) {
+                let new = self.pool.take(child.kind());
+                new.set_parent(Some(node), i);
+                node.set_slot(i, new.ptr().to_word());
+                *copy = Some((child, new));
+            }
+        }
+        for (child, new) in copies.into_iter().flatten() {
+            self.copy_node(child, new);
         }
     }
 }

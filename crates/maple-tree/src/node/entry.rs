@@ -348,6 +348,13 @@ impl<T: 'static> Values<T> {
         }
     }
 
+    /// Whether every value of `T` is held inline, so that a copy of a word is an independent
+    /// clone of its value and dropping a word frees nothing.
+    #[inline]
+    pub(crate) fn always_inline() -> bool {
+        matches!(repr::<T>(), Repr::Small | Repr::NonZero)
+    }
+
     /// Whether a word holds its value inline (not behind a box).
     #[inline]
     fn is_inline(word: NonZeroUsize) -> bool {

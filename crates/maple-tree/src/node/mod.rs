@@ -658,6 +658,25 @@ impl<'a> NodeRef<'a> {
         }
     }
 
+    /// Copies every word of `src` (same kind) into this unpublished, empty node, in one plain
+    /// copy, with the end; the slots past the end stay empty. The slots up to the end then hold
+    /// `src`'s words, which the caller keeps (inline values, owned by no one) or overwrites
+    /// with words of its own before anything can drop this node. Linux: the `memcpy` of
+    /// `__mt_dup()`.
+    pub(crate) fn copy_whole_from(self, src: NodeRef<'_>) {
+        debug_assert_eq!(self.kind, src.kind);
+        let end = src.end();
+        let slots = self.kind.slot_base()..self.kind.slot_base() + self.kind.slots();
+        // The source is published, but the copy runs while no writer can (the callers hold the
+        // tree's lock or borrow it exclusively), so plain loads race with nothing.
+        copy_words(
+            &src.node.words[..slots.start + end + 1],
+            &self.node.words[..slots.start + end + 1],
+        );
+        copy_words(&src.node.words[slots.end..], &self.node.words[slots.end..]);
+        self.set_end(end);
+    }
+
     /// Copies the pivots, gaps and end of `src` (same kind) into this unpublished, empty node,
     /// leaving its slots empty for the caller to fill with words of its own. Linux: the `memcpy`
     /// of `__mt_dup()`, without the slots.
