@@ -60,17 +60,17 @@ impl<'a, T: Clone + 'static> Writer<'a, T> {
             return;
         }
         node.copy_whole_from(src);
-        let mut copies = [None; 16];
-        for (i, copy) in copies.iter_mut().enumerate().take(src.end() + 1) {
+        for i in 0..=src.end() {
             if let Some(child) = src.child(i) {
                 let new = self.pool.take(child.kind());
                 new.set_parent(Some(node), i);
                 node.set_slot(i, new.ptr().to_word());
-                *copy = Some((child, new));
             }
         }
-        for (child, new) in copies.into_iter().flatten() {
-            self.copy_node(child, new);
+        for i in 0..=src.end() {
+            if let (Some(child), Some(new)) = (src.child(i), node.child(i)) {
+                self.copy_node(child, new);
+            }
         }
     }
 }
