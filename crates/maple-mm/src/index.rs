@@ -456,6 +456,11 @@ impl VmaIndex for MapleIndex {
         if start >= end {
             return;
         }
+        if start == 0 && end == u64::MAX {
+            // The whole address space (fork, exit): every entry, leaf after leaf.
+            self.tree.for_each(|r, id| out.push(entry_of(r, *id)));
+            return;
+        }
         // `for_each` folds, which walks each leaf's slots in one loop.
         self.tree
             .range(start..end)

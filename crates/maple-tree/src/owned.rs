@@ -22,7 +22,7 @@ use crate::search::GapRequest;
 use crate::stats::Stats;
 use crate::tree::MapleTree;
 use crate::validate::InvariantViolation;
-use crate::walk::{Path, around_writer, walk_from};
+use crate::walk::{Path, around_writer, each_writer, walk_from};
 
 /// A [`MapleTree`] that only its owner writes, through `&mut self`: the compiler then proves
 /// that no write runs while any read does, so reads through `&self` pin no epoch and confirm
@@ -278,6 +278,38 @@ impl<T: 'static> OwnedTree<T> {
         let mut path = self.finger.clone();
         walk_from(self.core(), self.rcu(), &mut path, range.first());
         around(&path, range.last(), f);
+    }
+
+    /// Calls `f` with every entry, in ascending order: the entries of [`iter`](Self::iter),
+    /// for less. The whole tree is walked depth first, each leaf's slots in one loop, with
+    /// nothing to confirm between them: no write can race a read through `&self`.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let mut tree = maple_tree::OwnedTree::new();
+    /// {
+    ///     let mut writer = tree.exclusive();
+    ///     for i in 0..200u32 {
+    ///         writer.insert_range(u64::from(i) * 10..=u64::from(i) * 10 + 4, i).unwrap();
+    ///     }
+    /// }
+    /// let mut seen = Vec::new();
+    /// tree.for_each(|range, &value| seen.push((range.first(), range.last(), value)));
+    /// assert_eq!(seen.len(), 200);
+    /// assert_eq!(seen[7], (70, 74, 7));
+    /// let iterated: Vec<_> = tree.iter().map(|(r, v)| (r.first(), r.last(), *v)).collect();
+    /// assert_eq!(seen, iterated);
+    /// ```
+    ///
+    /// Linux: `mt_for_each()` over the whole tree, as `for_each_vma()` from the start.
+    #[doc(alias = "mt_for_each")]
+    pub fn for_each(&self, mut f: impl FnMut(Range, &T)) {
+        each_writer(self.core(), self.rcu(), |r, word| {
+            if let Some(word) = NonZeroUsize::new(word) {
+                f(r, &Values::<T>::borrow(word));
+            }
+        });
     }
 
     /// Walks to `index` once and returns a handle on the tree there: the entry (or empty range)

@@ -403,6 +403,30 @@ pub(crate) fn around_writer(path: &Path<'_>, last: u64, mut f: impl FnMut(Range,
     }
 }
 
+/// Calls `f`, in ascending order, for every value of the tree: depth first from the root, each
+/// leaf's slots in one loop, with no path kept; see [`OwnedTree::for_each`](crate::OwnedTree::for_each).
+/// For a reader no write can race: nothing is confirmed.
+pub(crate) fn each_writer(core: &Core, guard: &Guard, mut f: impl FnMut(Range, usize)) {
+    if let Some(root) = core.root.load(guard) {
+        each_below(&Frame::new(root, 0, u64::MAX), &mut f);
+    }
+}
+
+/// [`each_writer`] for the subtree of `frame`'s node.
+fn each_below(frame: &Frame<'_>, f: &mut impl FnMut(Range, usize)) {
+    if frame.node.is_leaf() {
+        scan_leaf(frame, 0, u64::MAX, f);
+        return;
+    }
+    let mut at = *frame;
+    for i in 0..=frame.end {
+        at.offset = i;
+        if let Some(child) = at.child_frame() {
+            each_below(&child, f);
+        }
+    }
+}
+
 /// Calls `f` for each value of `leaf` from slot `from` on, until one that starts after `last`
 /// (which it gets too); `true` once that one came.
 #[inline(always)]

@@ -50,6 +50,9 @@ fn compare(owned: &OwnedTree<u32>, reference: &MapleTree<u32>, rng: &mut Rng, sp
     let all: Vec<(Range, u32)> = owned.iter().map(|(r, v)| (r, *v)).collect();
     let want: Vec<(Range, u32)> = guard.iter().map(|(r, v)| (r, *v)).collect();
     assert_eq!(all, want);
+    let mut each = Vec::new();
+    owned.for_each(|r, v| each.push((r, *v)));
+    assert_eq!(each, want, "for_each");
     assert_eq!(hit(owned.first()), hit(guard.first()));
     assert_eq!(hit(owned.last()), hit(guard.last()));
     for _ in 0..200 {
