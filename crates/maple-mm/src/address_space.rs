@@ -332,11 +332,16 @@ impl<I: VmaIndex> AddressSpace<I> {
     /// assert_eq!(mm.map_count(), 0);
     /// ```
     pub fn with_index(config: AddressSpaceConfig) -> Self {
+        Self::from_index(config, I::new())
+    }
+
+    /// An empty address space around `index`.
+    fn from_index(config: AddressSpaceConfig, index: I) -> Self {
         // Key 0 is allocated implicitly when keys exist.
         let pkeys_allocated = u16::from(config.pkeys > 0);
         AddressSpace {
             config,
-            index: I::new(),
+            index,
             vmas: Slab::default(),
             map_count: 0,
             start_brk: 0,
@@ -761,8 +766,7 @@ impl<I: VmaIndex> AddressSpace<I> {
     /// Linux: `dup_mmap()`.
     #[doc(alias = "dup_mmap")]
     pub fn fork(&self) -> Result<AddressSpace<I>, Errno> {
-        let mut child = AddressSpace::with_index(self.config.clone());
-        child.index = self.index.try_clone()?;
+        let mut child = AddressSpace::from_index(self.config.clone(), self.index.try_clone()?);
         child.vmas = self.vmas.clone();
         child.next_anon_vma = self.next_anon_vma;
         child.next_shmem = self.next_shmem;

@@ -226,7 +226,8 @@ impl<I: VmaIndex> AddressSpace<I> {
         if !allowed {
             return Err(Errno::Fault);
         }
-        if !write || vma.flags.contains(VmFlags::SHARED) {
+        // A write fault on private memory needs an anon_vma, unless it has one already.
+        if !write || vma.flags.contains(VmFlags::SHARED) || vma.anon.is_some() {
             return Ok(());
         }
         self.prepare_anon_vma(addr)
