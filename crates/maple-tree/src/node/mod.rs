@@ -803,9 +803,10 @@ impl LeafWords<'_> {
         self.slots[i].store(word as u64, Ordering::Release);
     }
 
-    /// Moves slots `from..=end` up by `by`, with the pivots among them that keep a pivot where
-    /// they land: the room an insert opens before slot `from`. Only on unpublished nodes or in
-    /// exclusive mode, as [`NodeRef::move_slots`].
+    /// Moves slots `from..=end` up by `by`, with the pivots of `from..end` that keep a pivot
+    /// where they land (not the end's: the caller stores the new end's pivot, or the node's
+    /// maximum stays implied): the room an insert opens before slot `from`. Only on
+    /// unpublished nodes or in exclusive mode, as [`NodeRef::move_slots`].
     #[inline]
     pub(crate) fn open(self, from: usize, by: usize, end: usize) {
         copy_words(&self.slots[from..=end], &self.slots[from + by..=end + by]);

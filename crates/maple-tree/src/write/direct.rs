@@ -1,12 +1,14 @@
 //! Splits and rebalances of one leaf in exclusive mode, written in place over the old nodes.
 //!
-//! A store that overflows its leaf (a split, or a push into a sibling) or underflows it (a
-//! rebalance with a sibling) rewrites at most two leaves: the leaf and a sibling under the same
-//! parent, or the leaf and a new node. In exclusive mode no reader can see them half written, so
-//! the new content is gathered as plain words ([`Gathered`]: the old leaf's slots before and
-//! after the edit, the edit's few new slots ([`Edit`]) and the sibling's slots, each run in a
-//! block copy), cut where the counts say, and each node is then written whole from its run,
-//! every word at once. No [`BigNode`] of items is built.
+//! A store that overflows its node (a split, or a push into a sibling) or underflows it (a
+//! rebalance with a sibling) rewrites at most two nodes of its level: the node and a sibling
+//! under the same parent or a cousin under the next one, or the node and a new node; the
+//! parents above change the same way. In exclusive mode no reader can see them half written.
+//! An overflowing leaf is edited in place (below); otherwise the new content is gathered as
+//! plain words ([`Gathered`]: the old node's slots before and after the edit, the edit's few
+//! new slots ([`Edit`]) and the sibling's slots, each run in a block copy), cut where the
+//! counts say, and each node is then written whole from its run, every word at once. No
+//! [`BigNode`] of items is built.
 //!
 //! The content, in key order, is the sibling on the left (if any), the edited leaf `X'`, then
 //! the sibling on the right (if any):
@@ -185,8 +187,8 @@ fn neighbours(left: &Path<'_>, right: &Path<'_>, depth: usize) -> bool {
 }
 
 /// Makes `right` the path to the node after the one at `depth` of `left`: up to the nearest
-/// ancestor with a child to the right, then down the left edge to `depth`. `false`, leaving `right` empty, when there is no such node (the end
-/// of the level).
+/// ancestor with a child to the right, then down the left edge to `depth`. `false`, leaving
+/// `right` as it was, when there is no such node (the end of the level).
 pub(super) fn next_path<'a>(left: &Path<'a>, right: &mut Path<'a>, depth: usize) -> bool {
     let Some(top) = (0..depth).rev().find(|&k| left[k].offset < left[k].end) else {
         return false;
@@ -374,8 +376,8 @@ impl<'a, T: 'static> Writer<'a, T> {
     /// writes, both edited in place: the sibling keeps its slots where they are and takes the
     /// moved ones after them; the leaf's remaining slots move down over the moved ones (its
     /// later slots past the edit's new ones), and the words past its new end are zeroed.
-    /// Returns `false`, having changed nothing, when the cut falls within the sibling's slots:
-    /// the gathered path takes that.
+    /// Returns `false`, having changed nothing, when the cut falls within the sibling's slots;
+    /// the caller then goes on to the gathered push.
     fn push_left(
         &mut self,
         left: &mut Path<'a>,
